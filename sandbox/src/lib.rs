@@ -1,0 +1,1 @@
+//! Loopback emulator of the Salesforce, Zendesk and Slack APIs (filled in by the "Real I/O" work).
