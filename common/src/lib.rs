@@ -1,2 +1,4 @@
 //! zdsync core: the artifact model, the sync rules, and (as they land) the API clients, the
 //! artifact store and the stages. See `docs/ARCHITECTURE.md`.
+
+pub mod model;
