@@ -1,5 +1,46 @@
 //! Serde types of every artifact a run reads or writes (SPEC §2).
+//!
+//! | artifact | type |
+//! |---|---|
+//! | `salesforce_accounts.json` | [`SalesforceAccounts`] |
+//! | `zendesk_{instance}.json`, `partner/zendesk_orgs.json`, `users/zendesk_orgs.json` | [`ZendeskOrgs`] |
+//! | `{instance}_accounts.json` | [`DesiredOrgs`] |
+//! | `process_report.json` | [`ProcessReport`] |
+//! | `{instance}_creates.json` | [`ChangeSet<DesiredOrg>`] |
+//! | `{instance}_updates.json` | [`ChangeSet<OrgUpdate>`] |
+//! | `{instance}_not_in_sync.json` | [`ChangeSet<OrgMark>`] |
+//! | `{instance}_sync_result.json`, `partner/sync_result.json`, `users/sync_result.json` | [`SyncResult`] |
+//! | `partner/salesforce_accounts.json` | [`PartnerAccounts`] |
+//! | `users/zendesk_users.json` | [`ZendeskUsers`] |
+//! | `users/salesforce_contacts.json` | [`SalesforceContacts`] |
+//! | `users/creates.json`, `users/updates.json`, `users/not_in_sync.json` | [`ChangeSet`] of [`DesiredUser`], [`UserUpdate`], [`UserMark`] |
+//! | `summary.json` | [`RunSummary`] |
 
+pub mod account;
+pub mod desired;
+pub mod diff;
+pub mod instance;
+pub mod org;
+pub mod partner;
+pub mod report;
+pub mod result;
 pub mod salesforce_id;
+pub mod summary;
+pub mod user;
 
+pub use account::{
+    Account, Charge, Region, RejectedRecord, SalesforceAccounts, SoldTo, Subscription,
+};
+pub use desired::{DesiredOrg, DesiredOrgs};
+pub use diff::{ChangeSet, Conflict, ConflictingOrg, MarkForDeletion, OrgDiff, OrgMark, OrgUpdate};
+pub use instance::{Instance, SupportLevel};
+pub use org::{ZendeskOrg, ZendeskOrgs};
+pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};
+pub use report::{ExpiredOverride, OverrideReport, ProcessReport, SkipReason, SkippedAccount};
+pub use result::{RecordError, RecordOutcome, SyncAction, SyncResult};
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
+pub use summary::{RunSummary, StageSummary};
+pub use user::{
+    AmbiguousEmail, Contact, DesiredUser, NotInSfdc, SalesforceContacts, UserMark, UserUpdate,
+    ZendeskUser, ZendeskUsers,
+};

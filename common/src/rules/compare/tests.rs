@@ -1,0 +1,473 @@
+//! SPEC §7 for organizations: joins, minimal updates, equality by meaning, marks and their
+//! exclusions, conflicts; plus properties (compare(x, x) is empty, output order is stable).
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+
+const A: &str = "0011U00000V0tkDQAR";
+const B: &str = "001D000000IRFmaIAH";
+const C: &str = "0013l00002PMMqSAAX";
+
+fn id(s: &str) -> SalesforceId {
+    SalesforceId::parse(s).unwrap()
+}
+
+fn desired(salesforce_id: &str, name: &str, fields: Value) -> DesiredOrg {
+    let mut organization_fields = json!({
+        "salesforce_id": salesforce_id, "support_level": "premium", "aar": 1000,
+        "sub_sm_premium": true, "sub_sm_ultimate": false, "account_owner": null,
+        "mark_for_deletion": false
+    });
+    for (k, v) in fields.as_object().unwrap() {
+        organization_fields[k] = v.clone();
+    }
+    DesiredOrg {
+        salesforce_id: id(salesforce_id),
+        name: name.into(),
+        organization_fields: organization_fields.as_object().unwrap().clone(),
+        sold_tos: Vec::new(),
+    }
+}
+
+/// A Zendesk org that matches `desired(salesforce_id, name, {})` in meaning but not in text.
+fn org(zendesk_id: u64, salesforce_id: &str, name: &str, fields: Value) -> ZendeskOrg {
+    let mut organization_fields = json!({
+        "salesforce_id": salesforce_id, "support_level": "premium", "aar": "1000.0",
+        "sub_sm_premium": true, "account_owner": "", "am_project_id": 77
+    });
+    for (k, v) in fields.as_object().unwrap() {
+        organization_fields[k] = v.clone();
+    }
+    ZendeskOrg::from_api(
+        json!({"id": zendesk_id, "name": name, "organization_fields": organization_fields, "notes": "agent notes"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    )
+    .unwrap()
+}
+
+fn global(desired: &[DesiredOrg], zendesk: &[ZendeskOrg]) -> OrgDiff {
+    compare_orgs(desired, zendesk, &CompareRules::global_orgs())
+}
+
+#[test]
+fn matching_orgs_produce_nothing_even_when_spelled_differently() {
+    let diff = global(
+        &[desired(A, "Acme", json!({}))],
+        &[org(1, A, " Acme ", json!({}))],
+    );
+    assert!(diff.is_empty(), "{diff:#?}");
+}
+
+#[test]
+fn a_desired_object_without_an_org_is_created() {
+    let diff = global(
+        &[desired(A, "Acme", json!({})), desired(B, "Beta", json!({}))],
+        &[org(1, A, "Acme", json!({}))],
+    );
+    assert_eq!(diff.creates.len(), 1);
+    assert_eq!(diff.creates[0].salesforce_id, id(B));
+    assert!(diff.updates.is_empty() && diff.not_in_sync.is_empty());
+}
+
+#[test]
+fn expired_objects_are_not_created_for_org_syncs() {
+    let expired = desired(B, "Beta", json!({"support_level": "expired"}));
+    for rules in [CompareRules::global_orgs(), CompareRules::usgov_orgs()] {
+        assert!(
+            compare_orgs(std::slice::from_ref(&expired), &[], &rules)
+                .creates
+                .is_empty()
+        );
+    }
+    // … but an existing org is still updated to expired.
+    let diff = global(
+        std::slice::from_ref(&expired),
+        &[org(2, B, "Beta", json!({}))],
+    );
+    assert_eq!(
+        diff.updates[0].organization_fields["support_level"],
+        json!("expired")
+    );
+    // The partner sync has no such rule.
+    assert_eq!(
+        compare_orgs(&[expired], &[], &CompareRules::partners())
+            .creates
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn an_update_holds_the_zendesk_id_and_only_the_changed_keys() {
+    let diff = global(
+        &[desired(
+            A,
+            "Acme Corp",
+            json!({"support_level": "ultimate", "sub_sm_ultimate": true}),
+        )],
+        &[org(1, A, "Acme", json!({"sub_sm_ultimate": false}))],
+    );
+    assert_eq!(diff.updates.len(), 1);
+    let update = &diff.updates[0];
+    assert_eq!(update.id, 1);
+    assert_eq!(update.salesforce_id, id(A));
+    assert_eq!(update.name.as_deref(), Some("Acme Corp"));
+    assert_eq!(
+        Value::Object(update.organization_fields.clone()),
+        json!({"support_level": "ultimate", "sub_sm_ultimate": true})
+    );
+    // Only the name.
+    let diff = global(
+        &[desired(A, "Acme Corp", json!({}))],
+        &[org(1, A, "Acme", json!({}))],
+    );
+    assert_eq!(diff.updates[0].name.as_deref(), Some("Acme Corp"));
+    assert!(diff.updates[0].organization_fields.is_empty());
+    // Serialised, an update without a name change has no `name` key at all.
+    let diff = global(
+        &[desired(A, "Acme", json!({"aar": 2000}))],
+        &[org(1, A, "Acme", json!({}))],
+    );
+    let json = serde_json::to_value(&diff.updates[0]).unwrap();
+    assert_eq!(
+        json,
+        json!({"id": 1, "salesforce_id": A, "organization_fields": {"aar": 2000}})
+    );
+}
+
+#[test]
+fn equality_is_by_meaning() {
+    let cases = [
+        (json!({"aar": 12345}), json!({"aar": "12345.0"}), true),
+        (json!({"aar": 12345}), json!({"aar": 12345.0}), true),
+        (json!({"aar": 12345}), json!({"aar": 12346}), false),
+        (
+            json!({"account_owner": null}),
+            json!({"account_owner": ""}),
+            true,
+        ),
+        (json!({"account_owner": null}), json!({}), true),
+        (
+            json!({"account_owner": "Jane"}),
+            json!({"account_owner": " Jane "}),
+            true,
+        ),
+        (
+            json!({"account_owner": "Jane"}),
+            json!({"account_owner": null}),
+            false,
+        ),
+        (json!({"sub_sm_ultimate": false}), json!({}), true),
+        (
+            json!({"sub_sm_ultimate": false}),
+            json!({"sub_sm_ultimate": null}),
+            true,
+        ),
+        (json!({"sub_sm_ultimate": true}), json!({}), false),
+        (
+            json!({"expiration_date": "2027-01-31"}),
+            json!({"expiration_date": "2027-01-31T00:00:00Z"}),
+            true,
+        ),
+    ];
+    for (want, have, equal) in cases {
+        let mut zendesk = org(1, A, "Acme", json!({}));
+        for key in want.as_object().unwrap().keys() {
+            zendesk.organization_fields.remove(key);
+        }
+        for (k, v) in have.as_object().unwrap() {
+            zendesk.organization_fields.insert(k.clone(), v.clone());
+        }
+        let diff = global(&[desired(A, "Acme", want.clone())], &[zendesk]);
+        assert_eq!(
+            diff.updates.is_empty(),
+            equal,
+            "desired {want} vs zendesk {have}"
+        );
+    }
+}
+
+#[test]
+fn keys_the_desired_object_does_not_have_are_never_compared_or_written() {
+    let diff = global(
+        &[desired(A, "Acme", json!({}))],
+        &[org(
+            1,
+            A,
+            "Acme",
+            json!({"am_project_id": 1, "ignore_deletion": true, "assigned_se": "x"}),
+        )],
+    );
+    assert!(diff.is_empty());
+}
+
+#[test]
+fn managed_orgs_without_a_desired_object_are_marked() {
+    let diff = global(
+        &[desired(A, "Acme", json!({}))],
+        &[
+            org(1, A, "Acme", json!({})),
+            org(2, B, "Gone Inc", json!({})),
+        ],
+    );
+    assert_eq!(diff.not_in_sync.len(), 1);
+    let mark = &diff.not_in_sync[0];
+    assert_eq!(
+        (mark.id, mark.salesforce_id.clone(), mark.name.as_str()),
+        (2, id(B), "Gone Inc")
+    );
+    assert_eq!(
+        serde_json::to_value(mark).unwrap()["organization_fields"],
+        json!({"mark_for_deletion": true})
+    );
+}
+
+#[test]
+fn unmanaged_orgs_are_never_touched() {
+    let zendesk = [
+        org(1, "", "No Id", json!({})),
+        org(2, "not-a-salesforce-id", "Bad Id", json!({})),
+        org(3, "0011U00000V0tkDAAA", "Bad Checksum", json!({})),
+    ];
+    let mut no_field = org(4, A, "No Field", json!({}));
+    no_field.organization_fields.remove("salesforce_id");
+    no_field.salesforce_id = None;
+    let mut zendesk = zendesk.to_vec();
+    zendesk.push(no_field);
+    let diff = global(&[], &zendesk);
+    assert!(diff.is_empty(), "{diff:#?}");
+}
+
+#[test]
+fn partner_orgs_are_excluded_from_marks_in_the_global_org_sync_only() {
+    let zendesk: Vec<ZendeskOrg> = ["alliance_partner", "open_partner", "select_partner"]
+        .iter()
+        .zip([A, B, C])
+        .enumerate()
+        .map(|(i, (t, sf))| org(i as u64 + 1, sf, t, json!({"account_type": t})))
+        .collect();
+    assert!(global(&[], &zendesk).not_in_sync.is_empty());
+    assert_eq!(
+        compare_orgs(&[], &zendesk, &CompareRules::usgov_orgs())
+            .not_in_sync
+            .len(),
+        3
+    );
+    let customer = [org(1, A, "Former", json!({"account_type": "customer"}))];
+    assert_eq!(global(&[], &customer).not_in_sync.len(), 1);
+}
+
+#[test]
+fn protected_ids_are_never_marked_on_either_instance() {
+    let zendesk = [
+        org(1, A, "Internal", json!({})),
+        org(2, B, "Gone", json!({})),
+    ];
+    for rules in [CompareRules::global_orgs(), CompareRules::usgov_orgs()] {
+        let diff = compare_orgs(&[], &zendesk, &rules.with_protected([id(A)]));
+        assert_eq!(
+            diff.not_in_sync.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![2]
+        );
+    }
+}
+
+#[test]
+fn already_marked_orgs_are_not_marked_again() {
+    for marked in [json!(true), json!("true")] {
+        let diff = global(
+            &[],
+            &[org(1, A, "Gone", json!({"mark_for_deletion": marked}))],
+        );
+        assert!(diff.not_in_sync.is_empty());
+    }
+    assert_eq!(
+        global(
+            &[],
+            &[org(1, A, "Gone", json!({"mark_for_deletion": false}))]
+        )
+        .not_in_sync
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn a_returning_account_is_unmarked() {
+    let diff = global(
+        &[desired(A, "Acme", json!({}))],
+        &[org(1, A, "Acme", json!({"mark_for_deletion": true}))],
+    );
+    assert_eq!(diff.updates.len(), 1);
+    assert_eq!(
+        Value::Object(diff.updates[0].organization_fields.clone()),
+        json!({"mark_for_deletion": false})
+    );
+}
+
+#[test]
+fn held_accounts_are_neither_updated_nor_marked() {
+    let zendesk = [
+        org(1, A, "Old Name", json!({})),
+        org(2, B, "Broken Data Co", json!({})),
+    ];
+    let rules = CompareRules::global_orgs().with_held([id(A), id(B)]);
+    let diff = compare_orgs(&[desired(A, "New Name", json!({}))], &zendesk, &rules);
+    assert!(diff.is_empty(), "{diff:#?}");
+}
+
+#[test]
+fn orgs_sharing_a_salesforce_id_are_a_conflict_and_nothing_is_written() {
+    // The same account under its 15- and 18-character spellings is still one id.
+    let zendesk = [
+        org(7, A, "Acme", json!({})),
+        org(3, &A[..15], "Acme (old)", json!({})),
+        org(9, B, "Beta", json!({})),
+        org(10, B, "Beta 2", json!({})),
+        org(11, C, "Gamma", json!({})),
+    ];
+    let diff = global(&[desired(A, "Acme Corp", json!({"aar": 5}))], &zendesk);
+    assert!(diff.creates.is_empty() && diff.updates.is_empty());
+    // Only the unconflicted orphan is marked.
+    assert_eq!(
+        diff.not_in_sync.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![11]
+    );
+    assert_eq!(diff.conflicts.len(), 2);
+    let a = &diff.conflicts[0];
+    assert_eq!(a.salesforce_id, id(A));
+    assert_eq!(a.orgs.iter().map(|o| o.id).collect::<Vec<_>>(), vec![3, 7]);
+    assert_eq!(a.desired_name.as_deref(), Some("Acme Corp"));
+    let b = &diff.conflicts[1];
+    assert_eq!(b.salesforce_id, id(B));
+    assert_eq!(b.desired_name, None);
+}
+
+#[test]
+fn output_is_sorted() {
+    let zendesk = [
+        org(30, A, "a", json!({})),
+        org(10, B, "b", json!({})),
+        org(20, C, "c", json!({})),
+    ];
+    let desired_objects = [desired(C, "C!", json!({})), desired(A, "A!", json!({}))];
+    let diff = global(&desired_objects, &zendesk);
+    assert_eq!(
+        diff.updates.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![20, 30]
+    );
+    let diff = global(
+        &[desired(C, "c", json!({})), desired(A, "a", json!({}))],
+        &[],
+    );
+    assert_eq!(
+        diff.creates
+            .iter()
+            .map(|c| c.salesforce_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![A, C]
+    );
+}
+
+// --- properties -------------------------------------------------------------------------------
+
+/// Random but valid Salesforce ids.
+fn any_id() -> impl Strategy<Value = SalesforceId> {
+    "[A-Za-z0-9]{15}".prop_map(|s| SalesforceId::parse(&s).unwrap())
+}
+
+fn any_field_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-1_000_000i64..1_000_000).prop_map(|n| json!(n)),
+        (-1e6f64..1e6).prop_map(|n| json!(n)),
+        "[ A-Za-z0-9_-]{0,10}".prop_map(Value::String),
+    ]
+}
+
+fn any_desired() -> impl Strategy<Value = Vec<DesiredOrg>> {
+    prop::collection::btree_map(
+        any_id(),
+        (
+            "[A-Za-z][A-Za-z ]{0,12}",
+            prop::collection::btree_map("[a-z_]{1,8}", any_field_value(), 0..6),
+        ),
+        0..12,
+    )
+    .prop_map(|objects| {
+        objects
+            .into_iter()
+            .map(|(salesforce_id, (name, fields))| DesiredOrg {
+                salesforce_id,
+                name,
+                organization_fields: fields.into_iter().collect(),
+                sold_tos: Vec::new(),
+            })
+            .collect()
+    })
+}
+
+/// The Zendesk orgs a perfect sync would leave behind for `desired`.
+fn orgs_matching(desired: &[DesiredOrg]) -> Vec<ZendeskOrg> {
+    desired
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut fields = d.organization_fields.clone();
+            fields.insert("salesforce_id".into(), json!(d.salesforce_id.as_str()));
+            ZendeskOrg::from_api(
+                json!({"id": i as u64 + 1, "name": d.name, "organization_fields": fields})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn comparing_a_state_with_itself_changes_nothing(desired in any_desired()) {
+        for rules in [CompareRules::global_orgs(), CompareRules::usgov_orgs(), CompareRules::partners()] {
+            let diff = compare_orgs(&desired, &orgs_matching(&desired), &rules);
+            prop_assert!(diff.is_empty(), "{:#?}", diff);
+        }
+    }
+
+    #[test]
+    fn output_does_not_depend_on_input_order(
+        desired in any_desired(),
+        extra in any_desired(),
+        seed in any::<u64>(),
+    ) {
+        // Zendesk: orgs for `extra` (some will be marked, some updated, some conflicting).
+        let mut zendesk = orgs_matching(&extra);
+        zendesk.extend(orgs_matching(&desired).into_iter().take(desired.len() / 2).map(|mut o| {
+            o.id += 1000;
+            o.name.push('!');
+            o
+        }));
+        let rules = CompareRules::global_orgs();
+        let diff = compare_orgs(&desired, &zendesk, &rules);
+        let mut shuffled_desired = desired.clone();
+        let mut shuffled_zendesk = zendesk.clone();
+        shuffle(&mut shuffled_desired, seed);
+        shuffle(&mut shuffled_zendesk, seed.rotate_left(7));
+        prop_assert_eq!(&compare_orgs(&shuffled_desired, &shuffled_zendesk, &rules), &diff);
+    }
+}
+
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        items.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+}

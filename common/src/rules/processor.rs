@@ -1,0 +1,392 @@
+//! The Processor (SPEC §5.3): accounts → the desired Global and US Gov organization objects.
+//!
+//! Steps run in the SPEC's order, each a small function: skip, keep mapped charges, split by
+//! instance, compute entitlements from active charges, override (Global), post-rules, drop.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde_json::{Map, Number, Value};
+
+use super::dates::RunDates;
+use super::overrides::Overrides;
+use super::plans::{Plans, Tier};
+use crate::model::instance::{USGOV_FEDRAMP_FLAG, field};
+use crate::model::{
+    Account, Charge, DesiredOrg, DesiredOrgs, ExpiredOverride, Instance, ProcessReport,
+    SalesforceAccounts, SalesforceId, SkipReason, SkippedAccount, SupportLevel, ZendeskOrg,
+};
+
+/// Everything the processor reads. `global_orgs` is only used to find partner organizations.
+pub struct ProcessInput<'a> {
+    pub accounts: &'a SalesforceAccounts,
+    pub global_orgs: &'a [ZendeskOrg],
+    pub plans: &'a Plans,
+    pub overrides: &'a Overrides,
+    pub dates: RunDates,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessOutput {
+    pub global: DesiredOrgs,
+    pub usgov: DesiredOrgs,
+    pub report: ProcessReport,
+}
+
+/// What the charges of one instance grant (step 4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entitlement {
+    /// The flags set by active charges (may include the internal `usgov_fedramp`).
+    pub flags: BTreeSet<String>,
+    pub support_level: SupportLevel,
+    pub expiration_date: chrono::NaiveDate,
+    pub seats: Option<f64>,
+}
+
+pub fn process(input: &ProcessInput) -> ProcessOutput {
+    let partner_ids: HashSet<SalesforceId> = input
+        .global_orgs
+        .iter()
+        .filter(|org| org.is_partner())
+        .filter_map(ZendeskOrg::managed_id)
+        .collect();
+    let held: Vec<SalesforceId> = input
+        .accounts
+        .rejected
+        .iter()
+        .filter_map(|r| r.valid_id())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let mut report = ProcessReport {
+        accounts: input.accounts.accounts.len(),
+        ..ProcessReport::default()
+    };
+    report
+        .skipped_accounts
+        .extend(input.accounts.rejected.iter().map(|r| SkippedAccount {
+            salesforce_id: r.salesforce_id.clone(),
+            name: r.name.clone(),
+            reason: SkipReason::Rejected,
+            instance: None,
+            details: Some(r.reason.clone()),
+        }));
+
+    let mut global = Vec::new();
+    let mut usgov = Vec::new();
+    for account in &input.accounts.accounts {
+        for (instance, object) in process_account(account, &partner_ids, input, &mut report) {
+            match instance {
+                Instance::Global => global.push(object),
+                Instance::Usgov => usgov.push(object),
+            }
+        }
+    }
+    report_unused_and_expired_overrides(input, &global, &mut report);
+    global.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
+    usgov.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
+    report.global_objects = global.len();
+    report.usgov_objects = usgov.len();
+
+    let desired = |instance, orgs| DesiredOrgs {
+        instance,
+        as_of: input.dates.as_of,
+        orgs,
+        held_salesforce_ids: held.clone(),
+    };
+    ProcessOutput {
+        global: desired(Instance::Global, global),
+        usgov: desired(Instance::Usgov, usgov),
+        report,
+    }
+}
+
+/// Steps 1–7 for one account: zero, one or two desired objects.
+fn process_account(
+    account: &Account,
+    partner_ids: &HashSet<SalesforceId>,
+    input: &ProcessInput,
+    report: &mut ProcessReport,
+) -> Vec<(Instance, DesiredOrg)> {
+    let skip = |reason, instance, details: Option<String>| SkippedAccount {
+        salesforce_id: Some(account.salesforce_id.to_string()),
+        name: Some(account.name.clone()),
+        reason,
+        instance,
+        details,
+    };
+    // Step 1.
+    if partner_ids.contains(&account.salesforce_id) {
+        report
+            .skipped_accounts
+            .push(skip(SkipReason::Partner, None, None));
+        return Vec::new();
+    }
+    if account.subs.is_empty() {
+        report
+            .skipped_accounts
+            .push(skip(SkipReason::NoSubscriptions, None, None));
+        return Vec::new();
+    }
+    // Step 2.
+    let mapped = mapped_charges(&account.charges, input.plans, &mut report.unmapped_charges);
+    if mapped.is_empty() {
+        report
+            .skipped_accounts
+            .push(skip(SkipReason::NoMappedCharges, None, None));
+        return Vec::new();
+    }
+    // Step 3.
+    let (global_charges, usgov_charges): (Vec<_>, Vec<_>) = mapped
+        .into_iter()
+        .partition(|(charge, _)| !input.plans.is_usgov_charge(&charge.name, account.exception));
+
+    let mut objects = Vec::new();
+    for (instance, charges) in [
+        (Instance::Global, global_charges),
+        (Instance::Usgov, usgov_charges),
+    ] {
+        if charges.is_empty() {
+            continue;
+        }
+        // Step 4.
+        let entitlement = entitlement(&charges, input.dates.expired_end_date);
+        let mut fields = base_fields(account, instance, &entitlement);
+        // Step 5.
+        let active_override = input
+            .overrides
+            .get(&account.salesforce_id)
+            .filter(|o| instance == Instance::Global && o.is_active(input.dates.as_of));
+        if let Some(o) = active_override {
+            apply_override(&mut fields, &o.fields);
+        }
+        // Step 6.
+        apply_post_rules(&mut fields, instance, account.arr, &entitlement);
+        // Step 7.
+        let expiration = expiration_date(&fields);
+        if expiration.is_none_or(|date| date < input.dates.three_years_out) {
+            report.skipped_accounts.push(skip(
+                SkipReason::ExpiredOverThreeYears,
+                Some(instance),
+                Some(format!(
+                    "expiration_date {} is before {}",
+                    expiration.map_or("(none)".to_owned(), |d| d.to_string()),
+                    input.dates.three_years_out
+                )),
+            ));
+            continue;
+        }
+        if active_override.is_some() {
+            report.overrides.applied.push(account.salesforce_id.clone());
+        }
+        objects.push((
+            instance,
+            DesiredOrg {
+                salesforce_id: account.salesforce_id.clone(),
+                name: account.name.clone(),
+                organization_fields: fields,
+                sold_tos: match instance {
+                    Instance::Global => account.sold_tos.clone(),
+                    Instance::Usgov => Vec::new(),
+                },
+            },
+        ));
+    }
+    objects
+}
+
+/// Step 2: the charges `plans.yaml` knows, each with its tier; the others are counted by name.
+fn mapped_charges<'a>(
+    charges: &'a [Charge],
+    plans: &'a Plans,
+    unmapped: &mut BTreeMap<String, u64>,
+) -> Vec<(&'a Charge, &'a Tier)> {
+    charges
+        .iter()
+        .filter_map(|charge| {
+            let tier = plans.tier_of(&charge.name);
+            if tier.is_none() {
+                *unmapped.entry(charge.name.clone()).or_default() += 1;
+            }
+            tier.map(|tier| (charge, tier))
+        })
+        .collect()
+}
+
+/// Step 4: flags, level, expiry and seats of one instance's charges. A charge is active when it
+/// ends on or after `expired_end_date` (15 days of grace). `charges` is never empty.
+pub fn entitlement(
+    charges: &[(&Charge, &Tier)],
+    expired_end_date: chrono::NaiveDate,
+) -> Entitlement {
+    let active: Vec<&(&Charge, &Tier)> = charges
+        .iter()
+        .filter(|(charge, _)| charge.effective_end >= expired_end_date)
+        .collect();
+    Entitlement {
+        flags: active
+            .iter()
+            .filter_map(|(_, tier)| tier.flag.clone())
+            .collect(),
+        support_level: active
+            .iter()
+            .map(|(_, tier)| tier.support_level)
+            .max_by_key(|level| level.rank())
+            .unwrap_or(SupportLevel::Expired),
+        expiration_date: charges
+            .iter()
+            .map(|(charge, _)| charge.effective_end)
+            .max()
+            .expect("an instance only gets an object when it has charges"),
+        seats: active
+            .iter()
+            .filter(|(_, tier)| tier.seats)
+            .filter_map(|(charge, _)| charge.quantity)
+            .reduce(f64::max),
+    }
+}
+
+/// The organization fields of §6 before overrides and post-rules, in the instance's key order.
+fn base_fields(account: &Account, instance: Instance, ent: &Entitlement) -> Map<String, Value> {
+    let text = |value: &Option<String>| value.clone().map_or(Value::Null, Value::String);
+    let mut fields = Map::new();
+    let mut set = |key: &str, value: Value| {
+        fields.insert(key.to_owned(), value);
+    };
+    set(field::SALESFORCE_ID, account.salesforce_id.as_str().into());
+    set(field::SFDC_SHORT_ID, account.salesforce_id.short().into());
+    set(field::ACCOUNT_OWNER, text(&account.account_owner));
+    set(
+        field::TECHNICAL_ACCOUNT_MANAGER,
+        text(&account.technical_account_manager),
+    );
+    set(
+        field::SOLUTIONS_ARCHITECT,
+        text(&account.solutions_architect),
+    );
+    set(instance.arr_key(), number(account.arr));
+    set(instance.segment_key(), account.sales_segment.clone().into());
+    if let Some(key) = instance.region_key() {
+        set(
+            key,
+            account.region.map_or(Value::Null, |r| r.as_str().into()),
+        );
+    }
+    set(field::RESTRICTED_ACCOUNT, account.restricted.into());
+    set(field::ORG_IN_ESCALATED_STATE, account.escalated.into());
+    set(field::SUPPORT_HOLD, account.support_hold.into());
+    set(field::ACCOUNT_TYPE, Value::Null); // post-rule
+    set(field::SUPPORT_LEVEL, ent.support_level.as_str().into());
+    set(
+        field::EXPIRATION_DATE,
+        ent.expiration_date.format("%Y-%m-%d").to_string().into(),
+    );
+    let seats = match instance {
+        Instance::Global => number(ent.seats),
+        // US Gov's field is an integer.
+        Instance::Usgov => ent
+            .seats
+            .map_or(Value::Null, |s| Value::from(s.round() as i64)),
+    };
+    set(instance.seats_key(), seats);
+    if let Some(key) = instance.schedule_key() {
+        set(key, false.into()); // post-rule
+    }
+    for flag in instance.flags() {
+        set(flag, ent.flags.contains(*flag).into());
+    }
+    set(field::MARK_FOR_DELETION, false.into());
+    fields
+}
+
+/// Step 5: an override's values replace the computed ones.
+fn apply_override(fields: &mut Map<String, Value>, overridden: &Map<String, Value>) {
+    for (key, value) in overridden {
+        fields.insert(key.clone(), value.clone());
+    }
+}
+
+/// Step 6, after the override so an overridden level drives type and ARR.
+fn apply_post_rules(
+    fields: &mut Map<String, Value>,
+    instance: Instance,
+    arr: Option<f64>,
+    ent: &Entitlement,
+) {
+    let expired = fields.get(field::SUPPORT_LEVEL).and_then(Value::as_str)
+        == Some(SupportLevel::Expired.as_str());
+    let account_type = if expired {
+        "former_customer"
+    } else {
+        "customer"
+    };
+    fields.insert(field::ACCOUNT_TYPE.into(), account_type.into());
+    fields.insert(
+        instance.arr_key().into(),
+        if expired { Value::from(0) } else { number(arr) },
+    );
+    let is_set = |fields: &Map<String, Value>, key: &str| {
+        fields.get(key).and_then(Value::as_bool) == Some(true)
+    };
+    match instance {
+        Instance::Global => {
+            if is_set(fields, "sub_ss_enterprise") {
+                fields.insert("sub_ss_ase".into(), true.into());
+            }
+        }
+        Instance::Usgov => {
+            if ent.flags.contains(USGOV_FEDRAMP_FLAG) {
+                fields.insert("sub_gitlab_dedicated".into(), true.into());
+                fields.insert("sub_usgov_24x7".into(), true.into());
+            }
+            let round_the_clock = is_set(fields, "sub_usgov_24x7");
+            if let Some(key) = instance.schedule_key() {
+                fields.insert(key.into(), round_the_clock.into());
+            }
+        }
+    }
+}
+
+fn expiration_date(fields: &Map<String, Value>) -> Option<chrono::NaiveDate> {
+    fields
+        .get(field::EXPIRATION_DATE)
+        .and_then(Value::as_str)
+        .and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+}
+
+fn number(value: Option<f64>) -> Value {
+    value
+        .and_then(Number::from_f64)
+        .map_or(Value::Null, Value::Number)
+}
+
+/// Expired overrides are reported so someone removes them; active ones that matched no Global
+/// object are reported because they may name the wrong account.
+fn report_unused_and_expired_overrides(
+    input: &ProcessInput,
+    global: &[DesiredOrg],
+    report: &mut ProcessReport,
+) {
+    let with_object: HashSet<&SalesforceId> = global.iter().map(|o| &o.salesforce_id).collect();
+    let mut expired = Vec::new();
+    let mut unused = Vec::new();
+    for o in input.overrides.iter() {
+        match o.expires {
+            Some(expires) if !o.is_active(input.dates.as_of) => expired.push(ExpiredOverride {
+                salesforce_id: o.salesforce_id.clone(),
+                expires,
+                reason: o.reason.clone(),
+            }),
+            _ if !with_object.contains(&o.salesforce_id) => unused.push(o.salesforce_id.clone()),
+            _ => {}
+        }
+    }
+    expired.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
+    unused.sort();
+    report.overrides.applied.sort();
+    report.overrides.expired = expired;
+    report.overrides.unused = unused;
+}
+
+#[cfg(test)]
+mod tests;
