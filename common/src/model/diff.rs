@@ -114,7 +114,10 @@ mod tests {
         let mut unmark = good.clone();
         unmark["items"][0]["organization_fields"]["mark_for_deletion"] = json!(false);
         let err = serde_json::from_value::<ChangeSet<OrgMark>>(unmark).unwrap_err();
-        assert!(err.to_string().contains("mark_for_deletion to true"), "{err}");
+        assert!(
+            err.to_string().contains("mark_for_deletion to true"),
+            "{err}"
+        );
 
         let mut smuggled = good;
         smuggled["items"][0]["organization_fields"]["support_level"] = json!("ultimate");

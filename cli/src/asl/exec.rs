@@ -1,0 +1,638 @@
+//! Runs a [`StateMachine`] the way Step Functions does: input/output processing per state,
+//! Retry with backoff, Parallel branches run concurrently (a failed branch stops the others),
+//! a machine-level timeout, and an execution record that a redrive resumes from.
+//!
+//! Redrive mirrors Step Functions': the execution keeps its name, input and start time; states
+//! that succeeded are not run again (their recorded output is replayed), and the failed state —
+//! inside a Parallel, only the failed branch — runs again.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::{BoxFuture, FutureExt, try_join_all};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::definition::{CompareOp, Condition, Retrier, State, StateKind, StateMachine};
+use super::{ExecError, path};
+
+/// Runs the Lambda a Task names (`Resource`) with its input.
+#[async_trait]
+pub trait TaskInvoker: Send + Sync {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, ExecError>;
+}
+
+/// Progress events, for the CLI's per-state display.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Entered {
+        path: String,
+    },
+    Succeeded {
+        path: String,
+        replayed: bool,
+        elapsed: Duration,
+    },
+    Failed {
+        path: String,
+        error: String,
+        cause: String,
+    },
+    Retrying {
+        path: String,
+        error: String,
+        attempt: u32,
+        delay: Duration,
+    },
+}
+
+pub trait Observer: Send + Sync {
+    fn on_event(&self, event: &Event);
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+impl Observer for Quiet {
+    fn on_event(&self, _: &Event) {}
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StateStatus {
+    Succeeded,
+    Failed,
+}
+
+/// The history of one state (by its path: `Instances[1].SyncUsgov`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateRecord {
+    pub status: StateStatus,
+    pub input: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    /// The transition taken (for a replayed Choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub attempts: u32,
+    pub entered_at: String,
+    pub exited_at: String,
+}
+
+/// What `execution.json` holds: enough to show, audit and redrive an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub name: String,
+    pub execution_arn: String,
+    pub state_machine_arn: String,
+    pub input: Value,
+    pub start_time: String,
+    pub status: ExecutionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub redrive_count: u32,
+    pub states: BTreeMap<String, StateRecord>,
+}
+
+impl ExecutionRecord {
+    pub fn new(
+        state_machine_arn: &str,
+        name: &str,
+        input: Value,
+        start_time: DateTime<Utc>,
+    ) -> ExecutionRecord {
+        let prefix = state_machine_arn.replacen(":stateMachine:", ":execution:", 1);
+        let execution_arn = if prefix == state_machine_arn {
+            format!("{state_machine_arn}:{name}")
+        } else {
+            format!("{prefix}:{name}")
+        };
+        ExecutionRecord {
+            name: name.to_owned(),
+            execution_arn,
+            state_machine_arn: state_machine_arn.to_owned(),
+            input,
+            start_time: start_time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            status: ExecutionStatus::Running,
+            output: None,
+            error: None,
+            cause: None,
+            redrive_count: 0,
+            states: BTreeMap::new(),
+        }
+    }
+
+    /// The states that failed, innermost first as Step Functions lists them.
+    pub fn failed_states(&self) -> Vec<&str> {
+        let mut failed: Vec<&str> = self
+            .states
+            .iter()
+            .filter(|(_, r)| r.status == StateStatus::Failed)
+            .map(|(path, _)| path.as_str())
+            .collect();
+        failed.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        failed
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutionOptions {
+    /// Multiplies Retry delays; 1.0 is real time (tests use a small factor).
+    pub retry_time_scale: f64,
+}
+
+impl Default for ExecutionOptions {
+    fn default() -> Self {
+        ExecutionOptions {
+            retry_time_scale: 1.0,
+        }
+    }
+}
+
+/// Starts a new execution and runs it to the end.
+pub async fn start(
+    machine: &StateMachine,
+    record: ExecutionRecord,
+    invoker: &dyn TaskInvoker,
+    observer: &dyn Observer,
+    options: ExecutionOptions,
+) -> ExecutionRecord {
+    run(machine, record, BTreeMap::new(), invoker, observer, options).await
+}
+
+/// Redrives a failed or timed-out execution: succeeded states are replayed, the rest re-run.
+pub async fn redrive(
+    machine: &StateMachine,
+    mut record: ExecutionRecord,
+    invoker: &dyn TaskInvoker,
+    observer: &dyn Observer,
+    options: ExecutionOptions,
+) -> Result<ExecutionRecord, String> {
+    match record.status {
+        ExecutionStatus::Failed | ExecutionStatus::TimedOut => {}
+        status => {
+            return Err(format!(
+                "execution {} is {status:?}; only FAILED or TIMED_OUT executions can be redriven",
+                record.name
+            ));
+        }
+    }
+    let replay: BTreeMap<String, StateRecord> = record
+        .states
+        .iter()
+        .filter(|(_, r)| r.status == StateStatus::Succeeded)
+        .map(|(p, r)| (p.clone(), r.clone()))
+        .collect();
+    record.redrive_count += 1;
+    record.status = ExecutionStatus::Running;
+    record.error = None;
+    record.cause = None;
+    record.output = None;
+    record
+        .states
+        .retain(|_, r| r.status == StateStatus::Succeeded);
+    Ok(run(machine, record, replay, invoker, observer, options).await)
+}
+
+async fn run(
+    machine: &StateMachine,
+    record: ExecutionRecord,
+    replay: BTreeMap<String, StateRecord>,
+    invoker: &dyn TaskInvoker,
+    observer: &dyn Observer,
+    options: ExecutionOptions,
+) -> ExecutionRecord {
+    let input = record.input.clone();
+    let context = json!({
+        "Execution": {
+            "Id": record.execution_arn,
+            "Name": record.name,
+            "StartTime": record.start_time,
+            "Input": record.input,
+            "RedriveCount": record.redrive_count,
+        },
+        "StateMachine": {
+            "Id": record.state_machine_arn,
+            "Name": record.state_machine_arn.rsplit(':').next().unwrap_or_default(),
+        },
+    });
+    let runner = Runner {
+        invoker,
+        observer,
+        options,
+        context,
+        replay,
+        record: Arc::new(Mutex::new(record)),
+    };
+    let outcome = match machine.timeout_seconds {
+        Some(seconds) => tokio::time::timeout(
+            Duration::from_secs(seconds),
+            runner.run_machine(machine, String::new(), input),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(ExecError::new(
+                "States.Timeout",
+                format!("the execution ran longer than {seconds} s"),
+            ))
+        }),
+        None => runner.run_machine(machine, String::new(), input).await,
+    };
+    let mut record = runner.record.lock().expect("record lock").clone();
+    match outcome {
+        Ok(output) => {
+            record.status = ExecutionStatus::Succeeded;
+            record.output = Some(output);
+        }
+        Err(err) => {
+            record.status = if err.error == "States.Timeout" {
+                ExecutionStatus::TimedOut
+            } else {
+                ExecutionStatus::Failed
+            };
+            record.error = Some(err.error);
+            record.cause = Some(err.cause);
+        }
+    }
+    record
+}
+
+struct Runner<'a> {
+    invoker: &'a dyn TaskInvoker,
+    observer: &'a dyn Observer,
+    options: ExecutionOptions,
+    context: Value,
+    replay: BTreeMap<String, StateRecord>,
+    record: Arc<Mutex<ExecutionRecord>>,
+}
+
+impl<'a> Runner<'a> {
+    fn run_machine<'s>(
+        &'s self,
+        machine: &'s StateMachine,
+        scope: String,
+        input: Value,
+    ) -> BoxFuture<'s, Result<Value, ExecError>> {
+        async move {
+            let mut current = machine.start_at.as_str();
+            let mut data = input;
+            loop {
+                let state = &machine.states[current];
+                let path = format!("{scope}{current}");
+                let (output, next) = self.run_state(state, &path, data).await?;
+                match next {
+                    Some(next) => {
+                        current = machine
+                            .states
+                            .get_key_value(&next)
+                            .map(|(k, _)| k.as_str())
+                            .expect("transitions were checked at parse time");
+                        data = output;
+                    }
+                    None => return Ok(output),
+                }
+            }
+        }
+        .boxed()
+    }
+
+    async fn run_state(
+        &self,
+        state: &State,
+        path: &str,
+        input: Value,
+    ) -> Result<(Value, Option<String>), ExecError> {
+        if let Some(done) = self.replay.get(path) {
+            self.observer.on_event(&Event::Succeeded {
+                path: path.to_owned(),
+                replayed: true,
+                elapsed: Duration::ZERO,
+            });
+            return Ok((
+                done.output.clone().unwrap_or(Value::Null),
+                done.next.clone(),
+            ));
+        }
+        self.observer.on_event(&Event::Entered {
+            path: path.to_owned(),
+        });
+        let entered_at = Utc::now();
+        let started = std::time::Instant::now();
+        let mut attempts = 0;
+        let result = self
+            .execute(state, path, &input, entered_at, &mut attempts)
+            .await;
+        let exited_at = now_string();
+        let mut record = self.record.lock().expect("record lock");
+        match &result {
+            Ok((output, next)) => {
+                record.states.insert(
+                    path.to_owned(),
+                    StateRecord {
+                        status: StateStatus::Succeeded,
+                        input,
+                        output: Some(output.clone()),
+                        next: next.clone(),
+                        error: None,
+                        cause: None,
+                        attempts,
+                        entered_at: stamp(entered_at),
+                        exited_at,
+                    },
+                );
+                drop(record);
+                self.observer.on_event(&Event::Succeeded {
+                    path: path.to_owned(),
+                    replayed: false,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Err(err) => {
+                record.states.insert(
+                    path.to_owned(),
+                    StateRecord {
+                        status: StateStatus::Failed,
+                        input,
+                        output: None,
+                        next: None,
+                        error: Some(err.error.clone()),
+                        cause: Some(err.cause.clone()),
+                        attempts,
+                        entered_at: stamp(entered_at),
+                        exited_at,
+                    },
+                );
+                drop(record);
+                self.observer.on_event(&Event::Failed {
+                    path: path.to_owned(),
+                    error: err.error.clone(),
+                    cause: err.cause.clone(),
+                });
+            }
+        }
+        result
+    }
+
+    async fn execute(
+        &self,
+        state: &State,
+        path: &str,
+        input: &Value,
+        entered_at: DateTime<Utc>,
+        attempts: &mut u32,
+    ) -> Result<(Value, Option<String>), ExecError> {
+        let context = self.state_context(state, entered_at, 0);
+        let effective = apply_path(state.input_path.as_ref(), input, &context)?;
+        let next = state.next.clone();
+        match &state.kind {
+            StateKind::Succeed => Ok((
+                apply_path(state.output_path.as_ref(), &effective, &context)?,
+                None,
+            )),
+            StateKind::Fail { error, cause } => Err(ExecError::new(
+                error.clone().unwrap_or_else(|| "States.Fail".into()),
+                cause.clone().unwrap_or_default(),
+            )),
+            StateKind::Choice { choices, default } => {
+                let mut chosen = None;
+                for rule in choices {
+                    if evaluate(&rule.condition, &effective, &context)? {
+                        chosen = Some(rule.next.clone());
+                        break;
+                    }
+                }
+                let next = chosen.or_else(|| default.clone()).ok_or_else(|| {
+                    ExecError::new(
+                        "States.NoChoiceMatched",
+                        format!("no choice rule of {:?} matched", state.name),
+                    )
+                })?;
+                Ok((
+                    apply_path(state.output_path.as_ref(), &effective, &context)?,
+                    Some(next),
+                ))
+            }
+            StateKind::Pass { result } => {
+                let value = match (&state.parameters, result) {
+                    (Some(template), _) => path::render(template, &effective, &context)?,
+                    (None, Some(result)) => result.clone(),
+                    (None, None) => effective.clone(),
+                };
+                Ok((self.finish(state, input, value, &context)?, next))
+            }
+            StateKind::Task { resource } => {
+                let payload = match &state.parameters {
+                    Some(template) => path::render(template, &effective, &context)?,
+                    None => effective.clone(),
+                };
+                let result = self
+                    .with_retry(state, path, attempts, || {
+                        self.invoker.invoke(resource, payload.clone())
+                    })
+                    .await?;
+                Ok((self.finish(state, input, result, &context)?, next))
+            }
+            StateKind::Parallel { branches } => {
+                let payload = match &state.parameters {
+                    Some(template) => path::render(template, &effective, &context)?,
+                    None => effective.clone(),
+                };
+                let result = self
+                    .with_retry(state, path, attempts, || {
+                        let runs = branches.iter().enumerate().map(|(i, branch)| {
+                            self.run_machine(branch, format!("{path}[{i}]."), payload.clone())
+                        });
+                        async move { try_join_all(runs).await.map(Value::Array) }.boxed()
+                    })
+                    .await?;
+                Ok((self.finish(state, input, result, &context)?, next))
+            }
+        }
+    }
+
+    /// ResultSelector, ResultPath and OutputPath.
+    fn finish(
+        &self,
+        state: &State,
+        input: &Value,
+        result: Value,
+        context: &Value,
+    ) -> Result<Value, ExecError> {
+        let selected = match &state.result_selector {
+            Some(template) => path::render(template, &result, context)?,
+            None => result,
+        };
+        let combined = match &state.result_path {
+            None => selected,
+            Some(None) => input.clone(),
+            Some(Some(p)) => path::place(p, input.clone(), selected)?,
+        };
+        apply_path(state.output_path.as_ref(), &combined, context)
+    }
+
+    async fn with_retry<F, Fut>(
+        &self,
+        state: &State,
+        path: &str,
+        attempts: &mut u32,
+        mut attempt: F,
+    ) -> Result<Value, ExecError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, ExecError>>,
+    {
+        let mut retries_per_rule = vec![0u32; state.retry.len()];
+        loop {
+            *attempts += 1;
+            let err = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            let Some(index) = state
+                .retry
+                .iter()
+                .position(|r| matches_error(r, &err.error))
+            else {
+                return Err(err);
+            };
+            let rule = &state.retry[index];
+            let done = retries_per_rule[index];
+            if done >= rule.max_attempts {
+                return Err(err);
+            }
+            retries_per_rule[index] += 1;
+            let delay = retry_delay(rule, done, self.options.retry_time_scale);
+            self.observer.on_event(&Event::Retrying {
+                path: path.to_owned(),
+                error: err.error.clone(),
+                attempt: done + 1,
+                delay,
+            });
+            // Step Functions' own backoff between retries: the definition's IntervalSeconds,
+            // BackoffRate and JitterStrategy.
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn state_context(&self, state: &State, entered_at: DateTime<Utc>, retry_count: u32) -> Value {
+        let mut context = self.context.clone();
+        context["State"] = json!({"Name": state.name, "EnteredTime": stamp(entered_at), "RetryCount": retry_count});
+        context
+    }
+}
+
+/// Whether a Retry rule applies to an error name (`States.ALL` matches everything,
+/// `States.TaskFailed` every task error but a timeout).
+fn matches_error(rule: &Retrier, error: &str) -> bool {
+    rule.error_equals.iter().any(|e| {
+        e == error
+            || e == "States.ALL"
+            || (e == "States.TaskFailed" && error != "States.Timeout" && error != "States.Runtime")
+    }) && error != "States.Runtime"
+}
+
+fn retry_delay(rule: &Retrier, retries_done: u32, scale: f64) -> Duration {
+    let mut seconds = rule.interval_seconds * rule.backoff_rate.powi(retries_done as i32);
+    if let Some(max) = rule.max_delay_seconds {
+        seconds = seconds.min(max);
+    }
+    if rule.full_jitter {
+        seconds *= rand::random::<f64>();
+    }
+    Duration::from_secs_f64((seconds * scale).max(0.0))
+}
+
+fn apply_path(
+    path: Option<&Option<String>>,
+    input: &Value,
+    context: &Value,
+) -> Result<Value, ExecError> {
+    match path {
+        None => Ok(input.clone()),
+        Some(None) => Ok(json!({})),
+        Some(Some(p)) => path::select(p, input, context),
+    }
+}
+
+fn evaluate(condition: &Condition, input: &Value, context: &Value) -> Result<bool, ExecError> {
+    Ok(match condition {
+        Condition::And(all) => {
+            for c in all {
+                if !evaluate(c, input, context)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        Condition::Or(any) => {
+            for c in any {
+                if evaluate(c, input, context)? {
+                    return Ok(true);
+                }
+            }
+            false
+        }
+        Condition::Not(inner) => !evaluate(inner, input, context)?,
+        Condition::Compare {
+            variable,
+            op: CompareOp::IsPresent,
+            value,
+        } => path::is_present(variable, input, context) == (value.as_bool() == Some(true)),
+        Condition::Compare {
+            variable,
+            op,
+            value,
+        } => {
+            let actual = path::select(variable, input, context)?;
+            let number = |v: &Value| v.as_f64();
+            match op {
+                CompareOp::StringEquals => {
+                    actual.as_str().is_some() && actual.as_str() == value.as_str()
+                }
+                CompareOp::BooleanEquals => {
+                    actual.as_bool().is_some() && actual.as_bool() == value.as_bool()
+                }
+                CompareOp::IsNull => actual.is_null() == (value.as_bool() == Some(true)),
+                CompareOp::IsPresent => unreachable!("handled above"),
+                numeric => match (number(&actual), number(value)) {
+                    (Some(a), Some(b)) => match numeric {
+                        CompareOp::NumericEquals => a == b,
+                        CompareOp::NumericGreaterThan => a > b,
+                        CompareOp::NumericGreaterThanEquals => a >= b,
+                        CompareOp::NumericLessThan => a < b,
+                        CompareOp::NumericLessThanEquals => a <= b,
+                        _ => unreachable!("non-numeric operators are matched above"),
+                    },
+                    _ => false,
+                },
+            }
+        }
+    })
+}
+
+fn now_string() -> String {
+    stamp(Utc::now())
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

@@ -1,0 +1,424 @@
+//! The executor against the real `statemachine/sync.asl.json` with a scripted invoker, plus
+//! small machines for the corners.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::*;
+
+const SYNC_ASL: &str = include_str!("../../../statemachine/sync.asl.json");
+
+fn dummy_substitutions() -> BTreeMap<String, String> {
+    placeholders(SYNC_ASL)
+        .into_iter()
+        .map(|name| {
+            let function = name.trim_end_matches("FunctionArn").to_lowercase();
+            (
+                name,
+                format!("arn:aws:lambda:us-east-1:123456789012:function:zdsync-{function}"),
+            )
+        })
+        .collect()
+}
+
+fn sync_machine() -> StateMachine {
+    load(SYNC_ASL, &dummy_substitutions()).unwrap()
+}
+
+/// Answers Tasks from a script: resource suffix + instance → a queue of outcomes (default: echo
+/// a small output), and records every call.
+#[derive(Default)]
+struct Script {
+    outcomes: Mutex<BTreeMap<String, Vec<Result<Value, ExecError>>>>,
+    calls: Mutex<Vec<(String, Value)>>,
+}
+
+impl Script {
+    fn fail(self, key: &str, outcomes: Vec<Result<Value, ExecError>>) -> Self {
+        self.outcomes
+            .lock()
+            .unwrap()
+            .insert(key.to_owned(), outcomes);
+        self
+    }
+
+    fn calls_to(&self, key: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k == key)
+            .count()
+    }
+}
+
+fn key_of(resource: &str, input: &Value) -> String {
+    let function = resource
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_start_matches("zdsync-");
+    match input.get("instance").and_then(Value::as_str) {
+        Some(instance) => format!("{function}/{instance}"),
+        None => function.to_owned(),
+    }
+}
+
+#[async_trait]
+impl TaskInvoker for Script {
+    async fn invoke(&self, resource: &str, input: Value) -> Result<Value, ExecError> {
+        let key = key_of(resource, &input);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((key.clone(), input.clone()));
+        if let Some(queue) = self.outcomes.lock().unwrap().get_mut(&key)
+            && !queue.is_empty()
+        {
+            return queue.remove(0);
+        }
+        Ok(match key.as_str() {
+            "guard" => json!({
+                "run_id": input["run_id"], "as_of": "2026-11-23", "skip": false,
+                "options": {"dry_run": input["execution_input"].get("dry_run").cloned().unwrap_or(json!(false)),
+                            "allow_deletions": {}}
+            }),
+            _ => json!({"stage": key, "counts": {"n": 1}}),
+        })
+    }
+}
+
+fn fast() -> ExecutionOptions {
+    ExecutionOptions {
+        retry_time_scale: 0.0,
+    }
+}
+
+async fn run_sync(script: &Script, input: Value) -> ExecutionRecord {
+    let record = ExecutionRecord::new(
+        "arn:aws:states:local:000000000000:stateMachine:zdsync-sync",
+        "run-1",
+        input,
+        "2026-11-23T10:00:00Z".parse().unwrap(),
+    );
+    start(&sync_machine(), record, script, &Quiet, fast()).await
+}
+
+#[test]
+fn the_sync_definition_parses_and_every_state_is_reachable() {
+    let machine = sync_machine();
+    assert_eq!(machine.unreachable_states(), Vec::<String>::new());
+    assert_eq!(machine.timeout_seconds, Some(3000), "50 minutes (SPEC §10)");
+    let functions: Vec<String> = machine
+        .task_resources()
+        .iter()
+        .map(|r| r.rsplit(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        functions,
+        vec![
+            "zdsync-compare",
+            "zdsync-gatheraccounts",
+            "zdsync-gatherorgs",
+            "zdsync-guard",
+            "zdsync-process",
+            "zdsync-summarize",
+            "zdsync-sync"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_full_run_calls_every_stage_once_with_small_inputs() {
+    let script = Script::default();
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{record:#?}");
+    let calls = script.calls.lock().unwrap().clone();
+    let mut keys: Vec<&str> = calls.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            "compare/global",
+            "compare/usgov",
+            "gatheraccounts",
+            "gatherorgs/global",
+            "gatherorgs/usgov",
+            "guard",
+            "process",
+            "summarize",
+            "sync/global",
+            "sync/usgov"
+        ]
+    );
+    let guard = &calls.iter().find(|(k, _)| k == "guard").unwrap().1;
+    assert_eq!(guard["run_id"], json!("run-1"));
+    assert_eq!(guard["started_at"], json!("2026-11-23T10:00:00.000Z"));
+    assert_eq!(
+        guard["execution_arn"],
+        json!("arn:aws:states:local:000000000000:execution:zdsync-sync:run-1")
+    );
+    let sync = &calls.iter().find(|(k, _)| k == "sync/usgov").unwrap().1;
+    assert_eq!(
+        sync,
+        &json!({"run_id": "run-1", "as_of": "2026-11-23", "instance": "usgov", "allow_deletions": {}})
+    );
+    let gathered = record.states["GatherOrgs"].output.as_ref().unwrap();
+    assert_eq!(
+        gathered["stages"]["gather_orgs"].as_array().unwrap().len(),
+        2
+    );
+    // The execution's output is the summary stage's answer; StartTime stays out of it.
+    let output = record.output.unwrap();
+    assert_eq!(output["stage"], json!("summarize"));
+    assert!(!output.to_string().contains("10:00:00"));
+}
+
+#[tokio::test]
+async fn the_overlap_guard_skips_everything() {
+    let script = Script::default().fail(
+        "guard",
+        vec![Ok(json!({"run_id": "run-1", "as_of": "2026-11-23", "skip": true, "options": {"dry_run": false, "allow_deletions": {}}}))],
+    );
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(script.calls.lock().unwrap().len(), 1);
+    assert!(record.states.contains_key("Skipped"));
+}
+
+#[tokio::test]
+async fn a_dry_run_stops_each_branch_after_compare() {
+    let script = Script::default();
+    let record = run_sync(&script, json!({"dry_run": true})).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        script.calls_to("sync/global") + script.calls_to("sync/usgov"),
+        0
+    );
+    assert_eq!(script.calls_to("compare/global"), 1);
+    assert_eq!(script.calls_to("summarize"), 1);
+}
+
+#[tokio::test]
+async fn retryable_errors_are_retried_and_others_are_not() {
+    let retryable = || Err(ExecError::new("Retryable", "Zendesk answered 503"));
+    let script = Script::default().fail("gatheraccounts", vec![retryable(), retryable()]);
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(script.calls_to("gatheraccounts"), 3);
+    assert_eq!(record.states["GatherAccounts"].attempts, 3);
+
+    let script = Script::default().fail(
+        "process",
+        vec![Err(ExecError::new(
+            "InvalidArtifact",
+            "salesforce_accounts.json: accounts[3].charges",
+        ))],
+    );
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("InvalidArtifact"));
+    assert_eq!(script.calls_to("process"), 1);
+    assert_eq!(record.failed_states(), vec!["Process"]);
+
+    // MaxAttempts 3: the fourth failure is final.
+    let script = Script::default().fail("gatheraccounts", (0..4).map(|_| retryable()).collect());
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.error.as_deref(), Some("Retryable"));
+    assert_eq!(script.calls_to("gatheraccounts"), 4);
+}
+
+#[tokio::test]
+async fn a_failed_branch_fails_the_execution_and_a_redrive_reruns_only_what_failed() {
+    let script = Script::default().fail(
+        "sync/usgov",
+        vec![Err(ExecError::new(
+            "DeletionGuardTripped",
+            "60 marks > limit 25",
+        ))],
+    );
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("DeletionGuardTripped"));
+    assert_eq!(
+        record.failed_states(),
+        vec!["Instances[1].SyncUsgov", "Instances"]
+    );
+    let before = script.calls.lock().unwrap().len();
+
+    // Round trip through JSON, as `zdsync redrive` reads it back from the run directory.
+    let saved: ExecutionRecord =
+        serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
+    let redriven = redrive(&sync_machine(), saved, &script, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    assert_eq!(redriven.redrive_count, 1);
+    let calls = script.calls.lock().unwrap()[before..]
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        calls,
+        vec!["sync/usgov", "summarize"],
+        "succeeded states are replayed, not re-run"
+    );
+    assert_eq!(redriven.name, record.name);
+    assert_eq!(redriven.start_time, record.start_time);
+
+    // A succeeded execution cannot be redriven.
+    assert!(
+        redrive(&sync_machine(), redriven, &script, &Quiet, fast())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_parallel_failure_cancels_the_other_branch() {
+    // Both branches' first task fails at once; whichever is seen first fails the Parallel and
+    // nothing after it in either branch runs.
+    let fail = || {
+        Err(ExecError::new(
+            "AuthFailed",
+            "401 Couldn't authenticate you",
+        ))
+    };
+    let script = Script::default()
+        .fail("compare/global", vec![fail()])
+        .fail("compare/usgov", vec![fail()]);
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.error.as_deref(), Some("AuthFailed"));
+    assert_eq!(
+        script.calls_to("sync/global")
+            + script.calls_to("sync/usgov")
+            + script.calls_to("summarize"),
+        0
+    );
+}
+
+fn tiny(definition: Value) -> StateMachine {
+    StateMachine::parse(&definition).unwrap()
+}
+
+#[tokio::test]
+async fn input_and_output_processing() {
+    let machine = tiny(json!({
+        "StartAt": "Shape",
+        "States": {
+            "Shape": {"Type": "Pass", "InputPath": "$.in", "Parameters": {"x.$": "$.a", "name.$": "$$.Execution.Name"}, "ResultPath": "$.shaped", "Next": "Keep"},
+            "Keep": {"Type": "Pass", "Result": {"ignored": true}, "ResultPath": null, "OutputPath": "$.shaped", "Next": "Choose"},
+            "Choose": {"Type": "Choice", "Choices": [
+                {"And": [{"Variable": "$.x", "IsPresent": true}, {"Variable": "$.x", "NumericGreaterThan": 2}], "Next": "Big"},
+                {"Not": {"Variable": "$.name", "StringEquals": "exec"}, "Next": "Odd"}
+            ], "Default": "Small"},
+            "Big": {"Type": "Succeed"},
+            "Small": {"Type": "Pass", "Result": "small", "End": true},
+            "Odd": {"Type": "Fail", "Error": "Odd", "Cause": "unexpected name"}
+        }
+    }));
+    let record = |input| {
+        ExecutionRecord::new(
+            "arn:aws:states:local:0:stateMachine:m",
+            "exec",
+            input,
+            chrono::Utc::now(),
+        )
+    };
+    let done = start(
+        &machine,
+        record(json!({"in": {"a": 5}})),
+        &Script::default(),
+        &Quiet,
+        fast(),
+    )
+    .await;
+    assert_eq!(done.output, Some(json!({"x": 5, "name": "exec"})));
+    assert_eq!(done.states["Choose"].next.as_deref(), Some("Big"));
+    let done = start(
+        &machine,
+        record(json!({"in": {"a": 1}})),
+        &Script::default(),
+        &Quiet,
+        fast(),
+    )
+    .await;
+    assert_eq!(done.output, Some(json!("small")));
+    let done = start(
+        &machine,
+        record(json!({"nope": 1})),
+        &Script::default(),
+        &Quiet,
+        fast(),
+    )
+    .await;
+    assert_eq!(done.error.as_deref(), Some("States.Runtime"));
+}
+
+#[tokio::test]
+async fn the_machine_timeout_ends_the_execution() {
+    struct Slow;
+    #[async_trait]
+    impl TaskInvoker for Slow {
+        async fn invoke(&self, _: &str, _: Value) -> Result<Value, ExecError> {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Ok(json!({}))
+        }
+    }
+    let machine = tiny(
+        json!({"StartAt": "T", "TimeoutSeconds": 1, "States": {"T": {"Type": "Task", "Resource": "arn:x", "End": true}}}),
+    );
+    let record = ExecutionRecord::new(
+        "arn:aws:states:local:0:stateMachine:m",
+        "slow",
+        json!({}),
+        chrono::Utc::now(),
+    );
+    let done = start(&machine, record, &Slow, &Quiet, fast()).await;
+    assert_eq!(done.status, ExecutionStatus::TimedOut);
+    assert_eq!(done.error.as_deref(), Some("States.Timeout"));
+}
+
+#[test]
+fn unsupported_or_broken_definitions_are_refused() {
+    let task = |extra: Value| {
+        let mut state = json!({"Type": "Task", "Resource": "arn:x", "End": true});
+        for (k, v) in extra.as_object().unwrap() {
+            state[k] = v.clone();
+        }
+        StateMachine::parse(&json!({"StartAt": "T", "States": {"T": state}}))
+    };
+    assert!(task(json!({})).is_ok());
+    assert!(
+        task(json!({"Catch": []}))
+            .unwrap_err()
+            .contains("\"Catch\"")
+    );
+    assert!(
+        task(json!({"Next": "T"}))
+            .unwrap_err()
+            .contains("exactly one of Next or End")
+    );
+    assert!(task(json!({"ResultPath": "$..x"})).is_err());
+    assert!(
+        StateMachine::parse(&json!({"StartAt": "Nope", "States": {}}))
+            .unwrap_err()
+            .contains("Nope")
+    );
+    let err = StateMachine::parse(
+        &json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}),
+    )
+    .unwrap_err();
+    assert!(err.contains("\"B\""), "{err}");
+    assert!(
+        StateMachine::parse(
+            &json!({"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 1, "End": true}}})
+        )
+        .is_err()
+    );
+    let err = load(SYNC_ASL, &BTreeMap::new()).unwrap_err();
+    assert!(err.contains("GuardFunctionArn"), "{err}");
+}
