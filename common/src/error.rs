@@ -1,0 +1,137 @@
+//! The errors a stage reports to Step Functions (SPEC §11). The *name* is what the state
+//! machine's `Retry` matches, so it is stable and never a Rust type path.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::model::Instance;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "PascalCase")]
+pub enum StageError {
+    /// Network, throttling, 5xx — after the stage's own retries. Step Functions retries the
+    /// stage with backoff.
+    #[error("{0}")]
+    Retryable(String),
+    /// An artifact did not parse or validate; no Zendesk write happened in this stage.
+    #[error("artifact {key} is invalid at {path}: {message}")]
+    InvalidArtifact {
+        key: String,
+        path: String,
+        message: String,
+    },
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// The sync would mark more orgs than the guard allows; creates and updates were applied,
+    /// the marks were not.
+    #[error(
+        "{instance}: {marks} organizations would be marked for deletion, more than the limit of {limit} \
+         ({managed} managed); nothing was marked. If the list in {instance}_not_in_sync.json is right, \
+         start an execution with {{\"allow_deletions\": {{\"{instance}\": {marks}}}}}"
+    )]
+    DeletionGuardTripped {
+        instance: Instance,
+        marks: usize,
+        limit: f64,
+        managed: usize,
+    },
+    #[error("{count} records failed ({max} allowed); see {result_key}")]
+    TooManyRecordErrors {
+        count: usize,
+        max: usize,
+        result_key: String,
+    },
+    #[error("{0}")]
+    EmptySource(String),
+    #[error("{0}")]
+    AuthFailed(String),
+}
+
+impl StageError {
+    /// The stable error name Step Functions sees.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StageError::Retryable(_) => "Retryable",
+            StageError::InvalidArtifact { .. } => "InvalidArtifact",
+            StageError::InvalidConfig(_) => "InvalidConfig",
+            StageError::DeletionGuardTripped { .. } => "DeletionGuardTripped",
+            StageError::TooManyRecordErrors { .. } => "TooManyRecordErrors",
+            StageError::EmptySource(_) => "EmptySource",
+            StageError::AuthFailed(_) => "AuthFailed",
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StageError::Retryable(_))
+    }
+
+    /// Every name, for checks against the state machine's Retry rules.
+    pub const NAMES: [&'static str; 7] = [
+        "Retryable",
+        "InvalidArtifact",
+        "InvalidConfig",
+        "DeletionGuardTripped",
+        "TooManyRecordErrors",
+        "EmptySource",
+        "AuthFailed",
+    ];
+}
+
+impl From<ConfigError> for StageError {
+    fn from(e: ConfigError) -> Self {
+        StageError::InvalidConfig(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable() {
+        let errors = [
+            StageError::Retryable("x".into()),
+            StageError::InvalidArtifact {
+                key: "k".into(),
+                path: "p".into(),
+                message: "m".into(),
+            },
+            StageError::InvalidConfig("x".into()),
+            StageError::DeletionGuardTripped {
+                instance: Instance::Global,
+                marks: 60,
+                limit: 25.0,
+                managed: 100,
+            },
+            StageError::TooManyRecordErrors {
+                count: 51,
+                max: 50,
+                result_key: "k".into(),
+            },
+            StageError::EmptySource("x".into()),
+            StageError::AuthFailed("x".into()),
+        ];
+        let names: Vec<&str> = errors.iter().map(StageError::name).collect();
+        assert_eq!(names, StageError::NAMES);
+        assert_eq!(errors.iter().filter(|e| e.is_retryable()).count(), 1);
+    }
+
+    #[test]
+    fn the_guard_message_tells_the_operator_what_to_do() {
+        let e = StageError::DeletionGuardTripped {
+            instance: Instance::Usgov,
+            marks: 60,
+            limit: 25.0,
+            managed: 100,
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("60 organizations") && text.contains("limit of 25"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"{"allow_deletions": {"usgov": 60}}"#),
+            "{text}"
+        );
+    }
+}
