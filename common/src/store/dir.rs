@@ -37,20 +37,20 @@ impl ArtifactStore for DirStore {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
         let path = self.path_of(key);
-        blocking(move || read_file(&path)).await
+        blocking(path.clone(), move || read_file(&path)).await
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
         validate_key(key)?;
         let path = self.path_of(key);
-        blocking(move || write_atomically(&path, &body)).await
+        blocking(path.clone(), move || write_atomically(&path, &body)).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         validate_prefix(prefix)?;
         let root = self.root.clone();
         let prefix = prefix.to_owned();
-        blocking(move || list_keys(&root, &prefix)).await
+        blocking(root.clone(), move || list_keys(&root, &prefix)).await
     }
 
     fn describe(&self) -> String {
@@ -58,8 +58,9 @@ impl ArtifactStore for DirStore {
     }
 }
 
-/// Runs blocking filesystem work off the async worker threads.
+/// Runs blocking filesystem work on `path` off the async worker threads.
 async fn blocking<T: Send + 'static>(
+    path: PathBuf,
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::task::spawn_blocking(work).await {
@@ -67,8 +68,8 @@ async fn blocking<T: Send + 'static>(
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
         // Only happens while the runtime shuts down.
         Err(err) => Err(StoreError::io(
-            "run blocking task for",
-            PathBuf::new(),
+            "access",
+            path,
             io::Error::new(io::ErrorKind::Interrupted, err),
         )),
     }

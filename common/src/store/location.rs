@@ -29,9 +29,9 @@ impl StoreUrl {
         if value.trim().is_empty() {
             return Err(invalid("is empty"));
         }
-        if let Some((scheme, _)) = value.split_once("://") {
-            // Anything that looks like `scheme://` is a URL, never a relative path, so a typo
-            // such as `s4://bucket` fails instead of creating a directory named `s4:`.
+        if let Some(scheme) = url_scheme(value) {
+            // Anything that starts like a URL is one, never a relative path, so a typo such as
+            // `s4://bucket` or `s3:/bucket` fails instead of creating a directory named `s4:`.
             if scheme.eq_ignore_ascii_case("s3") {
                 return S3Location::parse(value).map(StoreUrl::S3);
             }
@@ -73,6 +73,16 @@ impl StoreUrl {
             StoreUrl::Dir(path) => Arc::new(DirStore::new(path.clone())),
         }
     }
+}
+
+/// The scheme of a value that starts like a URL (`scheme:` before any '/'), per RFC 3986:
+/// a letter, then letters, digits, '+', '-' or '.'.
+fn url_scheme(value: &str) -> Option<&str> {
+    let (scheme, _) = value.split_once(':')?;
+    let mut chars = scheme.chars();
+    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts_with_letter && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+        .then_some(scheme)
 }
 
 impl FromStr for StoreUrl {
@@ -138,6 +148,15 @@ mod tests {
             StoreUrl::Dir(PathBuf::from("/var/lib/zd sync"))
         );
         assert_eq!(
+            StoreUrl::parse("file:/tmp/a").unwrap(),
+            StoreUrl::Dir(PathBuf::from("/tmp/a"))
+        );
+        // A colon after the first '/' is just part of a path.
+        assert_eq!(
+            StoreUrl::parse("/tmp/run:1").unwrap(),
+            StoreUrl::Dir(PathBuf::from("/tmp/run:1"))
+        );
+        assert_eq!(
             StoreUrl::parse("file://localhost/tmp/a").unwrap(),
             StoreUrl::Dir(PathBuf::from("/tmp/a"))
         );
@@ -153,6 +172,8 @@ mod tests {
         assert_eq!(reason(""), "is empty");
         assert_eq!(reason("  "), "is empty");
         assert!(reason("s4://bucket").starts_with("unsupported scheme \"s4\""));
+        assert!(reason("s3:/bucket").contains("starts with s3://"));
+        assert!(reason("c:relative").starts_with("unsupported scheme \"c\""));
         assert!(reason("https://bucket.s3.amazonaws.com/x").starts_with("unsupported scheme"));
         assert!(reason("file://server/share").contains("absolute local path"));
         assert!(reason("file:///tmp/a?x=1").contains("no query"));

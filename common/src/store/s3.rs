@@ -446,12 +446,34 @@ mod tests {
     }
 
     #[test]
-    fn an_explicit_or_environment_endpoint_counts_as_an_override() {
+    fn no_endpoint_means_aws_and_an_explicit_one_is_an_override() {
         let plain = SdkConfig::builder().build();
         assert!(!endpoint_is_overridden(&plain));
         let explicit = SdkConfig::builder()
             .endpoint_url("http://127.0.0.1:9000")
             .build();
         assert!(endpoint_is_overridden(&explicit));
+    }
+
+    /// Answers like `AWS_ENDPOINT_URL_S3=…` in the environment (or `endpoint_url` in a
+    /// profile's `s3` services section) would, and nothing else.
+    #[derive(Debug)]
+    struct S3EndpointInEnvironment;
+
+    impl aws_types::service_config::LoadServiceConfig for S3EndpointInEnvironment {
+        fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+            (key.service_id() == "S3"
+                && key.env() == "AWS_ENDPOINT_URL"
+                && key.profile() == "endpoint_url")
+                .then(|| "http://localhost:9000".to_owned())
+        }
+    }
+
+    #[test]
+    fn a_service_specific_endpoint_counts_as_an_override() {
+        let config = SdkConfig::builder()
+            .service_config(S3EndpointInEnvironment)
+            .build();
+        assert!(endpoint_is_overridden(&config));
     }
 }
