@@ -5,3 +5,4 @@ pub mod config;
 pub mod error;
 pub mod model;
 pub mod rules;
+pub mod store;

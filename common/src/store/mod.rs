@@ -1,0 +1,124 @@
+//! The artifact store: where every stage reads and writes the JSON artifacts of a run
+//! (`runs/{run_id}/…`, SPEC §2).
+//!
+//! [`ArtifactStore`] is the port; [`S3Store`] (the cloud) and [`DirStore`] (local runs and
+//! tests) are its two real implementations and behave the same for every valid key. Stages use
+//! the typed helpers [`read_json`], [`read_json_opt`] and [`write_json`], which turn a corrupt
+//! artifact into [`StoreError::InvalidArtifact`] naming the key and the JSON path (SPEC §10).
+
+mod dir;
+mod error;
+mod key;
+mod location;
+mod s3;
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use dir::DirStore;
+pub use error::StoreError;
+pub use key::{
+    MAX_KEY_BYTES, RUNS_PREFIX, RunKeys, artifact_key, validate_key, validate_prefix,
+    validate_run_id,
+};
+pub use location::{StoreUrl, open_store};
+pub use s3::{S3Location, S3Store};
+
+/// A flat namespace of objects addressed by relative keys (see [`validate_key`]).
+///
+/// Object-safe so a stage context can hold an `Arc<dyn ArtifactStore>` whichever backend is
+/// configured. Every method validates its key or prefix first and fails with
+/// [`StoreError::InvalidKey`] before touching the backend.
+#[async_trait::async_trait]
+pub trait ArtifactStore: fmt::Debug + Send + Sync {
+    /// The object's bytes, or `None` when no object has this key.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+
+    /// Creates or replaces the object. Readers see either the old or the new content, never a
+    /// mix (S3 guarantees this; the directory store renames a complete temporary file).
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
+
+    /// Every key starting with `prefix` (a plain string prefix, as on S3: `runs/a` matches
+    /// `runs/ab/x.json`), sorted by byte order. Objects whose names are not valid keys (put
+    /// there by something else) are left out, so every listed key can be read back.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Where the store is, for logs and error messages: `s3://bucket/prefix` or a directory.
+    fn describe(&self) -> String;
+}
+
+/// Reads and decodes a required artifact: [`StoreError::Missing`] when it does not exist,
+/// [`StoreError::InvalidArtifact`] when it is not JSON of type `T`.
+pub async fn read_json<T: DeserializeOwned>(
+    store: &dyn ArtifactStore,
+    key: &str,
+) -> Result<T, StoreError> {
+    read_json_opt(store, key)
+        .await?
+        .ok_or_else(|| StoreError::Missing {
+            key: key.to_owned(),
+        })
+}
+
+/// Like [`read_json`], but an artifact that does not exist is `Ok(None)` (optional inputs, and
+/// checking whether a redriven stage already wrote its output).
+pub async fn read_json_opt<T: DeserializeOwned>(
+    store: &dyn ArtifactStore,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match store.get(key).await? {
+        Some(body) => decode_json(key, &body).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Encodes `value` as compact JSON and stores it under `key`. The value is encoded completely
+/// before anything is written, so a value that fails to encode leaves the old artifact intact.
+pub async fn write_json<T: Serialize + ?Sized>(
+    store: &dyn ArtifactStore,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_vec(value).map_err(|err| StoreError::Unencodable {
+        key: key.to_owned(),
+        message: err.to_string(),
+    })?;
+    store.put(key, Bytes::from(body)).await
+}
+
+/// Decodes an artifact's bytes as `T`, reporting where and why it failed. Exposed for callers
+/// that obtained the bytes some other way (e.g. an overrides file fetched from a URL).
+pub fn decode_json<T: DeserializeOwned>(key: &str, body: &[u8]) -> Result<T, StoreError> {
+    let invalid = |err: serde_path_to_error::Error<serde_json::Error>| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let what = match inner.classify() {
+            serde_json::error::Category::Syntax => "not valid JSON",
+            serde_json::error::Category::Eof => "not valid JSON (it ends early)",
+            serde_json::error::Category::Data => "does not match the expected structure",
+            // The deserializer reads from a slice, so there is no I/O to fail; kept for
+            // completeness of the match.
+            serde_json::error::Category::Io => "could not be read",
+        };
+        StoreError::InvalidArtifact {
+            key: key.to_owned(),
+            path,
+            message: format!("{what}: {inner}"),
+        }
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(invalid)?;
+    // A valid document followed by more content (two writers, a truncated rewrite) is as
+    // corrupt as a syntax error.
+    deserializer
+        .end()
+        .map_err(|err| StoreError::InvalidArtifact {
+            key: key.to_owned(),
+            path: ".".to_owned(),
+            message: format!("not valid JSON (content after the document): {err}"),
+        })?;
+    Ok(value)
+}
