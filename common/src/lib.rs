@@ -2,3 +2,4 @@
 //! artifact store and the stages. See `docs/ARCHITECTURE.md`.
 
 pub mod model;
+pub mod salesforce;
