@@ -192,10 +192,10 @@ impl Lexer<'_> {
         if let Some(date) = parse_date_literal(&text) {
             return Ok(TokenKind::Date(date));
         }
-        if is_plain_number(&text) {
-            if let Ok(number) = text.parse::<f64>() {
-                return Ok(TokenKind::Number(number));
-            }
+        if is_plain_number(&text)
+            && let Ok(number) = text.parse::<f64>()
+        {
+            return Ok(TokenKind::Number(number));
         }
         Err(SoqlError::malformed(
             start,
