@@ -60,6 +60,16 @@ pub struct SalesforceClient {
     token_requests: AtomicU64,
 }
 
+/// Shows the configuration (secrets redacted) and never the session's access token.
+impl std::fmt::Debug for SalesforceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceClient")
+            .field("config", &self.config)
+            .field("token_requests", &self.token_requests())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One page of a query's top-level records, every child set complete.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryPage {
@@ -675,6 +685,23 @@ mod tests {
         ] {
             assert!(!permanent.is_retryable(), "{permanent:?}");
         }
+    }
+
+    #[test]
+    fn the_client_debug_output_holds_no_secret() {
+        let config = SalesforceConfig::new(
+            "https://login.salesforce.com/services/oauth2/token",
+            "v62.0",
+            SalesforceCredentials::ClientCredentials {
+                client_id: "app".into(),
+                client_secret: "s3cr3t".into(),
+            },
+        );
+        let shown = format!("{:?}", SalesforceClient::new(config).unwrap());
+        assert!(
+            shown.contains("app") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
     }
 
     #[test]
