@@ -30,7 +30,7 @@ struct Org {
 }
 
 /// What a query request asks for, after the header and path are read.
-pub struct QueryRequest<'a> {
+pub(crate) struct QueryRequest<'a> {
     pub soql: &'a str,
     pub api_version: &'a str,
     pub batch_size: usize,
