@@ -5,4 +5,5 @@ pub mod config;
 pub mod error;
 pub mod model;
 pub mod rules;
+pub mod salesforce;
 pub mod store;

@@ -1,1 +1,2 @@
 //! Loopback emulator of the Salesforce, Zendesk and Slack APIs (filled in by the "Real I/O" work).
+pub mod salesforce;

@@ -1,0 +1,739 @@
+//! The Salesforce REST client: log in, query, page.
+//!
+//! Sessions: Salesforce hands out no refresh token and no expiry (a session lasts the org's
+//! timeout), so the client keeps one session and, when a request is answered 401
+//! `INVALID_SESSION_ID`, asks for a new one with the same grant **once** and repeats the
+//! request. A second 401 means the new session is refused too; asking again would only loop,
+//! so that is [`SalesforceError::AuthFailed`].
+//!
+//! Paging: a page's records may carry child relationships truncated at `done: false` with
+//! their own `nextRecordsUrl`. Those are fetched **before** the parent cursor moves on,
+//! because "a queryMore() call on a parent object invalidates all child cursors in the
+//! previous result set" (reference/apis.md B2). The caller sees every child set complete.
+//!
+//! Outages: 5xx answers, timeouts and connection failures are retried with capped exponential
+//! backoff and jitter ([`RetryPolicy`]); anything else is answered at once.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use backon::{ExponentialBuilder, Retryable};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::config::{
+    MAX_BATCH_SIZE, MIN_BATCH_SIZE, RetryPolicy, SalesforceConfig, SalesforceCredentials,
+};
+use super::error::SalesforceError;
+use super::soql::{QueryEndpoint, query_path};
+
+/// How long a JWT bearer assertion is valid: Salesforce wants an expiry within 3 minutes.
+const ASSERTION_LIFETIME_SECS: i64 = 180;
+
+/// A logged-in session. Not `Debug`: the access token is a secret.
+#[derive(Clone)]
+struct Session {
+    access_token: String,
+    instance_url: String,
+}
+
+/// One request's failure before session handling: either the session was refused (the
+/// caller may refresh once), or a final error.
+enum Failure {
+    SessionRejected,
+    Error(SalesforceError),
+}
+
+impl Failure {
+    fn is_transient(&self) -> bool {
+        matches!(self, Failure::Error(SalesforceError::Transient { .. }))
+    }
+}
+
+/// A Salesforce org's REST API, for one integration user.
+pub struct SalesforceClient {
+    http: reqwest::Client,
+    config: SalesforceConfig,
+    session: Mutex<Option<Session>>,
+    token_requests: AtomicU64,
+}
+
+/// Shows the configuration (secrets redacted) and never the session's access token.
+impl std::fmt::Debug for SalesforceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceClient")
+            .field("config", &self.config)
+            .field("token_requests", &self.token_requests())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One page of a query's top-level records, every child set complete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage {
+    /// All records the query matches (not this page's count).
+    pub total_size: u64,
+    pub records: Vec<Value>,
+}
+
+/// A query being read page by page, so a large result need not be held at once.
+pub struct QueryPages<'c> {
+    client: &'c SalesforceClient,
+    next: Option<Target>,
+}
+
+/// What a GET asks for; resolved against the session's instance URL at send time, so a
+/// refreshed session on another instance is followed.
+#[derive(Clone)]
+enum Target {
+    Query(String),
+    /// A `nextRecordsUrl` (a path on the instance).
+    Path(String),
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    instance_url: String,
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiErrorBody {
+    message: Option<String>,
+    #[serde(rename = "errorCode")]
+    error_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryResponse {
+    total_size: u64,
+    done: bool,
+    next_records_url: Option<String>,
+    records: Vec<Value>,
+}
+
+impl SalesforceClient {
+    /// A client for `config`; nothing is sent until the first query.
+    pub fn new(config: SalesforceConfig) -> Result<Self, SalesforceError> {
+        validate(&config)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| SalesforceError::InvalidConfig {
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            http,
+            config,
+            session: Mutex::new(None),
+            token_requests: AtomicU64::new(0),
+        })
+    }
+
+    /// How many times a session was requested from the token endpoint (successfully or not).
+    pub fn token_requests(&self) -> u64 {
+        self.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Where queries go, logging in if needed (the instance URL comes with the session).
+    /// Used to size query URLs, see [`super::soql::contacts_queries`].
+    pub async fn query_endpoint(&self) -> Result<QueryEndpoint, SalesforceError> {
+        let session = self.current_session().await?;
+        Ok(QueryEndpoint {
+            instance_url: session.instance_url,
+            api_version: self.config.api_version.clone(),
+        })
+    }
+
+    /// All records of `soql`, every child relationship complete (`null` where Salesforce
+    /// sent `null`, i.e. no rows).
+    pub async fn query(&self, soql: &str) -> Result<Vec<Value>, SalesforceError> {
+        let mut pages = self.query_pages(soql);
+        let mut records = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            records.extend(page.records);
+        }
+        Ok(records)
+    }
+
+    /// `soql`'s records one page at a time.
+    pub fn query_pages(&self, soql: &str) -> QueryPages<'_> {
+        QueryPages {
+            client: self,
+            next: Some(Target::Query(soql.to_owned())),
+        }
+    }
+
+    /// GETs a query resource, refreshing the session once if it is refused.
+    async fn get(&self, target: &Target) -> Result<Value, SalesforceError> {
+        let session = self.current_session().await?;
+        match self.get_with_retries(&session, target).await {
+            Err(Failure::SessionRejected) => {}
+            Ok(body) => return Ok(body),
+            Err(Failure::Error(error)) => return Err(error),
+        }
+        tracing::info!("Salesforce session refused; requesting a new one");
+        let session = self.renew_session(&session).await?;
+        match self.get_with_retries(&session, target).await {
+            Ok(body) => Ok(body),
+            Err(Failure::Error(error)) => Err(error),
+            Err(Failure::SessionRejected) => Err(SalesforceError::AuthFailed {
+                message: "a newly issued session was refused (INVALID_SESSION_ID)".into(),
+            }),
+        }
+    }
+
+    async fn get_with_retries(&self, session: &Session, target: &Target) -> Result<Value, Failure> {
+        let url = match target {
+            Target::Query(soql) => {
+                format!(
+                    "{}{}",
+                    session.instance_url,
+                    query_path(&self.config.api_version, soql)
+                )
+            }
+            Target::Path(path) => format!("{}{path}", session.instance_url),
+        };
+        (|| self.get_once(session, &url))
+            .retry(backoff(&self.config.retry))
+            .when(Failure::is_transient)
+            .notify(|failure, delay| {
+                if let Failure::Error(error) = failure {
+                    tracing::warn!(%error, ?delay, "Salesforce request failed; retrying");
+                }
+            })
+            .await
+    }
+
+    async fn get_once(&self, session: &Session, url: &str) -> Result<Value, Failure> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&session.access_token)
+            .header(
+                "Sforce-Query-Options",
+                format!("batchSize={}", self.config.batch_size),
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| Failure::Error(transport_error(&e)))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| Failure::Error(transport_error(&e)))?;
+        if status.is_success() {
+            return serde_json::from_str(&body).map_err(|e| {
+                Failure::Error(SalesforceError::InvalidResponse {
+                    message: format!("query response is not JSON: {e}"),
+                })
+            });
+        }
+        Err(api_failure(status, &body, url.len()))
+    }
+
+    async fn current_session(&self) -> Result<Session, SalesforceError> {
+        let mut session = self.session.lock().await;
+        if let Some(existing) = session.as_ref() {
+            return Ok(existing.clone());
+        }
+        let fresh = self.request_session().await?;
+        *session = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Replaces `refused` with a new session, unless a concurrent request already did.
+    async fn renew_session(&self, refused: &Session) -> Result<Session, SalesforceError> {
+        let mut session = self.session.lock().await;
+        if let Some(current) = session.as_ref()
+            && current.access_token != refused.access_token
+        {
+            return Ok(current.clone());
+        }
+        *session = None;
+        let fresh = self.request_session().await?;
+        *session = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn request_session(&self) -> Result<Session, SalesforceError> {
+        let form = self.grant_form()?;
+        (|| self.post_token(&form))
+            .retry(backoff(&self.config.retry))
+            .when(SalesforceError::is_transient_outage)
+            .notify(|error, delay| {
+                tracing::warn!(%error, ?delay, "Salesforce token request failed; retrying");
+            })
+            .await
+    }
+
+    async fn post_token(
+        &self,
+        form: &[(&'static str, String)],
+    ) -> Result<Session, SalesforceError> {
+        self.token_requests.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .http
+            .post(&self.config.token_url)
+            .form(form)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| transport_error(&e))?;
+        if status.is_success() {
+            let token: TokenResponse =
+                serde_json::from_str(&body).map_err(|e| SalesforceError::InvalidResponse {
+                    message: format!("token response lacks access_token/instance_url: {e}"),
+                })?;
+            tracing::debug!(
+                grant = self.config.credentials.grant_type(),
+                instance_url = %token.instance_url,
+                "Salesforce session established"
+            );
+            return Ok(Session {
+                access_token: token.access_token,
+                instance_url: token.instance_url.trim_end_matches('/').to_owned(),
+            });
+        }
+        if status.is_server_error() {
+            return Err(SalesforceError::Transient {
+                message: format!("token endpoint answered {status}"),
+            });
+        }
+        // OAuth errors carry `error` and `error_description` only: no secrets to leak.
+        let refusal: Option<OAuthError> = serde_json::from_str(&body).ok();
+        let message = match refusal {
+            Some(OAuthError {
+                error: Some(error),
+                error_description,
+            }) => format!("{error}: {}", error_description.unwrap_or_default()),
+            _ => format!("token endpoint answered {status}"),
+        };
+        Err(SalesforceError::AuthFailed { message })
+    }
+
+    /// The token request's form for the configured grant.
+    fn grant_form(&self) -> Result<Vec<(&'static str, String)>, SalesforceError> {
+        Ok(match &self.config.credentials {
+            SalesforceCredentials::ClientCredentials {
+                client_id,
+                client_secret,
+            } => vec![
+                ("grant_type", "client_credentials".into()),
+                ("client_id", client_id.clone()),
+                ("client_secret", client_secret.clone()),
+            ],
+            SalesforceCredentials::Password {
+                client_id,
+                client_secret,
+                username,
+                password_with_token,
+            } => vec![
+                ("grant_type", "password".into()),
+                ("client_id", client_id.clone()),
+                ("client_secret", client_secret.clone()),
+                ("username", username.clone()),
+                ("password", password_with_token.clone()),
+            ],
+            SalesforceCredentials::JwtBearer {
+                client_id,
+                username,
+                audience,
+                private_key_pem,
+            } => vec![
+                ("grant_type", self.config.credentials.grant_type().into()),
+                (
+                    "assertion",
+                    signed_assertion(client_id, username, audience, private_key_pem)?,
+                ),
+            ],
+        })
+    }
+
+    /// Fetches the rest of every truncated child set of `record`, before the caller moves the
+    /// parent cursor (which would revoke the child cursors).
+    async fn complete_child_sets(&self, record: &mut Value) -> Result<(), SalesforceError> {
+        let Some(fields) = record.as_object_mut() else {
+            return Ok(());
+        };
+        for value in fields.values_mut() {
+            let Some(mut next) = truncated_child_set_url(value) else {
+                continue;
+            };
+            let mut rest = Vec::new();
+            loop {
+                let page = parse_page(self.get(&Target::Path(next)).await?)?;
+                rest.extend(page.records);
+                match (page.done, page.next_records_url) {
+                    (true, _) => break,
+                    (false, Some(url)) => next = url,
+                    (false, None) => return Err(missing_next_url()),
+                }
+            }
+            merge_child_pages(value, rest);
+        }
+        Ok(())
+    }
+}
+
+impl QueryPages<'_> {
+    /// The next page, or `None` after the last one.
+    pub async fn next_page(&mut self) -> Result<Option<QueryPage>, SalesforceError> {
+        let Some(target) = self.next.take() else {
+            return Ok(None);
+        };
+        let page = parse_page(self.client.get(&target).await?)?;
+        let mut records = page.records;
+        for record in &mut records {
+            self.client.complete_child_sets(record).await?;
+        }
+        self.next = match (page.done, page.next_records_url) {
+            (true, _) => None,
+            (false, Some(url)) => Some(Target::Path(url)),
+            (false, None) => return Err(missing_next_url()),
+        };
+        Ok(Some(QueryPage {
+            total_size: page.total_size,
+            records,
+        }))
+    }
+}
+
+impl SalesforceError {
+    fn is_transient_outage(&self) -> bool {
+        matches!(self, SalesforceError::Transient { .. })
+    }
+}
+
+fn validate(config: &SalesforceConfig) -> Result<(), SalesforceError> {
+    let invalid = |message: String| Err(SalesforceError::InvalidConfig { message });
+    if url::Url::parse(&config.token_url).is_err() {
+        return invalid(format!("token_url {:?} is not a URL", config.token_url));
+    }
+    let version_ok = config
+        .api_version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(major, minor)| major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok());
+    if !version_ok {
+        return invalid(format!(
+            "api_version {:?} is not of the form vNN.N",
+            config.api_version
+        ));
+    }
+    if !(MIN_BATCH_SIZE..=MAX_BATCH_SIZE).contains(&config.batch_size) {
+        return invalid(format!(
+            "batch_size {} is outside Salesforce's {MIN_BATCH_SIZE}..={MAX_BATCH_SIZE}",
+            config.batch_size
+        ));
+    }
+    Ok(())
+}
+
+fn backoff(policy: &RetryPolicy) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(policy.min_delay)
+        .with_max_delay(policy.max_delay)
+        .with_max_times(policy.max_retries)
+        .with_jitter()
+}
+
+/// An RS256 assertion for the JWT bearer grant (reference/apis.md B1).
+fn signed_assertion(
+    client_id: &str,
+    username: &str,
+    audience: &str,
+    private_key_pem: &str,
+) -> Result<String, SalesforceError> {
+    let key = EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|e| {
+        SalesforceError::InvalidConfig {
+            message: format!("the JWT private key is not an RSA PEM key: {e}"),
+        }
+    })?;
+    let claims = json!({
+        "iss": client_id,
+        "sub": username,
+        "aud": audience,
+        "exp": chrono::Utc::now().timestamp() + ASSERTION_LIFETIME_SECS,
+    });
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).map_err(|e| {
+        SalesforceError::InvalidConfig {
+            message: format!("cannot sign the JWT assertion: {e}"),
+        }
+    })
+}
+
+/// Timeouts, refused connections and broken bodies: the request may work next time.
+fn transport_error(error: &reqwest::Error) -> SalesforceError {
+    // Without the URL: it can hold a long query, and the error is about the connection.
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "response body could not be read"
+    } else {
+        "request failed"
+    };
+    let root_cause =
+        std::iter::successors(std::error::Error::source(error), |cause| cause.source())
+            .last()
+            .map(|cause| format!(": {cause}"))
+            .unwrap_or_default();
+    SalesforceError::Transient {
+        message: format!("{kind}{root_cause}"),
+    }
+}
+
+/// Maps an error status and Salesforce's error array to a failure.
+fn api_failure(status: StatusCode, body: &str, url_bytes: usize) -> Failure {
+    let first = serde_json::from_str::<Vec<ApiErrorBody>>(body)
+        .ok()
+        .and_then(|errors| errors.into_iter().next());
+    let error_code = first
+        .as_ref()
+        .and_then(|e| e.error_code.clone())
+        .unwrap_or_default();
+    let message = first
+        .and_then(|e| e.message)
+        .unwrap_or_else(|| status.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        return Failure::SessionRejected;
+    }
+    Failure::Error(match (status, error_code.as_str()) {
+        (StatusCode::URI_TOO_LONG | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, _) => {
+            SalesforceError::UriTooLong {
+                status: status.as_u16(),
+                length: url_bytes,
+            }
+        }
+        (s, _) if s.is_server_error() => SalesforceError::Transient {
+            message: format!("{status} {error_code}: {message}"),
+        },
+        (_, "MALFORMED_QUERY") => SalesforceError::MalformedQuery { message },
+        (_, "INVALID_FIELD" | "INVALID_TYPE") => SalesforceError::InvalidField {
+            error_code,
+            message,
+        },
+        (_, "INVALID_QUERY_LOCATOR") => SalesforceError::InvalidQueryLocator { message },
+        (_, "REQUEST_LIMIT_EXCEEDED") => SalesforceError::RequestLimitExceeded { message },
+        _ => SalesforceError::Api {
+            status: status.as_u16(),
+            error_code,
+            message,
+        },
+    })
+}
+
+fn parse_page(body: Value) -> Result<QueryResponse, SalesforceError> {
+    serde_json::from_value(body).map_err(|e| SalesforceError::InvalidResponse {
+        message: format!("not a query result: {e}"),
+    })
+}
+
+fn missing_next_url() -> SalesforceError {
+    SalesforceError::InvalidResponse {
+        message: "a page with done=false has no nextRecordsUrl".into(),
+    }
+}
+
+/// The `nextRecordsUrl` of a child relationship value `{totalSize, done: false,
+/// nextRecordsUrl, records}`; `None` for anything else (fields, lookups, complete sets).
+fn truncated_child_set_url(value: &Value) -> Option<String> {
+    let set = value.as_object()?;
+    if set.get("done") != Some(&Value::Bool(false)) || !set.get("records")?.is_array() {
+        return None;
+    }
+    set.get("nextRecordsUrl")?.as_str().map(str::to_owned)
+}
+
+/// Appends the fetched rows and marks the child set complete.
+fn merge_child_pages(child_set: &mut Value, rest: Vec<Value>) {
+    let Some(set) = child_set.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(records)) = set.get_mut("records") {
+        records.extend(rest);
+    }
+    set.insert("done".into(), Value::Bool(true));
+    set.remove("nextRecordsUrl");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_truncated_child_sets_are_continued() {
+        let truncated =
+            json!({"totalSize": 3, "done": false, "nextRecordsUrl": "/x-1", "records": [{}]});
+        assert_eq!(truncated_child_set_url(&truncated).as_deref(), Some("/x-1"));
+        for other in [
+            json!({"totalSize": 1, "done": true, "records": [{}]}),
+            json!({"attributes": {"type": "User"}, "Name": "Sam"}),
+            Value::Null,
+            json!("text"),
+        ] {
+            assert_eq!(truncated_child_set_url(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn merged_child_sets_are_complete() {
+        let mut set =
+            json!({"totalSize": 3, "done": false, "nextRecordsUrl": "/x-1", "records": [{"n": 0}]});
+        merge_child_pages(&mut set, vec![json!({"n": 1}), json!({"n": 2})]);
+        assert_eq!(
+            set,
+            json!({"totalSize": 3, "done": true, "records": [{"n": 0}, {"n": 1}, {"n": 2}]})
+        );
+    }
+
+    #[test]
+    fn error_arrays_map_to_typed_errors() {
+        let body = |code: &str| format!(r#"[{{"message":"m","errorCode":"{code}"}}]"#);
+        let error = |status: u16, body: &str| match api_failure(
+            StatusCode::from_u16(status).unwrap(),
+            body,
+            10,
+        ) {
+            Failure::Error(e) => e,
+            Failure::SessionRejected => panic!("unexpected session refusal"),
+        };
+        assert!(matches!(
+            api_failure(StatusCode::UNAUTHORIZED, &body("INVALID_SESSION_ID"), 1),
+            Failure::SessionRejected
+        ));
+        assert!(matches!(
+            error(400, &body("MALFORMED_QUERY")),
+            SalesforceError::MalformedQuery { .. }
+        ));
+        assert!(matches!(
+            error(400, &body("INVALID_FIELD")),
+            SalesforceError::InvalidField { .. }
+        ));
+        assert!(matches!(
+            error(400, &body("INVALID_TYPE")),
+            SalesforceError::InvalidField { .. }
+        ));
+        assert!(matches!(
+            error(400, &body("INVALID_QUERY_LOCATOR")),
+            SalesforceError::InvalidQueryLocator { .. }
+        ));
+        assert!(matches!(
+            error(403, &body("REQUEST_LIMIT_EXCEEDED")),
+            SalesforceError::RequestLimitExceeded { .. }
+        ));
+        assert_eq!(
+            error(414, "<html/>"),
+            SalesforceError::UriTooLong {
+                status: 414,
+                length: 10
+            }
+        );
+        assert_eq!(
+            error(431, ""),
+            SalesforceError::UriTooLong {
+                status: 431,
+                length: 10
+            }
+        );
+        assert!(matches!(
+            error(503, "oops"),
+            SalesforceError::Transient { .. }
+        ));
+        assert_eq!(
+            error(404, &body("NOT_FOUND")),
+            SalesforceError::Api {
+                status: 404,
+                error_code: "NOT_FOUND".into(),
+                message: "m".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_outages_and_the_request_allowance_are_retryable() {
+        let message = || "m".to_owned();
+        assert!(SalesforceError::Transient { message: message() }.is_retryable());
+        assert!(SalesforceError::RequestLimitExceeded { message: message() }.is_retryable());
+        for permanent in [
+            SalesforceError::AuthFailed { message: message() },
+            SalesforceError::MalformedQuery { message: message() },
+            SalesforceError::InvalidField {
+                error_code: "INVALID_FIELD".into(),
+                message: message(),
+            },
+            SalesforceError::InvalidQueryLocator { message: message() },
+            SalesforceError::UriTooLong {
+                status: 414,
+                length: 1,
+            },
+            SalesforceError::InvalidConfig { message: message() },
+        ] {
+            assert!(!permanent.is_retryable(), "{permanent:?}");
+        }
+    }
+
+    #[test]
+    fn the_client_debug_output_holds_no_secret() {
+        let config = SalesforceConfig::new(
+            "https://login.salesforce.com/services/oauth2/token",
+            "v62.0",
+            SalesforceCredentials::ClientCredentials {
+                client_id: "app".into(),
+                client_secret: "s3cr3t".into(),
+            },
+        );
+        let shown = format!("{:?}", SalesforceClient::new(config).unwrap());
+        assert!(
+            shown.contains("app") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn configurations_are_checked_up_front() {
+        let credentials = SalesforceCredentials::ClientCredentials {
+            client_id: "a".into(),
+            client_secret: "b".into(),
+        };
+        let good = SalesforceConfig::new(
+            "https://login.salesforce.com/services/oauth2/token",
+            "v62.0",
+            credentials,
+        );
+        assert!(SalesforceClient::new(good.clone()).is_ok());
+        for bad in [
+            SalesforceConfig {
+                token_url: "not a url".into(),
+                ..good.clone()
+            },
+            SalesforceConfig {
+                api_version: "62".into(),
+                ..good.clone()
+            },
+            SalesforceConfig {
+                batch_size: 100,
+                ..good.clone()
+            },
+        ] {
+            assert!(matches!(
+                SalesforceClient::new(bad),
+                Err(SalesforceError::InvalidConfig { .. })
+            ));
+        }
+    }
+}
