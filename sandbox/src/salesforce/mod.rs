@@ -33,7 +33,7 @@ pub use request_size::MAX_URI_AND_HEADERS_BYTES;
 pub use state::SalesforceState;
 
 /// The org's records by object API name (`"Account": [...]`, `"Contact": [...]`).
-#[derive(Serialize, Deserialize, Default, Clone, Debug)]
+#[derive(Serialize, Deserialize, Default, Clone, Debug, PartialEq)]
 pub struct SalesforceFixture {
     #[serde(default)]
     pub objects: BTreeMap<String, Vec<serde_json::Value>>,

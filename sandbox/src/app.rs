@@ -1,0 +1,179 @@
+//! The one-port HTTP surface: the emulated services under their prefixes, the admin routes,
+//! and the counting and fault layers in front of all of them.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::config::ZendeskInstance;
+use crate::counters::{Counters, Endpoint};
+use crate::faults::{Fault, FaultInjector, FaultTarget, Faults};
+use crate::salesforce::{self, SalesforceState};
+use crate::server::ConnectionKiller;
+use crate::slack::{self, SlackState};
+use crate::zendesk::{self, InstanceState};
+
+/// Everything the running sandbox shares between requests and with its handle.
+pub(crate) struct Hub {
+    pub global: Arc<InstanceState>,
+    pub usgov: Arc<InstanceState>,
+    pub salesforce: Arc<SalesforceState>,
+    pub slack: Arc<SlackState>,
+    pub counters: Mutex<Counters>,
+    pub faults: FaultInjector,
+}
+
+impl Hub {
+    pub(crate) fn zendesk(&self, instance: ZendeskInstance) -> &Arc<InstanceState> {
+        match instance {
+            ZendeskInstance::Global => &self.global,
+            ZendeskInstance::Usgov => &self.usgov,
+        }
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        self.counters.lock().expect("counters lock").clone()
+    }
+
+    pub(crate) fn dump(&self) -> Value {
+        json!({
+            "salesforce": self.salesforce.dump(),
+            "zendesk": {
+                "global": self.global.dump(),
+                "usgov": self.usgov.dump(),
+            },
+            "slack": self.slack.dump(),
+            "counters": self.counters(),
+            "faults": self.faults.current(),
+        })
+    }
+}
+
+pub(crate) fn router(hub: Arc<Hub>) -> Router {
+    let admin = Router::new()
+        .route("/state", get(state))
+        .route("/counters", get(counters))
+        .route("/faults", put(set_faults).get(get_faults))
+        .route("/reset-counters", post(reset_counters))
+        .with_state(Arc::clone(&hub));
+    Router::new()
+        .nest(
+            "/salesforce",
+            salesforce::router(Arc::clone(&hub.salesforce)),
+        )
+        .nest("/zendesk/global", zendesk::router(Arc::clone(&hub.global)))
+        .nest("/zendesk/usgov", zendesk::router(Arc::clone(&hub.usgov)))
+        .nest("/slack", slack::router(Arc::clone(&hub.slack)))
+        .nest("/_sandbox", admin)
+        .layer(from_fn_with_state(hub, observe))
+}
+
+/// Counts every request to an emulated service and, for Zendesk and Salesforce, lets the
+/// fault injector answer (or drop the connection) before the service sees it.
+async fn observe(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> Response {
+    let Some(endpoint) = Endpoint::classify(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let fault = endpoint
+        .fault_target
+        .and_then(|target| hub.faults.decide(target).map(|f| (target, f)));
+    hub.counters
+        .lock()
+        .expect("counters lock")
+        .record(&endpoint, fault.map(|(_, f)| f));
+    match fault {
+        None => next.run(request).await,
+        Some((_, Fault::Drop)) => {
+            let killer = request.extensions().get::<ConnectionKiller>().cloned();
+            drop_connection(killer).await
+        }
+        Some((target, Fault::ServerError)) => server_error(target),
+        Some((_, Fault::Throttle)) => injected_throttle(),
+    }
+}
+
+/// Closes the TCP connection without an HTTP response: the connection task drops the
+/// connection as soon as it is told, and this request's future with it.
+async fn drop_connection(killer: Option<ConnectionKiller>) -> Response {
+    match killer {
+        Some(killer) => {
+            killer.kill();
+            std::future::pending().await
+        }
+        // Only reachable when the router is served by something other than our accept loop.
+        None => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+fn server_error(target: FaultTarget) -> Response {
+    match target {
+        FaultTarget::Zendesk => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "InternalServerError", "description": "Injected fault: internal server error"})),
+        )
+            .into_response(),
+        FaultTarget::Salesforce => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!([{"message": "Injected fault: an unexpected error occurred", "errorCode": "UNKNOWN_EXCEPTION"}])),
+        )
+            .into_response(),
+    }
+}
+
+fn injected_throttle() -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        Json(json!({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+    response
+}
+
+async fn state(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    Json(hub.dump())
+}
+
+async fn counters(State(hub): State<Arc<Hub>>) -> Json<Counters> {
+    Json(hub.counters())
+}
+
+async fn get_faults(State(hub): State<Arc<Hub>>) -> Json<Faults> {
+    Json(hub.faults.current())
+}
+
+async fn set_faults(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
+    let faults: Faults = match serde_json::from_slice(&body) {
+        Ok(faults) => faults,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": e.to_string()})),
+            )
+                .into_response();
+        }
+    };
+    if let Err(e) = faults.validate() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response();
+    }
+    hub.faults.set(faults);
+    Json(faults).into_response()
+}
+
+async fn reset_counters(State(hub): State<Arc<Hub>>) -> StatusCode {
+    *hub.counters.lock().expect("counters lock") = Counters::default();
+    StatusCode::NO_CONTENT
+}

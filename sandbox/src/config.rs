@@ -1,0 +1,102 @@
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::Faults;
+use crate::fixture::Fixture;
+
+/// One of the two Zendesk instances the sync keeps in step with Salesforce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZendeskInstance {
+    Global,
+    Usgov,
+}
+
+impl ZendeskInstance {
+    pub const ALL: [ZendeskInstance; 2] = [ZendeskInstance::Global, ZendeskInstance::Usgov];
+
+    /// The name used in URLs, counter keys and the state dump.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZendeskInstance::Global => "global",
+            ZendeskInstance::Usgov => "usgov",
+        }
+    }
+}
+
+impl fmt::Display for ZendeskInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ZendeskInstance {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "global" => Ok(ZendeskInstance::Global),
+            "usgov" => Ok(ZendeskInstance::Usgov),
+            other => Err(format!(
+                "unknown Zendesk instance {other:?} (expected global or usgov)"
+            )),
+        }
+    }
+}
+
+/// Everything a [`crate::Sandbox`] needs to start. Build it with [`SandboxConfig::new`] and
+/// adjust the public fields.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub fixture: Fixture,
+    pub faults: Faults,
+    /// How long a Zendesk background job takes from queued to completed. Half of it is spent
+    /// queued, half working; the job's effects are applied when it completes.
+    pub job_delay: Duration,
+    /// Account-wide requests per rate-limit window, per Zendesk instance (Enterprise: 700).
+    /// 0 turns the account limit off.
+    pub zendesk_rate_limit_per_minute: u32,
+    /// Length of the account rate-limit window. Zendesk's is a minute; tests shorten it so a
+    /// client's wait on `Retry-After` stays short.
+    pub zendesk_rate_limit_window: Duration,
+    /// Queued plus working jobs allowed per instance before `TooManyJobs` (Zendesk: 30).
+    pub max_inflight_jobs: usize,
+    /// How long a job status stays readable after the job was created (Zendesk: one day).
+    pub job_ttl: Duration,
+    /// Single-record updates (`PUT /organizations/{id}`, `PUT /users/{id}`) allowed per
+    /// record per minute (Zendesk: 5). 0 turns the limit off.
+    pub record_update_limit_per_minute: u32,
+    pub bind: SocketAddr,
+    /// Seeds the fault-injection random sequence.
+    pub seed: u64,
+    /// Salesforce credentials, paging and limits.
+    pub salesforce: crate::salesforce::SalesforceOptions,
+}
+
+impl SandboxConfig {
+    pub fn new(fixture: Fixture) -> Self {
+        SandboxConfig {
+            fixture,
+            faults: Faults::default(),
+            job_delay: Duration::from_millis(200),
+            zendesk_rate_limit_per_minute: 700,
+            zendesk_rate_limit_window: Duration::from_secs(60),
+            max_inflight_jobs: 30,
+            job_ttl: Duration::from_secs(24 * 60 * 60),
+            record_update_limit_per_minute: 5,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            seed: 0,
+            salesforce: crate::salesforce::SalesforceOptions::default(),
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig::new(Fixture::default())
+    }
+}

@@ -1,0 +1,164 @@
+//! Deterministic fault injection: each faultable request draws one number from a seeded
+//! ChaCha stream, so the same seed and the same request order give the same faults.
+
+use std::sync::Mutex;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::SandboxError;
+
+/// Fractions (0.0–1.0) of requests that fail before reaching the emulated API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Answered 429 with `Retry-After: 1`.
+    pub zendesk_429: f64,
+    /// Answered 500.
+    pub zendesk_500: f64,
+    /// Connection closed without a response.
+    pub zendesk_drop: f64,
+    pub salesforce_500: f64,
+    pub salesforce_drop: f64,
+}
+
+impl Faults {
+    pub fn none() -> Self {
+        Faults::default()
+    }
+
+    pub fn validate(&self) -> Result<(), SandboxError> {
+        let all = [
+            ("zendesk_429", self.zendesk_429),
+            ("zendesk_500", self.zendesk_500),
+            ("zendesk_drop", self.zendesk_drop),
+            ("salesforce_500", self.salesforce_500),
+            ("salesforce_drop", self.salesforce_drop),
+        ];
+        if let Some((name, value)) = all.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err(SandboxError::Faults(format!(
+                "{name} is {value}; it must be between 0 and 1"
+            )));
+        }
+        let zendesk = self.zendesk_429 + self.zendesk_500 + self.zendesk_drop;
+        let salesforce = self.salesforce_500 + self.salesforce_drop;
+        if zendesk > 1.0 || salesforce > 1.0 {
+            return Err(SandboxError::Faults(
+                "the fractions of one service add up to more than 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which emulated service a request is for, as far as faults are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultTarget {
+    Zendesk,
+    Salesforce,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Drop,
+    ServerError,
+    Throttle,
+}
+
+pub(crate) struct FaultInjector {
+    faults: Mutex<Faults>,
+    rng: Mutex<ChaCha8Rng>,
+}
+
+impl FaultInjector {
+    pub(crate) fn new(faults: Faults, seed: u64) -> Self {
+        FaultInjector {
+            faults: Mutex::new(faults),
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+        }
+    }
+
+    pub(crate) fn set(&self, faults: Faults) {
+        *self.faults.lock().expect("faults lock") = faults;
+    }
+
+    pub(crate) fn current(&self) -> Faults {
+        *self.faults.lock().expect("faults lock")
+    }
+
+    /// Draws for every faultable request, even with all fractions at zero, so changing the
+    /// fractions mid-run does not shift which later requests a seed picks.
+    pub(crate) fn decide(&self, target: FaultTarget) -> Option<Fault> {
+        let draw: f64 = self.rng.lock().expect("fault rng lock").random();
+        let faults = self.current();
+        let bands: &[(Fault, f64)] = match target {
+            FaultTarget::Zendesk => &[
+                (Fault::Drop, faults.zendesk_drop),
+                (Fault::ServerError, faults.zendesk_500),
+                (Fault::Throttle, faults.zendesk_429),
+            ],
+            FaultTarget::Salesforce => &[
+                (Fault::Drop, faults.salesforce_drop),
+                (Fault::ServerError, faults.salesforce_500),
+            ],
+        };
+        let mut upper = 0.0;
+        for (fault, fraction) in bands {
+            upper += fraction;
+            if draw < upper {
+                return Some(*fault);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_fractions_outside_unit_interval_or_summing_past_one() {
+        let mut faults = Faults {
+            zendesk_500: 1.5,
+            ..Faults::none()
+        };
+        assert!(faults.validate().is_err());
+        faults.zendesk_500 = 0.6;
+        faults.zendesk_429 = 0.6;
+        assert!(faults.validate().is_err());
+        faults.zendesk_429 = 0.4;
+        assert!(faults.validate().is_ok());
+    }
+
+    #[test]
+    fn same_seed_gives_same_sequence() {
+        let faults = Faults {
+            zendesk_500: 0.3,
+            zendesk_drop: 0.1,
+            ..Faults::none()
+        };
+        let run = |seed| {
+            let injector = FaultInjector::new(faults, seed);
+            (0..200)
+                .map(|_| injector.decide(FaultTarget::Zendesk))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(9), run(9));
+        assert_ne!(run(9), run(10));
+    }
+
+    #[test]
+    fn salesforce_requests_never_get_zendesk_faults() {
+        let injector = FaultInjector::new(
+            Faults {
+                zendesk_429: 1.0,
+                ..Faults::none()
+            },
+            1,
+        );
+        assert!((0..50).all(|_| injector.decide(FaultTarget::Salesforce).is_none()));
+        assert_eq!(injector.decide(FaultTarget::Zendesk), Some(Fault::Throttle));
+    }
+}

@@ -1,0 +1,308 @@
+//! Background jobs (apis.md A7 job limit, A8 job statuses).
+//!
+//! A bulk endpoint validates the request's shape, queues a job and answers at once. The job
+//! is queued for the first half of `job_delay`, working for the second half, and applies its
+//! items when it completes, validating each against the records as they are *then*: two
+//! in-flight creates of one name give one success and one `DuplicateValue`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use serde_json::{Map, Value, json};
+
+use super::InstanceState;
+use super::errors::ZendeskError;
+use super::guard::ceil_secs;
+use super::request::{RequestUrl, check_batch_size};
+use super::store::InstanceData;
+
+pub(crate) const INFLIGHT_HEADER: HeaderName =
+    HeaderName::from_static("zendesk-ratelimit-inflight-jobs");
+
+/// How an update item names its record.
+#[derive(Clone, Debug)]
+pub(crate) enum RecordRef {
+    Id(u64),
+    ExternalId(String),
+    /// Neither `id` nor `external_id` (or not usable): the item fails.
+    Unnamed,
+}
+
+impl RecordRef {
+    /// The `id` or `external_id` of a batch item.
+    pub(crate) fn of_item(item: &Map<String, Value>) -> Self {
+        if let Some(id) = item.get("id") {
+            return id.as_u64().map_or(RecordRef::Unnamed, RecordRef::Id);
+        }
+        match item.get("external_id") {
+            Some(Value::String(external_id)) => RecordRef::ExternalId(external_id.clone()),
+            _ => RecordRef::Unnamed,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct UpdateItem {
+    pub target: RecordRef,
+    pub attributes: Map<String, Value>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum JobWork {
+    CreateOrganizations(Vec<Map<String, Value>>),
+    UpdateOrganizations(Vec<UpdateItem>),
+    CreateUsers(Vec<Map<String, Value>>),
+    UpdateUsers(Vec<UpdateItem>),
+}
+
+impl JobWork {
+    /// Zendesk names the job class in `job_type` and in `TooManyJobs`. Only
+    /// `UserBulkUpdateJobV2` appears in the docs; the others follow its pattern.
+    fn job_type(&self) -> &'static str {
+        match self {
+            JobWork::CreateOrganizations(_) => "OrganizationBulkCreateJob",
+            JobWork::UpdateOrganizations(_) => "OrganizationBulkUpdateJob",
+            JobWork::CreateUsers(_) => "UserBulkCreateJobV2",
+            JobWork::UpdateUsers(_) => "UserBulkUpdateJobV2",
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            JobWork::CreateOrganizations(items) | JobWork::CreateUsers(items) => items.len(),
+            JobWork::UpdateOrganizations(items) | JobWork::UpdateUsers(items) => items.len(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobState {
+    Queued,
+    Working,
+    Completed,
+}
+
+impl JobState {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Working => "working",
+            JobState::Completed => "completed",
+        }
+    }
+}
+
+pub(crate) struct Job {
+    id: String,
+    job_type: &'static str,
+    state: JobState,
+    total: usize,
+    progress: usize,
+    message: Option<String>,
+    results: Option<Vec<Value>>,
+    created: Instant,
+    created_at: DateTime<Utc>,
+    work: Option<JobWork>,
+}
+
+impl Job {
+    fn in_flight(&self) -> bool {
+        self.state != JobState::Completed
+    }
+
+    fn render(&self, base_url: &str) -> Value {
+        json!({
+            "id": self.id,
+            "url": format!("{base_url}/api/v2/job_statuses/{}", self.id),
+            "job_type": self.job_type,
+            "total": self.total,
+            "progress": self.progress,
+            "status": self.state.as_str(),
+            "message": self.message,
+            "results": self.results,
+        })
+    }
+}
+
+/// Queues `work` and answers with its job status, or refuses with `TooManyJobs`.
+pub(crate) fn enqueue(state: &Arc<InstanceState>, work: JobWork) -> Result<Response, ZendeskError> {
+    check_batch_size(work.len())?;
+    let max = state.settings.max_inflight_jobs;
+    let (id, body, header) = {
+        let mut data = state.data();
+        data.forget_expired_jobs(state.settings.job_ttl);
+        let in_flight = data.in_flight_job_ids();
+        if in_flight.len() >= max {
+            return Err(ZendeskError::TooManyJobs {
+                job_type: work.job_type(),
+                inflight_header: inflight_header(
+                    max,
+                    0,
+                    data.next_slot_frees_in(state.settings.job_delay),
+                ),
+                current_job_ids: in_flight,
+            });
+        }
+        let id = data.new_job_id();
+        let job = Job {
+            id: id.clone(),
+            job_type: work.job_type(),
+            state: JobState::Queued,
+            total: work.len(),
+            progress: 0,
+            message: None,
+            results: None,
+            created: Instant::now(),
+            created_at: Utc::now(),
+            work: Some(work),
+        };
+        let body = json!({"job_status": job.render(&data.base_url)});
+        data.jobs.insert(id.clone(), job);
+        let remaining = max - in_flight.len() - 1;
+        let header = inflight_header(
+            max,
+            remaining,
+            data.next_slot_frees_in(state.settings.job_delay),
+        );
+        (id, body, header)
+    };
+    tokio::spawn(run(Arc::clone(state), id));
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(INFLIGHT_HEADER, header);
+    Ok(response)
+}
+
+/// `total=30; remaining=N; resets=S` (apis.md A7).
+fn inflight_header(total: usize, remaining: usize, resets: Duration) -> HeaderValue {
+    let value = format!(
+        "total={total}; remaining={remaining}; resets={}",
+        ceil_secs(resets)
+    );
+    HeaderValue::from_str(&value).expect("ascii header value")
+}
+
+async fn run(state: Arc<InstanceState>, id: String) {
+    let delay = state.settings.job_delay;
+    let queued_for = delay / 2;
+    if !state.pause(queued_for).await {
+        return;
+    }
+    if let Some(job) = state.data().jobs.get_mut(&id) {
+        job.state = JobState::Working;
+    }
+    if !state.pause(delay - queued_for).await {
+        return;
+    }
+    state.data().complete_job(&id, Utc::now());
+}
+
+impl InstanceData {
+    fn new_job_id(&mut self) -> String {
+        let bytes: [u8; 16] = self.job_ids.random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn in_flight_job_ids(&self) -> Vec<String> {
+        let mut in_flight: Vec<&Job> = self.jobs.values().filter(|j| j.in_flight()).collect();
+        in_flight.sort_by_key(|j| j.created);
+        in_flight.into_iter().map(|j| j.id.clone()).collect()
+    }
+
+    /// When the oldest in-flight job should finish, freeing a slot.
+    fn next_slot_frees_in(&self, job_delay: Duration) -> Duration {
+        self.jobs
+            .values()
+            .filter(|j| j.in_flight())
+            .map(|j| (j.created + job_delay).saturating_duration_since(Instant::now()))
+            .min()
+            .unwrap_or_default()
+    }
+
+    fn forget_expired_jobs(&mut self, ttl: Duration) {
+        self.jobs.retain(|_, job| job.created.elapsed() < ttl);
+    }
+
+    fn complete_job(&mut self, id: &str, now: DateTime<Utc>) {
+        let Some(work) = self.jobs.get_mut(id).and_then(|job| job.work.take()) else {
+            return;
+        };
+        let results = match work {
+            JobWork::CreateOrganizations(items) => self.run_create_organizations(items, now),
+            JobWork::UpdateOrganizations(items) => self.run_update_organizations(items, now),
+            JobWork::CreateUsers(items) => self.run_create_users(items, now),
+            JobWork::UpdateUsers(items) => self.run_update_users(items, now),
+        };
+        if let Some(job) = self.jobs.get_mut(id) {
+            job.state = JobState::Completed;
+            job.progress = results.len();
+            job.message = Some(
+                now.format("Completed at %Y-%m-%d %H:%M:%S +0000")
+                    .to_string(),
+            );
+            job.results = Some(results);
+        }
+    }
+
+    pub(crate) fn jobs_json(&self) -> Vec<Value> {
+        let mut jobs: Vec<&Job> = self.jobs.values().collect();
+        jobs.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        jobs.into_iter()
+            .map(|job| job.render(&self.base_url))
+            .collect()
+    }
+}
+
+/// The result entry of an item that could not be applied.
+pub(crate) fn failed_create(index: usize, error: &str, details: &str) -> Value {
+    json!({"index": index, "error": error, "details": details})
+}
+
+pub(crate) fn updated(id: u64) -> Value {
+    json!({"id": id, "action": "update", "success": true, "status": "Updated"})
+}
+
+pub(crate) fn failed_update(index: usize, id: Option<u64>, error: &str, details: &str) -> Value {
+    let mut result = json!({"index": index, "action": "update", "success": false, "status": "Failed", "error": error, "details": details});
+    if let Some(id) = id {
+        result["id"] = json!(id);
+    }
+    result
+}
+
+pub(crate) async fn show(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ZendeskError> {
+    let mut data = state.data();
+    data.forget_expired_jobs(state.settings.job_ttl);
+    let job = data.jobs.get(&id).ok_or(ZendeskError::RecordNotFound)?;
+    Ok(Json(json!({"job_status": job.render(&data.base_url)})))
+}
+
+/// Unknown and expired ids are left out of the list.
+pub(crate) async fn show_many(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let ids = url.query.list("ids").ok_or_else(|| {
+        ZendeskError::bad_request(
+            "ParameterMissing",
+            "param is missing or the value is empty: ids",
+        )
+    })?;
+    check_batch_size(ids.len())?;
+    let mut data = state.data();
+    data.forget_expired_jobs(state.settings.job_ttl);
+    let statuses: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| data.jobs.get(id))
+        .map(|job| job.render(&data.base_url))
+        .collect();
+    Ok(Json(json!({"job_statuses": statuses})))
+}

@@ -1,0 +1,363 @@
+//! Organization memberships (apis.md A6). A user's `organization_id` is the organization of
+//! their default membership.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::InstanceState;
+use super::attributes;
+use super::errors::{RecordInvalid, ZendeskError};
+use super::pagination::{self, PageRequest};
+use super::request::{RequestUrl, json_object, path_id, root_object, timestamp};
+use super::store::{InstanceData, fixture_id, fixture_time};
+use crate::error::FixtureError;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Membership {
+    pub id: u64,
+    pub user_id: u64,
+    pub organization_id: u64,
+    pub default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl InstanceData {
+    pub(crate) fn default_organization_of(&self, user_id: u64) -> Option<u64> {
+        self.memberships
+            .values()
+            .find(|m| m.user_id == user_id && m.default)
+            .map(|m| m.organization_id)
+    }
+
+    pub(crate) fn memberships_of(&self, user_id: u64) -> Vec<&Membership> {
+        self.memberships
+            .values()
+            .filter(|m| m.user_id == user_id)
+            .collect()
+    }
+
+    /// Ids of the users with a membership in `organization_id`, ascending.
+    pub(crate) fn members_of(&self, organization_id: u64) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .memberships
+            .values()
+            .filter(|m| m.organization_id == organization_id)
+            .map(|m| m.user_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// A user's first membership becomes their default; `default: true` moves the default.
+    pub(crate) fn add_membership(
+        &mut self,
+        user_id: u64,
+        organization_id: u64,
+        make_default: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RecordInvalid> {
+        let mut invalid = RecordInvalid::default();
+        if !self.users.contains_key(&user_id) {
+            invalid.add(
+                "user_id",
+                "InvalidValue",
+                format!("User: {user_id} does not exist"),
+            );
+        }
+        if !self.organizations.contains_key(&organization_id) {
+            invalid.add(
+                "organization_id",
+                "InvalidValue",
+                format!("Organization: {organization_id} does not exist"),
+            );
+        }
+        invalid.into_result()?;
+        let existing = self.memberships_of(user_id);
+        if existing
+            .iter()
+            .any(|m| m.organization_id == organization_id)
+        {
+            return Err(RecordInvalid::single(
+                "user_id",
+                "DuplicateValue",
+                "User is already a member of this organization".into(),
+            ));
+        }
+        let default = existing.is_empty() || make_default == Some(true);
+        if default {
+            self.memberships
+                .values_mut()
+                .filter(|m| m.user_id == user_id)
+                .for_each(|m| m.default = false);
+        }
+        let id = self.ids.membership();
+        self.memberships.insert(
+            id,
+            Membership {
+                id,
+                user_id,
+                organization_id,
+                default,
+                created_at: now,
+                updated_at: now,
+            },
+        );
+        self.touch_user(user_id, now);
+        Ok(id)
+    }
+
+    /// What writing `organization_id` on a user does: drop every membership, then make the
+    /// given organization (if any) the only, default one (apis.md A4 gotcha).
+    pub(crate) fn replace_memberships(
+        &mut self,
+        user_id: u64,
+        organization_id: Option<u64>,
+        now: DateTime<Utc>,
+    ) {
+        self.memberships.retain(|_, m| m.user_id != user_id);
+        if let Some(organization_id) = organization_id {
+            self.add_membership(user_id, organization_id, Some(true), now)
+                .expect("user and organization were checked to exist");
+        }
+        self.touch_user(user_id, now);
+    }
+
+    fn remove_membership(&mut self, id: u64, now: DateTime<Utc>) -> bool {
+        let Some(removed) = self.memberships.remove(&id) else {
+            return false;
+        };
+        let successor = self
+            .memberships
+            .values_mut()
+            .find(|m| m.user_id == removed.user_id);
+        if let (true, Some(next)) = (removed.default, successor) {
+            next.default = true;
+            next.updated_at = now;
+        }
+        self.touch_user(removed.user_id, now);
+        true
+    }
+
+    fn touch_user(&mut self, user_id: u64, now: DateTime<Utc>) {
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.updated_at = now;
+        }
+    }
+
+    fn render_membership(&self, id: u64) -> Value {
+        let m = &self.memberships[&id];
+        let organization_name = self
+            .organizations
+            .get(&m.organization_id)
+            .map(|o| o.name.clone());
+        json!({
+            "id": m.id,
+            "url": format!("{}/api/v2/organization_memberships/{}", self.base_url, m.id),
+            "user_id": m.user_id,
+            "organization_id": m.organization_id,
+            // "If false, returns null" (apis.md A6).
+            "default": if m.default { json!(true) } else { Value::Null },
+            "organization_name": organization_name,
+            "view_tickets": false,
+            "created_at": timestamp(&m.created_at),
+            "updated_at": timestamp(&m.updated_at),
+        })
+    }
+
+    pub(crate) fn memberships_json(&self) -> Vec<Value> {
+        self.memberships
+            .keys()
+            .map(|id| self.render_membership(*id))
+            .collect()
+    }
+
+    pub(crate) fn seed_membership(&mut self, record: &Value) -> Result<Value, FixtureError> {
+        let invalid = |reason: String| FixtureError::Invalid(reason);
+        let id_of = |key: &str| {
+            record
+                .get(key)
+                .and_then(|v| attributes::nullable_id(v).ok().flatten())
+                .ok_or_else(|| invalid(format!("{key} is required")))
+        };
+        let (user_id, organization_id) = (id_of("user_id")?, id_of("organization_id")?);
+        let default = record.get("default").and_then(Value::as_bool);
+        let created_at = fixture_time(record, "created_at", Utc::now()).map_err(invalid)?;
+        let explicit_id = fixture_id(record).map_err(invalid)?;
+        if explicit_id.is_some_and(|id| self.memberships.contains_key(&id)) {
+            return Err(invalid("membership id is used twice".into()));
+        }
+        let id = self
+            .add_membership(user_id, organization_id, default, created_at)
+            .map_err(|e| invalid(e.summary()))?;
+        let id = match explicit_id {
+            Some(wanted) => {
+                let mut membership = self.memberships.remove(&id).expect("just added");
+                membership.id = wanted;
+                self.memberships.insert(wanted, membership);
+                self.ids.reserve_membership(wanted);
+                wanted
+            }
+            None => id,
+        };
+        Ok(self.render_membership(id))
+    }
+}
+
+fn page_of(
+    state: &InstanceState,
+    url: &RequestUrl,
+    keep: impl Fn(&Membership) -> bool,
+) -> Result<Json<Value>, ZendeskError> {
+    let request = PageRequest::from_url(url)?;
+    let data = state.data();
+    let ids: Vec<u64> = data
+        .memberships
+        .values()
+        .filter(|m| keep(m))
+        .map(|m| m.id)
+        .collect();
+    Ok(Json(pagination::page(
+        ids,
+        request,
+        "organization_memberships",
+        url,
+        &state.server_url,
+        |id| data.render_membership(id),
+    )))
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    page_of(&state, &url, |_| true)
+}
+
+pub(crate) async fn list_for_user(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let user_id = path_id(&id)?;
+    if !state.data().users.contains_key(&user_id) {
+        return Err(ZendeskError::RecordNotFound);
+    }
+    page_of(&state, &url, |m| m.user_id == user_id)
+}
+
+pub(crate) async fn list_for_organization(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let organization_id = path_id(&id)?;
+    if !state.data().organizations.contains_key(&organization_id) {
+        return Err(ZendeskError::RecordNotFound);
+    }
+    page_of(&state, &url, |m| m.organization_id == organization_id)
+}
+
+pub(crate) async fn show(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ZendeskError> {
+    let id = path_id(&id)?;
+    let data = state.data();
+    if !data.memberships.contains_key(&id) {
+        return Err(ZendeskError::RecordNotFound);
+    }
+    Ok(Json(
+        json!({"organization_membership": data.render_membership(id)}),
+    ))
+}
+
+pub(crate) async fn create(
+    State(state): State<Arc<InstanceState>>,
+    body: Bytes,
+) -> Result<Response, ZendeskError> {
+    let attributes = root_object(&json_object(&body)?, "organization_membership")?;
+    create_membership(&state, &attributes, None)
+}
+
+pub(crate) async fn create_for_user(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ZendeskError> {
+    let user_id = path_id(&id)?;
+    let attributes = root_object(&json_object(&body)?, "organization_membership")?;
+    create_membership(&state, &attributes, Some(user_id))
+}
+
+fn create_membership(
+    state: &InstanceState,
+    attributes: &Map<String, Value>,
+    path_user: Option<u64>,
+) -> Result<Response, ZendeskError> {
+    let mut invalid = RecordInvalid::default();
+    let mut id_of = |key: &str| {
+        let value = attributes.get(key).unwrap_or(&Value::Null);
+        let label = attributes::label(key);
+        match attributes::nullable_id(value) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
+                invalid.add(key, "BlankValue", format!("{label}: cannot be blank"));
+                None
+            }
+            Err(()) => {
+                invalid.add(key, "InvalidValue", format!("{label}: {value} is invalid"));
+                None
+            }
+        }
+    };
+    let user_id = match path_user {
+        Some(id) => Some(id),
+        None => id_of("user_id"),
+    };
+    let organization_id = id_of("organization_id");
+    let default = attributes.get("default").and_then(Value::as_bool);
+    let (Some(user_id), Some(organization_id)) = (user_id, organization_id) else {
+        return Err(invalid.into());
+    };
+    let mut data = state.data();
+    let id = data.add_membership(user_id, organization_id, default, Utc::now())?;
+    let body = json!({"organization_membership": data.render_membership(id)});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub(crate) async fn delete(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ZendeskError> {
+    let id = path_id(&id)?;
+    if state.data().remove_membership(id, Utc::now()) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ZendeskError::RecordNotFound)
+    }
+}
+
+pub(crate) async fn delete_by_pair(
+    State(state): State<Arc<InstanceState>>,
+    Path((user, organization)): Path<(String, String)>,
+) -> Result<StatusCode, ZendeskError> {
+    let (user_id, organization_id) = (path_id(&user)?, path_id(&organization)?);
+    let mut data = state.data();
+    let id = data
+        .memberships
+        .values()
+        .find(|m| m.user_id == user_id && m.organization_id == organization_id)
+        .map(|m| m.id)
+        .ok_or(ZendeskError::RecordNotFound)?;
+    data.remove_membership(id, Utc::now());
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,254 @@
+//! One emulated Zendesk Support instance (apis.md Part A). The sandbox runs two of them,
+//! with separate data, credentials, rate-limit windows, job queues and settings.
+
+mod attributes;
+pub(crate) mod default_fields;
+mod errors;
+mod fields;
+mod guard;
+mod jobs;
+mod memberships;
+mod organizations;
+mod pagination;
+mod request;
+mod search;
+mod store;
+mod users;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{delete, get, post, put};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use crate::config::{SandboxConfig, ZendeskInstance};
+use crate::error::FixtureError;
+use crate::fixture::{ZendeskCredentials, ZendeskFixture};
+use errors::ZendeskError;
+use guard::Limits;
+pub(crate) use store::InstanceData;
+
+/// The knobs of one instance that come from [`SandboxConfig`].
+#[derive(Clone, Debug)]
+pub(crate) struct InstanceSettings {
+    pub job_delay: Duration,
+    pub job_ttl: Duration,
+    pub max_inflight_jobs: usize,
+}
+
+pub(crate) struct InstanceState {
+    pub instance: ZendeskInstance,
+    /// `http://127.0.0.1:PORT`: absolute links are built from it.
+    pub server_url: String,
+    credentials: ZendeskCredentials,
+    data: Mutex<InstanceData>,
+    pub limits: Limits,
+    pub settings: InstanceSettings,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl InstanceState {
+    pub(crate) fn new(
+        instance: ZendeskInstance,
+        server_url: &str,
+        fixture: &ZendeskFixture,
+        config: &SandboxConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, FixtureError> {
+        let base_url = format!("{server_url}/zendesk/{instance}");
+        let job_seed = config.seed ^ (instance as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Ok(InstanceState {
+            instance,
+            server_url: server_url.to_owned(),
+            credentials: fixture
+                .credentials
+                .clone()
+                .unwrap_or_else(|| ZendeskCredentials::default_for(instance)),
+            data: Mutex::new(InstanceData::from_fixture(
+                instance, &base_url, fixture, job_seed,
+            )?),
+            limits: Limits::new(
+                config.zendesk_rate_limit_per_minute,
+                config.zendesk_rate_limit_window,
+                config.record_update_limit_per_minute,
+            ),
+            settings: InstanceSettings {
+                job_delay: config.job_delay,
+                job_ttl: config.job_ttl,
+                max_inflight_jobs: config.max_inflight_jobs,
+            },
+            shutdown,
+        })
+    }
+
+    pub(crate) fn data(&self) -> MutexGuard<'_, InstanceData> {
+        self.data.lock().expect("zendesk instance lock")
+    }
+
+    /// Waits `duration`; false when the sandbox shuts down first.
+    pub(crate) async fn pause(&self, duration: Duration) -> bool {
+        let mut shutdown = self.shutdown.clone();
+        if *shutdown.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => true,
+            _ = shutdown.changed() => false,
+        }
+    }
+
+    pub(crate) fn dump(&self) -> Value {
+        let mut dump = self.data().dump();
+        dump["credentials"] = json!(self.credentials);
+        dump
+    }
+}
+
+pub(crate) fn router(state: Arc<InstanceState>) -> Router {
+    Router::new()
+        .route(
+            "/api/v2/organizations",
+            get(organizations::list).post(organizations::create),
+        )
+        .route(
+            "/api/v2/organizations/show_many",
+            get(organizations::show_many),
+        )
+        .route("/api/v2/organizations/search", get(organizations::search))
+        .route(
+            "/api/v2/organizations/create_many",
+            post(organizations::create_many),
+        )
+        .route(
+            "/api/v2/organizations/update_many",
+            put(organizations::update_many),
+        )
+        .route(
+            "/api/v2/organizations/{id}",
+            get(organizations::show).put(organizations::update),
+        )
+        .route(
+            "/api/v2/organizations/{id}/users",
+            get(users::list_for_organization),
+        )
+        .route(
+            "/api/v2/organizations/{id}/organization_memberships",
+            get(memberships::list_for_organization),
+        )
+        .route("/api/v2/users", get(users::list).post(users::create))
+        .route("/api/v2/users/show_many", get(users::show_many))
+        .route("/api/v2/users/search", get(users::search))
+        .route("/api/v2/users/create_many", post(users::create_many))
+        .route("/api/v2/users/update_many", put(users::update_many))
+        .route("/api/v2/users/{id}", get(users::show).put(users::update))
+        .route(
+            "/api/v2/users/{id}/organization_memberships",
+            get(memberships::list_for_user).post(memberships::create_for_user),
+        )
+        .route(
+            "/api/v2/users/{id}/organizations/{organization_id}",
+            delete(memberships::delete_by_pair),
+        )
+        .route(
+            "/api/v2/organization_memberships",
+            get(memberships::list).post(memberships::create),
+        )
+        .route(
+            "/api/v2/organization_memberships/{id}",
+            get(memberships::show).delete(memberships::delete),
+        )
+        .route("/api/v2/job_statuses/show_many", get(jobs::show_many))
+        .route("/api/v2/job_statuses/{id}", get(jobs::show))
+        .method_not_allowed_fallback(invalid_endpoint)
+        .fallback(invalid_endpoint)
+        .layer(from_fn_with_state(state.clone(), guard::guard))
+        .with_state(state)
+}
+
+async fn invalid_endpoint() -> ZendeskError {
+    ZendeskError::InvalidEndpoint
+}
+
+/// Read and change one instance from a test or the CLI, bypassing auth and limits.
+#[derive(Clone)]
+pub struct ZendeskHandle {
+    state: Arc<InstanceState>,
+}
+
+impl ZendeskHandle {
+    pub(crate) fn new(state: Arc<InstanceState>) -> Self {
+        ZendeskHandle { state }
+    }
+
+    pub fn instance(&self) -> ZendeskInstance {
+        self.state.instance
+    }
+
+    pub fn credentials(&self) -> ZendeskCredentials {
+        self.state.credentials.clone()
+    }
+
+    /// All organizations as the API renders them, by id.
+    pub fn organizations(&self) -> Vec<Value> {
+        self.state.data().organizations_json()
+    }
+
+    pub fn organization(&self, id: u64) -> Option<Value> {
+        self.state.data().organization_json(id)
+    }
+
+    /// Organizations whose custom field `key` holds `value` (e.g. a `salesforce_id`).
+    pub fn organizations_with_field(&self, key: &str, value: &Value) -> Vec<Value> {
+        self.organizations()
+            .into_iter()
+            .filter(|org| org["organization_fields"].get(key) == Some(value))
+            .collect()
+    }
+
+    pub fn users(&self) -> Vec<Value> {
+        self.state.data().users_json()
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Option<Value> {
+        self.state.data().user_by_email_json(email)
+    }
+
+    pub fn organization_memberships(&self) -> Vec<Value> {
+        self.state.data().memberships_json()
+    }
+
+    pub fn jobs(&self) -> Vec<Value> {
+        self.state.data().jobs_json()
+    }
+
+    /// Attribute and field keys clients sent that Zendesk ignores, with counts
+    /// (`"organization_fields.some_key"`, `"user.some_attribute"`).
+    pub fn ignored_fields(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state.data().ignored_fields()
+    }
+
+    pub fn set_bulk_user_import(&self, enabled: bool) {
+        self.state.data().bulk_user_import = enabled;
+    }
+
+    /// Creates an organization as an agent would (same validation as the API).
+    pub fn insert_organization(&self, attributes: Value) -> Result<Value, FixtureError> {
+        self.state.data().seed_organization(&attributes)
+    }
+
+    /// Changes an organization as an agent would in the Zendesk UI.
+    pub fn update_organization(&self, id: u64, attributes: Value) -> Result<Value, FixtureError> {
+        self.state.data().edit_organization(id, &attributes)
+    }
+
+    pub fn insert_user(&self, attributes: Value) -> Result<Value, FixtureError> {
+        self.state.data().seed_user(&attributes)
+    }
+
+    pub fn dump(&self) -> Value {
+        self.state.dump()
+    }
+}

@@ -1,0 +1,685 @@
+//! Organizations (apis.md A2, A3): the records the sync creates, updates and marks.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::InstanceState;
+use super::attributes::{self, check, same_key};
+use super::errors::{RecordInvalid, ZendeskError};
+use super::fields::{FieldSet, IgnoredFields};
+use super::jobs::{self, JobWork, RecordRef, UpdateItem};
+use super::pagination::{self, PageRequest};
+use super::request::{
+    self, RequestUrl, json_object, numeric_ids, path_id, root_array, root_object, timestamp,
+};
+use super::store::{InstanceData, fixture_id, fixture_time};
+use crate::error::FixtureError;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Organization {
+    pub id: u64,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub details: Option<String>,
+    pub notes: Option<String>,
+    pub domain_names: Vec<String>,
+    pub group_id: Option<u64>,
+    pub shared_tickets: bool,
+    pub shared_comments: bool,
+    pub tags: Vec<String>,
+    pub fields: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Organization {
+    /// The defaults of a new record (the 201 example of apis.md A2).
+    fn blank(now: DateTime<Utc>) -> Self {
+        Organization {
+            id: 0,
+            name: String::new(),
+            external_id: None,
+            details: None,
+            notes: None,
+            domain_names: Vec::new(),
+            group_id: None,
+            shared_tickets: false,
+            shared_comments: false,
+            tags: Vec::new(),
+            fields: Map::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn render(&self, base_url: &str, fields: &FieldSet) -> Value {
+        json!({
+            "url": format!("{base_url}/api/v2/organizations/{}", self.id),
+            "id": self.id,
+            "name": self.name,
+            "shared_tickets": self.shared_tickets,
+            "shared_comments": self.shared_comments,
+            "external_id": self.external_id,
+            "created_at": timestamp(&self.created_at),
+            "updated_at": timestamp(&self.updated_at),
+            "domain_names": self.domain_names,
+            "details": self.details,
+            "notes": self.notes,
+            "group_id": self.group_id,
+            "tags": self.tags,
+            "organization_fields": fields.render(&self.fields),
+        })
+    }
+}
+
+/// Applies the attributes of a create or update to `org`. Read-only attributes are skipped;
+/// unknown ones are dropped, as Zendesk does, and reported to `ignored`.
+fn apply_attributes(
+    org: &mut Organization,
+    attributes: &Map<String, Value>,
+    fields: &FieldSet,
+    ignored: &mut IgnoredFields,
+) -> RecordInvalid {
+    let mut invalid = RecordInvalid::default();
+    for (key, value) in attributes {
+        let inv = &mut invalid;
+        match key.as_str() {
+            // Zendesk trims before validating, so "Acme " and "Acme" are one name.
+            "name" => {
+                if let Some(name) = check(attributes::text(value), key, value, inv) {
+                    org.name = name.trim().to_owned();
+                }
+            }
+            "external_id" => set(
+                &mut org.external_id,
+                attributes::nullable_text(value),
+                key,
+                value,
+                inv,
+            ),
+            "details" => set(
+                &mut org.details,
+                attributes::nullable_text(value),
+                key,
+                value,
+                inv,
+            ),
+            "notes" => set(
+                &mut org.notes,
+                attributes::nullable_text(value),
+                key,
+                value,
+                inv,
+            ),
+            "domain_names" => set(
+                &mut org.domain_names,
+                attributes::text_list(value),
+                key,
+                value,
+                inv,
+            ),
+            "tags" => set(&mut org.tags, attributes::text_list(value), key, value, inv),
+            "group_id" => set(
+                &mut org.group_id,
+                attributes::nullable_id(value),
+                key,
+                value,
+                inv,
+            ),
+            "shared_tickets" => set(
+                &mut org.shared_tickets,
+                attributes::boolean(value),
+                key,
+                value,
+                inv,
+            ),
+            "shared_comments" => set(
+                &mut org.shared_comments,
+                attributes::boolean(value),
+                key,
+                value,
+                inv,
+            ),
+            "organization_fields" => fields.merge(&mut org.fields, value, key, inv, ignored),
+            "id" | "url" | "created_at" | "updated_at" => {}
+            other => ignored.record(&format!("organization.{other}")),
+        }
+    }
+    invalid
+}
+
+fn set<T>(
+    slot: &mut T,
+    read: Result<T, ()>,
+    key: &str,
+    value: &Value,
+    invalid: &mut RecordInvalid,
+) {
+    if let Some(v) = check(read, key, value, invalid) {
+        *slot = v;
+    }
+}
+
+impl InstanceData {
+    fn render_organization(&self, id: u64) -> Value {
+        self.organizations[&id].render(&self.base_url, &self.organization_fields)
+    }
+
+    pub(crate) fn organization_json(&self, id: u64) -> Option<Value> {
+        self.organizations
+            .contains_key(&id)
+            .then(|| self.render_organization(id))
+    }
+
+    pub(crate) fn organizations_json(&self) -> Vec<Value> {
+        self.organizations
+            .keys()
+            .map(|id| self.render_organization(*id))
+            .collect()
+    }
+
+    pub(crate) fn find_organization_by_name(&self, name: &str) -> Option<u64> {
+        let name = name.trim();
+        self.organizations
+            .values()
+            .find(|o| same_key(&o.name, name))
+            .map(|o| o.id)
+    }
+
+    pub(crate) fn find_organization_by_external_id(&self, external_id: &str) -> Option<u64> {
+        self.organizations
+            .values()
+            .find(|o| {
+                o.external_id
+                    .as_deref()
+                    .is_some_and(|e| same_key(e, external_id))
+            })
+            .map(|o| o.id)
+    }
+
+    /// Name (trimmed, case-insensitive) and external id (case-insensitive) are unique.
+    fn organization_conflicts(&self, org: &Organization) -> RecordInvalid {
+        let mut invalid = RecordInvalid::default();
+        if org.name.is_empty() {
+            invalid.add("name", "BlankValue", "Name: cannot be blank".into());
+        } else if self
+            .find_organization_by_name(&org.name)
+            .is_some_and(|id| id != org.id)
+        {
+            invalid.add(
+                "name",
+                "DuplicateValue",
+                format!("Name: {} has already been taken", org.name),
+            );
+        }
+        let taken_by_other = |external_id: &String| {
+            self.find_organization_by_external_id(external_id)
+                .is_some_and(|id| id != org.id)
+        };
+        if let Some(external_id) = org.external_id.as_ref().filter(|e| taken_by_other(e)) {
+            invalid.add(
+                "external_id",
+                "DuplicateValue",
+                format!("External id: {external_id} has already been taken"),
+            );
+        }
+        invalid
+    }
+
+    pub(crate) fn create_organization(
+        &mut self,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RecordInvalid> {
+        let mut org = Organization::blank(now);
+        apply_attributes(
+            &mut org,
+            attributes,
+            &self.organization_fields,
+            &mut self.ignored,
+        )
+        .into_result()?;
+        self.organization_conflicts(&org).into_result()?;
+        org.id = self.ids.organization();
+        let id = org.id;
+        self.organizations.insert(id, org);
+        Ok(id)
+    }
+
+    /// Updates an existing organization; `None` when there is no such record.
+    pub(crate) fn update_organization(
+        &mut self,
+        id: u64,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(), RecordInvalid>> {
+        let mut org = self.organizations.get(&id)?.clone();
+        let outcome = apply_attributes(
+            &mut org,
+            attributes,
+            &self.organization_fields,
+            &mut self.ignored,
+        )
+        .into_result()
+        .and_then(|()| self.organization_conflicts(&org).into_result());
+        if outcome.is_ok() {
+            org.updated_at = now;
+            self.organizations.insert(id, org);
+        }
+        Some(outcome)
+    }
+
+    fn resolve_organization(&self, target: &RecordRef) -> Option<u64> {
+        match target {
+            RecordRef::Id(id) => self.organizations.contains_key(id).then_some(*id),
+            RecordRef::ExternalId(external_id) => {
+                self.find_organization_by_external_id(external_id)
+            }
+            RecordRef::Unnamed => None,
+        }
+    }
+
+    pub(crate) fn run_create_organizations(
+        &mut self,
+        items: Vec<Map<String, Value>>,
+        now: DateTime<Utc>,
+    ) -> Vec<Value> {
+        items
+            .iter()
+            .enumerate()
+            .map(
+                |(index, attributes)| match self.create_organization(attributes, now) {
+                    Ok(id) => json!({"id": id, "index": index}),
+                    Err(invalid) => jobs::failed_create(index, invalid.code(), &invalid.summary()),
+                },
+            )
+            .collect()
+    }
+
+    pub(crate) fn run_update_organizations(
+        &mut self,
+        items: Vec<UpdateItem>,
+        now: DateTime<Utc>,
+    ) -> Vec<Value> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let Some(id) = self.resolve_organization(&item.target) else {
+                    return jobs::failed_update(
+                        index,
+                        None,
+                        "RecordNotFound",
+                        "Organization not found",
+                    );
+                };
+                match self.update_organization(id, &item.attributes, now) {
+                    Some(Ok(())) => jobs::updated(id),
+                    Some(Err(invalid)) => {
+                        jobs::failed_update(index, Some(id), invalid.code(), &invalid.summary())
+                    }
+                    None => jobs::failed_update(
+                        index,
+                        Some(id),
+                        "RecordNotFound",
+                        "Organization not found",
+                    ),
+                }
+            })
+            .collect()
+    }
+
+    /// Loads a fixture record (or a test's insert): API attributes plus optional `id`,
+    /// `created_at`, `updated_at`; unlike the API, unknown keys are an error.
+    pub(crate) fn seed_organization(&mut self, record: &Value) -> Result<Value, FixtureError> {
+        let now = Utc::now();
+        let attributes = record
+            .as_object()
+            .ok_or_else(|| FixtureError::Invalid("an organization must be a JSON object".into()))?;
+        let invalid = |reason: String| FixtureError::Invalid(reason);
+        let mut org = Organization::blank(now);
+        org.created_at = fixture_time(record, "created_at", now).map_err(invalid)?;
+        org.updated_at = fixture_time(record, "updated_at", org.created_at).map_err(invalid)?;
+        let mut unknown = IgnoredFields::default();
+        let problems = apply_attributes(
+            &mut org,
+            attributes,
+            &self.organization_fields,
+            &mut unknown,
+        );
+        reject_unknown(&unknown)?;
+        problems.into_result().map_err(|e| invalid(e.summary()))?;
+        org.id = match fixture_id(record).map_err(invalid)? {
+            Some(id) if self.organizations.contains_key(&id) => {
+                return Err(invalid(format!("organization id {id} is used twice")));
+            }
+            Some(id) => id,
+            None => self.ids.organization(),
+        };
+        self.organization_conflicts(&org)
+            .into_result()
+            .map_err(|e| invalid(e.summary()))?;
+        self.ids.reserve_organization(org.id);
+        let id = org.id;
+        self.organizations.insert(id, org);
+        Ok(self.render_organization(id))
+    }
+
+    pub(crate) fn edit_organization(
+        &mut self,
+        id: u64,
+        record: &Value,
+    ) -> Result<Value, FixtureError> {
+        let attributes = record
+            .as_object()
+            .ok_or_else(|| FixtureError::Invalid("changes must be a JSON object".into()))?;
+        match self.update_organization(id, attributes, Utc::now()) {
+            None => Err(FixtureError::Invalid(format!("no organization {id}"))),
+            Some(Err(invalid)) => Err(FixtureError::Invalid(invalid.summary())),
+            Some(Ok(())) => Ok(self.render_organization(id)),
+        }
+    }
+}
+
+pub(crate) fn reject_unknown(unknown: &IgnoredFields) -> Result<(), FixtureError> {
+    let keys = unknown.snapshot();
+    if keys.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<&str> = keys.keys().map(String::as_str).collect();
+        Err(FixtureError::Invalid(format!(
+            "unknown keys: {}",
+            names.join(", ")
+        )))
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let request = PageRequest::from_url(&url)?;
+    let data = state.data();
+    let ids: Vec<u64> = data.organizations.keys().copied().collect();
+    Ok(Json(pagination::page(
+        ids,
+        request,
+        "organizations",
+        &url,
+        &state.server_url,
+        |id| data.render_organization(id),
+    )))
+}
+
+pub(crate) async fn show(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ZendeskError> {
+    let id = path_id(&id)?;
+    let org = state
+        .data()
+        .organization_json(id)
+        .ok_or(ZendeskError::RecordNotFound)?;
+    Ok(Json(json!({"organization": org})))
+}
+
+/// `?ids=` or `?external_ids=`, up to 100; records that do not exist are left out.
+pub(crate) async fn show_many(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let data = state.data();
+    let ids: Vec<u64> = match (url.query.list("ids"), url.query.list("external_ids")) {
+        (Some(ids), None) => numeric_ids(&ids)?
+            .into_iter()
+            .filter(|id| data.organizations.contains_key(id))
+            .collect(),
+        (None, Some(external_ids)) => {
+            request::check_batch_size(external_ids.len())?;
+            external_ids
+                .iter()
+                .filter_map(|e| data.find_organization_by_external_id(e))
+                .collect()
+        }
+        _ => {
+            return Err(ZendeskError::bad_request(
+                "InvalidParameters",
+                "Provide either ids or external_ids",
+            ));
+        }
+    };
+    Ok(Json(pagination::offset_page(
+        ids,
+        1,
+        request::MAX_BATCH,
+        "organizations",
+        &url,
+        &state.server_url,
+        |id| data.render_organization(id),
+    )))
+}
+
+/// Exact, case-insensitive match on `name` or `external_id`, not both (apis.md A3).
+pub(crate) async fn search(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let PageRequest::Offset { page, per_page } = PageRequest::offset_from_url(&url)? else {
+        unreachable!("offset_from_url only gives offset requests");
+    };
+    let data = state.data();
+    let ids: Vec<u64> = match (url.query.get("name"), url.query.get("external_id")) {
+        (Some(name), None) => data.find_organization_by_name(name).into_iter().collect(),
+        (None, Some(external_id)) => data
+            .find_organization_by_external_id(external_id)
+            .into_iter()
+            .collect(),
+        _ => {
+            return Err(ZendeskError::bad_request(
+                "InvalidParameters",
+                "Provide either name or external_id, not both",
+            ));
+        }
+    };
+    Ok(Json(pagination::offset_page(
+        ids,
+        page,
+        per_page,
+        "organizations",
+        &url,
+        &state.server_url,
+        |id| data.render_organization(id),
+    )))
+}
+
+pub(crate) async fn create(
+    State(state): State<Arc<InstanceState>>,
+    body: Bytes,
+) -> Result<Response, ZendeskError> {
+    let attributes = root_object(&json_object(&body)?, "organization")?;
+    let mut data = state.data();
+    let id = data.create_organization(&attributes, Utc::now())?;
+    let org = data.render_organization(id);
+    Ok((StatusCode::CREATED, Json(json!({"organization": org}))).into_response())
+}
+
+pub(crate) async fn update(
+    State(state): State<Arc<InstanceState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ZendeskError> {
+    let id = path_id(&id)?;
+    let attributes = root_object(&json_object(&body)?, "organization")?;
+    if !state.data().organizations.contains_key(&id) {
+        return Err(ZendeskError::RecordNotFound);
+    }
+    state
+        .limits
+        .admit_record_update(&format!("organization:{id}"))?;
+    let mut data = state.data();
+    match data.update_organization(id, &attributes, Utc::now()) {
+        None => Err(ZendeskError::RecordNotFound),
+        Some(Err(invalid)) => Err(invalid.into()),
+        Some(Ok(())) => Ok(Json(json!({"organization": data.render_organization(id)}))),
+    }
+}
+
+pub(crate) async fn create_many(
+    State(state): State<Arc<InstanceState>>,
+    body: Bytes,
+) -> Result<Response, ZendeskError> {
+    let items = root_array(&json_object(&body)?, "organizations")?;
+    jobs::enqueue(&state, JobWork::CreateOrganizations(items))
+}
+
+/// Batch form `{"organizations":[{"id":…,…}]}` or bulk form `?ids=…` / `?external_ids=…`
+/// with `{"organization":{…}}` applied to each.
+pub(crate) async fn update_many(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+    body: Bytes,
+) -> Result<Response, ZendeskError> {
+    let body = json_object(&body)?;
+    let items = update_items(&url, &body, "organization")?;
+    jobs::enqueue(&state, JobWork::UpdateOrganizations(items))
+}
+
+/// The items of an update_many request in either of its two forms.
+pub(crate) fn update_items(
+    url: &RequestUrl,
+    body: &Map<String, Value>,
+    singular: &str,
+) -> Result<Vec<UpdateItem>, ZendeskError> {
+    let targets: Option<Vec<RecordRef>> =
+        match (url.query.list("ids"), url.query.list("external_ids")) {
+            (Some(ids), None) => Some(numeric_ids(&ids)?.into_iter().map(RecordRef::Id).collect()),
+            (None, Some(external_ids)) => Some(
+                external_ids
+                    .into_iter()
+                    .map(RecordRef::ExternalId)
+                    .collect(),
+            ),
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                return Err(ZendeskError::bad_request(
+                    "InvalidParameters",
+                    "Provide either ids or external_ids, not both",
+                ));
+            }
+        };
+    match targets {
+        Some(targets) => {
+            let attributes = root_object(body, singular)?;
+            Ok(targets
+                .into_iter()
+                .map(|target| UpdateItem {
+                    target,
+                    attributes: attributes.clone(),
+                })
+                .collect())
+        }
+        None => Ok(root_array(body, &format!("{singular}s"))?
+            .into_iter()
+            .map(|attributes| UpdateItem {
+                target: RecordRef::of_item(&attributes),
+                attributes,
+            })
+            .collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ZendeskInstance;
+    use crate::fixture::ZendeskFixture;
+
+    fn data() -> InstanceData {
+        InstanceData::from_fixture(
+            ZendeskInstance::Global,
+            "http://h/zendesk/global",
+            &ZendeskFixture::default(),
+            1,
+        )
+        .expect("empty fixture loads")
+    }
+
+    fn attrs(value: Value) -> Map<String, Value> {
+        value.as_object().expect("object").clone()
+    }
+
+    #[test]
+    fn names_are_unique_after_trimming() {
+        let mut data = data();
+        let now = Utc::now();
+        data.create_organization(&attrs(json!({"name": "API Company"})), now)
+            .expect("created");
+        let err = data
+            .create_organization(&attrs(json!({"name": "API Company "})), now)
+            .expect_err("duplicate");
+        assert_eq!(err.code(), "DuplicateValue");
+        assert_eq!(
+            err.details_json()["name"][0]["error"],
+            json!("DuplicateValue")
+        );
+    }
+
+    #[test]
+    fn external_ids_are_unique_case_insensitively() {
+        let mut data = data();
+        let now = Utc::now();
+        data.create_organization(&attrs(json!({"name": "A", "external_id": "company1"})), now)
+            .expect("created");
+        let err = data
+            .create_organization(&attrs(json!({"name": "B", "external_id": "Company1"})), now)
+            .expect_err("duplicate");
+        assert!(err.details_json().get("external_id").is_some());
+    }
+
+    #[test]
+    fn update_merges_fields_and_keeps_other_keys() {
+        let mut data = data();
+        let now = Utc::now();
+        let id = data
+            .create_organization(
+                &attrs(json!({"name": "A", "organization_fields": {"am_project_id": "77", "support_level": "gold"}})),
+                now,
+            )
+            .expect("created");
+        data.update_organization(
+            id,
+            &attrs(json!({"organization_fields": {"support_level": "ultimate"}})),
+            now,
+        )
+        .expect("exists")
+        .expect("valid");
+        let fields = &data.render_organization(id)["organization_fields"];
+        assert_eq!(fields["support_level"], json!("ultimate"));
+        assert_eq!(fields["am_project_id"], json!("77"));
+        assert_eq!(fields["salesforce_id"], Value::Null);
+    }
+
+    #[test]
+    fn seeding_rejects_unknown_keys() {
+        let mut data = data();
+        assert!(
+            data.seed_organization(&json!({"name": "A", "salesforce_id": "x"}))
+                .is_err()
+        );
+        assert!(
+            data.seed_organization(&json!({"name": "A", "id": 5}))
+                .is_ok()
+        );
+        assert!(
+            data.seed_organization(&json!({"name": "B", "id": 5}))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The records of one instance and the fixture loading that fills them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use super::default_fields;
+use super::fields::{FieldSet, IgnoredFields};
+use super::jobs::Job;
+use super::memberships::Membership;
+use super::organizations::Organization;
+use super::users::User;
+use crate::config::ZendeskInstance;
+use crate::error::FixtureError;
+use crate::fixture::ZendeskFixture;
+
+pub(crate) struct InstanceData {
+    pub instance: ZendeskInstance,
+    pub base_url: String,
+    pub organization_fields: FieldSet,
+    pub user_fields: FieldSet,
+    pub organizations: BTreeMap<u64, Organization>,
+    pub users: BTreeMap<u64, User>,
+    pub memberships: BTreeMap<u64, Membership>,
+    pub jobs: BTreeMap<String, Job>,
+    pub bulk_user_import: bool,
+    pub ignored: IgnoredFields,
+    pub ids: IdSequences,
+    pub job_ids: ChaCha8Rng,
+}
+
+/// Separate id ranges per instance and record kind, so an org id used as a user id (or a
+/// Global id sent to US Gov) finds nothing instead of the wrong record.
+pub(crate) struct IdSequences {
+    next_organization: u64,
+    next_user: u64,
+    next_membership: u64,
+}
+
+impl IdSequences {
+    fn new(instance: ZendeskInstance) -> Self {
+        let base = match instance {
+            ZendeskInstance::Global => 360_000_000_000,
+            ZendeskInstance::Usgov => 370_000_000_000,
+        };
+        IdSequences {
+            next_organization: base + 1_000_001,
+            next_user: base + 5_000_001,
+            next_membership: base + 9_000_001,
+        }
+    }
+
+    pub(crate) fn organization(&mut self) -> u64 {
+        take(&mut self.next_organization)
+    }
+
+    pub(crate) fn user(&mut self) -> u64 {
+        take(&mut self.next_user)
+    }
+
+    pub(crate) fn membership(&mut self) -> u64 {
+        take(&mut self.next_membership)
+    }
+
+    /// Keeps generated ids clear of ids a fixture chose.
+    pub(crate) fn reserve_organization(&mut self, id: u64) {
+        self.next_organization = self.next_organization.max(id + 1);
+    }
+
+    pub(crate) fn reserve_user(&mut self, id: u64) {
+        self.next_user = self.next_user.max(id + 1);
+    }
+
+    pub(crate) fn reserve_membership(&mut self, id: u64) {
+        self.next_membership = self.next_membership.max(id + 1);
+    }
+}
+
+fn take(next: &mut u64) -> u64 {
+    let id = *next;
+    *next += 1;
+    id
+}
+
+impl InstanceData {
+    pub(crate) fn from_fixture(
+        instance: ZendeskInstance,
+        base_url: &str,
+        fixture: &ZendeskFixture,
+        job_seed: u64,
+    ) -> Result<Self, FixtureError> {
+        let field_error = |reason: String| FixtureError::Fields {
+            instance: instance.to_string(),
+            reason,
+        };
+        let organization_fields = FieldSet::new(
+            fixture
+                .organization_fields
+                .clone()
+                .unwrap_or_else(|| default_fields::organization_fields(instance)),
+        )
+        .map_err(field_error)?;
+        let user_fields = FieldSet::new(
+            fixture
+                .user_fields
+                .clone()
+                .unwrap_or_else(default_fields::user_fields),
+        )
+        .map_err(field_error)?;
+        let mut data = InstanceData {
+            instance,
+            base_url: base_url.to_owned(),
+            organization_fields,
+            user_fields,
+            organizations: BTreeMap::new(),
+            users: BTreeMap::new(),
+            memberships: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            bulk_user_import: fixture.bulk_user_import,
+            ignored: IgnoredFields::default(),
+            ids: IdSequences::new(instance),
+            job_ids: ChaCha8Rng::seed_from_u64(job_seed),
+        };
+        data.load(fixture)?;
+        Ok(data)
+    }
+
+    fn load(&mut self, fixture: &ZendeskFixture) -> Result<(), FixtureError> {
+        let instance = self.instance.to_string();
+        let record_error = |collection, index, reason| FixtureError::Record {
+            instance: instance.clone(),
+            collection,
+            index,
+            reason,
+        };
+        for (index, record) in fixture.organizations.iter().enumerate() {
+            self.seed_organization(record)
+                .map_err(|e| record_error("organizations", index, e.to_string()))?;
+        }
+        for (index, record) in fixture.users.iter().enumerate() {
+            self.seed_user(record)
+                .map_err(|e| record_error("users", index, e.to_string()))?;
+        }
+        for (index, record) in fixture.organization_memberships.iter().enumerate() {
+            self.seed_membership(record)
+                .map_err(|e| record_error("organization_memberships", index, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ignored_fields(&self) -> BTreeMap<String, u64> {
+        self.ignored.snapshot()
+    }
+
+    pub(crate) fn dump(&self) -> Value {
+        json!({
+            "organizations": self.organizations_json(),
+            "users": self.users_json(),
+            "organization_memberships": self.memberships_json(),
+            "jobs": self.jobs_json(),
+            "bulk_user_import": self.bulk_user_import,
+            "ignored_fields": self.ignored_fields(),
+            "organization_fields": self.organization_fields.definitions(),
+            "user_fields": self.user_fields.definitions(),
+        })
+    }
+}
+
+/// A fixture's optional `created_at`/`updated_at`, defaulting to now.
+pub(crate) fn fixture_time(
+    record: &Value,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
+    match record.get(key) {
+        None | Some(Value::Null) => Ok(now),
+        Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| format!("{key} {text:?} is not an RFC 3339 timestamp: {e}")),
+        Some(other) => Err(format!("{key} must be a string, not {other}")),
+    }
+}
+
+/// A fixture's optional explicit `id`.
+pub(crate) fn fixture_id(record: &Value) -> Result<Option<u64>, String> {
+    match record.get("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("id must be a positive integer, not {value}")),
+    }
+}
