@@ -1,0 +1,12 @@
+//! The sandbox over real HTTP, as zdsync's clients will use it. One test binary (with
+//! modules) keeps link time down on small machines.
+
+mod faults;
+mod generator;
+mod jobs;
+mod openapi;
+mod organizations;
+mod rate_limits;
+mod slack;
+mod support;
+mod users;
