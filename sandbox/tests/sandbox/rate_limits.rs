@@ -32,6 +32,7 @@ async fn account_limit_answers_429_with_retry_after_until_the_window_resets() {
         limited.body,
         json!({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"})
     );
+    assert_eq!(limited.header("x-rate-limit-remaining"), Some("0"));
     let retry_after: u64 = limited
         .header("retry-after")
         .expect("Retry-After")
