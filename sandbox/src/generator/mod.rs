@@ -347,8 +347,9 @@ impl Generator {
         self.any_charge(tier)
     }
 
+    /// The end of a one-year term running today.
     fn future_end(&mut self) -> NaiveDate {
-        self.as_of + Days::new(self.rng.random_range(20..700))
+        self.as_of + Days::new(self.rng.random_range(20..=360))
     }
 
     fn contact(
