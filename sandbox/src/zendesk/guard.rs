@@ -225,7 +225,10 @@ mod tests {
         let later = t0 + Duration::from_secs(20);
         assert!(matches!(
             window.admit(later),
-            Admission::Throttled { retry_after: 40, .. }
+            Admission::Throttled {
+                retry_after: 40,
+                ..
+            }
         ));
         let next_window = t0 + Duration::from_secs(61);
         assert!(matches!(window.admit(next_window), Admission::Allowed(_)));

@@ -2,6 +2,7 @@
 //! modules) keeps link time down on small machines.
 
 mod faults;
+mod fixture_docs;
 mod generator;
 mod jobs;
 mod openapi;
