@@ -175,8 +175,8 @@ impl Generator {
             names: NameBook::default(),
             accounts: Vec::new(),
             contacts: Vec::new(),
-            global: empty_instance(),
-            usgov: empty_instance(),
+            global: ZendeskFixture::default(),
+            usgov: ZendeskFixture::default(),
             scenarios: BTreeMap::new(),
             alliance_account_id: String::new(),
             subscriptions_made: 0,
@@ -906,10 +906,6 @@ impl Generator {
             "marked.admin@departed.example.com",
         );
     }
-}
-
-fn empty_instance() -> ZendeskFixture {
-    ZendeskFixture::default()
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub(crate) struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Profile attributes stored as given: (key, is a nullable string?, else bool or id).
+/// Profile attributes stored as sent, by the JSON type they take.
 const PROFILE_TEXT: [&str; 8] = [
     "details",
     "notes",
