@@ -5,10 +5,10 @@
 use chrono::{Days, NaiveDate};
 use serde_json::{Map, Value, json};
 
-use super::plans::{LEVEL_ORDER, Plans, Tier};
+use super::plans::{Plans, Tier};
 use super::records::{Account, Charge};
 use crate::config::ZendeskInstance;
-use crate::zendesk::default_fields::{GLOBAL_FLAGS, USGOV_FLAGS};
+use crate::zendesk::default_fields::{GLOBAL_FLAGS, SUPPORT_LEVELS, USGOV_FLAGS};
 
 const ACTIVE_GRACE_DAYS: u64 = 15;
 
@@ -80,7 +80,7 @@ pub(crate) fn customer_fields(
     }
     let cutoff = as_of - Days::new(ACTIVE_GRACE_DAYS);
     let active: Vec<&(&Charge, &Tier)> = charges.iter().filter(|(c, _)| c.end >= cutoff).collect();
-    let level = LEVEL_ORDER
+    let level = SUPPORT_LEVELS
         .iter()
         .find(|level| active.iter().any(|(_, t)| t.support_level == **level))
         .copied()

@@ -1,7 +1,5 @@
 //! Salesforce ids that pass the 15→18 checksum (apis.md B4).
 
-use std::collections::BTreeMap;
-
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
 /// 62^5: the number of distinct 5-character tails.
@@ -10,17 +8,17 @@ const TAILS: u64 = 916_132_832;
 /// both letter cases, which the checksum encodes) yet never collide.
 const SCATTER: u64 = 387_420_489;
 
-/// Hands out ids per key prefix (`001` Account, `003` Contact, …).
+/// Hands out ids with a key prefix (`001` Account, `003` Contact, …). One sequence serves
+/// every prefix, so a subscription never shares its account's tail.
 #[derive(Default)]
 pub(crate) struct IdFactory {
-    issued: BTreeMap<&'static str, u64>,
+    issued: u64,
 }
 
 impl IdFactory {
     pub(crate) fn next(&mut self, prefix: &'static str) -> String {
-        let n = self.issued.entry(prefix).or_default();
-        *n += 1;
-        let mut tail = (*n * SCATTER) % TAILS;
+        self.issued += 1;
+        let mut tail = (self.issued * SCATTER) % TAILS;
         let mut chars = [b'0'; 5];
         for slot in chars.iter_mut().rev() {
             *slot = BASE62[(tail % 62) as usize];

@@ -175,8 +175,8 @@ impl Generator {
             names: NameBook::default(),
             accounts: Vec::new(),
             contacts: Vec::new(),
-            global: empty_instance(),
-            usgov: empty_instance(),
+            global: ZendeskFixture::default(),
+            usgov: ZendeskFixture::default(),
             scenarios: BTreeMap::new(),
             alliance_account_id: String::new(),
             subscriptions_made: 0,
@@ -347,8 +347,9 @@ impl Generator {
         self.any_charge(tier)
     }
 
+    /// The end of a one-year term running today.
     fn future_end(&mut self) -> NaiveDate {
-        self.as_of + Days::new(self.rng.random_range(20..700))
+        self.as_of + Days::new(self.rng.random_range(20..=360))
     }
 
     fn contact(
@@ -905,10 +906,6 @@ impl Generator {
             "marked.admin@departed.example.com",
         );
     }
-}
-
-fn empty_instance() -> ZendeskFixture {
-    ZendeskFixture::default()
 }
 
 #[cfg(test)]

@@ -106,17 +106,6 @@ impl Plans {
     }
 }
 
-/// Support levels from highest to lowest (SPEC §5.3).
-pub(crate) const LEVEL_ORDER: [&str; 7] = [
-    "ultimate",
-    "gold",
-    "premium",
-    "silver",
-    "consumption_only",
-    "custom",
-    "community",
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;

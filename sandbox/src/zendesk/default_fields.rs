@@ -36,6 +36,7 @@ pub(crate) const USGOV_FLAGS: &[&str] = &[
     "sub_usgov_24x7",
 ];
 
+/// The `support_level` tags, highest first as SPEC §5.3 ranks them; `expired` last.
 pub(crate) const SUPPORT_LEVELS: &[&str] = &[
     "ultimate",
     "gold",

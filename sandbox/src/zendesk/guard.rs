@@ -63,8 +63,10 @@ pub(crate) async fn guard(
         .admit(Instant::now());
     match admission {
         Admission::Unlimited => next.run(request).await,
-        Admission::Throttled { retry_after } => {
-            ZendeskError::AccountRateLimited { retry_after }.into_response()
+        Admission::Throttled { quota, retry_after } => {
+            let mut response = ZendeskError::AccountRateLimited { retry_after }.into_response();
+            quota.write_headers(response.headers_mut());
+            response
         }
         Admission::Allowed(quota) => {
             let mut response = next.run(request).await;
@@ -101,7 +103,7 @@ fn authenticates(headers: &HeaderMap, credentials: &ZendeskCredentials) -> bool 
 enum Admission {
     Unlimited,
     Allowed(Quota),
-    Throttled { retry_after: u64 },
+    Throttled { quota: Quota, retry_after: u64 },
 }
 
 struct Quota {
@@ -149,6 +151,11 @@ impl AccountWindow {
         let reset_secs = ceil_secs(started + self.window - now);
         if self.used >= self.limit {
             return Admission::Throttled {
+                quota: Quota {
+                    limit: self.limit,
+                    remaining: 0,
+                    reset_secs,
+                },
                 retry_after: reset_secs.max(1),
             };
         }
@@ -218,7 +225,10 @@ mod tests {
         let later = t0 + Duration::from_secs(20);
         assert!(matches!(
             window.admit(later),
-            Admission::Throttled { retry_after: 40 }
+            Admission::Throttled {
+                retry_after: 40,
+                ..
+            }
         ));
         let next_window = t0 + Duration::from_secs(61);
         assert!(matches!(window.admit(next_window), Admission::Allowed(_)));

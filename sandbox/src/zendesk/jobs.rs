@@ -17,7 +17,7 @@ use rand::RngExt;
 use serde_json::{Map, Value, json};
 
 use super::InstanceState;
-use super::errors::ZendeskError;
+use super::errors::{RecordInvalid, ZendeskError};
 use super::guard::ceil_secs;
 use super::request::{RequestUrl, check_batch_size};
 use super::store::InstanceData;
@@ -233,10 +233,20 @@ impl InstanceData {
             return;
         };
         let results = match work {
-            JobWork::CreateOrganizations(items) => self.run_create_organizations(items, now),
-            JobWork::UpdateOrganizations(items) => self.run_update_organizations(items, now),
-            JobWork::CreateUsers(items) => self.run_create_users(items, now),
-            JobWork::UpdateUsers(items) => self.run_update_users(items, now),
+            JobWork::CreateOrganizations(items) => create_results(&items, |attributes| {
+                self.create_organization(attributes, now)
+            }),
+            JobWork::UpdateOrganizations(items) => update_results(&items, "Organization", |item| {
+                let id = self.resolve_organization(&item.target)?;
+                Some((id, self.update_organization(id, &item.attributes, now)?))
+            }),
+            JobWork::CreateUsers(items) => {
+                create_results(&items, |attributes| self.create_user(attributes, now))
+            }
+            JobWork::UpdateUsers(items) => update_results(&items, "User", |item| {
+                let id = self.resolve_user(&item.target)?;
+                Some((id, self.update_user(id, &item.attributes, now)?))
+            }),
         };
         if let Some(job) = self.jobs.get_mut(id) {
             job.state = JobState::Completed;
@@ -258,17 +268,48 @@ impl InstanceData {
     }
 }
 
-/// The result entry of an item that could not be applied.
-pub(crate) fn failed_create(index: usize, error: &str, details: &str) -> Value {
-    json!({"index": index, "error": error, "details": details})
+/// One result per item: `{id, index}`, or `{index, error, details}` when it failed.
+fn create_results(
+    items: &[Map<String, Value>],
+    mut create: impl FnMut(&Map<String, Value>) -> Result<u64, RecordInvalid>,
+) -> Vec<Value> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, attributes)| match create(attributes) {
+            Ok(id) => json!({"id": id, "index": index}),
+            Err(invalid) => {
+                json!({"index": index, "error": invalid.code(), "details": invalid.summary()})
+            }
+        })
+        .collect()
 }
 
-pub(crate) fn updated(id: u64) -> Value {
-    json!({"id": id, "action": "update", "success": true, "status": "Updated"})
+/// One result per item. `update` gives the record it found (none: not found) and whether
+/// the change was valid.
+fn update_results(
+    items: &[UpdateItem],
+    kind: &str,
+    mut update: impl FnMut(&UpdateItem) -> Option<(u64, Result<(), RecordInvalid>)>,
+) -> Vec<Value> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| match update(item) {
+            Some((id, Ok(()))) => {
+                json!({"id": id, "action": "update", "success": true, "status": "Updated"})
+            }
+            Some((id, Err(invalid))) => {
+                failed_update(index, Some(id), invalid.code(), &invalid.summary())
+            }
+            None => failed_update(index, None, "RecordNotFound", &format!("{kind} not found")),
+        })
+        .collect()
 }
 
-pub(crate) fn failed_update(index: usize, id: Option<u64>, error: &str, details: &str) -> Value {
-    let mut result = json!({"index": index, "action": "update", "success": false, "status": "Failed", "error": error, "details": details});
+fn failed_update(index: usize, id: Option<u64>, error: &str, details: &str) -> Value {
+    let mut result = json!({"index": index, "action": "update", "success": false,
+        "status": "Failed", "error": error, "details": details});
     if let Some(id) = id {
         result["id"] = json!(id);
     }

@@ -15,7 +15,7 @@ use super::attributes::{self, check, same_key};
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::{FieldSet, IgnoredFields};
 use super::jobs::{self, JobWork, RecordRef, UpdateItem};
-use super::pagination::{self, PageRequest};
+use super::pagination::{self, Offset, PageRequest};
 use super::request::{
     self, RequestUrl, json_object, numeric_ids, path_id, root_array, root_object, timestamp,
 };
@@ -276,7 +276,7 @@ impl InstanceData {
         Some(outcome)
     }
 
-    fn resolve_organization(&self, target: &RecordRef) -> Option<u64> {
+    pub(crate) fn resolve_organization(&self, target: &RecordRef) -> Option<u64> {
         match target {
             RecordRef::Id(id) => self.organizations.contains_key(id).then_some(*id),
             RecordRef::ExternalId(external_id) => {
@@ -284,56 +284,6 @@ impl InstanceData {
             }
             RecordRef::Unnamed => None,
         }
-    }
-
-    pub(crate) fn run_create_organizations(
-        &mut self,
-        items: Vec<Map<String, Value>>,
-        now: DateTime<Utc>,
-    ) -> Vec<Value> {
-        items
-            .iter()
-            .enumerate()
-            .map(
-                |(index, attributes)| match self.create_organization(attributes, now) {
-                    Ok(id) => json!({"id": id, "index": index}),
-                    Err(invalid) => jobs::failed_create(index, invalid.code(), &invalid.summary()),
-                },
-            )
-            .collect()
-    }
-
-    pub(crate) fn run_update_organizations(
-        &mut self,
-        items: Vec<UpdateItem>,
-        now: DateTime<Utc>,
-    ) -> Vec<Value> {
-        items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                let Some(id) = self.resolve_organization(&item.target) else {
-                    return jobs::failed_update(
-                        index,
-                        None,
-                        "RecordNotFound",
-                        "Organization not found",
-                    );
-                };
-                match self.update_organization(id, &item.attributes, now) {
-                    Some(Ok(())) => jobs::updated(id),
-                    Some(Err(invalid)) => {
-                        jobs::failed_update(index, Some(id), invalid.code(), &invalid.summary())
-                    }
-                    None => jobs::failed_update(
-                        index,
-                        Some(id),
-                        "RecordNotFound",
-                        "Organization not found",
-                    ),
-                }
-            })
-            .collect()
     }
 
     /// Loads a fixture record (or a test's insert): API attributes plus optional `id`,
@@ -436,29 +386,14 @@ pub(crate) async fn show_many(
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
     let data = state.data();
-    let ids: Vec<u64> = match (url.query.list("ids"), url.query.list("external_ids")) {
-        (Some(ids), None) => numeric_ids(&ids)?
-            .into_iter()
-            .filter(|id| data.organizations.contains_key(id))
-            .collect(),
-        (None, Some(external_ids)) => {
-            request::check_batch_size(external_ids.len())?;
-            external_ids
-                .iter()
-                .filter_map(|e| data.find_organization_by_external_id(e))
-                .collect()
-        }
-        _ => {
-            return Err(ZendeskError::bad_request(
-                "InvalidParameters",
-                "Provide either ids or external_ids",
-            ));
-        }
-    };
+    let ids = request::requested_records(
+        &url,
+        |id| data.organizations.contains_key(&id),
+        |external_id| data.find_organization_by_external_id(external_id),
+    )?;
     Ok(Json(pagination::offset_page(
         ids,
-        1,
-        request::MAX_BATCH,
+        Offset::SHOW_MANY,
         "organizations",
         &url,
         &state.server_url,
@@ -471,9 +406,7 @@ pub(crate) async fn search(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
-    let PageRequest::Offset { page, per_page } = PageRequest::offset_from_url(&url)? else {
-        unreachable!("offset_from_url only gives offset requests");
-    };
+    let offset = Offset::from_url(&url)?;
     let data = state.data();
     let ids: Vec<u64> = match (url.query.get("name"), url.query.get("external_id")) {
         (Some(name), None) => data.find_organization_by_name(name).into_iter().collect(),
@@ -490,8 +423,7 @@ pub(crate) async fn search(
     };
     Ok(Json(pagination::offset_page(
         ids,
-        page,
-        per_page,
+        offset,
         "organizations",
         &url,
         &state.server_url,

@@ -24,34 +24,25 @@ pub(crate) enum PageRequest {
         after: Option<u64>,
         before: Option<u64>,
     },
-    Offset {
-        page: usize,
-        per_page: usize,
-    },
+    Offset(Offset),
 }
 
-impl PageRequest {
-    pub(crate) fn from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
-        let query = &url.query;
-        let cursor_mode = ["page[size]", "page[after]", "page[before]"]
-            .iter()
-            .any(|k| query.has(k));
-        if cursor_mode {
-            let size = match query.get("page[size]") {
-                Some(raw) => page_size(raw)?,
-                None => MAX_PAGE_SIZE,
-            };
-            return Ok(PageRequest::Cursor {
-                size,
-                after: query.get("page[after]").map(decode_cursor).transpose()?,
-                before: query.get("page[before]").map(decode_cursor).transpose()?,
-            });
-        }
-        Self::offset_from_url(url)
-    }
+/// A 1-based page of `per_page` records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Offset {
+    pub page: usize,
+    pub per_page: usize,
+}
 
-    /// Offset pagination only (search endpoints).
-    pub(crate) fn offset_from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
+impl Offset {
+    /// Everything a show_many may return, on one page.
+    pub(crate) const SHOW_MANY: Offset = Offset {
+        page: 1,
+        per_page: super::request::MAX_BATCH,
+    };
+
+    /// `page` and `per_page` (search endpoints only paginate this way).
+    pub(crate) fn from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
         let number = |key: &str, default: usize| -> Result<usize, ZendeskError> {
             match url.query.get(key) {
                 None => Ok(default),
@@ -74,7 +65,28 @@ impl PageRequest {
                 ),
             ));
         }
-        Ok(PageRequest::Offset { page, per_page })
+        Ok(Offset { page, per_page })
+    }
+}
+
+impl PageRequest {
+    pub(crate) fn from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
+        let query = &url.query;
+        let cursor_mode = ["page[size]", "page[after]", "page[before]"]
+            .iter()
+            .any(|k| query.has(k));
+        if cursor_mode {
+            let size = match query.get("page[size]") {
+                Some(raw) => page_size(raw)?,
+                None => MAX_PAGE_SIZE,
+            };
+            return Ok(PageRequest::Cursor {
+                size,
+                after: query.get("page[after]").map(decode_cursor).transpose()?,
+                before: query.get("page[before]").map(decode_cursor).transpose()?,
+            });
+        }
+        Offset::from_url(url).map(PageRequest::Offset)
     }
 }
 
@@ -122,9 +134,7 @@ pub(crate) fn page(
             let (selected, has_more) = cursor_select(ids, size, after, before);
             cursor_body(selected, has_more, size, key, url, server_url, render)
         }
-        PageRequest::Offset { page, per_page } => {
-            offset_page(ids, page, per_page, key, url, server_url, render)
-        }
+        PageRequest::Offset(offset) => offset_page(ids, offset, key, url, server_url, render),
     }
 }
 
@@ -183,8 +193,7 @@ fn cursor_body(
 
 pub(crate) fn offset_page(
     ids: Vec<u64>,
-    page: usize,
-    per_page: usize,
+    Offset { page, per_page }: Offset,
     key: &str,
     url: &RequestUrl,
     server_url: &str,

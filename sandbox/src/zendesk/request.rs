@@ -160,6 +160,32 @@ pub(crate) fn path_id(raw: &str) -> Result<u64, ZendeskError> {
     raw.parse().map_err(|_| ZendeskError::RecordNotFound)
 }
 
+/// The records a show_many names with `?ids=` or `?external_ids=` (up to 100), in request
+/// order; ones that do not exist are left out.
+pub(crate) fn requested_records(
+    url: &RequestUrl,
+    exists: impl Fn(u64) -> bool,
+    by_external_id: impl Fn(&str) -> Option<u64>,
+) -> Result<Vec<u64>, ZendeskError> {
+    match (url.query.list("ids"), url.query.list("external_ids")) {
+        (Some(ids), None) => Ok(numeric_ids(&ids)?
+            .into_iter()
+            .filter(|id| exists(*id))
+            .collect()),
+        (None, Some(external_ids)) => {
+            check_batch_size(external_ids.len())?;
+            Ok(external_ids
+                .iter()
+                .filter_map(|e| by_external_id(e))
+                .collect())
+        }
+        _ => Err(ZendeskError::bad_request(
+            "InvalidParameters",
+            "Provide either ids or external_ids",
+        )),
+    }
+}
+
 /// Comma-separated numeric ids (`?ids=`); a non-number is a bad request.
 pub(crate) fn numeric_ids(items: &[String]) -> Result<Vec<u64>, ZendeskError> {
     check_batch_size(items.len())?;

@@ -15,12 +15,10 @@ use super::InstanceState;
 use super::attributes::{self, check, same_key};
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::{FieldSet, IgnoredFields};
-use super::jobs::{self, JobWork, RecordRef, UpdateItem};
+use super::jobs::{self, JobWork, RecordRef};
 use super::organizations::{reject_unknown, update_items};
-use super::pagination::{self, PageRequest};
-use super::request::{
-    self, RequestUrl, json_object, numeric_ids, path_id, root_array, root_object, timestamp,
-};
+use super::pagination::{self, Offset, PageRequest};
+use super::request::{self, RequestUrl, json_object, path_id, root_array, root_object, timestamp};
 use super::search::UserQuery;
 use super::store::{InstanceData, fixture_id, fixture_time};
 use crate::error::FixtureError;
@@ -47,7 +45,7 @@ pub(crate) struct User {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Profile attributes stored as given: (key, is a nullable string?, else bool or id).
+/// Profile attributes stored as sent, by the JSON type they take.
 const PROFILE_TEXT: [&str; 8] = [
     "details",
     "notes",
@@ -456,54 +454,12 @@ impl InstanceData {
         Some(outcome)
     }
 
-    fn resolve_user(&self, target: &RecordRef) -> Option<u64> {
+    pub(crate) fn resolve_user(&self, target: &RecordRef) -> Option<u64> {
         match target {
             RecordRef::Id(id) => self.users.contains_key(id).then_some(*id),
             RecordRef::ExternalId(external_id) => self.find_user_by_external_id(external_id),
             RecordRef::Unnamed => None,
         }
-    }
-
-    pub(crate) fn run_create_users(
-        &mut self,
-        items: Vec<Map<String, Value>>,
-        now: DateTime<Utc>,
-    ) -> Vec<Value> {
-        items
-            .iter()
-            .enumerate()
-            .map(
-                |(index, attributes)| match self.create_user(attributes, now) {
-                    Ok(id) => json!({"id": id, "index": index}),
-                    Err(invalid) => jobs::failed_create(index, invalid.code(), &invalid.summary()),
-                },
-            )
-            .collect()
-    }
-
-    pub(crate) fn run_update_users(
-        &mut self,
-        items: Vec<UpdateItem>,
-        now: DateTime<Utc>,
-    ) -> Vec<Value> {
-        items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| {
-                let Some(id) = self.resolve_user(&item.target) else {
-                    return jobs::failed_update(index, None, "RecordNotFound", "User not found");
-                };
-                match self.update_user(id, &item.attributes, now) {
-                    Some(Ok(())) => jobs::updated(id),
-                    Some(Err(invalid)) => {
-                        jobs::failed_update(index, Some(id), invalid.code(), &invalid.summary())
-                    }
-                    None => {
-                        jobs::failed_update(index, Some(id), "RecordNotFound", "User not found")
-                    }
-                }
-            })
-            .collect()
     }
 
     /// Loads a fixture user: API attributes plus optional `id`, `created_at`, `updated_at`.
@@ -626,29 +582,14 @@ pub(crate) async fn show_many(
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
     let data = state.data();
-    let ids: Vec<u64> = match (url.query.list("ids"), url.query.list("external_ids")) {
-        (Some(ids), None) => numeric_ids(&ids)?
-            .into_iter()
-            .filter(|id| data.users.contains_key(id))
-            .collect(),
-        (None, Some(external_ids)) => {
-            request::check_batch_size(external_ids.len())?;
-            external_ids
-                .iter()
-                .filter_map(|e| data.find_user_by_external_id(e))
-                .collect()
-        }
-        _ => {
-            return Err(ZendeskError::bad_request(
-                "InvalidParameters",
-                "Provide either ids or external_ids",
-            ));
-        }
-    };
+    let ids = request::requested_records(
+        &url,
+        |id| data.users.contains_key(&id),
+        |external_id| data.find_user_by_external_id(external_id),
+    )?;
     Ok(Json(pagination::offset_page(
         ids,
-        1,
-        request::MAX_BATCH,
+        Offset::SHOW_MANY,
         "users",
         &url,
         &state.server_url,
@@ -662,9 +603,7 @@ pub(crate) async fn search(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
-    let PageRequest::Offset { page, per_page } = PageRequest::offset_from_url(&url)? else {
-        unreachable!("offset_from_url only gives offset requests");
-    };
+    let offset = Offset::from_url(&url)?;
     let data = state.data();
     let ids: Vec<u64> = match (url.query.get("query"), url.query.get("external_id")) {
         (Some(query), None) => {
@@ -688,8 +627,7 @@ pub(crate) async fn search(
     };
     Ok(Json(pagination::offset_page(
         ids,
-        page,
-        per_page,
+        offset,
         "users",
         &url,
         &state.server_url,

@@ -1,0 +1,13 @@
+//! The sandbox over real HTTP, as zdsync's clients will use it. One test binary (with
+//! modules) keeps link time down on small machines.
+
+mod faults;
+mod fixture_docs;
+mod generator;
+mod jobs;
+mod openapi;
+mod organizations;
+mod rate_limits;
+mod slack;
+mod support;
+mod users;

@@ -1,0 +1,87 @@
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Harness, empty, fast_config};
+
+#[tokio::test]
+async fn account_limit_answers_429_with_retry_after_until_the_window_resets() {
+    let mut config = fast_config(empty());
+    config.zendesk_rate_limit_per_minute = 3;
+    config.zendesk_rate_limit_window = Duration::from_secs(2);
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    for expected_remaining in ["2", "1", "0"] {
+        let reply = zd.get("/api/v2/organizations").await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.header("x-rate-limit"), Some("3"));
+        assert_eq!(reply.header("ratelimit-limit"), Some("3"));
+        assert_eq!(
+            reply.header("x-rate-limit-remaining"),
+            Some(expected_remaining)
+        );
+        assert_eq!(
+            reply.header("ratelimit-remaining"),
+            Some(expected_remaining)
+        );
+        assert!(reply.header("ratelimit-reset").is_some());
+    }
+    let limited = zd.get("/api/v2/organizations").await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.body,
+        json!({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"})
+    );
+    assert_eq!(limited.header("x-rate-limit-remaining"), Some("0"));
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+
+    // The other instance has its own window.
+    assert_eq!(h.usgov().get("/api/v2/organizations").await.status, 200);
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    assert_eq!(zd.get("/api/v2/organizations").await.status, 200);
+}
+
+#[tokio::test]
+async fn job_creating_calls_count_against_the_account_limit() {
+    let mut config = fast_config(empty());
+    config.zendesk_rate_limit_per_minute = 2;
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    let body = json!({"organizations": [{"name": "A"}]});
+    assert_eq!(
+        zd.post("/api/v2/organizations/create_many", body.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        zd.post("/api/v2/organizations/create_many", body.clone())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        zd.post("/api/v2/organizations/create_many", body)
+            .await
+            .status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn requests_failing_authentication_do_not_use_the_quota() {
+    let mut config = fast_config(empty());
+    config.zendesk_rate_limit_per_minute = 1;
+    let h = Harness::with_config(config).await;
+    let url = h.global().url("/api/v2/organizations");
+    for _ in 0..3 {
+        assert_eq!(h.http.get(&url).send().await.expect("reply").status(), 401);
+    }
+    assert_eq!(h.global().get("/api/v2/organizations").await.status, 200);
+}
