@@ -406,6 +406,93 @@ impl Settings {
     }
 }
 
+/// Which credentials a Secrets Manager secret holds, and so where its JSON keys go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// `{"client_id", "client_secret", "username"?, "password"?}`
+    Salesforce,
+    /// `{"email", "token"}` (the instance URL is a plain setting)
+    Zendesk(Instance),
+    /// `{"webhook_url"}`
+    Slack,
+}
+
+impl SecretKind {
+    /// The setting holding the secret's ARN.
+    pub fn arn_setting(self) -> &'static str {
+        match self {
+            SecretKind::Salesforce => "secrets.salesforce_arn",
+            SecretKind::Zendesk(Instance::Global) => "secrets.zendesk_global_arn",
+            SecretKind::Zendesk(Instance::Usgov) => "secrets.zendesk_usgov_arn",
+            SecretKind::Slack => "secrets.slack_arn",
+        }
+    }
+
+    pub fn arn(self, settings: &Settings) -> Option<&str> {
+        let arns = &settings.secrets;
+        match self {
+            SecretKind::Salesforce => arns.salesforce_arn.as_deref(),
+            SecretKind::Zendesk(Instance::Global) => arns.zendesk_global_arn.as_deref(),
+            SecretKind::Zendesk(Instance::Usgov) => arns.zendesk_usgov_arn.as_deref(),
+            SecretKind::Slack => arns.slack_arn.as_deref(),
+        }
+    }
+}
+
+impl Settings {
+    /// Puts a secret's JSON (`SecretString`) into the settings. Errors name the secret's ARN
+    /// setting and the key, never a value.
+    pub fn apply_secret(&mut self, kind: SecretKind, secret_json: &str) -> Result<(), ConfigError> {
+        let path = kind.arn_setting();
+        let fields: BTreeMap<String, String> = serde_json::from_str(secret_json).map_err(|_| {
+            ConfigError::new(
+                path,
+                "the secret is not a JSON object of strings (see README, Deploy)",
+            )
+        })?;
+        let allowed: &[&str] = match kind {
+            SecretKind::Salesforce => &["client_id", "client_secret", "username", "password"],
+            SecretKind::Zendesk(_) => &["email", "token"],
+            SecretKind::Slack => &["webhook_url"],
+        };
+        if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(ConfigError::new(
+                path,
+                format!(
+                    "the secret has an unknown key {unknown:?}; expected {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        let take = |key: &str| fields.get(key).cloned();
+        match kind {
+            SecretKind::Salesforce => {
+                let sf = &mut self.salesforce;
+                sf.client_id = take("client_id").or(sf.client_id.take());
+                sf.client_secret = take("client_secret")
+                    .map(Secret)
+                    .or(sf.client_secret.take());
+                sf.username = take("username").or(sf.username.take());
+                sf.password = take("password").map(Secret).or(sf.password.take());
+            }
+            SecretKind::Zendesk(instance) => {
+                let zd = match instance {
+                    Instance::Global => &mut self.zendesk.global,
+                    Instance::Usgov => &mut self.zendesk.usgov,
+                };
+                zd.email = take("email").or(zd.email.take());
+                zd.token = take("token").map(Secret).or(zd.token.take());
+            }
+            SecretKind::Slack => {
+                self.slack.webhook_url = take("webhook_url")
+                    .map(Secret)
+                    .or(self.slack.webhook_url.take());
+            }
+        }
+        self.validate()
+    }
+}
+
 fn check_url(path: &str, value: Option<&str>) -> Result<(), ConfigError> {
     match value {
         Some(text) => url::Url::parse(text)
@@ -663,6 +750,57 @@ protected_ids = ["0011U00000V0tkDQAR"]
             );
             assert!(shown.contains("<redacted>"));
         }
+    }
+
+    #[test]
+    fn secrets_manager_json_fills_the_credentials() {
+        let mut settings = Settings::default();
+        settings
+            .apply_secret(
+                SecretKind::Zendesk(Instance::Usgov),
+                r#"{"email": "sync@gov.example", "token": "t0k"}"#,
+            )
+            .unwrap();
+        assert_eq!(
+            settings.zendesk.usgov.email.as_deref(),
+            Some("sync@gov.example")
+        );
+        assert_eq!(
+            settings.zendesk.usgov.token.as_ref().unwrap().expose(),
+            "t0k"
+        );
+        settings
+            .apply_secret(
+                SecretKind::Salesforce,
+                r#"{"client_id": "id", "client_secret": "s"}"#,
+            )
+            .unwrap();
+        assert!(settings.require_salesforce_credentials().is_ok());
+        settings
+            .apply_secret(
+                SecretKind::Slack,
+                r#"{"webhook_url": "https://hooks.slack.com/services/T/B/x"}"#,
+            )
+            .unwrap();
+        assert!(settings.slack.webhook_url.is_some());
+
+        let err = settings
+            .apply_secret(SecretKind::Slack, r#"{"webhook_url": "not a url"}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "slack.webhook_url");
+        assert!(
+            !err.to_string().contains("not a url"),
+            "values are never echoed: {err}"
+        );
+        let err = settings
+            .apply_secret(SecretKind::Zendesk(Instance::Global), r#"{"emial": "x"}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "secrets.zendesk_global_arn");
+        assert!(err.message.contains("emial"));
+        let err = settings
+            .apply_secret(SecretKind::Salesforce, "hunter2")
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
     }
 
     #[test]

@@ -22,21 +22,24 @@ const RESTRICTED_PARTY: &str = "Restricted Party";
 const ESCALATED_RISK: &str = "At Risk - Escalated";
 const FEDERAL_SUPPORT: &str = "federal-support";
 
-/// Maps every record of the account query. Records sharing one `Account_ID_18__c` are all
-/// rejected: there is no way to tell which one is right, so the org is held as it is.
+/// Maps every record of the account query (see [`collect_accounts`]).
 pub fn map_accounts(records: &[Value], as_of: NaiveDate) -> SalesforceAccounts {
-    let mut occurrences: HashMap<SalesforceId, usize> = HashMap::new();
-    let mapped: Vec<Result<Account, RejectedRecord>> = records
-        .iter()
-        .map(|record| {
-            let account = map_account(record)?;
-            *occurrences
-                .entry(account.salesforce_id.clone())
-                .or_default() += 1;
-            Ok(account)
-        })
-        .collect();
+    collect_accounts(records.iter().map(map_account).collect(), as_of)
+}
 
+/// Assembles the artifact from per-record results (so a gather can map page by page). Records
+/// sharing one `Account_ID_18__c` are all rejected: there is no way to tell which one is right,
+/// so the org is held as it is.
+pub fn collect_accounts(
+    mapped: Vec<Result<Account, RejectedRecord>>,
+    as_of: NaiveDate,
+) -> SalesforceAccounts {
+    let mut occurrences: HashMap<SalesforceId, usize> = HashMap::new();
+    for account in mapped.iter().flatten() {
+        *occurrences
+            .entry(account.salesforce_id.clone())
+            .or_default() += 1;
+    }
     let mut accounts = Vec::with_capacity(mapped.len());
     let mut rejected = Vec::new();
     for result in mapped {
