@@ -19,7 +19,9 @@ use crate::config::{SandboxConfig, ZendeskInstance};
 use crate::counters::Counters;
 use crate::error::SandboxError;
 use crate::faults::{FaultInjector, Faults};
-use crate::fixture::{SlackFailure, ZendeskCredentials};
+use crate::fixture::{
+    Fixture, GeneratedInfo, SlackFailure, SlackFixture, ZendeskCredentials, ZendeskFixtures,
+};
 use crate::salesforce::SalesforceState;
 use crate::slack::{self, SlackMessage, SlackState};
 use crate::zendesk::{InstanceState, ZendeskHandle};
@@ -41,6 +43,8 @@ pub struct Sandbox {
     hub: Arc<Hub>,
     shutdown: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    /// The generator's notes from the starting fixture, handed on by [`Sandbox::snapshot`].
+    generated: Option<GeneratedInfo>,
 }
 
 impl Sandbox {
@@ -95,6 +99,7 @@ impl Sandbox {
             hub,
             shutdown,
             server: Some(server),
+            generated: config.fixture.generated.clone(),
         })
     }
 
@@ -141,6 +146,29 @@ impl Sandbox {
     /// memberships, jobs, ignored fields), Slack messages, counters and faults.
     pub fn dump_state(&self) -> Value {
         self.hub.dump()
+    }
+
+    /// The current world as a fixture [`Sandbox::start`] loads back, so a later process can
+    /// carry on from it: Salesforce records, both Zendesk instances (credentials, field
+    /// definitions, records with their ids and timestamps, memberships, bulk user import)
+    /// and the Slack failure setting. Jobs, counters, faults, ignored-field tallies and
+    /// Slack messages are not part of a fixture and are left out; so are the effects of
+    /// jobs still in flight, so wait for them first. The starting fixture's `generated`
+    /// notes are handed on unchanged.
+    ///
+    /// Each service is read under its own lock: take it while no client is writing.
+    pub fn snapshot(&self) -> Fixture {
+        Fixture {
+            salesforce: self.hub.salesforce.snapshot(),
+            zendesk: ZendeskFixtures {
+                global: self.hub.global.snapshot(),
+                usgov: self.hub.usgov.snapshot(),
+            },
+            slack: SlackFixture {
+                fail_with: self.hub.slack.failure(),
+            },
+            generated: self.generated.clone(),
+        }
     }
 
     pub fn faults(&self) -> Faults {

@@ -44,6 +44,10 @@ impl SlackState {
         self.messages.lock().expect("slack lock").clone()
     }
 
+    pub(crate) fn failure(&self) -> Option<SlackFailure> {
+        self.failure.lock().expect("slack lock").clone()
+    }
+
     pub(crate) fn set_failure(&self, failure: Option<SlackFailure>) {
         *self.failure.lock().expect("slack lock") = failure;
     }
@@ -51,7 +55,7 @@ impl SlackState {
     pub(crate) fn dump(&self) -> Value {
         serde_json::json!({
             "messages": self.messages(),
-            "fail_with": *self.failure.lock().expect("slack lock"),
+            "fail_with": self.failure(),
         })
     }
 }

@@ -66,6 +66,14 @@ impl SalesforceState {
         })
     }
 
+    /// The org's current records (edits through [`Self::with_objects_mut`] included) as a
+    /// fixture; sessions, cursors and API usage are left out.
+    pub fn snapshot(&self) -> SalesforceFixture {
+        SalesforceFixture {
+            objects: self.lock().objects.clone(),
+        }
+    }
+
     /// Lets a test change records between requests.
     pub fn with_objects_mut<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Vec<Value>>) -> R) -> R {
         f(&mut self.lock().objects)

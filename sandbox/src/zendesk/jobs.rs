@@ -208,7 +208,7 @@ impl InstanceData {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    fn in_flight_job_ids(&self) -> Vec<String> {
+    pub(crate) fn in_flight_job_ids(&self) -> Vec<String> {
         let mut in_flight: Vec<&Job> = self.jobs.values().filter(|j| j.in_flight()).collect();
         in_flight.sort_by_key(|j| j.created);
         in_flight.into_iter().map(|j| j.id.clone()).collect()

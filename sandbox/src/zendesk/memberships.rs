@@ -16,7 +16,7 @@ use super::attributes;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::pagination::{self, PageRequest};
 use super::request::{RequestUrl, json_object, path_id, root_object, timestamp};
-use super::store::{InstanceData, fixture_id, fixture_time};
+use super::store::{InstanceData, fixture_id, fixture_time, fixture_timestamp};
 use crate::error::FixtureError;
 
 #[derive(Clone, Debug)]
@@ -65,6 +65,19 @@ impl InstanceData {
         make_default: Option<bool>,
         now: DateTime<Utc>,
     ) -> Result<u64, RecordInvalid> {
+        self.check_new_membership(user_id, organization_id)?;
+        let id = self.ids.membership();
+        self.insert_membership(id, user_id, organization_id, make_default, now);
+        self.touch_user(user_id, now);
+        Ok(id)
+    }
+
+    /// Both records exist and the user is not yet a member of the organization.
+    fn check_new_membership(
+        &self,
+        user_id: u64,
+        organization_id: u64,
+    ) -> Result<(), RecordInvalid> {
         let mut invalid = RecordInvalid::default();
         if !self.users.contains_key(&user_id) {
             invalid.add(
@@ -81,8 +94,8 @@ impl InstanceData {
             );
         }
         invalid.into_result()?;
-        let existing = self.memberships_of(user_id);
-        if existing
+        if self
+            .memberships_of(user_id)
             .iter()
             .any(|m| m.organization_id == organization_id)
         {
@@ -92,14 +105,24 @@ impl InstanceData {
                 "User is already a member of this organization".into(),
             ));
         }
-        let default = existing.is_empty() || make_default == Some(true);
+        Ok(())
+    }
+
+    fn insert_membership(
+        &mut self,
+        id: u64,
+        user_id: u64,
+        organization_id: u64,
+        make_default: Option<bool>,
+        now: DateTime<Utc>,
+    ) {
+        let default = self.memberships_of(user_id).is_empty() || make_default == Some(true);
         if default {
             self.memberships
                 .values_mut()
                 .filter(|m| m.user_id == user_id)
                 .for_each(|m| m.default = false);
         }
-        let id = self.ids.membership();
         self.memberships.insert(
             id,
             Membership {
@@ -111,8 +134,6 @@ impl InstanceData {
                 updated_at: now,
             },
         );
-        self.touch_user(user_id, now);
-        Ok(id)
     }
 
     /// What writing `organization_id` on a user does: drop every membership, then make the
@@ -180,6 +201,9 @@ impl InstanceData {
             .collect()
     }
 
+    /// Loads a fixture membership: `user_id`, `organization_id`, optional `default`, `id`,
+    /// `created_at`, `updated_at`. Unlike an API write it leaves the user's `updated_at` as
+    /// the fixture gave it: loading describes a state, it is not a change.
     pub(crate) fn seed_membership(&mut self, record: &Value) -> Result<Value, FixtureError> {
         let invalid = |reason: String| FixtureError::Invalid(reason);
         let id_of = |key: &str| {
@@ -191,24 +215,36 @@ impl InstanceData {
         let (user_id, organization_id) = (id_of("user_id")?, id_of("organization_id")?);
         let default = record.get("default").and_then(Value::as_bool);
         let created_at = fixture_time(record, "created_at", Utc::now()).map_err(invalid)?;
+        let updated_at = fixture_time(record, "updated_at", created_at).map_err(invalid)?;
         let explicit_id = fixture_id(record).map_err(invalid)?;
         if explicit_id.is_some_and(|id| self.memberships.contains_key(&id)) {
             return Err(invalid("membership id is used twice".into()));
         }
-        let id = self
-            .add_membership(user_id, organization_id, default, created_at)
+        self.check_new_membership(user_id, organization_id)
             .map_err(|e| invalid(e.summary()))?;
-        let id = match explicit_id {
-            Some(wanted) => {
-                let mut membership = self.memberships.remove(&id).expect("just added");
-                membership.id = wanted;
-                self.memberships.insert(wanted, membership);
-                self.ids.reserve_membership(wanted);
-                wanted
-            }
-            None => id,
-        };
+        let id = explicit_id.unwrap_or_else(|| self.ids.membership());
+        self.ids.reserve_membership(id);
+        self.insert_membership(id, user_id, organization_id, default, created_at);
+        self.memberships
+            .get_mut(&id)
+            .expect("just inserted")
+            .updated_at = updated_at;
         Ok(self.render_membership(id))
+    }
+
+    /// The membership as [`InstanceData::seed_membership`] loads it back. Seeding in id order
+    /// makes a user's first membership the default, and `default: true` on a later one moves
+    /// it there, so a default that is not the user's first membership comes back too.
+    pub(crate) fn membership_fixture_record(&self, id: u64) -> Value {
+        let m = &self.memberships[&id];
+        json!({
+            "id": m.id,
+            "user_id": m.user_id,
+            "organization_id": m.organization_id,
+            "default": m.default,
+            "created_at": fixture_timestamp(&m.created_at),
+            "updated_at": fixture_timestamp(&m.updated_at),
+        })
     }
 }
 

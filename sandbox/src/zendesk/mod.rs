@@ -100,6 +100,23 @@ impl InstanceState {
         }
     }
 
+    /// The instance as a fixture loads it back; see [`InstanceData::snapshot`].
+    pub(crate) fn snapshot(&self) -> ZendeskFixture {
+        let data = self.data();
+        let in_flight = data.jobs_in_flight();
+        if in_flight > 0 {
+            // Jobs are not part of a fixture: what they would still do is lost.
+            tracing::warn!(
+                "snapshot of {} leaves out {in_flight} unfinished job(s)",
+                self.instance
+            );
+        }
+        ZendeskFixture {
+            credentials: Some(self.credentials.clone()),
+            ..data.snapshot()
+        }
+    }
+
     pub(crate) fn dump(&self) -> Value {
         let mut dump = self.data().dump();
         dump["credentials"] = json!(self.credentials);

@@ -19,7 +19,7 @@ use super::pagination::{self, Offset, PageRequest};
 use super::request::{
     self, RequestUrl, json_object, numeric_ids, path_id, root_array, root_object, timestamp,
 };
-use super::store::{InstanceData, fixture_id, fixture_time};
+use super::store::{InstanceData, fixture_id, fixture_time, fixture_timestamp};
 use crate::error::FixtureError;
 
 #[derive(Clone, Debug)]
@@ -57,6 +57,26 @@ impl Organization {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// The record as [`InstanceData::seed_organization`] loads it back: every stored
+    /// attribute, the custom fields as stored, and none of the rendered ones (`url`).
+    pub(crate) fn fixture_record(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "external_id": self.external_id,
+            "details": self.details,
+            "notes": self.notes,
+            "domain_names": self.domain_names,
+            "group_id": self.group_id,
+            "shared_tickets": self.shared_tickets,
+            "shared_comments": self.shared_comments,
+            "tags": self.tags,
+            "organization_fields": self.fields,
+            "created_at": fixture_timestamp(&self.created_at),
+            "updated_at": fixture_timestamp(&self.updated_at),
+        })
     }
 
     fn render(&self, base_url: &str, fields: &FieldSet) -> Value {

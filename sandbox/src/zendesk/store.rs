@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -155,6 +155,39 @@ impl InstanceData {
         self.ignored.snapshot()
     }
 
+    /// The records and settings as a fixture loads them back (credentials aside, which the
+    /// instance keeps outside its data). Users carry no `organization_id`: their memberships
+    /// are all listed, with ids, in `organization_memberships`, so seeding makes each
+    /// exactly once.
+    pub(crate) fn snapshot(&self) -> ZendeskFixture {
+        ZendeskFixture {
+            credentials: None,
+            organization_fields: Some(self.organization_fields.definitions().to_vec()),
+            user_fields: Some(self.user_fields.definitions().to_vec()),
+            organizations: self
+                .organizations
+                .values()
+                .map(|org| org.fixture_record())
+                .collect(),
+            users: self
+                .users
+                .values()
+                .map(|user| user.fixture_record())
+                .collect(),
+            organization_memberships: self
+                .memberships
+                .keys()
+                .map(|id| self.membership_fixture_record(*id))
+                .collect(),
+            bulk_user_import: self.bulk_user_import,
+        }
+    }
+
+    /// Jobs still queued or working; a snapshot leaves their effects out.
+    pub(crate) fn jobs_in_flight(&self) -> usize {
+        self.in_flight_job_ids().len()
+    }
+
     pub(crate) fn dump(&self) -> Value {
         json!({
             "organizations": self.organizations_json(),
@@ -184,6 +217,13 @@ pub(crate) fn fixture_time(
     }
 }
 
+/// A timestamp as a snapshot writes it: RFC 3339 with as many fraction digits as it has
+/// (none for whole seconds), so [`fixture_time`] reads back the same instant rather than one
+/// cut to the second as API responses show it, and a snapshot of a reload is the same bytes.
+pub(crate) fn fixture_timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
 /// A fixture's optional explicit `id`.
 pub(crate) fn fixture_id(record: &Value) -> Result<Option<u64>, String> {
     match record.get("id") {
@@ -192,5 +232,21 @@ pub(crate) fn fixture_id(record: &Value) -> Result<Option<u64>, String> {
             .as_u64()
             .map(Some)
             .ok_or_else(|| format!("id must be a positive integer, not {value}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_timestamps_read_back_to_the_same_instant() {
+        let whole = DateTime::parse_from_rfc3339("2024-05-01T12:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(fixture_timestamp(&whole), "2024-05-01T12:00:00Z");
+        let fine = whole + chrono::Duration::nanoseconds(123_456_789);
+        let record = json!({"updated_at": fixture_timestamp(&fine)});
+        assert_eq!(fixture_time(&record, "updated_at", whole), Ok(fine));
     }
 }

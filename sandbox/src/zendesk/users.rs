@@ -20,7 +20,7 @@ use super::organizations::{reject_unknown, update_items};
 use super::pagination::{self, Offset, PageRequest};
 use super::request::{self, RequestUrl, json_object, path_id, root_array, root_object, timestamp};
 use super::search::UserQuery;
-use super::store::{InstanceData, fixture_id, fixture_time};
+use super::store::{InstanceData, fixture_id, fixture_time, fixture_timestamp};
 use crate::error::FixtureError;
 
 const ROLES: [&str; 3] = ["end-user", "agent", "admin"];
@@ -79,6 +79,10 @@ const READ_ONLY: [&str; 17] = [
     "skip_verify_email",
 ];
 
+/// A fixture-only user key: emails that are secondary identities, as an email sent on
+/// update becomes one. The API has no such attribute.
+const SECONDARY_EMAILS: &str = "secondary_emails";
+
 /// What a write asks for the user's organizations, applied after the user is valid.
 #[derive(Clone, Debug, PartialEq)]
 enum OrganizationChange {
@@ -123,6 +127,33 @@ impl User {
             Some(Value::String(s)) => json!(s),
             _ => json!(default),
         }
+    }
+
+    /// The record as [`InstanceData::seed_user`] loads it back: the stored attributes, the
+    /// profile attributes as sent, secondary emails under the fixture-only key
+    /// `secondary_emails` (as `identities` they would become the primary email of a user
+    /// without one), and no `organization_id`: the memberships are listed on their own.
+    pub(crate) fn fixture_record(&self) -> Value {
+        let mut record = json!({
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "external_id": self.external_id,
+            "tags": self.tags,
+            "verified": self.verified,
+            "suspended": self.suspended,
+        });
+        for (key, value) in &self.profile {
+            record[key] = value.clone();
+        }
+        if !self.secondary_emails.is_empty() {
+            record[SECONDARY_EMAILS] = json!(self.secondary_emails);
+        }
+        record["user_fields"] = Value::Object(self.fields.clone());
+        record["created_at"] = json!(fixture_timestamp(&self.created_at));
+        record["updated_at"] = json!(fixture_timestamp(&self.updated_at));
+        record
     }
 
     /// Unset strings the OAS types as non-nullable render as `""`; nullable ones as null.
@@ -462,25 +493,39 @@ impl InstanceData {
         }
     }
 
-    /// Loads a fixture user: API attributes plus optional `id`, `created_at`, `updated_at`.
-    /// `organization_id` makes the default membership.
+    /// Loads a fixture user: API attributes plus optional `id`, `created_at`, `updated_at`
+    /// and `secondary_emails`. `organization_id` makes the default membership.
     pub(crate) fn seed_user(&mut self, record: &Value) -> Result<Value, FixtureError> {
         let now = Utc::now();
         let invalid = |reason: String| FixtureError::Invalid(reason);
-        let attributes = record
+        let mut attributes = record
             .as_object()
-            .ok_or_else(|| invalid("a user must be a JSON object".into()))?;
+            .ok_or_else(|| invalid("a user must be a JSON object".into()))?
+            .clone();
+        let secondary_emails = match attributes.remove(SECONDARY_EMAILS) {
+            None => Vec::new(),
+            Some(value) => attributes::text_list(&value)
+                .map_err(|()| invalid(format!("{SECONDARY_EMAILS} must be a list of strings")))?,
+        };
         let mut user = User::blank(now);
         user.created_at = fixture_time(record, "created_at", now).map_err(invalid)?;
         user.updated_at = fixture_time(record, "updated_at", user.created_at).map_err(invalid)?;
         let mut unknown = IgnoredFields::default();
-        let applied =
-            apply_attributes(&mut user, attributes, true, &self.user_fields, &mut unknown);
+        let applied = apply_attributes(
+            &mut user,
+            &attributes,
+            true,
+            &self.user_fields,
+            &mut unknown,
+        );
         reject_unknown(&unknown)?;
         applied
             .invalid
             .into_result()
             .map_err(|e| invalid(e.summary()))?;
+        for email in &secondary_emails {
+            add_email(&mut user, email.trim(), false);
+        }
         user.id = match fixture_id(record).map_err(invalid)? {
             Some(id) if self.users.contains_key(&id) => {
                 return Err(invalid(format!("user id {id} is used twice")));
@@ -495,10 +540,14 @@ impl InstanceData {
             .into_result()
             .map_err(|e| invalid(e.summary()))?;
         self.ids.reserve_user(user.id);
-        let (id, created_at) = (user.id, user.created_at);
+        let (id, created_at, updated_at) = (user.id, user.created_at, user.updated_at);
         self.users.insert(id, user);
         if let Some(change) = applied.organization {
             self.apply_organization_change(id, change, created_at);
+            // Making the membership touches the user; the fixture's `updated_at` stands.
+            if let Some(user) = self.users.get_mut(&id) {
+                user.updated_at = updated_at;
+            }
         }
         Ok(self.render_user(id))
     }
@@ -772,6 +821,39 @@ mod tests {
         let user = data.render_user(id);
         assert_eq!(user["email"], json!("a@x.example"));
         assert!(data.users[&id].has_email("A2@x.example"));
+    }
+
+    #[test]
+    fn seeding_organization_id_keeps_the_fixture_updated_at() {
+        let mut data = data();
+        let org = data.seed_organization(&json!({"name": "A"})).expect("org");
+        let user = data
+            .seed_user(&json!({"name": "U", "organization_id": org["id"],
+                "created_at": "2024-01-01T00:00:00Z", "updated_at": "2025-06-01T08:30:00Z"}))
+            .expect("user");
+        assert_eq!(user["organization_id"], org["id"]);
+        assert_eq!(user["updated_at"], json!("2025-06-01T08:30:00Z"));
+        let membership = &data.memberships_json()[0];
+        assert_eq!(membership["created_at"], json!("2024-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn seeded_secondary_emails_stay_secondary() {
+        let mut data = data();
+        let user = data
+            .seed_user(&json!({"name": "A", "secondary_emails": ["late@x.example"]}))
+            .expect("seeded");
+        assert_eq!(user["email"], Value::Null);
+        let id = user["id"].as_u64().expect("id");
+        assert!(data.users[&id].has_email("LATE@x.example"));
+        assert_eq!(
+            data.users[&id].fixture_record()["secondary_emails"],
+            json!(["late@x.example"])
+        );
+        let taken = data.seed_user(&json!({"name": "B", "email": "late@x.example"}));
+        assert!(taken.is_err(), "a secondary email is taken too");
+        let not_a_list = data.seed_user(&json!({"name": "C", "secondary_emails": "c@x.example"}));
+        assert!(not_a_list.is_err());
     }
 
     #[test]
