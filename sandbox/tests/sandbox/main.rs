@@ -9,5 +9,6 @@ mod openapi;
 mod organizations;
 mod rate_limits;
 mod slack;
+mod snapshot;
 mod support;
 mod users;
