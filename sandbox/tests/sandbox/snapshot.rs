@@ -77,7 +77,7 @@ async fn change_everything(h: &Harness) -> (u64, &'static str) {
             "/api/v2/organizations/create_many",
             json!({"organizations": [
                 {"name": "Snapshot Alpha", "external_id": "snap-alpha",
-                 "organization_fields": {"support_level": "premium", "aar": "1234.5"}},
+                 "organization_fields": {"support_level": "premium", "aar": "1398876.0115000003"}},
                 {"name": "Snapshot Beta", "domain_names": ["beta.example"], "tags": ["b"]},
                 {"name": "Snapshot Gamma", "details": "third"},
             ]}),
@@ -195,7 +195,8 @@ async fn change_everything(h: &Harness) -> (u64, &'static str) {
     h.sandbox.salesforce().with_objects_mut(|objects| {
         let account = &mut objects.get_mut("Account").expect("accounts")[0];
         account["Name"] = json!("Renamed In Salesforce");
-        account["CARR_This_Account__c"] = json!(987654.25);
+        // Takes all 17 digits to print; read back exactly only with float_roundtrip.
+        account["CARR_This_Account__c"] = json!(7283168.4860000005_f64);
     });
     h.sandbox.set_slack_failure(Some(SlackFailure {
         status: 404,
