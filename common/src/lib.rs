@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod retry;
 pub mod rules;
 pub mod salesforce;
 pub mod store;
