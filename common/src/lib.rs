@@ -7,4 +7,5 @@ pub mod model;
 pub mod retry;
 pub mod rules;
 pub mod salesforce;
+pub mod slack;
 pub mod store;
