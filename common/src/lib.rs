@@ -9,3 +9,4 @@ pub mod rules;
 pub mod salesforce;
 pub mod slack;
 pub mod store;
+pub mod zendesk;
