@@ -311,8 +311,9 @@ impl PollInterval {
         }
     }
 
-    /// The job-poll wait: the only pause between polls, its length set by job state above.
-    async fn wait(&self) {
+    /// The job-poll wait: the client's only pause outside backoff and `Retry-After`, its
+    /// length set by what the polls saw (above).
+    async fn sleep_until_next_poll(&self) {
         tokio::time::sleep(self.next).await;
     }
 }
@@ -348,7 +349,7 @@ impl Batch<'_> {
                 }
                 continue;
             }
-            self.poll.wait().await;
+            self.poll.sleep_until_next_poll().await;
             self.poll_running().await?;
         }
         Ok(BulkRun {
