@@ -4,6 +4,9 @@
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod retry;
 pub mod rules;
 pub mod salesforce;
+pub mod slack;
 pub mod store;
+pub mod zendesk;

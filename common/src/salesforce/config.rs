@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::retry::RetryPolicy;
+
 /// Salesforce's default, minimum and maximum query batch sizes (SF-QOH).
 pub const DEFAULT_BATCH_SIZE: u32 = 2000;
 pub const MIN_BATCH_SIZE: u32 = 200;
@@ -80,25 +82,6 @@ impl fmt::Debug for SalesforceCredentials {
                 .field("audience", audience)
                 .field("private_key_pem", &REDACTED)
                 .finish(),
-        }
-    }
-}
-
-/// Capped exponential backoff with jitter for transient failures (5xx, connection errors).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub max_retries: usize,
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 5,
-            min_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
         }
     }
 }

@@ -1,0 +1,441 @@
+//! The Zendesk client the gather and sync stages use: cursor-paged reads, the searches and
+//! single writes of the sold-to contact handling, and paced bulk writes.
+//!
+//! Records are returned as raw JSON maps, so attributes and custom fields this code does not
+//! know survive a read (and a gathered artifact is a faithful snapshot).
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, TryStreamExt, stream};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use super::config::ZendeskConfig;
+use super::error::{ValidationDetail, ZendeskError};
+use super::jobs::{
+    BulkRun, CREATE_ORGANIZATIONS, CREATE_USERS, Chunk, Jobs, OnForbidden, UPDATE_ORGANIZATIONS,
+    UPDATE_USERS,
+};
+use super::outcomes::{BulkUsers, ItemError, ItemOutcome, Outcomes};
+use super::transport::{RequestCounts, Transport};
+
+/// Users created at once when bulk import is off: Zendesk documents no per-second limit for
+/// Create User, but the account's per-minute limit is shared with agents and integrations.
+const SINGLE_CREATE_CONCURRENCY: usize = 3;
+
+type Record = Map<String, Value>;
+
+/// One Zendesk instance's API, as one API user. Cheap to share: every method takes `&self`,
+/// and concurrent bulk calls share the client's job allowance.
+pub struct ZendeskClient {
+    config: ZendeskConfig,
+    transport: Transport,
+    jobs: Jobs,
+}
+
+/// Shows the configuration (token redacted) and the calls made so far.
+impl std::fmt::Debug for ZendeskClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZendeskClient")
+            .field("config", &self.config)
+            .field("requests", &self.request_counts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ZendeskClient {
+    /// A client for `config`; nothing is sent until the first call.
+    pub fn new(config: ZendeskConfig) -> Result<Self, ZendeskError> {
+        let base = config.validate()?;
+        let transport = Transport::new(&config, &base)?;
+        let jobs = Jobs::new(&config);
+        Ok(Self {
+            config,
+            transport,
+            jobs,
+        })
+    }
+
+    /// The calls this client has made so far, by kind.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.transport.counts()
+    }
+
+    /// Every organization.
+    pub async fn list_organizations(&self) -> Result<Vec<Record>, ZendeskError> {
+        self.list_all("organizations", "organizations", &[]).await
+    }
+
+    /// Every user, or those of one `role` (`end-user`, `agent`, `admin`).
+    pub async fn list_users(&self, role: Option<&str>) -> Result<Vec<Record>, ZendeskError> {
+        let filter: Vec<(&str, &str)> = role.map(|role| ("role", role)).into_iter().collect();
+        self.list_all("users", "users", &filter).await
+    }
+
+    /// Organizations whose name is `name` (Zendesk matches exactly, case-insensitively).
+    pub async fn search_organizations_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Vec<Record>, ZendeskError> {
+        let url = self
+            .transport
+            .url("organizations/search", &[("name", name)])?;
+        self.collect_pages(url, "organizations").await
+    }
+
+    /// The user whose email is `email` (case-insensitive), if any. The search syntax also
+    /// matches secondary identities and partial values, so only an exact match of the
+    /// primary email counts.
+    pub async fn search_user_by_email(&self, email: &str) -> Result<Option<Record>, ZendeskError> {
+        let wanted = email.trim();
+        let query = format!("email:\"{wanted}\"");
+        let url = self.transport.url("users/search", &[("query", &query)])?;
+        let users = self.collect_pages(url, "users").await?;
+        Ok(users.into_iter().find(|user| {
+            user.get("email")
+                .and_then(Value::as_str)
+                .is_some_and(|found| found.trim().eq_ignore_ascii_case(wanted))
+        }))
+    }
+
+    /// Creates one user (`{"name", "email", "organization_id", …}`) and returns it as stored.
+    pub async fn create_user(&self, user: Value) -> Result<Record, ZendeskError> {
+        let url = self.transport.url("users", &[])?;
+        let answer = self.transport.post(url, &json!({ "user": user })).await?;
+        match answer.body.get("user") {
+            Some(Value::Object(user)) => Ok(user.clone()),
+            _ => Err(ZendeskError::InvalidResponse {
+                message: format!("Create User answered {} without a user", answer.status),
+            }),
+        }
+    }
+
+    /// Adds `user_id` to `organization_id` without touching the user's other memberships.
+    /// A user who is already a member counts as done.
+    pub async fn create_organization_membership(
+        &self,
+        user_id: u64,
+        organization_id: u64,
+    ) -> Result<(), ZendeskError> {
+        let url = self.transport.url("organization_memberships", &[])?;
+        let body = json!({
+            "organization_membership": {"user_id": user_id, "organization_id": organization_id}
+        });
+        match self.transport.post(url, &body).await {
+            Ok(_) => Ok(()),
+            Err(ZendeskError::Validation { message, details })
+                if is_already_a_member(&message, &details) =>
+            {
+                tracing::debug!(user_id, organization_id, "already a member");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Create Many Organizations, paced; one outcome per item, in order.
+    pub async fn create_organizations(
+        &self,
+        items: Vec<Value>,
+    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
+        self.bulk(&CREATE_ORGANIZATIONS, items).await
+    }
+
+    /// Update Many Organizations (batch form: each item has its `id`), paced.
+    pub async fn update_organizations(
+        &self,
+        items: Vec<Value>,
+    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
+        self.bulk(&UPDATE_ORGANIZATIONS, items).await
+    }
+
+    /// Update Many Users (batch form: each item has its `id`), paced.
+    pub async fn update_users(&self, items: Vec<Value>) -> Result<Vec<ItemOutcome>, ZendeskError> {
+        self.bulk(&UPDATE_USERS, items).await
+    }
+
+    /// Create Many Users, paced. When the account has bulk user import off (403), each user
+    /// not yet submitted is created with its own call instead, and a 422 becomes that item's
+    /// error (`DuplicateValue` for a taken email).
+    pub async fn create_users(&self, items: Vec<Value>) -> Result<BulkUsers, ZendeskError> {
+        let BulkRun {
+            mut outcomes,
+            refused,
+        } = self
+            .jobs
+            .run(&self.transport, &CREATE_USERS, items, OnForbidden::HandBack)
+            .await?;
+        let fell_back_to_single_creates = !refused.is_empty();
+        if fell_back_to_single_creates {
+            tracing::warn!(
+                "Create Many Users is refused (bulk user import is off); creating users one by one"
+            );
+            self.create_users_one_by_one(refused, &mut outcomes).await?;
+        }
+        Ok(BulkUsers {
+            outcomes: outcomes.into_vec(),
+            fell_back_to_single_creates,
+        })
+    }
+
+    async fn bulk(
+        &self,
+        endpoint: &super::jobs::BulkEndpoint,
+        items: Vec<Value>,
+    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
+        let run = self
+            .jobs
+            .run(&self.transport, endpoint, items, OnForbidden::Fail)
+            .await?;
+        Ok(run.outcomes.into_vec())
+    }
+
+    async fn create_users_one_by_one(
+        &self,
+        chunks: Vec<Chunk>,
+        outcomes: &mut Outcomes,
+    ) -> Result<(), ZendeskError> {
+        let users = chunks.into_iter().flat_map(Chunk::into_indexed);
+        let created = stream::iter(users)
+            .map(|(index, user)| async move {
+                self.create_user_as_item(user)
+                    .await
+                    .map(|result| (index, result))
+            })
+            .buffer_unordered(SINGLE_CREATE_CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        for (index, result) in created {
+            outcomes.record(index, result);
+        }
+        Ok(())
+    }
+
+    /// A single create as a bulk item's outcome: a rejected record is the item's error, not
+    /// the call's.
+    async fn create_user_as_item(
+        &self,
+        user: Value,
+    ) -> Result<Result<Option<u64>, ItemError>, ZendeskError> {
+        match self.create_user(user).await {
+            Ok(created) => Ok(Ok(created.get("id").and_then(Value::as_u64))),
+            Err(ZendeskError::Validation { message, details }) => {
+                Ok(Err(ItemError::from_validation(&message, &details)))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Every record of a cursor-paginated list.
+    async fn list_all(
+        &self,
+        path: &str,
+        key: &str,
+        filter: &[(&str, &str)],
+    ) -> Result<Vec<Record>, ZendeskError> {
+        let page_size = self.config.page_size.to_string();
+        let mut query = filter.to_vec();
+        query.push(("page[size]", &page_size));
+        let url = self.transport.url(path, &query)?;
+        self.collect_pages(url, key).await
+    }
+
+    /// The records under `key` of the page at `first` and every page after it.
+    async fn collect_pages(&self, first: Url, key: &str) -> Result<Vec<Record>, ZendeskError> {
+        let mut records = Vec::new();
+        let mut visited = HashSet::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            if !visited.insert(url.to_string()) {
+                return Err(ZendeskError::InvalidResponse {
+                    message: format!("pagination of {key} came back to a page already read"),
+                });
+            }
+            let body = self.transport.get(url.clone()).await?.body;
+            records.extend(page_records(&body, key)?);
+            next = self.next_page(&body, &url)?;
+        }
+        Ok(records)
+    }
+
+    /// Where the page after `body` is. Cursor pages stop on `meta.has_more == false` —
+    /// Zendesk may still send `links.next` on the last page (apis.md A1). Offset pages (the
+    /// search endpoints) stop when `next_page` is null.
+    fn next_page(&self, body: &Value, current: &Url) -> Result<Option<Url>, ZendeskError> {
+        let Some(meta) = body.get("meta") else {
+            return match body.get("next_page") {
+                Some(Value::String(next)) => self.transport.link(next).map(Some),
+                _ => Ok(None),
+            };
+        };
+        let has_more = meta
+            .get("has_more")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| ZendeskError::InvalidResponse {
+                message: "a cursor page has no meta.has_more".into(),
+            })?;
+        if !has_more {
+            return Ok(None);
+        }
+        if let Some(next) = body.pointer("/links/next").and_then(Value::as_str) {
+            return self.transport.link(next).map(Some);
+        }
+        match meta.get("after_cursor").and_then(Value::as_str) {
+            Some(cursor) => Ok(Some(with_cursor(current, cursor))),
+            None => Err(ZendeskError::InvalidResponse {
+                message: "a cursor page says has_more but gives no next link or cursor".into(),
+            }),
+        }
+    }
+}
+
+/// The records of one page; each must be a JSON object.
+fn page_records(body: &Value, key: &str) -> Result<Vec<Record>, ZendeskError> {
+    let invalid = |message: String| ZendeskError::InvalidResponse { message };
+    let Some(Value::Array(records)) = body.get(key) else {
+        return Err(invalid(format!("a page has no {key} array")));
+    };
+    records
+        .iter()
+        .map(|record| match record {
+            Value::Object(record) => Ok(record.clone()),
+            other => Err(invalid(format!("a {key} entry is not an object: {other}"))),
+        })
+        .collect()
+}
+
+/// `current` asking for the page after `cursor`.
+fn with_cursor(current: &Url, cursor: &str) -> Url {
+    let kept: Vec<(String, String)> = current
+        .query_pairs()
+        .filter(|(key, _)| key != "page[after]" && key != "page[before]")
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .collect();
+    let mut next = current.clone();
+    next.query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("page[after]", cursor);
+    next
+}
+
+/// Zendesk answers 422 when "the user is already assigned to the organization" (apis.md A6);
+/// the body's exact wording is not documented, so a `DuplicateValue` detail or the words
+/// "already" both count.
+fn is_already_a_member(message: &str, details: &[ValidationDetail]) -> bool {
+    details
+        .iter()
+        .any(|d| d.error.as_deref() == Some("DuplicateValue"))
+        || message.to_ascii_lowercase().contains("already")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Secret;
+
+    use super::*;
+
+    fn client() -> ZendeskClient {
+        ZendeskClient::new(ZendeskConfig::new(
+            "https://acme.zendesk.com",
+            "sync@acme.example",
+            Secret::new("s3cr3t"),
+            25,
+        ))
+        .unwrap()
+    }
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn the_client_and_its_futures_can_cross_threads() {
+        let client = client();
+        assert_send_sync(&client);
+        assert_send(&client.create_organizations(Vec::new()));
+        assert_send(&client.create_users(Vec::new()));
+        assert_send(&client.list_users(None));
+        assert_send(&client.search_user_by_email("a@b.example"));
+        assert_send(&client.create_organization_membership(1, 2));
+    }
+
+    #[test]
+    fn debug_shows_the_config_without_the_token() {
+        let shown = format!("{:?}", client());
+        assert!(shown.contains("sync@acme.example"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+
+    #[test]
+    fn cursor_fallback_replaces_the_previous_cursor() {
+        let current = Url::parse(
+            "https://a.example/api/v2/users?role=end-user&page%5Bsize%5D=100&page%5Bafter%5D=old",
+        )
+        .unwrap();
+        let next = with_cursor(&current, "new");
+        let pairs: Vec<(String, String)> = next
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let expected = [
+            ("role", "end-user"),
+            ("page[size]", "100"),
+            ("page[after]", "new"),
+        ];
+        assert_eq!(
+            pairs,
+            expected.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+    }
+
+    #[test]
+    fn pagination_stops_on_has_more_not_on_links() {
+        let client = client();
+        let current = Url::parse("https://acme.zendesk.com/api/v2/organizations").unwrap();
+        let last = json!({"organizations": [], "meta": {"has_more": false, "after_cursor": "x"},
+            "links": {"next": "https://acme.zendesk.com/api/v2/organizations?page[after]=x"}});
+        assert_eq!(client.next_page(&last, &current).unwrap(), None);
+        let more =
+            json!({"meta": {"has_more": true, "after_cursor": "c"}, "links": {"next": null}});
+        let next = client.next_page(&more, &current).unwrap().unwrap();
+        assert!(next.as_str().ends_with("page%5Bafter%5D=c"), "{next}");
+        let offset = json!({"users": [], "next_page": "https://acme.zendesk.com/api/v2/users/search?page=2"});
+        assert!(client.next_page(&offset, &current).unwrap().is_some());
+        let offset_end = json!({"users": [], "next_page": null});
+        assert_eq!(client.next_page(&offset_end, &current).unwrap(), None);
+    }
+
+    #[test]
+    fn links_to_another_host_are_refused() {
+        let client = client();
+        let current = Url::parse("https://acme.zendesk.com/api/v2/organizations").unwrap();
+        let body = json!({"meta": {"has_more": true}, "links": {"next": "https://evil.example/api/v2/organizations"}});
+        assert!(matches!(
+            client.next_page(&body, &current),
+            Err(ZendeskError::InvalidResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn membership_duplicates_are_recognised() {
+        let duplicate = [ValidationDetail {
+            field: "user_id".into(),
+            error: Some("DuplicateValue".into()),
+            description: None,
+        }];
+        assert!(is_already_a_member("RecordInvalid", &duplicate));
+        assert!(is_already_a_member(
+            "RecordInvalid: User is already a member of this organization",
+            &[]
+        ));
+        let missing = [ValidationDetail {
+            field: "user_id".into(),
+            error: Some("InvalidValue".into()),
+            description: Some("User: 5 does not exist".into()),
+        }];
+        assert!(!is_already_a_member(
+            "RecordInvalid: Record validation errors",
+            &missing
+        ));
+    }
+}
