@@ -13,6 +13,8 @@ pub struct OrgDiff {
     pub updates: Vec<OrgUpdate>,
     pub not_in_sync: Vec<OrgMark>,
     pub conflicts: Vec<Conflict>,
+    /// Creates and renames Zendesk would refuse because another org has the name.
+    pub held_back: Vec<HeldBack>,
 }
 
 impl OrgDiff {
@@ -21,7 +23,21 @@ impl OrgDiff {
             && self.updates.is_empty()
             && self.not_in_sync.is_empty()
             && self.conflicts.is_empty()
+            && self.held_back.is_empty()
     }
+}
+
+/// A create, or an update's new name, that compare did not send because another Zendesk org
+/// already has the name (names are unique after trimming). The sync reports it as a record
+/// error each run, without a write that is certain to fail, until a person renames one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBack {
+    pub salesforce_id: SalesforceId,
+    pub name: String,
+    pub action: crate::model::SyncAction,
+    /// The Zendesk org holding the name.
+    pub holder_id: u64,
+    pub holder_salesforce_id: Option<String>,
 }
 
 /// The artifact form of one of the three compare sets. Each carries the instance (checked by
@@ -33,6 +49,9 @@ pub struct ChangeSet<T> {
     pub items: Vec<T>,
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
+    /// Creates (in the creates set) and renames (in the updates set) held back by compare.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<HeldBack>,
 }
 
 /// An update of a matched org: its Zendesk id and only what changed.

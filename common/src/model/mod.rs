@@ -32,7 +32,9 @@ pub use account::{
     Account, Charge, Region, RejectedRecord, SalesforceAccounts, SoldTo, Subscription,
 };
 pub use desired::{DesiredOrg, DesiredOrgs};
-pub use diff::{ChangeSet, Conflict, ConflictingOrg, MarkForDeletion, OrgDiff, OrgMark, OrgUpdate};
+pub use diff::{
+    ChangeSet, Conflict, ConflictingOrg, HeldBack, MarkForDeletion, OrgDiff, OrgMark, OrgUpdate,
+};
 pub use instance::{Instance, SupportLevel};
 pub use org::{ZendeskOrg, ZendeskOrgs};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use super::equality::same_meaning;
 use crate::model::instance::field;
 use crate::model::{
-    Conflict, ConflictingOrg, DesiredOrg, MarkForDeletion, OrgDiff, OrgMark, OrgUpdate,
-    SalesforceId, SupportLevel, ZendeskOrg,
+    Conflict, ConflictingOrg, DesiredOrg, HeldBack, MarkForDeletion, OrgDiff, OrgMark, OrgUpdate,
+    SalesforceId, SupportLevel, SyncAction, ZendeskOrg,
 };
 
 /// What differs between the compares of the Global org sync, the US Gov org sync and the
@@ -87,14 +87,38 @@ pub fn compare_orgs(
     let in_conflict: BTreeSet<&SalesforceId> =
         diff.conflicts.iter().map(|c| &c.salesforce_id).collect();
 
+    let mut names = NameIndex::of(zendesk);
     for (id, object) in &desired_by_id {
         if rules.held_ids.contains(*id) || in_conflict.contains(id) {
             continue;
         }
         match orgs_by_id.get(*id).and_then(|orgs| orgs.first()) {
-            Some(org) => diff.updates.extend(changes(object, org)),
+            Some(org) => {
+                if let Some(mut update) = changes(object, org) {
+                    if let Some(holder) = update
+                        .name
+                        .as_deref()
+                        .and_then(|n| names.holder_other_than(n, org.id))
+                    {
+                        diff.held_back
+                            .push(held_back(object, SyncAction::Update, holder));
+                        update.name = None;
+                    }
+                    if update.name.is_some() || !update.organization_fields.is_empty() {
+                        diff.updates.push(update);
+                    }
+                }
+            }
             None if rules.skip_expired_creates && is_expired(object) => {}
-            None => diff.creates.push((*object).clone()),
+            None => match names.holder(&object.name) {
+                Some(holder) => diff
+                    .held_back
+                    .push(held_back(object, SyncAction::Create, holder)),
+                None => {
+                    names.claim(&object.name, object);
+                    diff.creates.push((*object).clone());
+                }
+            },
         }
     }
 
@@ -116,6 +140,8 @@ pub fn compare_orgs(
     }
     diff.updates.sort_by_key(|u| u.id);
     diff.not_in_sync.sort_by_key(|m| m.id);
+    diff.held_back
+        .sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
     diff
 }
 
@@ -135,6 +161,57 @@ pub fn changes(object: &DesiredOrg, org: &ZendeskOrg) -> Option<OrgUpdate> {
         name,
         organization_fields,
     })
+}
+
+/// Zendesk organization names are unique after trimming (and, as far as one can tell, case):
+/// which org holds each name, including the ones this compare is about to create.
+struct NameIndex {
+    holders: BTreeMap<String, (u64, Option<String>)>,
+}
+
+impl NameIndex {
+    fn of(zendesk: &[ZendeskOrg]) -> NameIndex {
+        let mut holders = BTreeMap::new();
+        for org in zendesk {
+            holders
+                .entry(name_key(&org.name))
+                .or_insert((org.id, org.salesforce_id.clone()));
+        }
+        NameIndex { holders }
+    }
+
+    fn holder(&self, name: &str) -> Option<(u64, Option<String>)> {
+        self.holders.get(&name_key(name)).cloned()
+    }
+
+    fn holder_other_than(&self, name: &str, org_id: u64) -> Option<(u64, Option<String>)> {
+        self.holder(name).filter(|(id, _)| *id != org_id)
+    }
+
+    /// A create takes its name, so a second create of the same name is held back. Id 0: the
+    /// org does not exist yet.
+    fn claim(&mut self, name: &str, object: &DesiredOrg) {
+        self.holders
+            .insert(name_key(name), (0, Some(object.salesforce_id.to_string())));
+    }
+}
+
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+fn held_back(
+    object: &DesiredOrg,
+    action: SyncAction,
+    (holder_id, holder_salesforce_id): (u64, Option<String>),
+) -> HeldBack {
+    HeldBack {
+        salesforce_id: object.salesforce_id.clone(),
+        name: object.name.trim().to_owned(),
+        action,
+        holder_id,
+        holder_salesforce_id,
+    }
 }
 
 fn conflict(id: &SalesforceId, orgs: &[&ZendeskOrg], desired: Option<&DesiredOrg>) -> Conflict {

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::model::SyncAction;
 
 const A: &str = "0011U00000V0tkDQAR";
 const B: &str = "001D000000IRFmaIAH";
@@ -470,4 +471,74 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
             .wrapping_add(1442695040888963407);
         items.swap(i, (seed >> 33) as usize % (i + 1));
     }
+}
+
+// --- names (Zendesk org names are unique) -----------------------------------------------------
+
+#[test]
+fn a_create_whose_name_is_taken_is_held_back_not_sent() {
+    // Held by another managed org, by an unmanaged org (case and blanks ignored), or by an
+    // earlier create of this compare.
+    let zendesk = [
+        org(1, A, "Acme", json!({})),
+        org(2, "", " Beta Corp ", json!({})),
+    ];
+    let diff = global(
+        &[
+            desired(A, "Acme", json!({})),
+            desired(B, "ACME", json!({})),
+            desired(C, "beta corp", json!({})),
+        ],
+        &zendesk,
+    );
+    assert!(diff.creates.is_empty(), "{:#?}", diff.creates);
+    let held: Vec<(&str, u64)> = diff
+        .held_back
+        .iter()
+        .map(|h| (h.salesforce_id.as_str(), h.holder_id))
+        .collect();
+    assert_eq!(held, vec![(C, 2), (B, 1)], "sorted by salesforce_id");
+    assert!(
+        diff.held_back
+            .iter()
+            .all(|h| h.action == SyncAction::Create)
+    );
+    assert_eq!(diff.held_back[1].holder_salesforce_id.as_deref(), Some(A));
+
+    let diff = global(
+        &[
+            desired(B, "Twin", json!({})),
+            desired(C, "twin ", json!({})),
+        ],
+        &[],
+    );
+    assert_eq!(diff.creates.len(), 1);
+    assert_eq!(diff.creates[0].salesforce_id, id(C), "the first by id wins");
+    assert_eq!(diff.held_back[0].salesforce_id, id(B));
+    assert_eq!(
+        diff.held_back[0].holder_id, 0,
+        "held by a create of this run"
+    );
+}
+
+#[test]
+fn a_rename_onto_a_taken_name_keeps_the_other_changes() {
+    let zendesk = [org(1, A, "Acme", json!({})), org(2, B, "Beta", json!({}))];
+    let diff = global(&[desired(A, "Beta", json!({"aar": 5}))], &zendesk);
+    assert_eq!(diff.updates.len(), 1);
+    assert_eq!(diff.updates[0].name, None);
+    assert_eq!(
+        Value::Object(diff.updates[0].organization_fields.clone()),
+        json!({"aar": 5})
+    );
+    assert_eq!(diff.held_back[0].action, SyncAction::Update);
+    assert_eq!(diff.held_back[0].holder_id, 2);
+    // Only the rename: no update at all, just the held-back name.
+    let diff = global(&[desired(A, "beta", json!({}))], &zendesk);
+    assert!(diff.updates.is_empty());
+    assert_eq!(diff.held_back.len(), 1);
+    // A change of case of its own name is not a collision.
+    let diff = global(&[desired(A, "ACME", json!({}))], &zendesk);
+    assert_eq!(diff.updates[0].name.as_deref(), Some("ACME"));
+    assert!(diff.held_back.is_empty());
 }
