@@ -8,5 +8,9 @@ pub mod retry;
 pub mod rules;
 pub mod salesforce;
 pub mod slack;
+pub mod stages;
 pub mod store;
 pub mod zendesk;
+
+#[cfg(feature = "lambda")]
+pub mod lambda;

@@ -1,0 +1,327 @@
+//! The stages of a run (SPEC §2): each reads artifacts, applies `rules`, calls the APIs it needs
+//! and writes its artifacts. Lambda binaries, the local executor and tests all call [`run`]; only
+//! the way the [`StageContext`] is built differs.
+//!
+//! Inputs and outputs are small JSON objects (ids, dates, keys and counts): Step Functions caps a
+//! payload at 256 KB, and the data lives in the artifact store.
+
+pub mod artifacts;
+mod compare;
+mod context;
+mod gather_accounts;
+mod gather_orgs;
+mod guard;
+mod process;
+mod summarize;
+mod sync;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use context::{ExecutionLister, RunningExecution, StageContext};
+pub use guard::{GuardInput, GuardOutput, RunOptions};
+
+use crate::error::StageError;
+use crate::model::Instance;
+use crate::store::{RunKeys, StoreError};
+
+/// The Lambda functions of the state machine, one per stage; stages that work per instance take
+/// it from their input rather than having one function per instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Guard,
+    GatherAccounts,
+    GatherOrgs,
+    Process,
+    Compare,
+    Sync,
+    Summarize,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Guard,
+        Stage::GatherAccounts,
+        Stage::GatherOrgs,
+        Stage::Process,
+        Stage::Compare,
+        Stage::Sync,
+        Stage::Summarize,
+    ];
+
+    /// The function's short name: the `functions/<name>/` binary and the Lambda function name
+    /// suffix (`zdsync-<name>`).
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Stage::Guard => "guard",
+            Stage::GatherAccounts => "gather-accounts",
+            Stage::GatherOrgs => "gather-orgs",
+            Stage::Process => "process",
+            Stage::Compare => "compare",
+            Stage::Sync => "sync",
+            Stage::Summarize => "summarize",
+        }
+    }
+
+    /// The `${…}` definition substitution holding the function's ARN in the ASL.
+    pub fn substitution(self) -> &'static str {
+        match self {
+            Stage::Guard => "GuardFunctionArn",
+            Stage::GatherAccounts => "GatherAccountsFunctionArn",
+            Stage::GatherOrgs => "GatherOrgsFunctionArn",
+            Stage::Process => "ProcessFunctionArn",
+            Stage::Compare => "CompareFunctionArn",
+            Stage::Sync => "SyncFunctionArn",
+            Stage::Summarize => "SummarizeFunctionArn",
+        }
+    }
+
+    /// The stage of a function name or ARN (`zdsync-sync`, `arn:…:function:zdsync-sync`,
+    /// `sync`; a deployment may prefix the name, e.g. `prod-zdsync-sync`).
+    pub fn from_function(name_or_arn: &str) -> Option<Stage> {
+        let name = name_or_arn
+            .split(":function:")
+            .nth(1)
+            .unwrap_or(name_or_arn)
+            .split(':') // a qualifier (version or alias)
+            .next()
+            .unwrap_or_default();
+        Stage::ALL
+            .into_iter()
+            .filter(|stage| {
+                name == stage.function_name()
+                    || name.ends_with(&format!("zdsync-{}", stage.function_name()))
+            })
+            .max_by_key(|stage| stage.function_name().len())
+    }
+
+    /// What the stage needs from the outside world, checked when a function starts.
+    pub fn needs(self) -> Needs {
+        let none = Needs::default();
+        match self {
+            Stage::Guard => Needs {
+                executions: true,
+                ..none
+            },
+            Stage::GatherAccounts => Needs {
+                salesforce: true,
+                ..none
+            },
+            Stage::GatherOrgs => Needs {
+                zendesk: true,
+                ..none
+            },
+            Stage::Process => Needs { http: true, ..none },
+            Stage::Compare | Stage::Summarize => none,
+            Stage::Sync => Needs {
+                zendesk: true,
+                slack: true,
+                ..none
+            },
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.function_name())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Stage::from_function(s).ok_or_else(|| {
+            let names: Vec<&str> = Stage::ALL.iter().map(|s| s.function_name()).collect();
+            format!("unknown stage {s:?}; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+/// Ports a stage uses. Slack is optional even when wanted (SPEC §8: no webhook → warn only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub salesforce: bool,
+    pub zendesk: bool,
+    pub slack: bool,
+    pub executions: bool,
+    /// Plain HTTP(S) for fetching the overrides file from a URL.
+    pub http: bool,
+}
+
+/// The input every stage after the guard receives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInput {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Instance>,
+    /// Sync only: the operator's per-instance allowance for the deletion guard.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allow_deletions: BTreeMap<Instance, usize>,
+    /// Summarize only: the run stopped after compare.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+impl RunInput {
+    fn keys(&self) -> Result<RunKeys, StageError> {
+        RunKeys::new(&self.run_id)
+            .map_err(|e| StageError::InvalidConfig(format!("stage input: {e}")))
+    }
+
+    fn instance(&self, stage: Stage) -> Result<Instance, StageError> {
+        self.instance.ok_or_else(|| {
+            StageError::InvalidConfig(format!("stage input: the {stage} stage needs \"instance\""))
+        })
+    }
+}
+
+/// What every stage returns: small, for the state machine and the progress display.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageOutput {
+    pub stage: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Instance>,
+    pub counts: BTreeMap<String, u64>,
+    /// Artifact keys written.
+    pub artifacts: Vec<String>,
+}
+
+impl StageOutput {
+    fn new(stage: Stage, instance: Option<Instance>) -> StageOutput {
+        StageOutput {
+            stage: stage.function_name().to_owned(),
+            instance,
+            ..StageOutput::default()
+        }
+    }
+
+    fn count(mut self, name: &str, value: usize) -> Self {
+        self.counts.insert(name.to_owned(), value as u64);
+        self
+    }
+
+    fn with_artifact(mut self, key: String) -> Self {
+        self.artifacts.push(key);
+        self
+    }
+}
+
+/// Runs one stage with its JSON input and returns its JSON output.
+pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value, StageError> {
+    let output = match stage {
+        Stage::Guard => {
+            return guard::run(ctx, parse_input(stage, input)?)
+                .await
+                .map(to_value);
+        }
+        Stage::GatherAccounts => gather_accounts::run(ctx, parse_input(stage, input)?).await?,
+        Stage::GatherOrgs => gather_orgs::run(ctx, parse_input(stage, input)?).await?,
+        Stage::Process => process::run(ctx, parse_input(stage, input)?).await?,
+        Stage::Compare => compare::run(ctx, parse_input(stage, input)?).await?,
+        Stage::Sync => sync::run(ctx, parse_input(stage, input)?).await?,
+        Stage::Summarize => summarize::run(ctx, parse_input(stage, input)?).await?,
+    };
+    Ok(to_value(output))
+}
+
+fn to_value<T: Serialize>(value: T) -> Value {
+    serde_json::to_value(value).expect("stage outputs are plain data")
+}
+
+fn parse_input<T: DeserializeOwned>(stage: Stage, input: Value) -> Result<T, StageError> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        StageError::InvalidConfig(format!(
+            "the {stage} stage's input is invalid at {}: {}",
+            e.path(),
+            e.inner()
+        ))
+    })
+}
+
+/// Store failures as the state machine sees them: a missing or corrupt artifact is
+/// `InvalidArtifact` (a redrive of the same stage cannot fix it), an outage is `Retryable`.
+impl From<StoreError> for StageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidArtifact { key, path, message } => {
+                StageError::InvalidArtifact { key, path, message }
+            }
+            StoreError::Missing { key } => StageError::InvalidArtifact {
+                key,
+                path: ".".into(),
+                message: "the artifact does not exist; did an earlier stage of this run fail?"
+                    .into(),
+            },
+            e if e.is_retryable() => StageError::Retryable(e.to_string()),
+            e => StageError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::salesforce::SalesforceError> for StageError {
+    fn from(e: crate::salesforce::SalesforceError) -> Self {
+        use crate::salesforce::SalesforceError as E;
+        match e {
+            E::AuthFailed { .. } => StageError::AuthFailed(e.to_string()),
+            e if e.is_retryable() => StageError::Retryable(e.to_string()),
+            // Expired cursors: a fresh query in a retried stage starts over.
+            E::InvalidQueryLocator { .. } => StageError::Retryable(e.to_string()),
+            // The query or the org's schema does not match the configuration (API version,
+            // fields): nothing a retry changes.
+            e => StageError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::zendesk::ZendeskError> for StageError {
+    fn from(e: crate::zendesk::ZendeskError) -> Self {
+        use crate::zendesk::ZendeskError as E;
+        match e {
+            // 401, or 403 on an endpoint the sync must use: the credentials or their role.
+            E::AuthFailed { .. } | E::Forbidden { .. } => StageError::AuthFailed(e.to_string()),
+            e if e.is_retryable() => StageError::Retryable(e.to_string()),
+            // A wrong base URL, or Zendesk refusing what the sync sends: nothing a retry fixes.
+            e => StageError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
+/// Reads an artifact of this run.
+async fn read<T: DeserializeOwned>(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    name: &str,
+) -> Result<T, StageError> {
+    let key = keys.key(name)?;
+    Ok(crate::store::read_json(ctx.store.as_ref(), &key).await?)
+}
+
+/// Writes an artifact of this run and returns its key.
+async fn write<T: Serialize>(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    name: &str,
+    value: &T,
+) -> Result<String, StageError> {
+    let key = keys.key(name)?;
+    crate::store::write_json(ctx.store.as_ref(), &key, value).await?;
+    Ok(key)
+}
+
+/// An artifact field that does not belong to this run or instance: as bad as a corrupt file.
+fn mismatch(key: &str, path: &str, message: String) -> StageError {
+    StageError::InvalidArtifact {
+        key: key.to_owned(),
+        path: path.to_owned(),
+        message,
+    }
+}

@@ -1,0 +1,132 @@
+//! Process (SPEC §5): accounts → desired Global and US Gov objects, with `plans.yaml`, the
+//! overrides and `process_report.json`.
+
+use super::{RunInput, Stage, StageContext, StageOutput, artifacts, mismatch, read, write};
+use crate::error::StageError;
+use crate::model::{Instance, SalesforceAccounts, ZendeskOrgs};
+use crate::rules::{Overrides, Plans, ProcessInput, RunDates, process};
+
+pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
+    let keys = input.keys()?;
+    let accounts: SalesforceAccounts = read(ctx, &keys, artifacts::SALESFORCE_ACCOUNTS).await?;
+    if accounts.as_of != input.as_of {
+        return Err(mismatch(
+            &keys.key(artifacts::SALESFORCE_ACCOUNTS)?,
+            "as_of",
+            format!(
+                "the artifact is for {} but this run is for {}",
+                accounts.as_of, input.as_of
+            ),
+        ));
+    }
+    let global_name = artifacts::zendesk_orgs(Instance::Global);
+    let global_orgs: ZendeskOrgs = read(ctx, &keys, &global_name).await?;
+    if global_orgs.instance != Instance::Global {
+        return Err(mismatch(
+            &keys.key(&global_name)?,
+            "instance",
+            format!("expected global, found {}", global_orgs.instance),
+        ));
+    }
+    let plans = load_plans(ctx).await?;
+    let overrides = load_overrides(ctx).await?;
+
+    let out = process(&ProcessInput {
+        accounts: &accounts,
+        global_orgs: &global_orgs.orgs,
+        plans: &plans,
+        overrides: &overrides,
+        dates: RunDates::new(input.as_of),
+    });
+    if !out.report.unmapped_charges.is_empty() {
+        tracing::warn!(charges = ?out.report.unmapped_charges, "charge names not in plans.yaml");
+    }
+    let mut output = StageOutput::new(Stage::Process, None)
+        .count("accounts", out.report.accounts)
+        .count("global_objects", out.global.orgs.len())
+        .count("usgov_objects", out.usgov.orgs.len())
+        .count("skipped_accounts", out.report.skipped_accounts.len())
+        .count("unmapped_charge_names", out.report.unmapped_charges.len())
+        .count("overrides_applied", out.report.overrides.applied.len())
+        .count("overrides_expired", out.report.overrides.expired.len());
+    for (name, value) in [
+        (
+            artifacts::desired_orgs(Instance::Global),
+            serde_json::to_value(&out.global),
+        ),
+        (
+            artifacts::desired_orgs(Instance::Usgov),
+            serde_json::to_value(&out.usgov),
+        ),
+        (
+            artifacts::PROCESS_REPORT.to_owned(),
+            serde_json::to_value(&out.report),
+        ),
+    ] {
+        let value = value.expect("artifacts are plain data");
+        output = output.with_artifact(write(ctx, &keys, &name, &value).await?);
+    }
+    Ok(output)
+}
+
+async fn load_plans(ctx: &StageContext) -> Result<Plans, StageError> {
+    match &ctx.settings.sync.plans_file {
+        None => Ok(Plans::default_plans()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                StageError::InvalidConfig(format!(
+                    "setting sync.plans_file: cannot read {path}: {e}"
+                ))
+            })?;
+            Plans::from_yaml(&text, path).map_err(|e| StageError::InvalidConfig(e.to_string()))
+        }
+    }
+}
+
+/// The overrides source (SPEC §5.2): an `http(s)://` URL, `store:KEY` in the artifact store, or
+/// a file path. No source means no overrides.
+async fn load_overrides(ctx: &StageContext) -> Result<Overrides, StageError> {
+    let Some(source) = ctx.settings.sync.overrides.as_deref() else {
+        return Ok(Overrides::default());
+    };
+    let text = if source.starts_with("https://") || source.starts_with("http://") {
+        fetch(ctx, source).await?
+    } else if let Some(key) = source.strip_prefix("store:") {
+        let body = ctx.store.get(key).await?.ok_or_else(|| {
+            StageError::InvalidConfig(format!(
+                "setting sync.overrides: {key} does not exist in {}",
+                ctx.store.describe()
+            ))
+        })?;
+        String::from_utf8(body.to_vec()).map_err(|_| {
+            StageError::InvalidConfig(format!("setting sync.overrides: {key} is not UTF-8 text"))
+        })?
+    } else {
+        std::fs::read_to_string(source).map_err(|e| {
+            StageError::InvalidConfig(format!("setting sync.overrides: cannot read {source}: {e}"))
+        })?
+    };
+    Overrides::from_yaml(&text, source).map_err(|e| StageError::InvalidConfig(e.to_string()))
+}
+
+async fn fetch(ctx: &StageContext, url: &str) -> Result<String, StageError> {
+    let response =
+        ctx.http.get(url).send().await.map_err(|e| {
+            StageError::Retryable(format!("fetching the overrides from {url}: {e}"))
+        })?;
+    let status = response.status();
+    if status.is_server_error() || status.as_u16() == 429 {
+        return Err(StageError::Retryable(format!(
+            "fetching the overrides from {url}: HTTP {status}"
+        )));
+    }
+    if !status.is_success() {
+        return Err(StageError::InvalidConfig(format!(
+            "setting sync.overrides: {url} answered HTTP {status}"
+        )));
+    }
+    response
+        .text()
+        .await
+        .map_err(|e| StageError::Retryable(format!("reading the overrides from {url}: {e}")))
+}
