@@ -1,0 +1,154 @@
+//! What every Lambda function shares (feature `lambda`): tracing, settings and secrets once at
+//! cold start, clients built once, and stage errors reported under their stable names.
+//!
+//! A function whose configuration is broken still starts and answers every invocation with
+//! `InvalidConfig` naming the setting: Step Functions then shows the reason on the failed state,
+//! instead of an opaque init failure.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_sfn::types::ExecutionStatus;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+
+use crate::config::{SecretKind, Settings};
+use crate::error::StageError;
+use crate::model::Instance;
+use crate::stages::{self, ExecutionLister, RunningExecution, Stage, StageContext};
+use crate::store::StoreUrl;
+
+impl From<StageError> for Diagnostic {
+    fn from(e: StageError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.name().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Runs `stage` as this process's Lambda handler.
+pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let context = cold_start(stage).await.map(Arc::new);
+    if let Err(e) = &context {
+        tracing::error!(error = %e, "configuration is invalid; every invocation will fail with InvalidConfig");
+    }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let context = context.clone();
+        async move {
+            let ctx = context?;
+            tracing::info!(stage = %stage, input = %event.payload, "stage started");
+            let result = stages::run(stage, &ctx, event.payload).await;
+            match &result {
+                Ok(output) => tracing::info!(stage = %stage, %output, "stage finished"),
+                Err(e) => {
+                    tracing::error!(stage = %stage, error = e.name(), message = %e, "stage failed")
+                }
+            }
+            result
+        }
+    }))
+    .await
+}
+
+async fn cold_start(stage: Stage) -> Result<StageContext, StageError> {
+    let mut settings = Settings::load(None, &Settings::process_env())?;
+    let aws = aws_config::load_from_env().await;
+    let needs = stage.needs();
+    let mut kinds = Vec::new();
+    if needs.salesforce {
+        kinds.push(SecretKind::Salesforce);
+    }
+    if needs.zendesk {
+        kinds.extend(Instance::ALL.map(SecretKind::Zendesk));
+    }
+    if needs.slack {
+        kinds.push(SecretKind::Slack);
+    }
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    for kind in kinds {
+        if let Some(arn) = kind.arn(&settings).map(str::to_owned) {
+            let json = read_secret(&secrets, &arn, kind).await?;
+            settings.apply_secret(kind, &json)?;
+        }
+    }
+    let store = StoreUrl::parse(&settings.store.url)
+        .map_err(|e| StageError::InvalidConfig(format!("setting store.url: {e}")))?
+        .open_with(&aws);
+    let executions: Option<Arc<dyn ExecutionLister>> = needs
+        .executions
+        .then(|| Arc::new(SfnExecutions::new(aws_sdk_sfn::Client::new(&aws))) as _);
+    StageContext::build(Arc::new(settings), store, needs, executions)
+}
+
+async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    arn: &str,
+    kind: SecretKind,
+) -> Result<String, StageError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            StageError::InvalidConfig(format!(
+                "reading the secret of {}: {}",
+                kind.arn_setting(),
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ))
+        })?;
+    out.secret_string().map(str::to_owned).ok_or_else(|| {
+        StageError::InvalidConfig(format!(
+            "the secret of {} has no SecretString",
+            kind.arn_setting()
+        ))
+    })
+}
+
+/// Running executions from Step Functions (`ListExecutions`, status RUNNING).
+pub struct SfnExecutions {
+    client: aws_sdk_sfn::Client,
+}
+
+impl SfnExecutions {
+    pub fn new(client: aws_sdk_sfn::Client) -> SfnExecutions {
+        SfnExecutions { client }
+    }
+}
+
+#[async_trait]
+impl ExecutionLister for SfnExecutions {
+    async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, StageError> {
+        let mut running = Vec::new();
+        let mut pages = self
+            .client
+            .list_executions()
+            .state_machine_arn(state_machine_arn)
+            .status_filter(ExecutionStatus::Running)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                StageError::Retryable(format!(
+                    "listing running executions: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            for execution in page.executions() {
+                let start = DateTime::<Utc>::from_timestamp(
+                    execution.start_date().secs(),
+                    execution.start_date().subsec_nanos(),
+                )
+                .unwrap_or_default();
+                running.push(RunningExecution {
+                    execution_arn: execution.execution_arn().to_owned(),
+                    start,
+                });
+            }
+        }
+        Ok(running)
+    }
+}
