@@ -1,4 +1,7 @@
-//! The `zdsync` command's library: the local Step Functions executor and (as they land) the
-//! local run, redrive and sandbox commands. `main.rs` only parses arguments.
+//! The `zdsync` command's library: the local Step Functions executor, the local run / redrive /
+//! stage commands, and the sandbox server command. `main.rs` only parses arguments.
 
 pub mod asl;
+pub mod local;
+pub mod report;
+pub mod sandbox_cmd;

@@ -1,5 +1,297 @@
-//! `zdsync`: the operator command. Subcommands arrive with the stages (local run, redrive,
-//! one stage, sandbox); until then it only reports its version.
-fn main() {
-    println!("zdsync {}", env!("CARGO_PKG_VERSION"));
+//! `zdsync`: run the sync locally, redrive it, run one stage, or serve the API emulator.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use chrono::{NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use zdsync::model::Instance;
+use zdsync::stages::Stage;
+use zdsync_cli::local::{self, DataDir, Progress, RunRequest, World, WorldSpec, world};
+use zdsync_cli::{report, sandbox_cmd};
+
+#[derive(Parser)]
+#[command(
+    name = "zdsync",
+    version,
+    about = "Salesforce → Zendesk (Global and US Gov) sync: local runs, redrive, stages, sandbox"
+)]
+struct Cli {
+    /// Show the stages' own log lines (info level) on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a full sync: statemachine/sync.asl.json executed locally, each stage in-process.
+    /// Without --config it runs against the in-process sandbox with a generated demo world.
+    Run(RunArgs),
+    /// Resume a failed local execution from its failed states, like Step Functions redrive.
+    Redrive(RedriveArgs),
+    /// Run one stage (the `cargo lambda invoke` equivalent) and print its output.
+    Stage(StageArgs),
+    /// Serve the Salesforce/Zendesk/Slack emulator on loopback (for `cargo lambda watch`).
+    Sandbox(sandbox_cmd::SandboxArgs),
+}
+
+#[derive(Args, Clone)]
+struct WorldArgs {
+    /// Settings file (TOML) with real endpoints; ZDSYNC_* variables override it. Without it,
+    /// the in-process sandbox is used.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where runs (artifacts, execution history) and the sandbox's state live.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Sandbox: forget the saved state and start from a newly generated demo world.
+    #[arg(long)]
+    fresh: bool,
+    /// Sandbox: accounts in a generated world.
+    #[arg(long, default_value_t = world::DEMO_ACCOUNTS)]
+    accounts: usize,
+    /// Sandbox: generator seed.
+    #[arg(long, default_value_t = world::DEMO_SEED)]
+    seed: u64,
+}
+
+impl WorldArgs {
+    fn spec(&self) -> WorldSpec {
+        match &self.config {
+            Some(path) => WorldSpec::Config {
+                path: Some(path.clone()),
+            },
+            None => WorldSpec::Sandbox {
+                accounts: self.accounts,
+                seed: self.seed,
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    world: WorldArgs,
+    /// The run date (UTC) all date rules use; default today.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Execution name; default local-<UTC timestamp>.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Gather, process and compare only: no Zendesk writes (safe against live APIs).
+    #[arg(long)]
+    dry_run: bool,
+    /// Allow the deletion guard to pass N marks on an instance for this run, e.g. global=40.
+    #[arg(long, value_parser = parse_allowance)]
+    allow_deletions: Vec<(Instance, usize)>,
+    /// Scale Retry waits of the state machine (1 = as in Step Functions).
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    retry_time_scale: f64,
+    /// No per-state progress lines.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct RedriveArgs {
+    run_id: String,
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Use these settings instead of the ones the run was started with.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long, default_value_t = 1.0, hide = true)]
+    retry_time_scale: f64,
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct StageArgs {
+    /// guard, gather-accounts, gather-orgs, process, compare, sync or summarize.
+    stage: Stage,
+    #[arg(long)]
+    run_id: String,
+    /// global or usgov (gather-orgs, compare, sync).
+    #[arg(long)]
+    instance: Option<Instance>,
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// The raw stage input as JSON instead of the one built from the flags.
+    #[arg(long)]
+    input: Option<String>,
+    #[command(flatten)]
+    world: WorldArgs,
+}
+
+fn parse_allowance(text: &str) -> Result<(Instance, usize), String> {
+    let (instance, n) = text
+        .split_once('=')
+        .ok_or("expected INSTANCE=N, e.g. global=40")?;
+    Ok((
+        instance.parse()?,
+        n.parse().map_err(|_| format!("{n:?} is not a number"))?,
+    ))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = if cli.verbose { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zdsync: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => run(args).await,
+        Command::Redrive(args) => redrive(args).await,
+        Command::Stage(args) => stage(args).await,
+        Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let as_of = args.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let data = DataDir::new(&args.world.data_dir);
+    let world = World::open(args.world.spec(), &data, as_of, args.world.fresh).await?;
+    let run_id = args
+        .run_id
+        .unwrap_or_else(|| format!("local-{}", Utc::now().format("%Y%m%dT%H%M%SZ")));
+    let mut allow_deletions = BTreeMap::new();
+    for (instance, n) in args.allow_deletions {
+        allow_deletions.insert(instance, n);
+    }
+    eprintln!(
+        "zdsync run {run_id} (as of {as_of}{}) against {}",
+        if args.dry_run { ", dry run" } else { "" },
+        describe(&world)
+    );
+    let request = RunRequest {
+        run_id,
+        as_of,
+        dry_run: args.dry_run,
+        allow_deletions,
+        retry_time_scale: args.retry_time_scale,
+    };
+    let outcome = local::run(&data, &world, &request, &Progress::new(args.quiet)).await?;
+    print!("{}", report::render(&outcome, started.elapsed()));
+    Ok(exit_code(&outcome))
+}
+
+async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let data = DataDir::new(&args.data_dir);
+    let info = data
+        .load_info(&args.run_id)
+        .context("is this a local run of this data directory?")?;
+    let record = data.load_execution(&args.run_id)?;
+    let spec = match args.config {
+        Some(path) => WorldSpec::Config { path: Some(path) },
+        None => info.world,
+    };
+    let as_of = record
+        .start_time
+        .parse::<chrono::DateTime<Utc>>()?
+        .date_naive();
+    let world = World::open(spec, &data, as_of, false).await?;
+    eprintln!(
+        "zdsync redrive {} against {}",
+        args.run_id,
+        describe(&world)
+    );
+    let outcome = local::redrive(
+        &data,
+        &world,
+        &args.run_id,
+        args.retry_time_scale,
+        &Progress::new(args.quiet),
+    )
+    .await?;
+    print!("{}", report::render(&outcome, started.elapsed()));
+    Ok(exit_code(&outcome))
+}
+
+async fn stage(args: StageArgs) -> anyhow::Result<ExitCode> {
+    let as_of = args.as_of.unwrap_or_else(|| Utc::now().date_naive());
+    let data = DataDir::new(&args.world.data_dir);
+    let world = World::open(args.world.spec(), &data, as_of, args.world.fresh).await?;
+    let input = match args.input {
+        Some(text) => serde_json::from_str(&text).context("--input is not JSON")?,
+        None if args.stage == Stage::Guard => json!({
+            "run_id": args.run_id,
+            "execution_arn": format!("{}:{}", local::LOCAL_STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:"), args.run_id),
+            "state_machine_arn": local::LOCAL_STATE_MACHINE_ARN,
+            "started_at": as_of.and_time(Utc::now().time()).and_utc(),
+            "execution_input": {}
+        }),
+        None => {
+            let mut input = json!({"run_id": args.run_id, "as_of": as_of});
+            if let Some(instance) = args.instance {
+                input["instance"] = json!(instance);
+            }
+            input
+        }
+    };
+    if args.stage != Stage::Guard && args.stage.needs().zendesk && input.get("instance").is_none() {
+        bail!(
+            "the {} stage needs --instance global or --instance usgov",
+            args.stage
+        );
+    }
+    match local::run_stage(&data, &world, args.stage, input).await {
+        Ok(output) => {
+            println!("{}", serde_json::to_string_pretty(&output)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("zdsync: stage {} failed with {}: {e}", args.stage, e.name());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn describe(world: &World) -> String {
+    match world.spec() {
+        WorldSpec::Sandbox { .. } => format!(
+            "the in-process sandbox ({})",
+            world.sandbox().map(|s| s.base_url()).unwrap_or_default()
+        ),
+        WorldSpec::Config { path } => format!(
+            "the endpoints of {}",
+            path.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the environment".into())
+        ),
+    }
+}
+
+fn exit_code(outcome: &local::Outcome) -> ExitCode {
+    if outcome.record.status == zdsync_cli::asl::ExecutionStatus::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -35,6 +35,9 @@ pub enum Event {
         path: String,
         replayed: bool,
         elapsed: Duration,
+        /// A Task's own result (before ResultSelector/ResultPath), else the state's output: for
+        /// the progress line.
+        result: Value,
     },
     Failed {
         path: String,
@@ -322,15 +325,14 @@ impl<'a> Runner<'a> {
         input: Value,
     ) -> Result<(Value, Option<String>), ExecError> {
         if let Some(done) = self.replay.get(path) {
+            let output = done.output.clone().unwrap_or(Value::Null);
             self.observer.on_event(&Event::Succeeded {
                 path: path.to_owned(),
                 replayed: true,
                 elapsed: Duration::ZERO,
+                result: output.clone(),
             });
-            return Ok((
-                done.output.clone().unwrap_or(Value::Null),
-                done.next.clone(),
-            ));
+            return Ok((output, done.next.clone()));
         }
         self.observer.on_event(&Event::Entered {
             path: path.to_owned(),
@@ -338,8 +340,16 @@ impl<'a> Runner<'a> {
         let entered_at = Utc::now();
         let started = std::time::Instant::now();
         let mut attempts = 0;
+        let mut task_result = None;
         let result = self
-            .execute(state, path, &input, entered_at, &mut attempts)
+            .execute(
+                state,
+                path,
+                &input,
+                entered_at,
+                &mut attempts,
+                &mut task_result,
+            )
             .await;
         let exited_at = now_string();
         let mut record = self.record.lock().expect("record lock");
@@ -364,6 +374,7 @@ impl<'a> Runner<'a> {
                     path: path.to_owned(),
                     replayed: false,
                     elapsed: started.elapsed(),
+                    result: task_result.unwrap_or_else(|| output.clone()),
                 });
             }
             Err(err) => {
@@ -399,6 +410,7 @@ impl<'a> Runner<'a> {
         input: &Value,
         entered_at: DateTime<Utc>,
         attempts: &mut u32,
+        task_result: &mut Option<Value>,
     ) -> Result<(Value, Option<String>), ExecError> {
         let context = self.state_context(state, entered_at, 0);
         let effective = apply_path(state.input_path.as_ref(), input, &context)?;
@@ -449,6 +461,7 @@ impl<'a> Runner<'a> {
                         self.invoker.invoke(resource, payload.clone())
                     })
                     .await?;
+                *task_result = Some(result.clone());
                 Ok((self.finish(state, input, result, &context)?, next))
             }
             StateKind::Parallel { branches } => {

@@ -1,0 +1,314 @@
+//! `zdsync run` / `redrive` / `stage`: the real state machine executed in-process, each Task
+//! resolved to its stage, against either the in-process sandbox (the default) or the endpoints of
+//! a configuration file.
+//!
+//! A run directory holds everything about one execution: the stage artifacts (the store's
+//! `runs/{run_id}/…`), `execution.json` (the local execution history, which `redrive` resumes
+//! from) and `local.json` (how the run was configured, so a redrive uses the same world).
+
+mod invoker;
+mod progress;
+pub mod world;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zdsync::error::StageError;
+use zdsync::model::RunSummary;
+use zdsync::stages::{ExecutionLister, RunningExecution, Stage, StageContext, artifacts};
+use zdsync::store::{DirStore, RunKeys, read_json_opt};
+
+use crate::asl::{self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine};
+pub use invoker::InProcessStages;
+pub use progress::Progress;
+pub use world::{World, WorldSpec};
+
+/// The state machine definition every local run executes.
+pub const SYNC_ASL: &str = include_str!("../../../statemachine/sync.asl.json");
+/// The local stand-in for the deployed state machine's ARN.
+pub const LOCAL_STATE_MACHINE_ARN: &str =
+    "arn:aws:states:local:000000000000:stateMachine:zdsync-sync";
+
+/// The `${…}` substitutions that point every Task at a local function ARN.
+pub fn local_substitutions() -> BTreeMap<String, String> {
+    Stage::ALL
+        .iter()
+        .map(|stage| {
+            (
+                stage.substitution().to_owned(),
+                format!(
+                    "arn:aws:lambda:local:000000000000:function:zdsync-{}",
+                    stage.function_name()
+                ),
+            )
+        })
+        .collect()
+}
+
+pub fn sync_machine() -> anyhow::Result<StateMachine> {
+    asl::load(SYNC_ASL, &local_substitutions())
+        .map_err(|e| anyhow::anyhow!("statemachine/sync.asl.json: {e}"))
+}
+
+/// How a local run was configured; saved as `local.json` beside `execution.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalRunInfo {
+    pub world: WorldSpec,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Where runs live: `<data_dir>/runs/<run_id>/`.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join("runs").join(run_id)
+    }
+
+    pub fn store(&self) -> Arc<DirStore> {
+        Arc::new(DirStore::new(self.root.clone()))
+    }
+
+    fn file(&self, run_id: &str, name: &str) -> PathBuf {
+        self.run_dir(run_id).join(name)
+    }
+
+    pub fn load_execution(&self, run_id: &str) -> anyhow::Result<ExecutionRecord> {
+        read_file(&self.file(run_id, "execution.json"))
+    }
+
+    pub fn load_info(&self, run_id: &str) -> anyhow::Result<LocalRunInfo> {
+        read_file(&self.file(run_id, "local.json"))
+    }
+
+    fn save<T: Serialize>(&self, run_id: &str, name: &str, value: &T) -> anyhow::Result<()> {
+        let path = self.file(run_id, name);
+        std::fs::create_dir_all(path.parent().expect("a run file has a directory"))?;
+        let text = serde_json::to_string_pretty(value)?;
+        let temp = path.with_extension("json.tmp");
+        std::fs::write(&temp, text).with_context(|| format!("writing {}", temp.display()))?;
+        std::fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Marks the run as executing in this process (read by the overlap guard of other runs).
+    fn claim(&self, run_id: &str) -> anyhow::Result<RunningMarker> {
+        let path = self.file(run_id, "RUNNING");
+        std::fs::create_dir_all(path.parent().expect("run dir"))?;
+        std::fs::write(&path, std::process::id().to_string())?;
+        Ok(RunningMarker { path })
+    }
+}
+
+fn read_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid record", path.display()))
+}
+
+/// Removes the RUNNING marker when the execution ends, however it ends.
+struct RunningMarker {
+    path: PathBuf,
+}
+
+impl Drop for RunningMarker {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The overlap guard's view of local runs: run directories with a RUNNING marker whose process
+/// is alive (a marker left by a killed process does not block later runs).
+pub struct LocalExecutions {
+    data: DataDir,
+}
+
+impl LocalExecutions {
+    pub fn new(data: DataDir) -> LocalExecutions {
+        LocalExecutions { data }
+    }
+}
+
+#[async_trait]
+impl ExecutionLister for LocalExecutions {
+    async fn running(&self, _state_machine_arn: &str) -> Result<Vec<RunningExecution>, StageError> {
+        let runs = self.data.root.join("runs");
+        let Ok(entries) = std::fs::read_dir(&runs) else {
+            return Ok(Vec::new());
+        };
+        let mut running = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(pid) = std::fs::read_to_string(entry.path().join("RUNNING")) else {
+                continue;
+            };
+            if !process_alive(pid.trim()) {
+                continue;
+            }
+            let run_id = entry.file_name().to_string_lossy().into_owned();
+            if let Ok(record) = self.data.load_execution(&run_id)
+                && let Ok(start) = record.start_time.parse::<DateTime<Utc>>()
+            {
+                running.push(RunningExecution {
+                    execution_arn: record.execution_arn,
+                    start,
+                });
+            }
+        }
+        Ok(running)
+    }
+}
+
+fn process_alive(pid: &str) -> bool {
+    match pid.parse::<u32>() {
+        Ok(pid) if pid == std::process::id() => true,
+        // Linux: a live process has /proc/<pid>. Elsewhere assume alive (safe side: skip).
+        Ok(pid) if Path::new("/proc").exists() => Path::new(&format!("/proc/{pid}")).exists(),
+        Ok(_) => true,
+        Err(_) => false,
+    }
+}
+
+/// A finished local execution and where to read more.
+pub struct Outcome {
+    pub record: ExecutionRecord,
+    pub summary: Option<RunSummary>,
+    pub run_dir: PathBuf,
+}
+
+/// Options of `zdsync run`.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    pub dry_run: bool,
+    pub allow_deletions: BTreeMap<zdsync::model::Instance, usize>,
+    pub retry_time_scale: f64,
+}
+
+/// Starts a new local execution of the state machine in `world`.
+pub async fn run(
+    data: &DataDir,
+    world: &World,
+    request: &RunRequest,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    RunKeys::new(&request.run_id).map_err(|e| anyhow::anyhow!("--run-id: {e}"))?;
+    if data
+        .run_dir(&request.run_id)
+        .join("execution.json")
+        .exists()
+    {
+        bail!(
+            "run {} already exists in {}; redrive it with `zdsync redrive {}` or pick another --run-id",
+            request.run_id,
+            data.root.display(),
+            request.run_id
+        );
+    }
+    let machine = sync_machine()?;
+    // The execution's start time carries `as_of`: the guard derives the run date from it.
+    let start = request.as_of.and_time(Utc::now().time()).and_utc();
+    let mut input = serde_json::Map::new();
+    if request.dry_run {
+        input.insert("dry_run".into(), Value::Bool(true));
+    }
+    if !request.allow_deletions.is_empty() {
+        input.insert(
+            "allow_deletions".into(),
+            serde_json::to_value(&request.allow_deletions)?,
+        );
+    }
+    let record = ExecutionRecord::new(
+        LOCAL_STATE_MACHINE_ARN,
+        &request.run_id,
+        Value::Object(input),
+        start,
+    );
+    data.save(
+        &request.run_id,
+        "local.json",
+        &LocalRunInfo {
+            world: world.spec().clone(),
+            started_at: Utc::now(),
+        },
+    )?;
+    data.save(&request.run_id, "execution.json", &record)?;
+    let _marker = data.claim(&request.run_id)?;
+
+    let invoker = InProcessStages::new(world.context(data)?);
+    let options = ExecutionOptions {
+        retry_time_scale: request.retry_time_scale,
+    };
+    let record = asl::start(&machine, record, &invoker, progress, options).await;
+    finish(data, world, record).await
+}
+
+/// Redrives a failed local execution from its failed states, in the world it ran in.
+pub async fn redrive(
+    data: &DataDir,
+    world: &World,
+    run_id: &str,
+    retry_time_scale: f64,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let record = data.load_execution(run_id)?;
+    let machine = sync_machine()?;
+    let _marker = data.claim(run_id)?;
+    let invoker = InProcessStages::new(world.context(data)?);
+    let options = ExecutionOptions { retry_time_scale };
+    let record = asl::redrive(&machine, record, &invoker, progress, options)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    finish(data, world, record).await
+}
+
+async fn finish(data: &DataDir, world: &World, record: ExecutionRecord) -> anyhow::Result<Outcome> {
+    data.save(&record.name, "execution.json", &record)?;
+    world.save().await?;
+    let store = data.store();
+    let summary_key = RunKeys::new(&record.name)?.key(artifacts::SUMMARY)?;
+    let summary = if record.status == ExecutionStatus::Succeeded {
+        read_json_opt(store.as_ref(), &summary_key).await?
+    } else {
+        None
+    };
+    Ok(Outcome {
+        run_dir: data.run_dir(&record.name),
+        record,
+        summary,
+    })
+}
+
+/// `zdsync stage`: one stage, outside the state machine, with an explicit input.
+pub async fn run_stage(
+    data: &DataDir,
+    world: &World,
+    stage: Stage,
+    input: Value,
+) -> Result<Value, StageError> {
+    let ctx: StageContext = world
+        .context(data)
+        .map_err(|e| StageError::InvalidConfig(format!("{e:#}")))?;
+    let result = zdsync::stages::run(stage, &ctx, input).await;
+    if let Err(e) = world.save().await {
+        tracing::warn!(error = %e, "could not save the sandbox state");
+    }
+    result
+}

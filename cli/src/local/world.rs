@@ -1,0 +1,210 @@
+//! The world a local command runs against: the in-process sandbox (default) or the endpoints
+//! of a settings file.
+//!
+//! The sandbox's state is kept in `<data-dir>/sandbox/state.json` between commands, so a second
+//! `zdsync run` starts from what the first one left (and makes no writes when nothing changed),
+//! and `zdsync redrive` resumes against the state the failed run left.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+use zdsync::config::{Secret, Settings};
+use zdsync::model::Instance;
+use zdsync::stages::StageContext;
+use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox, SandboxConfig, ZendeskInstance};
+
+use super::{DataDir, LocalExecutions};
+
+/// Accounts and seed of the bundled demo world (generated relative to the run date).
+pub const DEMO_ACCOUNTS: usize = 60;
+pub const DEMO_SEED: u64 = 7;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorldSpec {
+    /// The in-process sandbox, seeded by the generator the first time.
+    Sandbox { accounts: usize, seed: u64 },
+    /// Real endpoints: a settings file (optional) and `ZDSYNC_*` variables.
+    Config { path: Option<PathBuf> },
+}
+
+pub struct World {
+    spec: WorldSpec,
+    settings: Arc<Settings>,
+    sandbox: Option<Sandbox>,
+    state_file: Option<PathBuf>,
+}
+
+impl World {
+    /// Opens the world. `fresh` discards a saved sandbox state and starts from the generator.
+    pub async fn open(
+        spec: WorldSpec,
+        data: &DataDir,
+        as_of: NaiveDate,
+        fresh: bool,
+    ) -> anyhow::Result<World> {
+        match &spec {
+            WorldSpec::Config { path } => {
+                let settings = Settings::load(path.as_deref(), &Settings::process_env())?;
+                Ok(World {
+                    spec,
+                    settings: Arc::new(settings),
+                    sandbox: None,
+                    state_file: None,
+                })
+            }
+            WorldSpec::Sandbox { accounts, seed } => {
+                let dir = data.root().join("sandbox");
+                let state_file = dir.join("state.json");
+                let fixture = if fresh || !state_file.exists() {
+                    Fixture::generate(&GeneratorOptions::new(*accounts, *seed, as_of))
+                } else {
+                    Fixture::from_path(&state_file)
+                        .with_context(|| format!("loading {}", state_file.display()))?
+                };
+                let overrides = write_demo_overrides(&dir, &fixture, as_of)?;
+                let mut config = SandboxConfig::new(fixture);
+                // Jobs finish quickly so the demo is quick; pacing still goes through job polls.
+                config.job_delay = Duration::from_millis(100);
+                let mut world = World::with_sandbox(spec.clone(), config, data).await?;
+                world.settings_mut().sync.overrides = Some(overrides.display().to_string());
+                world.state_file = Some(state_file);
+                Ok(world)
+            }
+        }
+    }
+
+    /// A world around a sandbox started from `config` (tests tune its fixture and knobs). Its
+    /// state is not saved unless a state file is set by [`World::open`].
+    pub async fn with_sandbox(
+        spec: WorldSpec,
+        config: SandboxConfig,
+        data: &DataDir,
+    ) -> anyhow::Result<World> {
+        let sandbox = Sandbox::start(config)
+            .await
+            .context("starting the sandbox")?;
+        let settings = sandbox_settings(&sandbox, data);
+        Ok(World {
+            spec,
+            settings: Arc::new(settings),
+            sandbox: Some(sandbox),
+            state_file: None,
+        })
+    }
+
+    /// Settings before the world is used (tests: protected ids, guard thresholds, overrides).
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+
+    pub fn spec(&self) -> &WorldSpec {
+        &self.spec
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// A context for every stage, writing artifacts under the data directory.
+    pub fn context(&self, data: &DataDir) -> anyhow::Result<StageContext> {
+        StageContext::build_all(
+            Arc::clone(&self.settings),
+            data.store(),
+            Arc::new(LocalExecutions::new(data.clone())),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", e.name()))
+    }
+
+    /// Saves the sandbox's state for the next command (nothing to do for real endpoints).
+    pub async fn save(&self) -> anyhow::Result<()> {
+        let (Some(sandbox), Some(path)) = (&self.sandbox, &self.state_file) else {
+            return Ok(());
+        };
+        let text = sandbox.snapshot().to_json_pretty();
+        std::fs::create_dir_all(path.parent().expect("state file has a directory"))?;
+        let temp = path.with_extension("json.tmp");
+        std::fs::write(&temp, text)?;
+        std::fs::rename(&temp, path)?;
+        Ok(())
+    }
+}
+
+/// Settings that point every client at the sandbox, with its credentials.
+fn sandbox_settings(sandbox: &Sandbox, data: &DataDir) -> Settings {
+    let mut settings = Settings::default();
+    let sf = sandbox.salesforce();
+    let options = sf.options();
+    settings.salesforce.login_url = sandbox.salesforce_url();
+    settings.salesforce.client_id = Some(options.client_id.clone());
+    settings.salesforce.client_secret = Some(Secret::new(options.client_secret.clone()));
+    for instance in Instance::ALL {
+        let which = sandbox_instance(instance);
+        let credentials = sandbox.zendesk_credentials(which);
+        let section = match instance {
+            Instance::Global => &mut settings.zendesk.global,
+            Instance::Usgov => &mut settings.zendesk.usgov,
+        };
+        section.url = Some(sandbox.zendesk_url(which));
+        section.email = Some(credentials.email.clone());
+        section.token = Some(Secret::new(credentials.token.clone()));
+    }
+    settings.slack.webhook_url = Some(Secret::new(sandbox.slack_webhook_url()));
+    settings.store.url = data.root().display().to_string();
+    settings
+}
+
+pub fn sandbox_instance(instance: Instance) -> ZendeskInstance {
+    match instance {
+        Instance::Global => ZendeskInstance::Global,
+        Instance::Usgov => ZendeskInstance::Usgov,
+    }
+}
+
+/// The demo's overrides file: one override in force (keeps a lapsed customer on premium for a
+/// month) and one expired (reported, ignored), so a demo run shows both paths.
+fn write_demo_overrides(
+    dir: &Path,
+    fixture: &Fixture,
+    as_of: NaiveDate,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("overrides.yaml");
+    if path.exists() {
+        return Ok(path);
+    }
+    let scenario = |name: &str| {
+        fixture
+            .generated
+            .as_ref()
+            .and_then(|g| g.scenarios.get(name))
+            .and_then(|ids| ids.first())
+            .cloned()
+    };
+    let mut text = String::from(
+        "# Entitlement overrides of the local demo (SPEC §5.2). Edit freely; delete this file to get\n\
+         # the generated one back.\n",
+    );
+    if let Some(id) = scenario("expired_over_15_days") {
+        let until = as_of + Days::new(30);
+        text.push_str(&format!(
+            "- salesforce_id: {id}\n  reason: demo — renewal signed, paperwork pending\n  expires: {until}\n  fields: {{ support_level: premium, sub_sm_premium: true, expiration_date: \"{until}\" }}\n"
+        ));
+    }
+    if let Some(id) = scenario("expired_within_15_days") {
+        let lapsed = as_of - Days::new(10);
+        text.push_str(&format!(
+            "- salesforce_id: {id}\n  reason: demo — a courtesy extension that has run out\n  expires: {lapsed}\n  fields: {{ support_level: ultimate }}\n"
+        ));
+    }
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

@@ -1,0 +1,148 @@
+//! `zdsync sandbox`: the emulator as a server, for developing the Lambda functions with
+//! `cargo lambda watch` (see README, "Local development").
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{NaiveDate, Utc};
+use clap::Args;
+use zdsync::model::Instance;
+use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox, SandboxConfig};
+
+use crate::local::world::{DEMO_ACCOUNTS, DEMO_SEED, sandbox_instance};
+
+#[derive(Args)]
+pub struct SandboxArgs {
+    /// Start from this fixture (format: sandbox/FIXTURE.md) instead of a generated world.
+    #[arg(long)]
+    fixture: Option<PathBuf>,
+    /// Generated world: number of accounts.
+    #[arg(long, default_value_t = DEMO_ACCOUNTS)]
+    accounts: usize,
+    /// Generated world: seed (same seed and date → same world).
+    #[arg(long, default_value_t = DEMO_SEED)]
+    seed: u64,
+    /// Generated world: the date subscriptions are placed around; default today.
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    listen: SocketAddr,
+    /// How long a Zendesk background job takes.
+    #[arg(long, default_value_t = 200)]
+    job_delay_ms: u64,
+    /// Write the ZDSYNC_* settings that point at this sandbox to a file (for
+    /// `cargo lambda watch --env-file`).
+    #[arg(long)]
+    env_file: Option<PathBuf>,
+    /// Artifact store the env file points the functions at.
+    #[arg(long, default_value = "data")]
+    store: PathBuf,
+    /// On Ctrl-C, save the sandbox's state as a fixture here.
+    #[arg(long)]
+    save_state: Option<PathBuf>,
+    /// Print the state of the sandbox running at --url as JSON, and exit.
+    #[arg(long)]
+    dump_state: bool,
+    #[arg(long, default_value = "http://127.0.0.1:9100")]
+    url: String,
+}
+
+pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    if args.dump_state {
+        let url = format!("{}/_sandbox/state", args.url.trim_end_matches('/'));
+        let state: serde_json::Value = reqwest::get(&url)
+            .await
+            .with_context(|| format!("is a sandbox running at {}?", args.url))?
+            .error_for_status()?
+            .json()
+            .await?;
+        println!("{}", serde_json::to_string_pretty(&state)?);
+        return Ok(());
+    }
+    let fixture = match &args.fixture {
+        Some(path) => {
+            Fixture::from_path(path).with_context(|| format!("loading {}", path.display()))?
+        }
+        None => Fixture::generate(&GeneratorOptions::new(
+            args.accounts,
+            args.seed,
+            args.as_of.unwrap_or_else(|| Utc::now().date_naive()),
+        )),
+    };
+    let mut config = SandboxConfig::new(fixture);
+    config.bind = args.listen;
+    config.job_delay = Duration::from_millis(args.job_delay_ms);
+    let sandbox = Sandbox::start(config)
+        .await
+        .context("starting the sandbox")?;
+    let store = std::path::absolute(&args.store)?;
+    let env = environment(&sandbox, &store.display().to_string());
+    println!("{}\n", sandbox.describe());
+    println!("# Settings that point zdsync (functions, `zdsync stage --config`) at this sandbox:");
+    for (key, value) in &env {
+        println!("export {key}={value}");
+    }
+    if let Some(path) = &args.env_file {
+        let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "\n# Also written to {} (cargo lambda watch --env-file {}).",
+            path.display(),
+            path.display()
+        );
+    }
+    println!("\nServing until Ctrl-C.");
+    tokio::signal::ctrl_c().await?;
+    if let Some(path) = &args.save_state {
+        std::fs::write(path, sandbox.snapshot().to_json_pretty())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("state saved to {}", path.display());
+    }
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// The `ZDSYNC_*` variables of a function talking to `sandbox`, writing to `store`.
+pub fn environment(sandbox: &Sandbox, store: &str) -> Vec<(String, String)> {
+    let sf = sandbox.salesforce();
+    let options = sf.options();
+    let mut env = vec![
+        (
+            "ZDSYNC_SALESFORCE_LOGIN_URL".to_owned(),
+            sandbox.salesforce_url(),
+        ),
+        (
+            "ZDSYNC_SALESFORCE_CLIENT_ID".to_owned(),
+            options.client_id.clone(),
+        ),
+        (
+            "ZDSYNC_SALESFORCE_CLIENT_SECRET".to_owned(),
+            options.client_secret.clone(),
+        ),
+    ];
+    for instance in Instance::ALL {
+        let which = sandbox_instance(instance);
+        let credentials = sandbox.zendesk_credentials(which);
+        let upper = instance.as_str().to_uppercase();
+        env.push((
+            format!("ZDSYNC_ZENDESK_{upper}_URL"),
+            sandbox.zendesk_url(which),
+        ));
+        env.push((
+            format!("ZDSYNC_ZENDESK_{upper}_EMAIL"),
+            credentials.email.clone(),
+        ));
+        env.push((
+            format!("ZDSYNC_ZENDESK_{upper}_TOKEN"),
+            credentials.token.clone(),
+        ));
+    }
+    env.push((
+        "ZDSYNC_SLACK_WEBHOOK_URL".to_owned(),
+        sandbox.slack_webhook_url(),
+    ));
+    env.push(("ZDSYNC_STORE_URL".to_owned(), store.to_owned()));
+    env
+}
