@@ -1,1 +1,130 @@
-//! Shared helpers for the end-to-end tests in this directory (added as the stages land).
+//! Shared helpers for the end-to-end tests: a sandbox world in a temporary data directory, and
+//! ways to run the real state machine against it and read what it left.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use zdsync::model::Instance;
+use zdsync::store::{RunKeys, read_json};
+use zdsync_cli::local::{self, DataDir, Outcome, Progress, RunRequest, World, WorldSpec};
+use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox, SandboxConfig, ZendeskInstance};
+
+pub const AS_OF: &str = "2026-11-23";
+
+pub fn as_of() -> NaiveDate {
+    AS_OF.parse().unwrap()
+}
+
+/// A world generated from `accounts` and `seed`, with fast jobs, in its own data directory.
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub data: DataDir,
+    pub world: World,
+    pub fixture: Fixture,
+}
+
+impl Harness {
+    pub async fn generated(accounts: usize, seed: u64) -> Harness {
+        let fixture = Fixture::generate(&GeneratorOptions::new(accounts, seed, as_of()));
+        Harness::from_fixture(fixture).await
+    }
+
+    pub async fn from_fixture(fixture: Fixture) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let mut config = SandboxConfig::new(fixture.clone());
+        config.job_delay = std::time::Duration::from_millis(20);
+        let spec = WorldSpec::Sandbox {
+            accounts: 0,
+            seed: 0,
+        };
+        let world = World::with_sandbox(spec, config, &data).await.unwrap();
+        Harness {
+            dir,
+            data,
+            world,
+            fixture,
+        }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.world.sandbox().expect("a sandbox world")
+    }
+
+    pub async fn run(&self, run_id: &str) -> Outcome {
+        self.run_with(run_id, false, Default::default()).await
+    }
+
+    pub async fn run_with(
+        &self,
+        run_id: &str,
+        dry_run: bool,
+        allow_deletions: std::collections::BTreeMap<Instance, usize>,
+    ) -> Outcome {
+        let request = RunRequest {
+            run_id: run_id.into(),
+            as_of: as_of(),
+            dry_run,
+            allow_deletions,
+            retry_time_scale: 0.01,
+        };
+        local::run(&self.data, &self.world, &request, &Progress::new(true))
+            .await
+            .unwrap()
+    }
+
+    pub async fn artifact<T: DeserializeOwned>(&self, run_id: &str, name: &str) -> T {
+        let key = RunKeys::new(run_id).unwrap().key(name).unwrap();
+        read_json(self.data.store().as_ref(), &key).await.unwrap()
+    }
+
+    pub fn artifact_exists(&self, run_id: &str, name: &str) -> bool {
+        self.dir
+            .path()
+            .join("runs")
+            .join(run_id)
+            .join(name)
+            .exists()
+    }
+
+    /// Scenario name → Salesforce ids the generator noted.
+    pub fn scenario(&self, name: &str) -> Vec<String> {
+        self.fixture
+            .generated
+            .as_ref()
+            .and_then(|g| g.scenarios.get(name))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn orgs(&self, instance: Instance) -> Vec<Value> {
+        self.sandbox().zendesk(zendesk(instance)).organizations()
+    }
+
+    /// The orgs whose `salesforce_id` field is `id`.
+    pub fn orgs_of(&self, instance: Instance, id: &str) -> Vec<Value> {
+        self.orgs(instance)
+            .into_iter()
+            .filter(|o| o["organization_fields"]["salesforce_id"].as_str() == Some(id))
+            .collect()
+    }
+
+    pub fn zendesk_writes(&self, instance: Instance) -> u64 {
+        self.sandbox()
+            .counters()
+            .zendesk_write_calls(zendesk(instance))
+    }
+
+    pub fn data_path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub fn zendesk(instance: Instance) -> ZendeskInstance {
+    match instance {
+        Instance::Global => ZendeskInstance::Global,
+        Instance::Usgov => ZendeskInstance::Usgov,
+    }
+}

@@ -1,0 +1,521 @@
+//! The org sync end to end: the real state machine, every stage in-process, real HTTP against
+//! the sandbox. Each test checks Zendesk's end state against SPEC, not against the code's own
+//! intermediate artifacts alone.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use zdsync::model::{
+    ChangeSet, DesiredOrg, DesiredOrgs, Instance, OrgMark, OrgUpdate, SyncResult, ZendeskOrg,
+};
+use zdsync::rules::{CompareRules, RunDates, compare_orgs};
+use zdsync::stages::artifacts;
+use zdsync_cli::asl::ExecutionStatus;
+use zdsync_e2e::{Harness, as_of, zendesk};
+
+fn succeeded(outcome: &zdsync_cli::local::Outcome) {
+    assert_eq!(
+        outcome.record.status,
+        ExecutionStatus::Succeeded,
+        "{:?}: {:?}",
+        outcome.record.error,
+        outcome.record.cause
+    );
+}
+
+fn zendesk_orgs(h: &Harness, instance: Instance) -> Vec<ZendeskOrg> {
+    h.orgs(instance)
+        .into_iter()
+        .map(|o| ZendeskOrg::from_api(o.as_object().unwrap().clone()).unwrap())
+        .collect()
+}
+
+fn field<'a>(org: &'a Value, key: &str) -> &'a Value {
+    &org["organization_fields"][key]
+}
+
+fn marked(org: &Value) -> bool {
+    field(org, "mark_for_deletion") == &json!(true)
+}
+
+fn one_org(h: &Harness, instance: Instance, id: &str) -> Value {
+    let orgs = h.orgs_of(instance, id);
+    assert_eq!(orgs.len(), 1, "{instance} orgs of {id}: {orgs:#?}");
+    orgs[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_brings_both_instances_to_what_salesforce_says() {
+    let h = Harness::generated(60, 7).await;
+    let before: BTreeMap<u64, Value> = h
+        .orgs(Instance::Global)
+        .into_iter()
+        .map(|o| (o["id"].as_u64().unwrap(), o))
+        .collect();
+    let outcome = h.run("e2e-first").await;
+    succeeded(&outcome);
+
+    // Converged: comparing the desired objects with Zendesk now finds nothing left to do.
+    for instance in Instance::ALL {
+        let desired: DesiredOrgs = h
+            .artifact("e2e-first", &artifacts::desired_orgs(instance))
+            .await;
+        let rules = match instance {
+            Instance::Global => CompareRules::global_orgs(),
+            Instance::Usgov => CompareRules::usgov_orgs(),
+        };
+        let diff = compare_orgs(&desired.orgs, &zendesk_orgs(&h, instance), &rules);
+        assert!(
+            diff.creates.is_empty(),
+            "{instance} creates left: {:#?}",
+            diff.creates
+        );
+        assert!(
+            diff.updates.is_empty(),
+            "{instance} updates left: {:#?}",
+            diff.updates
+        );
+        assert!(
+            diff.not_in_sync.is_empty(),
+            "{instance} marks left: {:#?}",
+            diff.not_in_sync
+        );
+        // Only the second of two accounts sharing a name is left: reported, never sent.
+        let shared = h.scenario("shared_name");
+        for held in &diff.held_back {
+            assert!(shared.contains(&held.salesforce_id.to_string()), "{held:?}");
+        }
+        // The sync never sent a field Zendesk does not have.
+        assert!(
+            h.sandbox()
+                .zendesk(zendesk(instance))
+                .ignored_fields()
+                .is_empty()
+        );
+    }
+
+    // Orgs whose account is gone are marked; already-marked ones were not written again.
+    for id in h.scenario("global_account_gone") {
+        assert!(marked(&one_org(&h, Instance::Global, &id)), "{id}");
+    }
+    for id in h.scenario("usgov_account_gone") {
+        assert!(marked(&one_org(&h, Instance::Usgov, &id)), "{id}");
+    }
+    for id in h.scenario("global_account_gone_already_marked") {
+        let org = one_org(&h, Instance::Global, &id);
+        assert_eq!(
+            org,
+            before[&org["id"].as_u64().unwrap()],
+            "an already-marked org is left alone"
+        );
+    }
+    // Expired more than three years: not gathered any more, so its org is marked.
+    for id in h.scenario("expired_over_3_years") {
+        for org in h.orgs_of(Instance::Global, &id) {
+            assert!(marked(&org), "{id}");
+        }
+    }
+
+    // Partner orgs belong to the partner sync: never marked by the org sync.
+    for scenario in ["partner_open", "partner_select", "partner_alliance"] {
+        for id in h.scenario(scenario) {
+            for org in h.orgs_of(Instance::Global, &id) {
+                assert!(!marked(&org), "{scenario} {id}");
+                assert_eq!(
+                    org,
+                    before[&org["id"].as_u64().unwrap()],
+                    "{scenario} org untouched"
+                );
+            }
+        }
+    }
+
+    // Several orgs with one Salesforce id: none is written, and the conflict is reported.
+    let updates: ChangeSet<OrgUpdate> = h
+        .artifact("e2e-first", &artifacts::updates(Instance::Global))
+        .await;
+    for id in h.scenario("salesforce_id_on_two_orgs") {
+        let orgs = h.orgs_of(Instance::Global, &id);
+        assert!(orgs.len() >= 2);
+        for org in &orgs {
+            assert_eq!(
+                org,
+                &before[&org["id"].as_u64().unwrap()],
+                "conflicting org untouched"
+            );
+        }
+        assert!(
+            updates
+                .conflicts
+                .iter()
+                .any(|c| c.salesforce_id.as_str() == id),
+            "conflict {id} reported"
+        );
+    }
+
+    // Two accounts with one name: one org, and a DuplicateValue error for the other.
+    let result: SyncResult = h
+        .artifact("e2e-first", &artifacts::sync_result(Instance::Global))
+        .await;
+    let shared = h.scenario("shared_name");
+    let with_org: Vec<&String> = shared
+        .iter()
+        .filter(|id| !h.orgs_of(Instance::Global, id).is_empty())
+        .collect();
+    assert_eq!(with_org.len(), 1, "{shared:?}");
+    assert!(
+        result
+            .errors
+            .iter()
+            .any(|e| shared.contains(&e.key) && e.error == "DuplicateValue"),
+        "{:#?}",
+        result.errors
+    );
+
+    // Unmanaged orgs (no or an invalid Salesforce id) are never touched, on either instance.
+    let before_usgov: Vec<Value> = h.fixture.zendesk.usgov.organizations.clone();
+    for name in h.scenario("unmanaged_orgs") {
+        let now = Instance::ALL
+            .iter()
+            .flat_map(|i| h.orgs(*i))
+            .find(|o| o["name"] == json!(name))
+            .unwrap_or_else(|| panic!("{name} is gone"));
+        match before.get(&now["id"].as_u64().unwrap()) {
+            Some(org) => assert_eq!(&now, org, "{name}"),
+            None => {
+                let seeded = before_usgov
+                    .iter()
+                    .find(|o| o["name"] == json!(name))
+                    .unwrap();
+                assert_eq!(
+                    now["organization_fields"]["salesforce_id"],
+                    seeded["organization_fields"]["salesforce_id"]
+                );
+                assert_eq!(now["updated_at"], now["created_at"], "{name} never updated");
+            }
+        }
+    }
+
+    // Entitlements (SPEC §5.3): grace period, expiry, FedRAMP, the federal exception.
+    for id in h.scenario("expired_within_15_days") {
+        let org = one_org(&h, Instance::Global, &id);
+        assert_ne!(
+            field(&org, "support_level"),
+            &json!("expired"),
+            "15 days of grace"
+        );
+        assert_eq!(field(&org, "account_type"), &json!("customer"));
+    }
+    for id in h.scenario("expired_over_15_days") {
+        let org = one_org(&h, Instance::Global, &id);
+        assert_eq!(field(&org, "support_level"), &json!("expired"));
+        assert_eq!(field(&org, "account_type"), &json!("former_customer"));
+        assert_eq!(field(&org, "aar").as_f64(), Some(0.0));
+    }
+    for id in h.scenario("usgov_fedramp") {
+        let org = one_org(&h, Instance::Usgov, &id);
+        for flag in [
+            "sub_gitlab_dedicated",
+            "sub_usgov_24x7",
+            "emergency_support_24x7",
+        ] {
+            assert_eq!(field(&org, flag), &json!(true), "{flag}");
+        }
+        assert!(org["organization_fields"].get("usgov_fedramp").is_none());
+    }
+    for id in h.scenario("federal_exception") {
+        assert_eq!(
+            h.orgs_of(Instance::Usgov, &id).len(),
+            1,
+            "exception tiers reach US Gov"
+        );
+    }
+
+    // New Global orgs get their sold-to contacts (SPEC §8).
+    let zendesk_global = h.sandbox().zendesk(zendesk(Instance::Global));
+    for id in h.scenario("sold_to_user_without_org") {
+        let org = one_org(&h, Instance::Global, &id);
+        let org_id = org["id"].as_u64().unwrap();
+        let members = zendesk_global
+            .organization_memberships()
+            .into_iter()
+            .filter(|m| m["organization_id"] == json!(org_id))
+            .count();
+        assert!(members >= 1, "the sold-to user was added to {id}");
+    }
+    for id in h.scenario("global_new_customer") {
+        assert_eq!(h.orgs_of(Instance::Global, &id).len(), 1, "{id} created");
+    }
+
+    // Agent-owned fields survive updates.
+    for (id, org) in &before {
+        if let Some(project) = org["organization_fields"]
+            .get("am_project_id")
+            .filter(|v| !v.is_null())
+        {
+            let now = zendesk_global.organization(*id).unwrap();
+            assert_eq!(field(&now, "am_project_id"), project);
+        }
+    }
+
+    let summary = outcome.summary.expect("summary.json");
+    assert!(summary.stages["sync_global"].counts["created"] > 0);
+    assert!(summary.stages["sync_global"].counts["marked"] > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_with_unchanged_data_writes_nothing() {
+    let h = Harness::generated(60, 7).await;
+    succeeded(&h.run("e2e-once").await);
+    h.sandbox().reset_counters();
+    let again = h.run("e2e-twice").await;
+    succeeded(&again);
+    for instance in Instance::ALL {
+        assert_eq!(
+            h.zendesk_writes(instance),
+            0,
+            "{instance}: {:#?}",
+            h.sandbox().counters().requests
+        );
+        let creates: ChangeSet<DesiredOrg> =
+            h.artifact("e2e-twice", &artifacts::creates(instance)).await;
+        let updates: ChangeSet<OrgUpdate> =
+            h.artifact("e2e-twice", &artifacts::updates(instance)).await;
+        let marks: ChangeSet<OrgMark> = h
+            .artifact("e2e-twice", &artifacts::not_in_sync(instance))
+            .await;
+        assert!(creates.items.is_empty() && updates.items.is_empty() && marks.items.is_empty());
+    }
+}
+
+/// Edits one Salesforce account record in place.
+fn edit_account(h: &Harness, id: &str, edit: impl FnOnce(&mut Value)) {
+    h.sandbox().salesforce().with_objects_mut(|objects| {
+        let account = objects
+            .get_mut("Account")
+            .unwrap()
+            .iter_mut()
+            .find(|a| a["Account_ID_18__c"] == json!(id))
+            .unwrap();
+        edit(account);
+    });
+}
+
+fn set_charges(account: &mut Value, name: Option<&str>, end: chrono::NaiveDate) {
+    for charge in account["Zuora__R00N40000001lGjTEAU__r"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if let Some(name) = name {
+            charge["Zuora__SubscriptionRatePlanChargeName__c"] = json!(name);
+        }
+        charge["Zuora__EffectiveEndDate__c"] = json!(end.to_string());
+    }
+    for sub in account["Zuora__Subscriptions__r"].as_array_mut().unwrap() {
+        sub["Zuora__SubscriptionEndDate__c"] = json!(end.to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_account_produces_exactly_that_update() {
+    let h = Harness::generated(60, 7).await;
+    succeeded(&h.run("e2e-base").await);
+    let id = h.scenario("global_in_sync")[0].clone();
+    let before = one_org(&h, Instance::Global, &id);
+    edit_account(&h, &id, |account| {
+        account["Name"] = json!("Renamed Holdings Inc");
+        account["CARR_This_Account__c"] = json!(424242.0);
+        set_charges(
+            account,
+            Some("Self-Managed - Ultimate - 1 Year"),
+            as_of() + chrono::Days::new(200),
+        );
+    });
+    h.sandbox().reset_counters();
+    succeeded(&h.run("e2e-changed").await);
+
+    let updates: ChangeSet<OrgUpdate> = h
+        .artifact("e2e-changed", &artifacts::updates(Instance::Global))
+        .await;
+    assert_eq!(updates.items.len(), 1, "{:#?}", updates.items);
+    let update = &updates.items[0];
+    assert_eq!(update.id, before["id"].as_u64().unwrap());
+    assert_eq!(update.name.as_deref(), Some("Renamed Holdings Inc"));
+    assert_eq!(update.organization_fields["aar"].as_f64(), Some(424242.0));
+    assert_eq!(
+        update.organization_fields["support_level"],
+        json!("ultimate")
+    );
+    assert_eq!(update.organization_fields["sub_sm_ultimate"], json!(true));
+    // Nothing but what changed: every key in the update differs from what Zendesk had.
+    for (key, value) in &update.organization_fields {
+        assert_ne!(
+            field(&before, key),
+            value,
+            "{key} did not change but was sent"
+        );
+    }
+    let after = one_org(&h, Instance::Global, &id);
+    assert_eq!(after["name"], json!("Renamed Holdings Inc"));
+    assert_eq!(field(&after, "support_level"), &json!("ultimate"));
+    for instance in Instance::ALL {
+        let creates: ChangeSet<DesiredOrg> = h
+            .artifact("e2e-changed", &artifacts::creates(instance))
+            .await;
+        let marks: ChangeSet<OrgMark> = h
+            .artifact("e2e-changed", &artifacts::not_in_sync(instance))
+            .await;
+        assert!(creates.items.is_empty() && marks.items.is_empty());
+    }
+    assert_eq!(h.zendesk_writes(Instance::Usgov), 0);
+    assert_eq!(h.zendesk_writes(Instance::Global), 1, "one update_many job");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_expired_over_three_years_is_marked_and_unmarked_when_it_returns() {
+    let h = Harness::generated(60, 7).await;
+    succeeded(&h.run("e2e-live").await);
+    let id = h.scenario("global_in_sync")[1].clone();
+    let original = h.sandbox().salesforce().with_objects_mut(|o| {
+        o["Account"]
+            .iter()
+            .find(|a| a["Account_ID_18__c"] == json!(id))
+            .cloned()
+            .unwrap()
+    });
+
+    let long_ago = RunDates::new(as_of()).three_years_out - chrono::Days::new(30);
+    edit_account(&h, &id, |account| set_charges(account, None, long_ago));
+    succeeded(&h.run("e2e-gone").await);
+    let marks: ChangeSet<OrgMark> = h
+        .artifact("e2e-gone", &artifacts::not_in_sync(Instance::Global))
+        .await;
+    assert_eq!(
+        marks
+            .items
+            .iter()
+            .map(|m| m.salesforce_id.as_str())
+            .collect::<Vec<_>>(),
+        vec![id.as_str()]
+    );
+    assert!(marked(&one_org(&h, Instance::Global, &id)));
+
+    edit_account(&h, &id, |account| *account = original.clone());
+    succeeded(&h.run("e2e-back").await);
+    let org = one_org(&h, Instance::Global, &id);
+    assert_eq!(field(&org, "mark_for_deletion"), &json!(false), "un-marked");
+    let updates: ChangeSet<OrgUpdate> = h
+        .artifact("e2e-back", &artifacts::updates(Instance::Global))
+        .await;
+    assert_eq!(updates.items.len(), 1);
+    assert_eq!(
+        updates.items[0].organization_fields["mark_for_deletion"],
+        json!(false)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_writes_nothing_to_zendesk() {
+    let h = Harness::generated(60, 7).await;
+    let before = h.sandbox().dump_state()["zendesk"].clone();
+    let outcome = h.run_with("e2e-dry", true, BTreeMap::new()).await;
+    succeeded(&outcome);
+    for instance in Instance::ALL {
+        assert_eq!(h.zendesk_writes(instance), 0);
+        let creates: ChangeSet<DesiredOrg> =
+            h.artifact("e2e-dry", &artifacts::creates(instance)).await;
+        assert!(
+            !creates.items.is_empty() || instance == Instance::Usgov,
+            "the dry run still says what it would do"
+        );
+        assert!(!h.artifact_exists("e2e-dry", &artifacts::sync_result(instance)));
+    }
+    let after = h.sandbox().dump_state()["zendesk"].clone();
+    let strip = |mut v: Value| {
+        for i in ["global", "usgov"] {
+            v[i].as_object_mut().unwrap().remove("jobs");
+        }
+        v
+    };
+    assert_eq!(strip(before), strip(after));
+    let summary = outcome.summary.unwrap();
+    assert!(
+        summary
+            .guard_decisions
+            .iter()
+            .any(|d| d.starts_with("dry run"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deletion_guard_holds_marks_until_an_operator_allows_them() {
+    let mut h = Harness::generated(60, 7).await;
+    {
+        let settings = h.world.settings_mut();
+        settings.sync.deletion_guard_min = 1;
+        settings.sync.deletion_guard_ratio = 0.0;
+    }
+    let outcome = h.run("e2e-guard").await;
+    assert_eq!(outcome.record.status, ExecutionStatus::Failed);
+    assert_eq!(
+        outcome.record.error.as_deref(),
+        Some("DeletionGuardTripped")
+    );
+    let result: SyncResult = h
+        .artifact("e2e-guard", &artifacts::sync_result(Instance::Global))
+        .await;
+    assert!(result.marked.is_empty(), "nothing marked");
+    assert!(
+        !result.created.is_empty(),
+        "creates and updates were still applied"
+    );
+    assert!(result.deletion_guard.as_ref().unwrap().is_tripped());
+    for id in h.scenario("global_account_gone") {
+        assert!(!marked(&one_org(&h, Instance::Global, &id)));
+    }
+
+    let marks: ChangeSet<OrgMark> = h
+        .artifact("e2e-guard", &artifacts::not_in_sync(Instance::Global))
+        .await;
+    let usgov_marks: ChangeSet<OrgMark> = h
+        .artifact("e2e-guard", &artifacts::not_in_sync(Instance::Usgov))
+        .await;
+    let allow = BTreeMap::from([
+        (Instance::Global, marks.items.len()),
+        (Instance::Usgov, usgov_marks.items.len()),
+    ]);
+    succeeded(&h.run_with("e2e-guard-allowed", false, allow).await);
+    for id in h.scenario("global_account_gone") {
+        assert!(marked(&one_org(&h, Instance::Global, &id)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_redriven_from_its_failed_state() {
+    let mut h = Harness::generated(40, 11).await;
+    // A wrong US Gov token: the US Gov gather fails with AuthFailed (not retried) and the run
+    // fails there, after the Global branch of the same Parallel was cancelled or finished.
+    let good = h.world.settings().zendesk.usgov.token.clone();
+    h.world.settings_mut().zendesk.usgov.token = Some(zdsync::config::Secret::new("wrong-token"));
+    let failed = h.run("e2e-redrive").await;
+    assert_eq!(failed.record.status, ExecutionStatus::Failed);
+    assert_eq!(failed.record.error.as_deref(), Some("AuthFailed"));
+    assert!(
+        failed
+            .record
+            .failed_states()
+            .contains(&"GatherOrgs[1].GatherOrgsUsgov")
+    );
+
+    h.world.settings_mut().zendesk.usgov.token = good;
+    h.sandbox().reset_counters();
+    let progress = zdsync_cli::local::Progress::new(true);
+    let redriven = zdsync_cli::local::redrive(&h.data, &h.world, "e2e-redrive", 0.01, &progress)
+        .await
+        .unwrap();
+    succeeded(&redriven);
+    assert_eq!(redriven.record.redrive_count, 1);
+    // The guard and the account gather succeeded before: Salesforce is not asked again.
+    assert_eq!(h.sandbox().counters().total("salesforce"), 0);
+    assert!(redriven.summary.is_some());
+}
