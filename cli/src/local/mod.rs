@@ -312,3 +312,46 @@ pub async fn run_stage(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The local executor and the ASL agree: every Task resolves to a stage, every stage is
+    /// used, every substitution is provided, and every state is reachable.
+    #[test]
+    fn every_task_of_the_definition_resolves_to_a_stage() {
+        let machine = sync_machine().unwrap();
+        let resolved: Vec<Stage> = machine
+            .task_resources()
+            .iter()
+            .map(|resource| {
+                Stage::from_function(resource)
+                    .unwrap_or_else(|| panic!("{resource} resolves to no stage"))
+            })
+            .collect();
+        for stage in Stage::ALL {
+            assert!(
+                resolved.contains(&stage),
+                "the state machine never runs {stage}"
+            );
+        }
+        assert_eq!(machine.unreachable_states(), Vec::<String>::new());
+        let needed = asl::placeholders(SYNC_ASL);
+        let provided: std::collections::BTreeSet<String> =
+            local_substitutions().into_keys().collect();
+        assert_eq!(needed, provided);
+    }
+
+    #[test]
+    fn function_names_and_arns_resolve_to_their_stage() {
+        for stage in Stage::ALL {
+            let name = format!("zdsync-{}", stage.function_name());
+            assert_eq!(Stage::from_function(&name), Some(stage));
+            assert_eq!(Stage::from_function(stage.function_name()), Some(stage));
+            let arn = format!("arn:aws:lambda:eu-west-1:123456789012:function:prod-{name}:live");
+            assert_eq!(Stage::from_function(&arn), Some(stage), "{arn}");
+        }
+        assert_eq!(Stage::from_function("zdsync-nothing"), None);
+    }
+}
