@@ -2,6 +2,7 @@
 //! stage commands, and the sandbox server command. `main.rs` only parses arguments.
 
 pub mod asl;
+pub mod cloud;
 pub mod local;
 pub mod report;
 pub mod sandbox_cmd;

@@ -12,7 +12,7 @@ use serde_json::json;
 use zdsync::model::Instance;
 use zdsync::stages::Stage;
 use zdsync_cli::local::{self, DataDir, Progress, RunRequest, World, WorldSpec, world};
-use zdsync_cli::{report, sandbox_cmd};
+use zdsync_cli::{cloud, report, sandbox_cmd};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +39,42 @@ enum Command {
     Stage(StageArgs),
     /// Serve the Salesforce/Zendesk/Slack emulator on loopback (for `cargo lambda watch`).
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// Operate the deployed state machine (AWS credentials and region from the environment).
+    Cloud(CloudArgs),
+}
+
+#[derive(Args)]
+struct CloudArgs {
+    /// The deployed state machine (stack output StateMachineArn).
+    #[arg(long, env = "ZDSYNC_CLOUD_STATE_MACHINE_ARN")]
+    state_machine_arn: String,
+    #[command(subcommand)]
+    command: CloudCommand,
+}
+
+#[derive(Subcommand)]
+enum CloudCommand {
+    /// Start an execution now (outside the hourly schedule).
+    Start {
+        /// Execution name = run id (artifacts under runs/<name>/); default manual-<UTC time>.
+        #[arg(long)]
+        name: Option<String>,
+        /// Raw execution input (JSON object); the flags below are merged into it.
+        #[arg(long)]
+        input: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        /// After checking a tripped deletion guard: allow N marks on an instance, e.g. global=40.
+        #[arg(long, value_parser = parse_allowance)]
+        allow_deletions: Vec<(Instance, usize)>,
+    },
+    /// Redrive a failed execution from its failed state.
+    Redrive { execution_arn: String },
+    /// The last executions, with state, duration and error.
+    Status {
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -169,7 +205,41 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Redrive(args) => redrive(args).await,
         Command::Stage(args) => stage(args).await,
         Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Cloud(args) => cloud(args).await.map(|()| ExitCode::SUCCESS),
     }
+}
+
+async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
+    let aws = aws_config::load_from_env().await;
+    let client = aws_sdk_sfn::Client::new(&aws);
+    let machine = &args.state_machine_arn;
+    match args.command {
+        CloudCommand::Start {
+            name,
+            input,
+            dry_run,
+            allow_deletions,
+        } => {
+            let input = cloud::execution_input(input.as_deref(), dry_run, &allow_deletions)?;
+            let name =
+                name.unwrap_or_else(|| format!("manual-{}", Utc::now().format("%Y%m%dT%H%M%SZ")));
+            let started = cloud::start(&client, machine, &name, &input).await?;
+            println!(
+                "started {} at {}
+  input {input}",
+                started.execution_arn, started.at
+            );
+        }
+        CloudCommand::Redrive { execution_arn } => {
+            let redriven = cloud::redrive(&client, &execution_arn).await?;
+            println!("redriving {} since {}", redriven.execution_arn, redriven.at);
+        }
+        CloudCommand::Status { limit } => {
+            let lines = cloud::status(&client, machine, limit).await?;
+            print!("{}", cloud::render_status(&lines, Utc::now()));
+        }
+    }
+    Ok(())
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -31,6 +31,15 @@ pub struct Settings {
     pub sync: SyncSettings,
     /// Lambda only: Secrets Manager ARNs the credentials are read from at cold start.
     pub secrets: SecretArns,
+    /// Operator commands (`zdsync cloud …`) only.
+    pub cloud: CloudSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudSettings {
+    /// The deployed state machine (`zdsync cloud start|redrive|status`).
+    pub state_machine_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -152,3 +152,64 @@ impl ExecutionLister for SfnExecutions {
         Ok(running)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sfn::operation::list_executions::ListExecutionsOutput;
+    use aws_sdk_sfn::primitives::DateTime as AwsDateTime;
+    use aws_sdk_sfn::types::ExecutionListItem;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:zdsync-sync";
+
+    fn running(name: &str, start: i64) -> ExecutionListItem {
+        ExecutionListItem::builder()
+            .execution_arn(format!(
+                "arn:aws:states:us-east-1:123456789012:execution:zdsync-sync:{name}"
+            ))
+            .state_machine_arn(MACHINE)
+            .name(name)
+            .status(ExecutionStatus::Running)
+            .start_date(AwsDateTime::from_secs(start))
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_guard_sees_every_page_of_running_executions() {
+        let first = mock!(aws_sdk_sfn::Client::list_executions)
+            .match_requests(|r| {
+                r.state_machine_arn() == Some(MACHINE)
+                    && r.status_filter() == Some(&ExecutionStatus::Running)
+                    && r.next_token().is_none()
+            })
+            .then_output(|| {
+                ListExecutionsOutput::builder()
+                    .executions(running("hourly-b", 7200))
+                    .next_token("page-2")
+                    .build()
+                    .unwrap()
+            });
+        let second = mock!(aws_sdk_sfn::Client::list_executions)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(|| {
+                ListExecutionsOutput::builder()
+                    .executions(running("hourly-a", 3600))
+                    .build()
+                    .unwrap()
+            });
+        let client = mock_client!(aws_sdk_sfn, RuleMode::MatchAny, [&first, &second]);
+        let found = SfnExecutions::new(client).running(MACHINE).await.unwrap();
+        assert_eq!(found.len(), 2);
+        assert!(found[1].execution_arn.ends_with(":hourly-a"));
+        assert_eq!(found[1].start.timestamp(), 3600);
+    }
+
+    #[test]
+    fn stage_errors_reach_step_functions_by_name() {
+        let diagnostic: Diagnostic = StageError::EmptySource("no accounts".into()).into();
+        assert_eq!(diagnostic.error_type, "EmptySource");
+        assert_eq!(diagnostic.error_message, "no accounts");
+    }
+}
