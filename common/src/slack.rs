@@ -72,21 +72,8 @@ impl SlackNotifier {
 
 /// The failure without the URL (reqwest's `Display` includes it).
 fn unreachable(error: reqwest::Error) -> SlackError {
-    let error = error.without_url();
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "the request failed"
-    };
-    let root_cause =
-        std::iter::successors(std::error::Error::source(&error), |cause| cause.source())
-            .last()
-            .map(|cause| format!(": {cause}"))
-            .unwrap_or_default();
     SlackError::Unreachable {
-        message: format!("{kind}{root_cause}"),
+        message: crate::http::describe_failure(&error.without_url()),
     }
 }
 

@@ -477,23 +477,8 @@ fn signed_assertion(
 
 /// Timeouts, refused connections and broken bodies: the request may work next time.
 fn transport_error(error: &reqwest::Error) -> SalesforceError {
-    // Without the URL: it can hold a long query, and the error is about the connection.
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else if error.is_body() || error.is_decode() {
-        "response body could not be read"
-    } else {
-        "request failed"
-    };
-    let root_cause =
-        std::iter::successors(std::error::Error::source(error), |cause| cause.source())
-            .last()
-            .map(|cause| format!(": {cause}"))
-            .unwrap_or_default();
     SalesforceError::Transient {
-        message: format!("{kind}{root_cause}"),
+        message: crate::http::describe_failure(error),
     }
 }
 

@@ -443,10 +443,7 @@ async fn update_orgs(
     updates: &[OrgUpdate],
     result: &mut SyncResult,
 ) -> Result<(), StageError> {
-    if updates.is_empty() {
-        return Ok(());
-    }
-    let items = updates
+    let targets = updates
         .iter()
         .map(|u| {
             let mut item = json!({"id": u.id});
@@ -456,23 +453,10 @@ async fn update_orgs(
             if !u.organization_fields.is_empty() {
                 item["organization_fields"] = Value::Object(u.organization_fields.clone());
             }
-            item
+            (u.salesforce_id.to_string(), u.id, item)
         })
         .collect();
-    for outcome in client.update_organizations(items).await? {
-        let update = &updates[outcome.index];
-        let key = update.salesforce_id.to_string();
-        match outcome.result {
-            Ok(_) => result.updated.push(RecordOutcome {
-                key,
-                id: Some(update.id),
-            }),
-            Err(e) => result
-                .errors
-                .push(record_error(&key, SyncAction::Update, e)),
-        }
-    }
-    Ok(())
+    update_many(client, targets, SyncAction::Update, result).await
 }
 
 async fn mark_orgs(
@@ -480,22 +464,42 @@ async fn mark_orgs(
     marks: &[OrgMark],
     result: &mut SyncResult,
 ) -> Result<(), StageError> {
-    if marks.is_empty() {
+    let targets = marks
+        .iter()
+        .map(|m| {
+            let item = json!({"id": m.id, "organization_fields": {field::MARK_FOR_DELETION: true}});
+            (m.salesforce_id.to_string(), m.id, item)
+        })
+        .collect();
+    update_many(client, targets, SyncAction::Mark, result).await
+}
+
+/// Update Many Organizations for `(key, org id, payload)` targets; each outcome lands in the
+/// result under `action`.
+async fn update_many(
+    client: &ZendeskClient,
+    targets: Vec<(String, u64, Value)>,
+    action: SyncAction,
+    result: &mut SyncResult,
+) -> Result<(), StageError> {
+    if targets.is_empty() {
         return Ok(());
     }
-    let items = marks
-        .iter()
-        .map(|m| json!({"id": m.id, "organization_fields": {field::MARK_FOR_DELETION: true}}))
-        .collect();
+    let items = targets.iter().map(|(_, _, item)| item.clone()).collect();
     for outcome in client.update_organizations(items).await? {
-        let mark = &marks[outcome.index];
-        let key = mark.salesforce_id.to_string();
+        let (key, id, _) = &targets[outcome.index];
         match outcome.result {
-            Ok(_) => result.marked.push(RecordOutcome {
-                key,
-                id: Some(mark.id),
-            }),
-            Err(e) => result.errors.push(record_error(&key, SyncAction::Mark, e)),
+            Ok(_) => {
+                let done = match action {
+                    SyncAction::Mark => &mut result.marked,
+                    _ => &mut result.updated,
+                };
+                done.push(RecordOutcome {
+                    key: key.clone(),
+                    id: Some(*id),
+                });
+            }
+            Err(e) => result.errors.push(record_error(key, action, e)),
         }
     }
     Ok(())

@@ -289,23 +289,9 @@ fn job_slots_left(headers: &HeaderMap) -> Option<u64> {
 /// Timeouts, refused connections and broken bodies: the request may work next time. The
 /// URL is left out: a search URL holds an email address.
 fn transport_failure(error: reqwest::Error) -> Failure {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else if error.is_body() || error.is_decode() {
-        "the response body could not be read"
-    } else {
-        "the request failed"
-    };
-    let root_cause =
-        std::iter::successors(std::error::Error::source(&error), |cause| cause.source())
-            .last()
-            .map(|cause| format!(": {cause}"))
-            .unwrap_or_default();
     Failure {
         error: ZendeskError::Transient {
-            message: format!("{kind}{root_cause}"),
+            message: crate::http::describe_failure(&error),
         },
         retry_after: None,
     }
