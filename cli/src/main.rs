@@ -266,8 +266,14 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         allow_deletions,
         retry_time_scale: args.retry_time_scale,
     };
+    if let Some(sandbox) = world.sandbox() {
+        sandbox.reset_counters();
+    }
     let outcome = local::run(&data, &world, &request, &Progress::new(args.quiet)).await?;
     print!("{}", report::render(&outcome, started.elapsed()));
+    if let Some(sandbox) = world.sandbox() {
+        println!("  {}", report::api_calls(&sandbox.counters()));
+    }
     Ok(exit_code(&outcome))
 }
 

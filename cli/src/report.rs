@@ -124,3 +124,21 @@ fn table(out: &mut String, summary: &RunSummary) {
         let _ = writeln!(out, "  error: {error}");
     }
 }
+
+/// The sandbox's request counters in one line: how many calls the run made, and how many wrote.
+pub fn api_calls(counters: &zdsync_sandbox::Counters) -> String {
+    let zendesk = |instance: zdsync_sandbox::ZendeskInstance| {
+        format!(
+            "Zendesk {instance} {} ({} writes)",
+            counters.total(instance.as_str()),
+            counters.zendesk_write_calls(instance)
+        )
+    };
+    format!(
+        "API calls: Salesforce {}, {}, {}, Slack {}",
+        counters.total("salesforce"),
+        zendesk(zdsync_sandbox::ZendeskInstance::Global),
+        zendesk(zdsync_sandbox::ZendeskInstance::Usgov),
+        counters.total("slack")
+    )
+}
