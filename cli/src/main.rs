@@ -12,7 +12,7 @@ use serde_json::json;
 use zdsync::model::Instance;
 use zdsync::stages::Stage;
 use zdsync_cli::local::{self, DataDir, Progress, RunRequest, World, WorldSpec, world};
-use zdsync_cli::{cloud, report, sandbox_cmd};
+use zdsync_cli::{cloud, lambda_proxy, report, sandbox_cmd};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,9 @@ enum Command {
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Operate the deployed state machine (AWS credentials and region from the environment).
     Cloud(CloudArgs),
+    /// Serve the Lambda Invoke API in front of `cargo lambda watch` (function ARNs, Lambda's
+    /// function-error shape), so a Step Functions engine can run the real functions.
+    LambdaProxy(lambda_proxy::ProxyArgs),
 }
 
 #[derive(Args)]
@@ -206,6 +209,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Stage(args) => stage(args).await,
         Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Cloud(args) => cloud(args).await.map(|()| ExitCode::SUCCESS),
+        Command::LambdaProxy(args) => lambda_proxy::run(args).await.map(|()| ExitCode::SUCCESS),
     }
 }
 
