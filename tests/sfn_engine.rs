@@ -160,6 +160,22 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
     }
     let output: Value = serde_json::from_str(run.output.as_deref().unwrap_or("null")).unwrap();
     assert_eq!(output["stage"], "summarize", "execution output: {output}");
+    // Every Task once and no retry: guard, gather accounts, gather orgs ×2, process,
+    // compare ×2, sync ×2, summarize. A retried stage would hide a failure here.
+    let events = history(&sfn, &run.arn).await;
+    let invoked: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.lambda_function_scheduled_event_details())
+        .map(|d| d.resource())
+        .collect();
+    let failed = events
+        .iter()
+        .filter(|e| e.lambda_function_failed_event_details().is_some())
+        .count();
+    if invoked.len() != 10 || failed != 0 {
+        let message = format!("expected 10 invocations and no failure, got {invoked:?}");
+        panic!("{}", report(&sfn, &run, &services, &message).await);
+    }
 
     // The local run gets the date the engine's run used (`as_of` is its start date).
     let as_of: NaiveDate = run.start.date_naive();
