@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -650,9 +651,6 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- {} log (tail) ---\n{}", self.name, self.log_tail());
-        }
         let root = self.child.id() as i32;
         let mut tree = descendants(root);
         tree.push(root);
@@ -666,6 +664,16 @@ impl Drop for Service {
         left.extend(tree);
         signal(&left, libc::SIGKILL);
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Not eprintln!: a closed stderr (e.g. `| head`) would panic inside the panic and
+            // abort the test before the other children are ended.
+            let _ = writeln!(
+                std::io::stderr(),
+                "--- {} log (tail) ---\n{}",
+                self.name,
+                self.log_tail()
+            );
+        }
     }
 }
 
