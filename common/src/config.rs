@@ -276,6 +276,18 @@ pub fn env_name(path: &str) -> String {
     format!("{ENV_PREFIX}{}", path.replace('.', "_").to_uppercase())
 }
 
+/// The environment name of every setting, sorted (`ZDSYNC_SALESFORCE_API_VERSION`, …,
+/// `ZDSYNC_ZENDESK_USGOV_URL`): exactly the `ZDSYNC_*` variables [`Settings::load`] accepts.
+/// A deployment may set only these (`tests/infra.rs` checks the SAM template against it).
+pub fn setting_env_names() -> Vec<String> {
+    let mut names: Vec<String> = leaf_paths()
+        .into_iter()
+        .map(|(path, _)| env_name(&path))
+        .collect();
+    names.sort();
+    names
+}
+
 impl Settings {
     /// Loads `file` (if given) and then the environment on top, and validates the result.
     pub fn load(
@@ -810,6 +822,39 @@ protected_ids = ["0011U00000V0tkDQAR"]
             .apply_secret(SecretKind::Salesforce, "hunter2")
             .unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn setting_env_names_are_exactly_what_the_loader_accepts() {
+        let names = setting_env_names();
+        let mut unique = names.clone();
+        unique.dedup();
+        assert_eq!(unique, names, "sorted and without duplicates");
+        for expected in [
+            "ZDSYNC_STORE_URL",
+            "ZDSYNC_SALESFORCE_LOGIN_URL",
+            "ZDSYNC_SYNC_PROTECTED_IDS",
+            "ZDSYNC_SECRETS_SLACK_ARN",
+        ] {
+            assert!(names.iter().any(|n| n == expected), "{expected} missing");
+        }
+        for name in &names {
+            // A value of the wrong type may be refused, but never as an unknown variable.
+            if let Err(e) = Settings::load(None, &env(&[(name, "x")])) {
+                assert!(!e.message.contains("not a zdsync setting"), "{name}: {e}");
+            }
+        }
+        let err = Settings::load(None, &env(&[("ZDSYNC_STORE_URI", "x")])).unwrap_err();
+        assert!(err.message.contains("not a zdsync setting"));
+        assert!(!names.contains(&"ZDSYNC_STORE_URI".to_owned()));
+        for kind in [
+            SecretKind::Salesforce,
+            SecretKind::Zendesk(Instance::Global),
+            SecretKind::Zendesk(Instance::Usgov),
+            SecretKind::Slack,
+        ] {
+            assert!(names.contains(&env_name(kind.arn_setting())), "{kind:?}");
+        }
     }
 
     #[test]
