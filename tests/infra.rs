@@ -1,0 +1,1140 @@
+//! The deployment agrees with itself and with the code: `infra/template.yaml` (SAM),
+//! `statemachine/sync.asl.json`, the function crates under `functions/`, the settings of
+//! `zdsync::config` and what each stage needs (`zdsync::stages::Stage::needs`).
+//!
+//! Each check returns the list of problems it found, so a drift names every disagreement at
+//! once; the `drift_*` tests edit a copy of the real files and show each check catching it.
+//! `scripts/check-infra.sh` covers what this test cannot: cfn-lint, checkov, asl-validator and
+//! the arm64 build.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use zdsync::config::{SecretKind, env_name, setting_env_names};
+use zdsync::model::Instance;
+use zdsync::stages::{RunOptions, Stage};
+
+const HOURLY: &str = "cron(0 * * * ? *)";
+/// SPEC §10: the seed says a run never needs 45 minutes; the state machine stops it at 50.
+const EXECUTION_TIME_ALARM_MS: f64 = 2_700_000.0;
+const STATE_MACHINE_TIMEOUT_SECONDS: u64 = 3000;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// The two files under test, parsed.
+struct Deployment {
+    template: Value,
+    asl_text: String,
+}
+
+impl Deployment {
+    fn load() -> Deployment {
+        let root = workspace_root();
+        let template_text = std::fs::read_to_string(root.join("infra/template.yaml"))
+            .expect("infra/template.yaml is readable");
+        let template: Value = serde_saphyr::from_str(&template_text)
+            .expect("infra/template.yaml is YAML without short-form (!Ref) tags");
+        let asl_text = std::fs::read_to_string(root.join("statemachine/sync.asl.json"))
+            .expect("statemachine/sync.asl.json is readable");
+        Deployment { template, asl_text }
+    }
+
+    fn asl(&self) -> Value {
+        serde_json::from_str(&self.asl_text).expect("the ASL is JSON")
+    }
+
+    fn resources(&self) -> &serde_json::Map<String, Value> {
+        self.template["Resources"]
+            .as_object()
+            .expect("the template has Resources")
+    }
+
+    fn resource(&self, id: &str) -> Option<&Value> {
+        self.resources().get(id)
+    }
+
+    fn resources_of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        self.resources()
+            .iter()
+            .filter(move |(_, r)| r["Type"] == ty)
+            .map(|(id, r)| (id.as_str(), r))
+    }
+
+    fn type_of(&self, id: &str) -> Option<&str> {
+        self.resource(id).and_then(|r| r["Type"].as_str())
+    }
+
+    /// The one `AWS::Serverless::StateMachine`.
+    fn state_machine(&self) -> (&str, &Value) {
+        let machines: Vec<_> = self
+            .resources_of_type("AWS::Serverless::StateMachine")
+            .collect();
+        assert_eq!(
+            machines.len(),
+            1,
+            "the template defines exactly one AWS::Serverless::StateMachine"
+        );
+        machines[0]
+    }
+
+    /// Every `AWS::Serverless::Function`, with what the checks need to know about it.
+    fn functions(&self) -> Vec<Function> {
+        let globals = &self.template["Globals"]["Function"];
+        self.resources_of_type("AWS::Serverless::Function")
+            .map(|(id, resource)| {
+                let props = &resource["Properties"];
+                // SAM merges Globals into each function; the function's own value wins.
+                let mut env = BTreeMap::new();
+                for source in [globals, props] {
+                    if let Some(vars) = source["Environment"]["Variables"].as_object() {
+                        env.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                }
+                let property = |name: &str| {
+                    Some(&props[name])
+                        .filter(|v| !v.is_null())
+                        .unwrap_or(&globals[name])
+                        .clone()
+                };
+                let role = getatt(&props["Role"]).map(|(role, _)| role.to_owned());
+                Function {
+                    id: id.to_owned(),
+                    binary: resource["Metadata"]["BuildProperties"]["Binary"]
+                        .as_str()
+                        .map(str::to_owned),
+                    build_method: resource["Metadata"]["BuildMethod"].clone(),
+                    runtime: property("Runtime"),
+                    architectures: property("Architectures"),
+                    handler: property("Handler"),
+                    code_uri: property("CodeUri"),
+                    env,
+                    statements: role
+                        .as_deref()
+                        .map(|r| self.role_statements(r))
+                        .unwrap_or_default(),
+                    role,
+                }
+            })
+            .collect()
+    }
+
+    /// Every statement a role is granted: its inline policies and any `AWS::IAM::Policy`
+    /// attached to it. Both branches of a conditional (`Fn::If`) statement count.
+    fn role_statements(&self, role: &str) -> Vec<Value> {
+        let mut documents = Vec::new();
+        if let Some(r) = self.resource(role) {
+            for policy in r["Properties"]["Policies"].as_array().into_iter().flatten() {
+                documents.push(policy["PolicyDocument"].clone());
+            }
+        }
+        for (_, policy) in self.resources_of_type("AWS::IAM::Policy") {
+            let attached = policy["Properties"]["Roles"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| reference(r) == Some(role));
+            if attached {
+                documents.push(policy["Properties"]["PolicyDocument"].clone());
+            }
+        }
+        documents
+            .iter()
+            .flat_map(|doc| as_list(&doc["Statement"]))
+            .flat_map(if_branches)
+            .collect()
+    }
+
+    /// `name → resource id` of the state machine's definition substitutions that are a
+    /// `Fn::GetAtt [<id>, Arn]`.
+    fn substitutions(&self) -> BTreeMap<String, Value> {
+        let (_, machine) = self.state_machine();
+        machine["Properties"]["DefinitionSubstitutions"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The `${…}` names of the ASL, in order of first appearance.
+    fn asl_placeholders(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut rest = self.asl_text.as_str();
+        while let Some(start) = rest.find("${") {
+            let after = &rest[start + 2..];
+            let end = after.find('}').unwrap_or(after.len());
+            let name = after[..end].to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+            rest = &after[end..];
+        }
+        names
+    }
+}
+
+#[derive(Debug)]
+struct Function {
+    id: String,
+    binary: Option<String>,
+    build_method: Value,
+    runtime: Value,
+    architectures: Value,
+    handler: Value,
+    code_uri: Value,
+    env: BTreeMap<String, Value>,
+    role: Option<String>,
+    statements: Vec<Value>,
+}
+
+impl Function {
+    fn stage(&self) -> Option<Stage> {
+        self.binary.as_deref().and_then(Stage::from_function)
+    }
+
+    /// Statements allowing any action for which `matches` holds.
+    fn statements_allowing<'a>(
+        &'a self,
+        matches: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.statements
+            .iter()
+            .filter(move |s| s["Effect"] == "Allow" && actions(s).iter().any(|a| matches(a)))
+    }
+}
+
+// --- intrinsics ----------------------------------------------------------------------------
+
+/// `{Ref: X}` → X.
+fn reference(v: &Value) -> Option<&str> {
+    v.get("Ref").and_then(Value::as_str)
+}
+
+/// `{Fn::GetAtt: [X, Attr]}` or `{Fn::GetAtt: "X.Attr"}` → (X, Attr).
+fn getatt(v: &Value) -> Option<(&str, &str)> {
+    match v.get("Fn::GetAtt")? {
+        Value::Array(parts) => Some((parts.first()?.as_str()?, parts.get(1)?.as_str()?)),
+        Value::String(dotted) => dotted.split_once('.'),
+        _ => None,
+    }
+}
+
+/// `{Fn::Sub: "text"}` or `{Fn::Sub: ["text", {…}]}` → text.
+fn sub(v: &Value) -> Option<&str> {
+    match v.get("Fn::Sub")? {
+        Value::String(s) => Some(s),
+        Value::Array(parts) => parts.first()?.as_str(),
+        _ => None,
+    }
+}
+
+/// A value that is one item or a list, as a list (IAM `Action`, `Resource`, `Statement`).
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
+/// Both outcomes of `{Fn::If: [cond, a, b]}` (minus `AWS::NoValue`); any other value as is.
+fn if_branches(v: Value) -> Vec<Value> {
+    match v.get("Fn::If").and_then(Value::as_array) {
+        Some(parts) if parts.len() == 3 => parts[1..]
+            .iter()
+            .filter(|b| reference(b) != Some("AWS::NoValue"))
+            .flat_map(|b| if_branches(b.clone()))
+            .collect(),
+        _ => vec![v],
+    }
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    as_list(&statement["Action"])
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Whether an IAM action pattern (`s3:Get*`, `*`) covers `action`, case-insensitively.
+fn covers(pattern: &str, action: &str) -> bool {
+    let (pattern, action) = (pattern.to_lowercase(), action.to_lowercase());
+    match pattern.strip_suffix('*') {
+        Some(prefix) => action.starts_with(&prefix),
+        None => pattern == action,
+    }
+}
+
+// --- checks --------------------------------------------------------------------------------
+
+/// Every `${…}` of the ASL is a definition substitution holding the ARN of a function of the
+/// template, named as the code names it (`Stage::substitution`); no substitution is unused.
+fn check_substitutions(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let subs = d.substitutions();
+    let placeholders = d.asl_placeholders();
+    let functions = d.functions();
+    for name in &placeholders {
+        let Some(value) = subs.get(name) else {
+            problems.push(format!(
+                "the ASL uses ${{{name}}} but the state machine has no DefinitionSubstitutions entry {name}"
+            ));
+            continue;
+        };
+        let Some((target, attribute)) = getatt(value) else {
+            problems.push(format!(
+                "DefinitionSubstitutions {name} is {value}, not Fn::GetAtt [<function>, Arn]"
+            ));
+            continue;
+        };
+        if attribute != "Arn" || d.type_of(target) != Some("AWS::Serverless::Function") {
+            problems.push(format!(
+                "DefinitionSubstitutions {name} points at {target}.{attribute}, not the Arn of an AWS::Serverless::Function"
+            ));
+            continue;
+        }
+        let stage = functions
+            .iter()
+            .find(|f| f.id == target)
+            .and_then(Function::stage);
+        if let Some(stage) = stage
+            && stage.substitution() != name
+        {
+            problems.push(format!(
+                "DefinitionSubstitutions {name} holds the {stage} function, which the code calls ${{{}}}",
+                stage.substitution()
+            ));
+        }
+    }
+    for name in subs.keys() {
+        if !placeholders.contains(name) {
+            problems.push(format!(
+                "DefinitionSubstitutions {name} is not used by statemachine/sync.asl.json"
+            ));
+        }
+    }
+    problems
+}
+
+/// Every function of the template is called by the state machine.
+fn check_every_function_is_used(d: &Deployment) -> Vec<String> {
+    let subs = d.substitutions();
+    let placeholders = d.asl_placeholders();
+    d.functions()
+        .iter()
+        .filter(|f| {
+            !subs.iter().any(|(name, value)| {
+                placeholders.contains(name) && getatt(value).map(|(id, _)| id) == Some(&f.id)
+            })
+        })
+        .map(|f| {
+            format!(
+                "function {} is not referenced by any ${{…}} of statemachine/sync.asl.json",
+                f.id
+            )
+        })
+        .collect()
+}
+
+/// The package names of `functions/*/Cargo.toml`: the workspace's Lambda binaries.
+fn workspace_function_binaries() -> BTreeSet<String> {
+    let dir = workspace_root().join("functions");
+    std::fs::read_dir(&dir)
+        .expect("functions/ is readable")
+        .filter_map(|entry| {
+            let manifest = entry.ok()?.path().join("Cargo.toml");
+            let text = std::fs::read_to_string(manifest).ok()?;
+            let doc: toml::Table = text.parse().expect("a function's Cargo.toml is TOML");
+            Some(doc.get("package")?.get("name")?.as_str()?.to_owned())
+        })
+        .collect()
+}
+
+/// Each function is built by cargo-lambda from a workspace binary for arm64
+/// `provided.al2023`; every workspace function binary is deployed, once; every stage of the
+/// code has its function.
+fn check_builds(d: &Deployment, binaries: &BTreeSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let functions = d.functions();
+    let template_dir = workspace_root().join("infra");
+    let mut deployed = BTreeMap::new();
+    for f in &functions {
+        let id = &f.id;
+        if f.build_method != "rust-cargolambda" {
+            problems.push(format!(
+                "{id}: Metadata.BuildMethod is {}, not rust-cargolambda",
+                f.build_method
+            ));
+        }
+        let Some(binary) = &f.binary else {
+            problems.push(format!("{id}: no Metadata.BuildProperties.Binary"));
+            continue;
+        };
+        if !binaries.contains(binary) {
+            problems.push(format!(
+                "{id}: Binary {binary} is not a package of functions/*/Cargo.toml ({binaries:?})"
+            ));
+        }
+        if let Some(other) = deployed.insert(binary.clone(), id.clone()) {
+            problems.push(format!("{id} and {other} both deploy {binary}"));
+        }
+        if f.stage().is_none() {
+            problems.push(format!("{id}: Binary {binary} names no zdsync stage"));
+        }
+        for (what, value, expected) in [
+            ("Runtime", &f.runtime, json!("provided.al2023")),
+            ("Architectures", &f.architectures, json!(["arm64"])),
+            ("Handler", &f.handler, json!("bootstrap")),
+        ] {
+            if *value != expected {
+                problems.push(format!("{id}: {what} is {value}, not {expected}"));
+            }
+        }
+        // sam build runs `cargo lambda build --bin <Binary>` in CodeUri: the workspace root.
+        match f.code_uri.as_str() {
+            Some(uri) => {
+                let dir = template_dir.join(uri);
+                let is_root = dir
+                    .canonicalize()
+                    .ok()
+                    .zip(workspace_root().canonicalize().ok())
+                    .is_some_and(|(a, b)| a == b);
+                if !is_root {
+                    problems.push(format!(
+                        "{id}: CodeUri {uri} is not the workspace root (relative to infra/)"
+                    ));
+                }
+            }
+            None => problems.push(format!("{id}: CodeUri is not a local path")),
+        }
+    }
+    for binary in binaries {
+        if !deployed.contains_key(binary) {
+            problems.push(format!(
+                "functions/ builds {binary} but no template function deploys it"
+            ));
+        }
+    }
+    for stage in Stage::ALL {
+        if !functions.iter().any(|f| f.stage() == Some(stage)) {
+            problems.push(format!("no template function runs the {stage} stage"));
+        }
+    }
+    problems
+}
+
+/// Environment variables are zdsync settings; the endpoints and store are set, the store is
+/// the artifact bucket, and no credential is ever a plain variable.
+fn check_environment(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let known = setting_env_names();
+    // Filled from Secrets Manager at cold start, never from the environment.
+    let credentials = [
+        "salesforce.client_secret",
+        "salesforce.password",
+        "zendesk.global.token",
+        "zendesk.usgov.token",
+        "slack.webhook_url",
+    ]
+    .map(env_name);
+    for f in d.functions() {
+        let id = &f.id;
+        for name in f.env.keys() {
+            if !known.contains(name) {
+                problems.push(format!(
+                    "{id}: environment variable {name} is not a zdsync setting (zdsync::config::setting_env_names)"
+                ));
+            }
+            if credentials.contains(name) {
+                problems.push(format!(
+                    "{id}: {name} is a credential; it belongs in Secrets Manager"
+                ));
+            }
+        }
+        for required in [
+            "store.url",
+            "zendesk.global.url",
+            "zendesk.usgov.url",
+            "salesforce.login_url",
+        ]
+        .map(env_name)
+        {
+            if !f.env.contains_key(&required) {
+                problems.push(format!("{id}: environment variable {required} is not set"));
+            }
+        }
+        if let Some(store) = f.env.get(&env_name("store.url")) {
+            let bucket = sub(store)
+                .and_then(|s| s.strip_prefix("s3://${"))
+                .and_then(|s| s.strip_suffix("}/"));
+            if bucket.and_then(|b| d.type_of(b)) != Some("AWS::S3::Bucket") {
+                problems.push(format!(
+                    "{id}: {} is {store}, not Fn::Sub s3://${{<bucket>}}/",
+                    env_name("store.url")
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The secret kind a secret resource holds, from its name `zdsync/<env>/<kind>`.
+fn secret_kind(d: &Deployment, id: &str) -> Option<SecretKind> {
+    let name = sub(&d.resource(id)?["Properties"]["Name"])?;
+    match name.rsplit('/').next()? {
+        "salesforce" => Some(SecretKind::Salesforce),
+        "zendesk-global" => Some(SecretKind::Zendesk(Instance::Global)),
+        "zendesk-usgov" => Some(SecretKind::Zendesk(Instance::Usgov)),
+        "slack" => Some(SecretKind::Slack),
+        _ => None,
+    }
+}
+
+/// The secrets a stage reads at cold start (`common/src/lambda.rs`).
+fn secrets_needed(stage: Stage) -> Vec<SecretKind> {
+    let needs = stage.needs();
+    let mut kinds = Vec::new();
+    if needs.salesforce {
+        kinds.push(SecretKind::Salesforce);
+    }
+    if needs.zendesk {
+        kinds.extend(Instance::ALL.map(SecretKind::Zendesk));
+    }
+    if needs.slack {
+        kinds.push(SecretKind::Slack);
+    }
+    kinds
+}
+
+/// Each function gets the ARN variables of exactly the secrets its stage reads (Slack may be
+/// switched off by a condition), each pointing at the right secret, and may read only those.
+fn check_secrets(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let all_kinds = [
+        SecretKind::Salesforce,
+        SecretKind::Zendesk(Instance::Global),
+        SecretKind::Zendesk(Instance::Usgov),
+        SecretKind::Slack,
+    ];
+    for f in d.functions() {
+        let id = &f.id;
+        let Some(stage) = f.stage() else { continue };
+        let needed = secrets_needed(stage);
+        for kind in all_kinds {
+            let var = env_name(kind.arn_setting());
+            match (f.env.get(&var), needed.contains(&kind)) {
+                (Some(_), false) => problems.push(format!(
+                    "{id}: the {stage} stage reads no {kind:?} secret, yet {var} is set"
+                )),
+                (None, true) => problems.push(format!(
+                    "{id}: the {stage} stage reads the {kind:?} secret, but {var} is not set"
+                )),
+                (Some(value), true) => {
+                    // A plain Ref, or a condition choosing between the Ref and nothing.
+                    for branch in if_branches(value.clone()) {
+                        let points_at = reference(&branch).and_then(|s| secret_kind(d, s));
+                        if points_at != Some(kind) {
+                            problems.push(format!(
+                                "{id}: {var} is {branch}, not a Ref to the {kind:?} secret"
+                            ));
+                        }
+                    }
+                }
+                (None, false) => {}
+            }
+        }
+        for statement in f.statements_allowing(|a| covers(a, "secretsmanager:GetSecretValue")) {
+            for resource in as_list(&statement["Resource"]) {
+                let kind = reference(&resource).and_then(|s| secret_kind(d, s));
+                if !kind.is_some_and(|k| needed.contains(&k)) {
+                    problems.push(format!(
+                        "{id}: its role may read secret {resource}, which the {stage} stage does not need"
+                    ));
+                }
+            }
+        }
+        for kind in &needed {
+            let granted = f
+                .statements_allowing(|a| covers(a, "secretsmanager:GetSecretValue"))
+                .flat_map(|s| as_list(&s["Resource"]))
+                .any(|r| reference(&r).and_then(|s| secret_kind(d, s)) == Some(*kind));
+            if !granted {
+                problems.push(format!(
+                    "{id}: its role may not read the {kind:?} secret the {stage} stage needs"
+                ));
+            }
+        }
+    }
+    for (id, _) in d.resources_of_type("AWS::SecretsManager::Secret") {
+        if secret_kind(d, id).is_none() {
+            problems.push(format!(
+                "secret {id} is not named zdsync/<env>/(salesforce|zendesk-global|zendesk-usgov|slack)"
+            ));
+        }
+        let props = &d.resource(id).expect("listed")["Properties"];
+        if !props["SecretString"].is_null() || !props["GenerateSecretString"].is_null() {
+            problems.push(format!(
+                "secret {id} gets its value from the template; the operator puts it after deploy"
+            ));
+        }
+    }
+    problems
+}
+
+/// Only the guard may list executions, and only of this state machine.
+fn check_list_executions(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let (_, machine) = d.state_machine();
+    let machine_name = sub(&machine["Properties"]["Name"]).unwrap_or_default();
+    let mut guard_may = false;
+    for f in d.functions() {
+        for statement in f.statements_allowing(|a| covers(a, "states:ListExecutions")) {
+            if f.stage() != Some(Stage::Guard) {
+                problems.push(format!(
+                    "{}: only the guard may call states:ListExecutions",
+                    f.id
+                ));
+                continue;
+            }
+            guard_may = true;
+            for resource in as_list(&statement["Resource"]) {
+                let arn = sub(&resource).unwrap_or_default();
+                let names_it = !machine_name.is_empty()
+                    && arn.starts_with("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:")
+                    && arn.ends_with(&format!(":stateMachine:{machine_name}"));
+                if !names_it {
+                    problems.push(format!(
+                        "{}: states:ListExecutions on {resource}, not on this state machine ({machine_name})",
+                        f.id
+                    ));
+                }
+            }
+        }
+    }
+    if !guard_may {
+        problems.push("the guard's role may not call states:ListExecutions".into());
+    }
+    // No other role of the template either (the state machine's, a stray policy).
+    let function_roles: BTreeSet<String> = d.functions().into_iter().filter_map(|f| f.role).collect();
+    for (role, _) in d.resources_of_type("AWS::IAM::Role") {
+        if function_roles.contains(role) {
+            continue;
+        }
+        let lists = d.role_statements(role).iter().any(|s| {
+            s["Effect"] == "Allow" && actions(s).iter().any(|a| covers(a, "states:ListExecutions"))
+        });
+        if lists {
+            problems.push(format!("role {role} may call states:ListExecutions"));
+        }
+    }
+    problems
+}
+
+/// Stage roles reach S3 objects only under runs/ (plus the overrides key, for process), list
+/// only with an s3:prefix condition, and every reader can tell a missing artifact.
+fn check_s3_access(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    for f in d.functions() {
+        let id = &f.id;
+        let mut reads = false;
+        let mut lists_runs = false;
+        for statement in f.statements_allowing(|a| a.to_lowercase().starts_with("s3:") || a == "*")
+        {
+            let s3_actions = actions(statement)
+                .into_iter()
+                .filter(|a| a.to_lowercase().starts_with("s3:") || a == "*");
+            for action in s3_actions {
+                let resources = as_list(&statement["Resource"]);
+                match action.as_str() {
+                    "s3:GetObject" | "s3:PutObject" => {
+                        reads |= action == "s3:GetObject";
+                        for resource in resources {
+                            let arn = sub(&resource).unwrap_or_default();
+                            let allowed = arn.ends_with("/runs/*")
+                                || (f.stage() == Some(Stage::Process)
+                                    && action == "s3:GetObject"
+                                    && arn.ends_with("/${OverridesKey}"));
+                            if !allowed {
+                                problems.push(format!(
+                                    "{id}: {action} on {resource}, outside runs/*"
+                                ));
+                            }
+                        }
+                    }
+                    "s3:ListBucket" => {
+                        let prefixes = [
+                            &statement["Condition"]["StringLike"]["s3:prefix"],
+                            &statement["Condition"]["StringEquals"]["s3:prefix"],
+                        ];
+                        if prefixes.iter().all(|p| p.is_null()) {
+                            problems.push(format!(
+                                "{id}: s3:ListBucket without an s3:prefix condition"
+                            ));
+                        }
+                        lists_runs |= as_list(prefixes[0]).contains(&json!("runs/*"));
+                    }
+                    other => problems.push(format!(
+                        "{id}: S3 action {other}; the stages need only GetObject, PutObject, ListBucket"
+                    )),
+                }
+            }
+        }
+        if reads && !lists_runs {
+            problems.push(format!(
+                "{id}: reads artifacts without s3:ListBucket on runs/*, so a missing one reads as AccessDenied"
+            ));
+        }
+        if f.stage() == Some(Stage::Guard) && f.statements_allowing(|a| a.starts_with("s3:")).next().is_some() {
+            problems.push(format!("{id}: the guard writes nothing and needs no S3 access"));
+        }
+    }
+    problems
+}
+
+/// The state machine: STANDARD, this ASL, no execution data in its logs, its role invokes
+/// exactly the template's functions, and the run timeout stays in the ASL.
+fn check_state_machine(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let (_, machine) = d.state_machine();
+    let props = &machine["Properties"];
+    if props["Type"] != "STANDARD" {
+        problems.push(format!("state machine Type is {}, not STANDARD", props["Type"]));
+    }
+    let uri = props["DefinitionUri"].as_str().unwrap_or_default();
+    let points_at_asl = workspace_root()
+        .join("infra")
+        .join(uri)
+        .canonicalize()
+        .ok()
+        .zip(workspace_root().join("statemachine/sync.asl.json").canonicalize().ok())
+        .is_some_and(|(a, b)| a == b);
+    if !points_at_asl {
+        problems.push(format!(
+            "DefinitionUri {uri:?} is not statemachine/sync.asl.json (relative to infra/)"
+        ));
+    }
+    if props["Logging"]["IncludeExecutionData"] != false {
+        problems.push("state machine logging must not include execution data".into());
+    }
+    if d.asl()["TimeoutSeconds"] != STATE_MACHINE_TIMEOUT_SECONDS {
+        problems.push(format!(
+            "the ASL's TimeoutSeconds is {}, not {STATE_MACHINE_TIMEOUT_SECONDS} (SPEC §10)",
+            d.asl()["TimeoutSeconds"]
+        ));
+    }
+    let Some((role, _)) = getatt(&props["Role"]) else {
+        problems.push("the state machine has no Role: Fn::GetAtt [<role>, Arn]".into());
+        return problems;
+    };
+    let functions: BTreeSet<String> = d.functions().into_iter().map(|f| f.id).collect();
+    let mut invoked = BTreeSet::new();
+    for statement in d.role_statements(role) {
+        for action in actions(&statement) {
+            if action.starts_with("lambda:") || action == "*" {
+                if action != "lambda:InvokeFunction" {
+                    problems.push(format!("state machine role: {action}; it needs only lambda:InvokeFunction"));
+                }
+                for resource in as_list(&statement["Resource"]) {
+                    match getatt(&resource) {
+                        Some((id, "Arn")) if functions.contains(id) => {
+                            invoked.insert(id.to_owned());
+                        }
+                        _ => problems.push(format!(
+                            "state machine role: {action} on {resource}, not a function of this template"
+                        )),
+                    }
+                }
+            }
+            if action.starts_with("states:") || action.starts_with("s3:") || action.starts_with("secretsmanager:") {
+                problems.push(format!("state machine role: {action}; the stages do that, not the state machine"));
+            }
+        }
+    }
+    for missing in functions.difference(&invoked) {
+        problems.push(format!("the state machine's role may not invoke {missing}"));
+    }
+    problems
+}
+
+/// Exactly one hourly schedule, switchable by ScheduleState, sending input the guard accepts.
+fn check_schedule(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let (_, machine) = d.state_machine();
+    let schedules: Vec<(&String, &Value)> = machine["Properties"]["Events"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, e)| e["Type"] == "Schedule" || e["Type"] == "ScheduleV2")
+        .collect();
+    let [(name, event)] = schedules.as_slice() else {
+        problems.push(format!(
+            "the state machine has {} schedule events, not one",
+            schedules.len()
+        ));
+        return problems;
+    };
+    let props = &event["Properties"];
+    let expression = props["Schedule"].as_str().or(props["ScheduleExpression"].as_str());
+    if expression != Some(HOURLY) {
+        problems.push(format!("schedule {name} is {expression:?}, not {HOURLY}"));
+    }
+    match reference(&props["State"]) {
+        Some(param) => {
+            let allowed = &d.template["Parameters"][param]["AllowedValues"];
+            if *allowed != json!(["ENABLED", "DISABLED"]) {
+                problems.push(format!(
+                    "schedule {name}: parameter {param} allows {allowed}, not [ENABLED, DISABLED]"
+                ));
+            }
+        }
+        None => problems.push(format!(
+            "schedule {name}: State is {}, not a Ref to a parameter",
+            props["State"]
+        )),
+    }
+    // Without Input the execution input is the EventBridge event, which the guard refuses.
+    let input = props["Input"].as_str().unwrap_or_default();
+    if let Err(e) = serde_json::from_str::<RunOptions>(input) {
+        problems.push(format!(
+            "schedule {name}: Input {input:?} is not execution input the guard accepts: {e}"
+        ));
+    }
+    problems
+}
+
+/// The three alarms on this state machine's metrics, each notifying an encrypted topic.
+fn check_alarms(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let (machine_id, _) = d.state_machine();
+    let wanted = [
+        ("ExecutionsFailed", "GreaterThanOrEqualToThreshold", 1.0),
+        ("ExecutionsTimedOut", "GreaterThanOrEqualToThreshold", 1.0),
+        ("ExecutionTime", "GreaterThanThreshold", EXECUTION_TIME_ALARM_MS),
+    ];
+    for (metric, operator, threshold) in wanted {
+        let alarms: Vec<(&str, &Value)> = d
+            .resources_of_type("AWS::CloudWatch::Alarm")
+            .filter(|(_, a)| a["Properties"]["MetricName"] == metric)
+            .collect();
+        let [(id, alarm)] = alarms.as_slice() else {
+            problems.push(format!("{} alarms on {metric}, not one", alarms.len()));
+            continue;
+        };
+        let p = &alarm["Properties"];
+        if p["Namespace"] != "AWS/States" {
+            problems.push(format!("{id}: namespace {}, not AWS/States", p["Namespace"]));
+        }
+        let on_machine = as_list(&p["Dimensions"]).iter().any(|dim| {
+            dim["Name"] == "StateMachineArn" && reference(&dim["Value"]) == Some(machine_id)
+        });
+        if !on_machine {
+            problems.push(format!("{id}: not on the StateMachineArn of {machine_id}"));
+        }
+        if p["ComparisonOperator"] != operator || p["Threshold"].as_f64() != Some(threshold) {
+            problems.push(format!(
+                "{id}: {} {}, not {operator} {threshold}",
+                p["ComparisonOperator"], p["Threshold"]
+            ));
+        }
+        let topics: Vec<Value> = as_list(&p["AlarmActions"]);
+        let notifies = topics.iter().any(|t| {
+            reference(t).is_some_and(|topic| {
+                d.type_of(topic) == Some("AWS::SNS::Topic")
+                    && !d.resource(topic).expect("typed")["Properties"]["KmsMasterKeyId"].is_null()
+            })
+        });
+        if !notifies {
+            problems.push(format!("{id}: does not notify an encrypted SNS topic"));
+        }
+    }
+    problems
+}
+
+fn assert_no_problems(check: &str, problems: Vec<String>) {
+    assert!(
+        problems.is_empty(),
+        "{check}: infra/template.yaml, statemachine/sync.asl.json and the code disagree:\n  - {}",
+        problems.join("\n  - ")
+    );
+}
+
+#[test]
+fn every_asl_substitution_is_a_template_function() {
+    assert_no_problems("substitutions", check_substitutions(&Deployment::load()));
+}
+
+#[test]
+fn every_template_function_is_called_by_the_asl() {
+    assert_no_problems("functions", check_every_function_is_used(&Deployment::load()));
+}
+
+#[test]
+fn every_function_builds_a_workspace_binary_for_arm64() {
+    let binaries = workspace_function_binaries();
+    assert_eq!(binaries.len(), Stage::ALL.len(), "one crate per stage: {binaries:?}");
+    assert_no_problems("builds", check_builds(&Deployment::load(), &binaries));
+}
+
+#[test]
+fn function_environments_hold_only_zdsync_settings() {
+    assert_no_problems("environment", check_environment(&Deployment::load()));
+}
+
+#[test]
+fn each_function_reads_only_the_secrets_its_stage_needs() {
+    assert_no_problems("secrets", check_secrets(&Deployment::load()));
+}
+
+#[test]
+fn only_the_guard_lists_executions() {
+    assert_no_problems("ListExecutions", check_list_executions(&Deployment::load()));
+}
+
+#[test]
+fn artifact_access_is_limited_to_runs() {
+    assert_no_problems("S3", check_s3_access(&Deployment::load()));
+}
+
+#[test]
+fn the_state_machine_runs_this_asl_and_invokes_only_its_functions() {
+    assert_no_problems("state machine", check_state_machine(&Deployment::load()));
+}
+
+#[test]
+fn the_schedule_is_hourly_and_switchable() {
+    assert_no_problems("schedule", check_schedule(&Deployment::load()));
+}
+
+#[test]
+fn alarms_watch_failures_timeouts_and_slow_runs() {
+    assert_no_problems("alarms", check_alarms(&Deployment::load()));
+}
+
+// --- the checks catch drift ------------------------------------------------------------------
+
+/// Applies `edit` to a copy of the real files and returns what `check` then reports.
+fn after(
+    edit: impl FnOnce(&mut Deployment),
+    check: impl Fn(&Deployment) -> Vec<String>,
+) -> String {
+    let mut d = Deployment::load();
+    assert!(check(&d).is_empty(), "the real files pass before the edit");
+    edit(&mut d);
+    let problems = check(&d);
+    assert!(!problems.is_empty(), "the edit went unnoticed");
+    problems.join("\n")
+}
+
+fn function_props<'a>(d: &'a mut Deployment, id: &str) -> &'a mut Value {
+    &mut d.template["Resources"][id]["Properties"]
+}
+
+fn role_statements_mut<'a>(d: &'a mut Deployment, role: &str) -> &'a mut Vec<Value> {
+    d.template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array_mut()
+        .expect("inline statements")
+}
+
+#[test]
+fn drift_in_substitutions_is_caught() {
+    let removed = after(
+        |d| {
+            let (id, _) = d.state_machine();
+            let id = id.to_owned();
+            d.template["Resources"][id]["Properties"]["DefinitionSubstitutions"]
+                .as_object_mut()
+                .unwrap()
+                .remove("SyncFunctionArn");
+        },
+        check_substitutions,
+    );
+    assert!(removed.contains("${SyncFunctionArn}"), "{removed}");
+
+    let added = after(
+        |d| d.asl_text = d.asl_text.replace("${SummarizeFunctionArn}", "${ReportFunctionArn}"),
+        check_substitutions,
+    );
+    assert!(added.contains("${ReportFunctionArn}"), "{added}");
+    assert!(added.contains("SummarizeFunctionArn is not used"), "{added}");
+
+    let swapped = after(
+        |d| {
+            let (id, _) = d.state_machine();
+            let id = id.to_owned();
+            d.template["Resources"][id]["Properties"]["DefinitionSubstitutions"]["CompareFunctionArn"] =
+                json!({"Fn::GetAtt": ["ProcessFunction", "Arn"]});
+        },
+        check_substitutions,
+    );
+    assert!(swapped.contains("holds the process function"), "{swapped}");
+
+    let unused = after(
+        |d| d.asl_text = d.asl_text.replace("${GuardFunctionArn}", "${GatherAccountsFunctionArn}"),
+        check_every_function_is_used,
+    );
+    assert!(unused.contains("GuardFunction"), "{unused}");
+}
+
+#[test]
+fn drift_in_binaries_is_caught() {
+    let binaries = workspace_function_binaries();
+    let renamed = after(
+        |d| {
+            d.template["Resources"]["SyncFunction"]["Metadata"]["BuildProperties"]["Binary"] =
+                json!("zdsync-synch");
+        },
+        |d| check_builds(d, &binaries),
+    );
+    assert!(renamed.contains("zdsync-synch is not a package"), "{renamed}");
+    assert!(renamed.contains("no template function deploys it"), "{renamed}");
+
+    let x86 = after(
+        |d| function_props(d, "GuardFunction")["Architectures"] = json!(["x86_64"]),
+        |d| check_builds(d, &binaries),
+    );
+    assert!(x86.contains("Architectures"), "{x86}");
+}
+
+#[test]
+fn drift_in_environment_is_caught() {
+    let typo = after(
+        |d| {
+            d.template["Globals"]["Function"]["Environment"]["Variables"]["ZDSYNC_ZENDESK_GLOBAL_URLL"] =
+                json!("https://example.zendesk.com");
+        },
+        check_environment,
+    );
+    assert!(typo.contains("ZDSYNC_ZENDESK_GLOBAL_URLL is not a zdsync setting"), "{typo}");
+
+    let plaintext = after(
+        |d| {
+            function_props(d, "SyncFunction")["Environment"]["Variables"]["ZDSYNC_ZENDESK_GLOBAL_TOKEN"] =
+                json!("hunter2");
+        },
+        check_environment,
+    );
+    assert!(plaintext.contains("belongs in Secrets Manager"), "{plaintext}");
+}
+
+#[test]
+fn drift_in_secrets_is_caught() {
+    let extra = after(
+        |d| {
+            function_props(d, "CompareFunction")["Environment"] =
+                json!({"Variables": {"ZDSYNC_SECRETS_SALESFORCE_ARN": {"Ref": "SalesforceSecret"}}});
+        },
+        check_secrets,
+    );
+    assert!(extra.contains("reads no Salesforce secret"), "{extra}");
+
+    let crossed = after(
+        |d| {
+            function_props(d, "GatherOrgsFunction")["Environment"]["Variables"]["ZDSYNC_SECRETS_ZENDESK_GLOBAL_ARN"] =
+                json!({"Ref": "ZendeskUsgovSecret"});
+        },
+        check_secrets,
+    );
+    assert!(crossed.contains("not a Ref to the Zendesk(Global) secret"), "{crossed}");
+
+    let granted = after(
+        |d| {
+            role_statements_mut(d, "SummarizeRole").push(json!({
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": {"Ref": "SlackSecret"},
+            }))
+        },
+        check_secrets,
+    );
+    assert!(granted.contains("which the summarize stage does not need"), "{granted}");
+}
+
+#[test]
+fn drift_in_execution_listing_is_caught() {
+    let sync = after(
+        |d| {
+            role_statements_mut(d, "SyncRole").push(json!({
+                "Effect": "Allow",
+                "Action": ["states:List*"],
+                "Resource": "*",
+            }))
+        },
+        check_list_executions,
+    );
+    assert!(sync.contains("only the guard"), "{sync}");
+
+    let renamed = after(
+        |d| {
+            let (id, _) = d.state_machine();
+            let id = id.to_owned();
+            d.template["Resources"][id]["Properties"]["Name"] =
+                json!({"Fn::Sub": "${EnvironmentName}-zdsync-sync"});
+        },
+        check_list_executions,
+    );
+    assert!(renamed.contains("not on this state machine"), "{renamed}");
+}
+
+#[test]
+fn drift_in_artifact_access_is_caught() {
+    let whole_bucket = after(
+        |d| {
+            for s in role_statements_mut(d, "CompareRole") {
+                if s["Sid"] == "ReadWriteArtifacts" {
+                    s["Resource"] = json!({"Fn::Sub": "${ArtifactBucket.Arn}/*"});
+                }
+            }
+        },
+        check_s3_access,
+    );
+    assert!(whole_bucket.contains("outside runs/*"), "{whole_bucket}");
+
+    let no_list = after(
+        |d| role_statements_mut(d, "SyncRole").retain(|s| s["Sid"] != "MissingArtifactsAreNotFound"),
+        check_s3_access,
+    );
+    assert!(no_list.contains("reads as AccessDenied"), "{no_list}");
+}
+
+#[test]
+fn drift_in_schedule_and_alarms_is_caught() {
+    let daily = after(
+        |d| {
+            let (id, _) = d.state_machine();
+            let id = id.to_owned();
+            d.template["Resources"][id]["Properties"]["Events"]["Hourly"]["Properties"]["Schedule"] =
+                json!("cron(0 3 * * ? *)");
+        },
+        check_schedule,
+    );
+    assert!(daily.contains("not cron(0 * * * ? *)"), "{daily}");
+
+    let event_input = after(
+        |d| {
+            let (id, _) = d.state_machine();
+            let id = id.to_owned();
+            d.template["Resources"][id]["Properties"]["Events"]["Hourly"]["Properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("Input");
+        },
+        check_schedule,
+    );
+    assert!(event_input.contains("not execution input the guard accepts"), "{event_input}");
+
+    let slow = after(
+        |d| d.template["Resources"]["ExecutionTimeAlarm"]["Properties"]["Threshold"] = json!(3_000_000),
+        check_alarms,
+    );
+    assert!(slow.contains("GreaterThanThreshold 2700000"), "{slow}");
+
+    let timeout = after(
+        |d| d.asl_text = d.asl_text.replace("\"TimeoutSeconds\": 3000", "\"TimeoutSeconds\": 3600"),
+        check_state_machine,
+    );
+    assert!(timeout.contains("TimeoutSeconds is 3600"), "{timeout}");
+}
