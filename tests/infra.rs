@@ -619,13 +619,17 @@ fn check_list_executions(d: &Deployment) -> Vec<String> {
         problems.push("the guard's role may not call states:ListExecutions".into());
     }
     // No other role of the template either (the state machine's, a stray policy).
-    let function_roles: BTreeSet<String> = d.functions().into_iter().filter_map(|f| f.role).collect();
+    let function_roles: BTreeSet<String> =
+        d.functions().into_iter().filter_map(|f| f.role).collect();
     for (role, _) in d.resources_of_type("AWS::IAM::Role") {
         if function_roles.contains(role) {
             continue;
         }
         let lists = d.role_statements(role).iter().any(|s| {
-            s["Effect"] == "Allow" && actions(s).iter().any(|a| covers(a, "states:ListExecutions"))
+            s["Effect"] == "Allow"
+                && actions(s)
+                    .iter()
+                    .any(|a| covers(a, "states:ListExecutions"))
         });
         if lists {
             problems.push(format!("role {role} may call states:ListExecutions"));
@@ -688,8 +692,14 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                 "{id}: reads artifacts without s3:ListBucket on runs/*, so a missing one reads as AccessDenied"
             ));
         }
-        if f.stage() == Some(Stage::Guard) && f.statements_allowing(|a| a.starts_with("s3:")).next().is_some() {
-            problems.push(format!("{id}: the guard writes nothing and needs no S3 access"));
+        if f.stage() == Some(Stage::Guard)
+            && f.statements_allowing(|a| a.starts_with("s3:"))
+                .next()
+                .is_some()
+        {
+            problems.push(format!(
+                "{id}: the guard writes nothing and needs no S3 access"
+            ));
         }
     }
     problems
@@ -702,7 +712,10 @@ fn check_state_machine(d: &Deployment) -> Vec<String> {
     let (_, machine) = d.state_machine();
     let props = &machine["Properties"];
     if props["Type"] != "STANDARD" {
-        problems.push(format!("state machine Type is {}, not STANDARD", props["Type"]));
+        problems.push(format!(
+            "state machine Type is {}, not STANDARD",
+            props["Type"]
+        ));
     }
     let uri = props["DefinitionUri"].as_str().unwrap_or_default();
     let points_at_asl = workspace_root()
@@ -710,7 +723,12 @@ fn check_state_machine(d: &Deployment) -> Vec<String> {
         .join(uri)
         .canonicalize()
         .ok()
-        .zip(workspace_root().join("statemachine/sync.asl.json").canonicalize().ok())
+        .zip(
+            workspace_root()
+                .join("statemachine/sync.asl.json")
+                .canonicalize()
+                .ok(),
+        )
         .is_some_and(|(a, b)| a == b);
     if !points_at_asl {
         problems.push(format!(
@@ -736,7 +754,9 @@ fn check_state_machine(d: &Deployment) -> Vec<String> {
         for action in actions(&statement) {
             if action.starts_with("lambda:") || action == "*" {
                 if action != "lambda:InvokeFunction" {
-                    problems.push(format!("state machine role: {action}; it needs only lambda:InvokeFunction"));
+                    problems.push(format!(
+                        "state machine role: {action}; it needs only lambda:InvokeFunction"
+                    ));
                 }
                 for resource in as_list(&statement["Resource"]) {
                     match getatt(&resource) {
@@ -749,8 +769,13 @@ fn check_state_machine(d: &Deployment) -> Vec<String> {
                     }
                 }
             }
-            if action.starts_with("states:") || action.starts_with("s3:") || action.starts_with("secretsmanager:") {
-                problems.push(format!("state machine role: {action}; the stages do that, not the state machine"));
+            if action.starts_with("states:")
+                || action.starts_with("s3:")
+                || action.starts_with("secretsmanager:")
+            {
+                problems.push(format!(
+                    "state machine role: {action}; the stages do that, not the state machine"
+                ));
             }
         }
     }
@@ -778,7 +803,9 @@ fn check_schedule(d: &Deployment) -> Vec<String> {
         return problems;
     };
     let props = &event["Properties"];
-    let expression = props["Schedule"].as_str().or(props["ScheduleExpression"].as_str());
+    let expression = props["Schedule"]
+        .as_str()
+        .or(props["ScheduleExpression"].as_str());
     if expression != Some(HOURLY) {
         problems.push(format!("schedule {name} is {expression:?}, not {HOURLY}"));
     }
@@ -813,7 +840,11 @@ fn check_alarms(d: &Deployment) -> Vec<String> {
     let wanted = [
         ("ExecutionsFailed", "GreaterThanOrEqualToThreshold", 1.0),
         ("ExecutionsTimedOut", "GreaterThanOrEqualToThreshold", 1.0),
-        ("ExecutionTime", "GreaterThanThreshold", EXECUTION_TIME_ALARM_MS),
+        (
+            "ExecutionTime",
+            "GreaterThanThreshold",
+            EXECUTION_TIME_ALARM_MS,
+        ),
     ];
     for (metric, operator, threshold) in wanted {
         let alarms: Vec<(&str, &Value)> = d
@@ -826,7 +857,10 @@ fn check_alarms(d: &Deployment) -> Vec<String> {
         };
         let p = &alarm["Properties"];
         if p["Namespace"] != "AWS/States" {
-            problems.push(format!("{id}: namespace {}, not AWS/States", p["Namespace"]));
+            problems.push(format!(
+                "{id}: namespace {}, not AWS/States",
+                p["Namespace"]
+            ));
         }
         let on_machine = as_list(&p["Dimensions"]).iter().any(|dim| {
             dim["Name"] == "StateMachineArn" && reference(&dim["Value"]) == Some(machine_id)
@@ -869,13 +903,20 @@ fn every_asl_substitution_is_a_template_function() {
 
 #[test]
 fn every_template_function_is_called_by_the_asl() {
-    assert_no_problems("functions", check_every_function_is_used(&Deployment::load()));
+    assert_no_problems(
+        "functions",
+        check_every_function_is_used(&Deployment::load()),
+    );
 }
 
 #[test]
 fn every_function_builds_a_workspace_binary_for_arm64() {
     let binaries = workspace_function_binaries();
-    assert_eq!(binaries.len(), Stage::ALL.len(), "one crate per stage: {binaries:?}");
+    assert_eq!(
+        binaries.len(),
+        Stage::ALL.len(),
+        "one crate per stage: {binaries:?}"
+    );
     assert_no_problems("builds", check_builds(&Deployment::load(), &binaries));
 }
 
@@ -917,10 +958,7 @@ fn alarms_watch_failures_timeouts_and_slow_runs() {
 // --- the checks catch drift ------------------------------------------------------------------
 
 /// Applies `edit` to a copy of the real files and returns what `check` then reports.
-fn after(
-    edit: impl FnOnce(&mut Deployment),
-    check: impl Fn(&Deployment) -> Vec<String>,
-) -> String {
+fn after(edit: impl FnOnce(&mut Deployment), check: impl Fn(&Deployment) -> Vec<String>) -> String {
     let mut d = Deployment::load();
     assert!(check(&d).is_empty(), "the real files pass before the edit");
     edit(&mut d);
@@ -955,11 +993,18 @@ fn drift_in_substitutions_is_caught() {
     assert!(removed.contains("${SyncFunctionArn}"), "{removed}");
 
     let added = after(
-        |d| d.asl_text = d.asl_text.replace("${SummarizeFunctionArn}", "${ReportFunctionArn}"),
+        |d| {
+            d.asl_text = d
+                .asl_text
+                .replace("${SummarizeFunctionArn}", "${ReportFunctionArn}")
+        },
         check_substitutions,
     );
     assert!(added.contains("${ReportFunctionArn}"), "{added}");
-    assert!(added.contains("SummarizeFunctionArn is not used"), "{added}");
+    assert!(
+        added.contains("SummarizeFunctionArn is not used"),
+        "{added}"
+    );
 
     let swapped = after(
         |d| {
@@ -973,7 +1018,11 @@ fn drift_in_substitutions_is_caught() {
     assert!(swapped.contains("holds the process function"), "{swapped}");
 
     let unused = after(
-        |d| d.asl_text = d.asl_text.replace("${GuardFunctionArn}", "${GatherAccountsFunctionArn}"),
+        |d| {
+            d.asl_text = d
+                .asl_text
+                .replace("${GuardFunctionArn}", "${GatherAccountsFunctionArn}")
+        },
         check_every_function_is_used,
     );
     assert!(unused.contains("GuardFunction"), "{unused}");
@@ -989,8 +1038,14 @@ fn drift_in_binaries_is_caught() {
         },
         |d| check_builds(d, &binaries),
     );
-    assert!(renamed.contains("zdsync-synch is not a package"), "{renamed}");
-    assert!(renamed.contains("no template function deploys it"), "{renamed}");
+    assert!(
+        renamed.contains("zdsync-synch is not a package"),
+        "{renamed}"
+    );
+    assert!(
+        renamed.contains("no template function deploys it"),
+        "{renamed}"
+    );
 
     let x86 = after(
         |d| function_props(d, "GuardFunction")["Architectures"] = json!(["x86_64"]),
@@ -1008,7 +1063,10 @@ fn drift_in_environment_is_caught() {
         },
         check_environment,
     );
-    assert!(typo.contains("ZDSYNC_ZENDESK_GLOBAL_URLL is not a zdsync setting"), "{typo}");
+    assert!(
+        typo.contains("ZDSYNC_ZENDESK_GLOBAL_URLL is not a zdsync setting"),
+        "{typo}"
+    );
 
     let plaintext = after(
         |d| {
@@ -1017,15 +1075,17 @@ fn drift_in_environment_is_caught() {
         },
         check_environment,
     );
-    assert!(plaintext.contains("belongs in Secrets Manager"), "{plaintext}");
+    assert!(
+        plaintext.contains("belongs in Secrets Manager"),
+        "{plaintext}"
+    );
 }
 
 #[test]
 fn drift_in_secrets_is_caught() {
     let extra = after(
         |d| {
-            function_props(d, "CompareFunction")["Environment"] =
-                json!({"Variables": {"ZDSYNC_SECRETS_SALESFORCE_ARN": {"Ref": "SalesforceSecret"}}});
+            function_props(d, "CompareFunction")["Environment"] = json!({"Variables": {"ZDSYNC_SECRETS_SALESFORCE_ARN": {"Ref": "SalesforceSecret"}}});
         },
         check_secrets,
     );
@@ -1038,7 +1098,10 @@ fn drift_in_secrets_is_caught() {
         },
         check_secrets,
     );
-    assert!(crossed.contains("not a Ref to the Zendesk(Global) secret"), "{crossed}");
+    assert!(
+        crossed.contains("not a Ref to the Zendesk(Global) secret"),
+        "{crossed}"
+    );
 
     let granted = after(
         |d| {
@@ -1050,7 +1113,10 @@ fn drift_in_secrets_is_caught() {
         },
         check_secrets,
     );
-    assert!(granted.contains("which the summarize stage does not need"), "{granted}");
+    assert!(
+        granted.contains("which the summarize stage does not need"),
+        "{granted}"
+    );
 }
 
 #[test]
@@ -1094,7 +1160,9 @@ fn drift_in_artifact_access_is_caught() {
     assert!(whole_bucket.contains("outside runs/*"), "{whole_bucket}");
 
     let no_list = after(
-        |d| role_statements_mut(d, "SyncRole").retain(|s| s["Sid"] != "MissingArtifactsAreNotFound"),
+        |d| {
+            role_statements_mut(d, "SyncRole").retain(|s| s["Sid"] != "MissingArtifactsAreNotFound")
+        },
         check_s3_access,
     );
     assert!(no_list.contains("reads as AccessDenied"), "{no_list}");
@@ -1124,16 +1192,26 @@ fn drift_in_schedule_and_alarms_is_caught() {
         },
         check_schedule,
     );
-    assert!(event_input.contains("not execution input the guard accepts"), "{event_input}");
+    assert!(
+        event_input.contains("not execution input the guard accepts"),
+        "{event_input}"
+    );
 
     let slow = after(
-        |d| d.template["Resources"]["ExecutionTimeAlarm"]["Properties"]["Threshold"] = json!(3_000_000),
+        |d| {
+            d.template["Resources"]["ExecutionTimeAlarm"]["Properties"]["Threshold"] =
+                json!(3_000_000)
+        },
         check_alarms,
     );
     assert!(slow.contains("GreaterThanThreshold 2700000"), "{slow}");
 
     let timeout = after(
-        |d| d.asl_text = d.asl_text.replace("\"TimeoutSeconds\": 3000", "\"TimeoutSeconds\": 3600"),
+        |d| {
+            d.asl_text = d
+                .asl_text
+                .replace("\"TimeoutSeconds\": 3000", "\"TimeoutSeconds\": 3600")
+        },
         check_state_machine,
     );
     assert!(timeout.contains("TimeoutSeconds is 3600"), "{timeout}");

@@ -58,8 +58,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             .error_for_status()?
             .json()
             .await?;
-        println!("{}", serde_json::to_string_pretty(&state)?);
-        return Ok(());
+        return print_ignoring_closed_pipe(&serde_json::to_string_pretty(&state)?);
     }
     let fixture = match &args.fixture {
         Some(path) => {
@@ -145,4 +144,15 @@ pub fn environment(sandbox: &Sandbox, store: &str) -> Vec<(String, String)> {
     ));
     env.push(("ZDSYNC_STORE_URL".to_owned(), store.to_owned()));
     env
+}
+
+/// Prints `text` to stdout. A reader that stops early (`--dump-state | head`) closes the pipe:
+/// that is the reader's choice, not a failure, so it ends the command quietly.
+fn print_ignoring_closed_pipe(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
