@@ -264,7 +264,7 @@ fn actions(statement: &Value) -> Vec<String> {
 fn covers(pattern: &str, action: &str) -> bool {
     let (pattern, action) = (pattern.to_lowercase(), action.to_lowercase());
     match pattern.strip_suffix('*') {
-        Some(prefix) => action.starts_with(&prefix),
+        Some(prefix) => action.starts_with(prefix),
         None => pattern == action,
     }
 }
