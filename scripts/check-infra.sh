@@ -51,24 +51,6 @@ started=$SECONDS
 # True when $1 (a stamp file) holds exactly $2.
 stamp_matches() { [[ -f $1 && "$(cat "$1")" == "$2" ]]; }
 
-install_python_tools() {
-    local stamp=$VENV/.zdsync-tools want
-    want=$(printf '%s\n' "${PY_TOOLS[@]}")
-    if [[ -x $VENV/bin/python ]] && stamp_matches "$stamp" "$want"; then
-        return
-    fi
-    step "installing ${PY_TOOLS[*]} into .tools/venv"
-    if [[ ! -x $VENV/bin/python ]]; then
-        python3 -m venv "$VENV" ||
-            fail "python3 -m venv $VENV did not work (on Debian/Ubuntu: apt-get install python3-venv)"
-    fi
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
-        "${PY_TOOLS[@]}" </dev/null ||
-        fail "pip could not install ${PY_TOOLS[*]} (is PyPI reachable?)"
-    # Written last: an interrupted install is redone on the next run.
-    printf '%s\n' "$want" >"$stamp"
-}
-
 install_node_tools() {
     local stamp=$NODE_PREFIX/.zdsync-tools want
     want=$(printf '%s\n' "${NODE_TOOLS[@]}")
@@ -84,7 +66,9 @@ install_node_tools() {
     printf '%s\n' "$want" >"$stamp"
 }
 
-install_python_tools
+# shellcheck source=scripts/venv-tools.sh
+source "$ROOT/scripts/venv-tools.sh"
+venv_install zdsync-tools "${PY_TOOLS[@]}" || fail "could not install ${PY_TOOLS[*]}"
 install_node_tools
 # The venv's python3 first: cargo-lambda finds zig through `python3 -m ziglang`.
 export PATH="$VENV/bin:$NODE_PREFIX/node_modules/.bin:$PATH"

@@ -494,22 +494,6 @@ fn secret_kind(d: &Deployment, id: &str) -> Option<SecretKind> {
     }
 }
 
-/// The secrets a stage reads at cold start (`common/src/lambda.rs`).
-fn secrets_needed(stage: Stage) -> Vec<SecretKind> {
-    let needs = stage.needs();
-    let mut kinds = Vec::new();
-    if needs.salesforce {
-        kinds.push(SecretKind::Salesforce);
-    }
-    if needs.zendesk {
-        kinds.extend(Instance::ALL.map(SecretKind::Zendesk));
-    }
-    if needs.slack {
-        kinds.push(SecretKind::Slack);
-    }
-    kinds
-}
-
 /// Each function gets the ARN variables of exactly the secrets its stage reads (Slack may be
 /// switched off by a condition), each pointing at the right secret, and may read only those.
 fn check_secrets(d: &Deployment) -> Vec<String> {
@@ -523,7 +507,7 @@ fn check_secrets(d: &Deployment) -> Vec<String> {
     for f in d.functions() {
         let id = &f.id;
         let Some(stage) = f.stage() else { continue };
-        let needed = secrets_needed(stage);
+        let needed = stage.secrets();
         for kind in all_kinds {
             let var = env_name(kind.arn_setting());
             match (f.env.get(&var), needed.contains(&kind)) {

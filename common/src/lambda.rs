@@ -15,7 +15,6 @@ use serde_json::Value;
 
 use crate::config::{SecretKind, Settings};
 use crate::error::StageError;
-use crate::model::Instance;
 use crate::stages::{self, ExecutionLister, RunningExecution, Stage, StageContext};
 use crate::store::StoreUrl;
 
@@ -56,19 +55,8 @@ pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {
 async fn cold_start(stage: Stage) -> Result<StageContext, StageError> {
     let mut settings = Settings::load(None, &Settings::process_env())?;
     let aws = aws_config::load_from_env().await;
-    let needs = stage.needs();
-    let mut kinds = Vec::new();
-    if needs.salesforce {
-        kinds.push(SecretKind::Salesforce);
-    }
-    if needs.zendesk {
-        kinds.extend(Instance::ALL.map(SecretKind::Zendesk));
-    }
-    if needs.slack {
-        kinds.push(SecretKind::Slack);
-    }
     let secrets = aws_sdk_secretsmanager::Client::new(&aws);
-    for kind in kinds {
+    for kind in stage.secrets() {
         if let Some(arn) = kind.arn(&settings).map(str::to_owned) {
             let json = read_secret(&secrets, &arn, kind).await?;
             settings.apply_secret(kind, &json)?;
@@ -77,6 +65,7 @@ async fn cold_start(stage: Stage) -> Result<StageContext, StageError> {
     let store = StoreUrl::parse(&settings.store.url)
         .map_err(|e| StageError::InvalidConfig(format!("setting store.url: {e}")))?
         .open_with(&aws);
+    let needs = stage.needs();
     let executions: Option<Arc<dyn ExecutionLister>> = needs
         .executions
         .then(|| Arc::new(SfnExecutions::new(aws_sdk_sfn::Client::new(&aws))) as _);

@@ -26,6 +26,7 @@ use serde_json::Value;
 pub use context::{ExecutionLister, RunningExecution, StageContext};
 pub use guard::{GuardInput, GuardOutput, RunOptions};
 
+use crate::config::SecretKind;
 use crate::error::StageError;
 use crate::model::Instance;
 use crate::store::{RunKeys, StoreError};
@@ -125,6 +126,23 @@ impl Stage {
                 ..none
             },
         }
+    }
+
+    /// The secrets the stage's function reads at cold start (and so the only ones its role may
+    /// read: `tests/infra.rs` checks the template against this).
+    pub fn secrets(self) -> Vec<SecretKind> {
+        let needs = self.needs();
+        let mut kinds = Vec::new();
+        if needs.salesforce {
+            kinds.push(SecretKind::Salesforce);
+        }
+        if needs.zendesk {
+            kinds.extend(Instance::ALL.map(SecretKind::Zendesk));
+        }
+        if needs.slack {
+            kinds.push(SecretKind::Slack);
+        }
+        kinds
     }
 }
 
