@@ -160,20 +160,9 @@ impl Deployment {
             .unwrap_or_default()
     }
 
-    /// The `${…}` names of the ASL, in order of first appearance.
-    fn asl_placeholders(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut rest = self.asl_text.as_str();
-        while let Some(start) = rest.find("${") {
-            let after = &rest[start + 2..];
-            let end = after.find('}').unwrap_or(after.len());
-            let name = after[..end].to_owned();
-            if !names.contains(&name) {
-                names.push(name);
-            }
-            rest = &after[end..];
-        }
-        names
+    /// The `${…}` names of the ASL (the local executor's reading of them).
+    fn asl_placeholders(&self) -> BTreeSet<String> {
+        zdsync_cli::asl::placeholders(&self.asl_text)
     }
 }
 

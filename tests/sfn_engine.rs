@@ -332,21 +332,18 @@ fn free_port() -> u16 {
 
 /// The ASL with every Task pointed at `arn:aws:lambda:us-east-1:123456789012:function:zdsync-<stage>`.
 fn definition(repo: &Path) -> String {
-    let mut text = std::fs::read_to_string(repo.join("statemachine/sync.asl.json")).unwrap();
-    for stage in Stage::ALL {
-        text = text.replace(
-            &format!("${{{}}}", stage.substitution()),
-            &format!(
+    let text = std::fs::read_to_string(repo.join("statemachine/sync.asl.json")).unwrap();
+    let arns = Stage::ALL
+        .into_iter()
+        .map(|stage| {
+            let arn = format!(
                 "arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{}",
                 binary(stage)
-            ),
-        );
-    }
-    assert!(
-        !text.contains("${"),
-        "an unresolved substitution is left in the definition"
-    );
-    text
+            );
+            (stage.substitution().to_owned(), arn)
+        })
+        .collect();
+    zdsync_cli::asl::substitute(&text, &arns).expect("every substitution is a stage's function")
 }
 
 fn sfn_client(endpoint: &str) -> aws_sdk_sfn::Client {

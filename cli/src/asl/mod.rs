@@ -54,11 +54,12 @@ pub fn placeholders(definition: &str) -> BTreeSet<String> {
     names
 }
 
-/// Resolves every `${Name}` and parses the definition. An unresolved placeholder is an error.
-pub fn load(
+/// The definition with every `${Name}` replaced, as CloudFormation's `DefinitionSubstitutions`
+/// does. An unresolved placeholder is an error.
+pub fn substitute(
     definition: &str,
     substitutions: &BTreeMap<String, String>,
-) -> Result<StateMachine, String> {
+) -> Result<String, String> {
     let missing: Vec<String> = placeholders(definition)
         .into_iter()
         .filter(|name| !substitutions.contains_key(name))
@@ -70,6 +71,15 @@ pub fn load(
     for (name, value) in substitutions {
         text = text.replace(&format!("${{{name}}}"), value);
     }
+    Ok(text)
+}
+
+/// Resolves every `${Name}` and parses the definition. An unresolved placeholder is an error.
+pub fn load(
+    definition: &str,
+    substitutions: &BTreeMap<String, String>,
+) -> Result<StateMachine, String> {
+    let text = substitute(definition, substitutions)?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("the state machine is not valid JSON: {e}"))?;
     StateMachine::parse(&value)
