@@ -418,10 +418,19 @@ impl Batch<'_> {
     }
 
     /// Submits with backoff on TooManyJobs: used when none of our jobs is running, so the
-    /// slots are held by other clients and no poll of ours can tell when one frees.
+    /// slots are held by other clients and no poll of ours can tell when one frees. Their jobs
+    /// take as long as they take, so the wait is bounded by the job timeout, not by a number
+    /// of tries (a fixed count of short backoffs gave up while another integration's jobs
+    /// were still running).
     async fn submit_backing_off(&self, chunk: &Chunk) -> Result<Accepted, ZendeskError> {
+        let patient = self
+            .jobs
+            .retry
+            .backoff()
+            .without_max_times()
+            .with_total_delay(Some(self.jobs.timeout));
         (|| self.submit(chunk))
-            .retry(self.jobs.retry.backoff())
+            .retry(patient)
             .when(|e| matches!(e, ZendeskError::TooManyJobs { .. }))
             .adjust(|error, backoff| match error {
                 ZendeskError::TooManyJobs {
