@@ -171,6 +171,15 @@ impl Sandbox {
         }
     }
 
+    /// The alliance partner's account id of a generated world (the partner sync's
+    /// `sync.alliance_partner_id`), if the world has one.
+    pub fn alliance_account_id(&self) -> Option<&str> {
+        self.generated
+            .as_ref()
+            .map(|g| g.alliance_account_id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
     pub fn faults(&self) -> Faults {
         self.hub.faults.current()
     }

@@ -65,6 +65,8 @@ enum Special {
     PartnerAlliance,
     PartnerNew,
     PartnerLapsed,
+    PartnerTechnology,
+    PartnerReturning,
     ExpiredRecently,
     ExpiredLapsed,
     ExpiredLongAgo,
@@ -78,7 +80,7 @@ enum Special {
     Prospect,
 }
 
-const SPECIALS: [Special; 19] = [
+const SPECIALS: [Special; 21] = [
     Special::FederalException,
     Special::UsgovOnly,
     Special::UsgovFedramp,
@@ -87,6 +89,8 @@ const SPECIALS: [Special; 19] = [
     Special::PartnerAlliance,
     Special::PartnerNew,
     Special::PartnerLapsed,
+    Special::PartnerTechnology,
+    Special::PartnerReturning,
     Special::ExpiredRecently,
     Special::ExpiredLapsed,
     Special::ExpiredLongAgo,
@@ -194,6 +198,7 @@ impl Generator {
         }
         self.orphaned_organizations();
         self.protected_users();
+        self.usgov_user_cases();
         self.finish(accounts)
     }
 
@@ -534,13 +539,23 @@ impl Generator {
             Special::PartnerNew => {
                 self.partner("partner_new", Some("Open"), "Authorized", None, false)
             }
+            // No longer an authorized partner ("Former"): its partner org is to be marked.
             Special::PartnerLapsed => self.partner(
                 "partner_lapsed",
                 Some("Open"),
-                "Inactive",
+                "Former",
                 Some("open_partner"),
                 false,
             ),
+            // Authorized, but on a track the partner query does not ask for: never synced.
+            Special::PartnerTechnology => self.partner(
+                "partner_technology",
+                Some("Technology"),
+                "Authorized",
+                None,
+                false,
+            ),
+            Special::PartnerReturning => self.returning_partner(),
             Special::ExpiredRecently => self.expired_customer("expired_within_15_days", 10, false),
             Special::ExpiredLapsed => self.expired_customer("expired_over_15_days", 40, true),
             Special::ExpiredLongAgo => self.expired_long_ago(),
@@ -668,6 +683,60 @@ impl Generator {
         ]);
     }
 
+    /// The user sync's harder cases, on the US Gov accounts made above (when there are two
+    /// with an org): a contact whose user sits in the other org (moved), a marked user whose
+    /// contact is back (un-marked), an agent who is also a contact and a contact whose email is
+    /// a protected staff user (both left alone).
+    fn usgov_user_cases(&mut self) {
+        let with_org: Vec<(Account, u64)> = self
+            .accounts
+            .iter()
+            .filter_map(|a| self.usgov_org_of(&a.id).map(|org| (a.clone(), org)))
+            .collect();
+        let [(home, _), (_, other_org), ..] = with_org.as_slice() else {
+            return;
+        };
+        let (home, other_org) = (home.clone(), *other_org);
+        let moved = self.contact(&home, None, false, "Gitlab Admin");
+        self.add_user(
+            ZendeskInstance::Usgov,
+            json!({"name": moved.name, "email": moved.email, "role": "end-user",
+                   "organization_id": other_org, "user_fields": {"not_in_sfdc": false}}),
+        );
+        self.note(
+            "usgov_user_wrong_org",
+            moved.email.as_deref().unwrap_or_default(),
+        );
+        let returning = self.contact(&home, None, false, "Billing;Gitlab Admin");
+        let home_org = self.usgov_org_of(&home.id);
+        self.add_user(
+            ZendeskInstance::Usgov,
+            json!({"name": returning.name, "email": returning.email, "role": "end-user",
+                   "organization_id": home_org, "user_fields": {"not_in_sfdc": true}}),
+        );
+        self.note(
+            "usgov_user_returning",
+            returning.email.as_deref().unwrap_or_default(),
+        );
+        let agent = self.contact(&home, None, false, "Gitlab Admin");
+        self.add_user(
+            ZendeskInstance::Usgov,
+            json!({"name": agent.name, "email": agent.email, "role": "agent"}),
+        );
+        self.note(
+            "usgov_agent_contact",
+            agent.email.as_deref().unwrap_or_default(),
+        );
+        let staff = self.contact(
+            &home,
+            Some("ops@gitlab.com".to_owned()),
+            false,
+            "Gitlab Admin",
+        );
+        self.note("contact_protected", "ops@gitlab.com");
+        self.contacts.extend([moved, returning, agent, staff]);
+    }
+
     fn usgov_org_of(&self, salesforce_id: &str) -> Option<u64> {
         self.usgov
             .organizations
@@ -697,6 +766,20 @@ impl Generator {
             }
             self.add_organization(ZendeskInstance::Global, &account.name, fields);
         }
+        self.accounts.push(account);
+    }
+
+    /// An authorized Select partner whose org was marked for deletion: it is un-marked.
+    fn returning_partner(&mut self) {
+        let mut account = self.account(AccountType::Partner);
+        account.partner_track = Some("Select");
+        account.partner_status = Some("Authorized");
+        account.partner_type = Some("Resale");
+        account.sold_to = None;
+        self.note("partner_returning", &account.id);
+        let mut fields = desired::partner_fields(&account, "select_partner");
+        fields.insert("mark_for_deletion".into(), json!(true));
+        self.add_organization(ZendeskInstance::Global, &account.name, fields);
         self.accounts.push(account);
     }
 
@@ -846,6 +929,21 @@ impl Generator {
         }
         let charges: Vec<&str> = charges.iter().map(String::as_str).collect();
         self.subscribe(&mut account, &charges, end);
+        // Global customers have GitLab admins too; with no US Gov org, none becomes a user.
+        for _ in 0..self.rng.random_range(1..=2) {
+            let contact = self.contact(&account, None, false, "Gitlab Admin");
+            if self
+                .scenarios
+                .get("contact_without_usgov_org")
+                .is_none_or(|c| c.len() < 5)
+            {
+                self.note(
+                    "contact_without_usgov_org",
+                    contact.email.as_deref().unwrap_or_default(),
+                );
+            }
+            self.contacts.push(contact);
+        }
         if self.rng.random_bool(0.7) {
             let stale = self.rng.random_bool(0.25);
             self.customer_organization(&account, ZendeskInstance::Global, stale);
