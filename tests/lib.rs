@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use zdsync::model::Instance;
+use zdsync::model::{Instance, SalesforceId, SyncKind};
 use zdsync::store::{RunKeys, read_json};
 use zdsync_cli::local::{self, DataDir, Outcome, Progress, RunRequest, World, WorldSpec};
 use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox, SandboxConfig, ZendeskInstance};
@@ -31,7 +31,8 @@ impl Harness {
         Harness::from_fixture(fixture).await
     }
 
-    pub async fn from_fixture(fixture: Fixture) -> Harness {
+    pub async fn from_fixture(mut fixture: Fixture) -> Harness {
+        let alliance = alliance_partner(&mut fixture);
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
         let mut config = SandboxConfig::new(fixture.clone());
@@ -40,7 +41,8 @@ impl Harness {
             accounts: 0,
             seed: 0,
         };
-        let world = World::with_sandbox(spec, config, &data).await.unwrap();
+        let mut world = World::with_sandbox(spec, config, &data).await.unwrap();
+        world.settings_mut().sync.alliance_partner_id = Some(alliance);
         Harness {
             dir,
             data,
@@ -61,7 +63,7 @@ impl Harness {
         &self,
         run_id: &str,
         dry_run: bool,
-        allow_deletions: std::collections::BTreeMap<Instance, usize>,
+        allow_deletions: std::collections::BTreeMap<SyncKind, usize>,
     ) -> Outcome {
         let request = RunRequest {
             run_id: run_id.into(),
@@ -117,9 +119,58 @@ impl Harness {
             .zendesk_write_calls(zendesk(instance))
     }
 
+    /// Edits one Salesforce account record in place (the next run reads the change).
+    pub fn edit_account(&self, id: &str, edit: impl FnOnce(&mut Value)) {
+        self.sandbox().salesforce().with_objects_mut(|objects| {
+            let account = objects
+                .get_mut("Account")
+                .unwrap()
+                .iter_mut()
+                .find(|a| a["Account_ID_18__c"] == serde_json::json!(id))
+                .unwrap_or_else(|| panic!("no account {id}"));
+            edit(account);
+        });
+    }
+
     pub fn data_path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Fails the test, naming the error, unless the run succeeded.
+pub fn succeeded(outcome: &Outcome) {
+    assert_eq!(
+        outcome.record.status,
+        zdsync_cli::asl::ExecutionStatus::Succeeded,
+        "{:?}: {:?}",
+        outcome.record.error,
+        outcome.record.cause
+    );
+}
+
+/// The alliance partner of `fixture` (GitLab's Salesforce always has one, and the partner sync
+/// needs its id): the generated one, or one added to a hand-made fixture.
+pub fn alliance_partner(fixture: &mut Fixture) -> String {
+    if let Some(id) = fixture
+        .generated
+        .as_ref()
+        .map(|g| g.alliance_account_id.clone())
+        .filter(|id| !id.is_empty())
+    {
+        return id;
+    }
+    let id = SalesforceId::parse("0014M00001sDiGE").unwrap().to_string();
+    fixture
+        .salesforce
+        .objects
+        .entry("Account".into())
+        .or_default()
+        .push(serde_json::json!({
+            "Id": id, "Account_ID_18__c": id, "Name": "Alliance Partner Inc", "Type": "Partner",
+            "Partners_Partner_Status__c": "Authorized", "Partner_Track__c": null,
+            "Account_Owner_Calc__c": "Alliance Owner", "Support_Hold__c": false
+        }));
+    id
 }
 
 pub fn zendesk(instance: Instance) -> ZendeskInstance {

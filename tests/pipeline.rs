@@ -6,22 +6,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use zdsync::model::{
-    ChangeSet, DesiredOrg, DesiredOrgs, Instance, OrgMark, OrgUpdate, SyncResult, ZendeskOrg,
+    ChangeSet, DesiredOrg, DesiredOrgs, HoldReason, Instance, OrgMark, OrgUpdate, SyncKind,
+    SyncResult, ZendeskOrg,
 };
 use zdsync::rules::{CompareRules, RunDates, compare_orgs};
 use zdsync::stages::artifacts;
 use zdsync_cli::asl::ExecutionStatus;
-use zdsync_e2e::{Harness, as_of, zendesk};
-
-fn succeeded(outcome: &zdsync_cli::local::Outcome) {
-    assert_eq!(
-        outcome.record.status,
-        ExecutionStatus::Succeeded,
-        "{:?}: {:?}",
-        outcome.record.error,
-        outcome.record.cause
-    );
-}
+use zdsync_e2e::{Harness, as_of, succeeded, zendesk};
 
 fn zendesk_orgs(h: &Harness, instance: Instance) -> Vec<ZendeskOrg> {
     h.orgs(instance)
@@ -60,11 +51,13 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
         let desired: DesiredOrgs = h
             .artifact("e2e-first", &artifacts::desired_orgs(instance))
             .await;
-        let rules = match instance {
-            Instance::Global => CompareRules::global_orgs(),
-            Instance::Usgov => CompareRules::usgov_orgs(),
-        };
-        let diff = compare_orgs(&desired.orgs, &zendesk_orgs(&h, instance), &rules);
+        let diff = compare_orgs(
+            SyncKind::orgs(instance),
+            &desired.orgs,
+            &zendesk_orgs(&h, instance),
+            &[],
+            &CompareRules::default(),
+        );
         assert!(
             diff.creates.is_empty(),
             "{instance} creates left: {:#?}",
@@ -83,7 +76,7 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
         // Only the second of two accounts sharing a name is left: reported, never sent.
         let shared = h.scenario("shared_name");
         for held in &diff.held_back {
-            assert!(shared.contains(&held.salesforce_id.to_string()), "{held:?}");
+            assert!(shared.contains(&held.key), "{held:?}");
         }
         // The sync never sent a field Zendesk does not have.
         assert!(
@@ -116,23 +109,31 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
         }
     }
 
-    // Partner orgs belong to the partner sync: never marked by the org sync.
-    for scenario in ["partner_open", "partner_select", "partner_alliance"] {
+    // Partner orgs belong to the partner sync: the Global org sync never writes them (the
+    // partner sync's own end state is checked in `the_partner_sync_…`).
+    let global_result: SyncResult = h
+        .artifact("e2e-first", &artifacts::sync_result(SyncKind::Global))
+        .await;
+    for scenario in [
+        "partner_open",
+        "partner_select",
+        "partner_alliance",
+        "partner_lapsed",
+    ] {
         for id in h.scenario(scenario) {
-            for org in h.orgs_of(Instance::Global, &id) {
-                assert!(!marked(&org), "{scenario} {id}");
-                assert_eq!(
-                    org,
-                    before[&org["id"].as_u64().unwrap()],
-                    "{scenario} org untouched"
-                );
-            }
+            let touched = global_result
+                .updated
+                .iter()
+                .chain(&global_result.marked)
+                .chain(&global_result.created)
+                .any(|o| o.key == id);
+            assert!(!touched, "{scenario} {id} written by the org sync");
         }
     }
 
     // Several orgs with one Salesforce id: none is written, and the conflict is reported.
     let updates: ChangeSet<OrgUpdate> = h
-        .artifact("e2e-first", &artifacts::updates(Instance::Global))
+        .artifact("e2e-first", &artifacts::updates(SyncKind::Global))
         .await;
     for id in h.scenario("salesforce_id_on_two_orgs") {
         let orgs = h.orgs_of(Instance::Global, &id);
@@ -145,17 +146,14 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
             );
         }
         assert!(
-            updates
-                .conflicts
-                .iter()
-                .any(|c| c.salesforce_id.as_str() == id),
+            updates.conflicts.iter().any(|c| c.key == id),
             "conflict {id} reported"
         );
     }
 
-    // Two accounts with one name: one org, and a DuplicateValue error for the other.
+    // Two accounts with one name: one org, and the other held back and reported (not an error).
     let result: SyncResult = h
-        .artifact("e2e-first", &artifacts::sync_result(Instance::Global))
+        .artifact("e2e-first", &artifacts::sync_result(SyncKind::Global))
         .await;
     let shared = h.scenario("shared_name");
     let with_org: Vec<&String> = shared
@@ -165,10 +163,15 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
     assert_eq!(with_org.len(), 1, "{shared:?}");
     assert!(
         result
-            .errors
+            .held_back
             .iter()
-            .any(|e| shared.contains(&e.key) && e.error == "DuplicateValue"),
+            .any(|h| shared.contains(&h.key) && h.reason == HoldReason::NameTaken),
         "{:#?}",
+        result.held_back
+    );
+    assert!(
+        !result.errors.iter().any(|e| shared.contains(&e.key)),
+        "held back is not a record error: {:#?}",
         result.errors
     );
 
@@ -277,28 +280,20 @@ async fn a_second_run_with_unchanged_data_writes_nothing() {
             "{instance}: {:#?}",
             h.sandbox().counters().requests
         );
-        let creates: ChangeSet<DesiredOrg> =
-            h.artifact("e2e-twice", &artifacts::creates(instance)).await;
-        let updates: ChangeSet<OrgUpdate> =
-            h.artifact("e2e-twice", &artifacts::updates(instance)).await;
+        let creates: ChangeSet<DesiredOrg> = h
+            .artifact("e2e-twice", &artifacts::creates(SyncKind::orgs(instance)))
+            .await;
+        let updates: ChangeSet<OrgUpdate> = h
+            .artifact("e2e-twice", &artifacts::updates(SyncKind::orgs(instance)))
+            .await;
         let marks: ChangeSet<OrgMark> = h
-            .artifact("e2e-twice", &artifacts::not_in_sync(instance))
+            .artifact(
+                "e2e-twice",
+                &artifacts::not_in_sync(SyncKind::orgs(instance)),
+            )
             .await;
         assert!(creates.items.is_empty() && updates.items.is_empty() && marks.items.is_empty());
     }
-}
-
-/// Edits one Salesforce account record in place.
-fn edit_account(h: &Harness, id: &str, edit: impl FnOnce(&mut Value)) {
-    h.sandbox().salesforce().with_objects_mut(|objects| {
-        let account = objects
-            .get_mut("Account")
-            .unwrap()
-            .iter_mut()
-            .find(|a| a["Account_ID_18__c"] == json!(id))
-            .unwrap();
-        edit(account);
-    });
 }
 
 fn set_charges(account: &mut Value, name: Option<&str>, end: chrono::NaiveDate) {
@@ -322,7 +317,7 @@ async fn a_changed_account_produces_exactly_that_update() {
     succeeded(&h.run("e2e-base").await);
     let id = h.scenario("global_in_sync")[0].clone();
     let before = one_org(&h, Instance::Global, &id);
-    edit_account(&h, &id, |account| {
+    h.edit_account(&id, |account| {
         account["Name"] = json!("Renamed Holdings Inc");
         account["CARR_This_Account__c"] = json!(424242.0);
         set_charges(
@@ -335,7 +330,7 @@ async fn a_changed_account_produces_exactly_that_update() {
     succeeded(&h.run("e2e-changed").await);
 
     let updates: ChangeSet<OrgUpdate> = h
-        .artifact("e2e-changed", &artifacts::updates(Instance::Global))
+        .artifact("e2e-changed", &artifacts::updates(SyncKind::Global))
         .await;
     assert_eq!(updates.items.len(), 1, "{:#?}", updates.items);
     let update = &updates.items[0];
@@ -360,10 +355,13 @@ async fn a_changed_account_produces_exactly_that_update() {
     assert_eq!(field(&after, "support_level"), &json!("ultimate"));
     for instance in Instance::ALL {
         let creates: ChangeSet<DesiredOrg> = h
-            .artifact("e2e-changed", &artifacts::creates(instance))
+            .artifact("e2e-changed", &artifacts::creates(SyncKind::orgs(instance)))
             .await;
         let marks: ChangeSet<OrgMark> = h
-            .artifact("e2e-changed", &artifacts::not_in_sync(instance))
+            .artifact(
+                "e2e-changed",
+                &artifacts::not_in_sync(SyncKind::orgs(instance)),
+            )
             .await;
         assert!(creates.items.is_empty() && marks.items.is_empty());
     }
@@ -385,10 +383,10 @@ async fn an_account_expired_over_three_years_is_marked_and_unmarked_when_it_retu
     });
 
     let long_ago = RunDates::new(as_of()).three_years_out - chrono::Days::new(30);
-    edit_account(&h, &id, |account| set_charges(account, None, long_ago));
+    h.edit_account(&id, |account| set_charges(account, None, long_ago));
     succeeded(&h.run("e2e-gone").await);
     let marks: ChangeSet<OrgMark> = h
-        .artifact("e2e-gone", &artifacts::not_in_sync(Instance::Global))
+        .artifact("e2e-gone", &artifacts::not_in_sync(SyncKind::Global))
         .await;
     assert_eq!(
         marks
@@ -400,12 +398,12 @@ async fn an_account_expired_over_three_years_is_marked_and_unmarked_when_it_retu
     );
     assert!(marked(&one_org(&h, Instance::Global, &id)));
 
-    edit_account(&h, &id, |account| *account = original.clone());
+    h.edit_account(&id, |account| *account = original.clone());
     succeeded(&h.run("e2e-back").await);
     let org = one_org(&h, Instance::Global, &id);
     assert_eq!(field(&org, "mark_for_deletion"), &json!(false), "un-marked");
     let updates: ChangeSet<OrgUpdate> = h
-        .artifact("e2e-back", &artifacts::updates(Instance::Global))
+        .artifact("e2e-back", &artifacts::updates(SyncKind::Global))
         .await;
     assert_eq!(updates.items.len(), 1);
     assert_eq!(
@@ -422,13 +420,14 @@ async fn a_dry_run_writes_nothing_to_zendesk() {
     succeeded(&outcome);
     for instance in Instance::ALL {
         assert_eq!(h.zendesk_writes(instance), 0);
-        let creates: ChangeSet<DesiredOrg> =
-            h.artifact("e2e-dry", &artifacts::creates(instance)).await;
+        let creates: ChangeSet<DesiredOrg> = h
+            .artifact("e2e-dry", &artifacts::creates(SyncKind::orgs(instance)))
+            .await;
         assert!(
             !creates.items.is_empty() || instance == Instance::Usgov,
             "the dry run still says what it would do"
         );
-        assert!(!h.artifact_exists("e2e-dry", &artifacts::sync_result(instance)));
+        assert!(!h.artifact_exists("e2e-dry", &artifacts::sync_result(SyncKind::orgs(instance))));
     }
     let after = h.sandbox().dump_state()["zendesk"].clone();
     let strip = |mut v: Value| {
@@ -462,7 +461,7 @@ async fn the_deletion_guard_holds_marks_until_an_operator_allows_them() {
         Some("DeletionGuardTripped")
     );
     let result: SyncResult = h
-        .artifact("e2e-guard", &artifacts::sync_result(Instance::Global))
+        .artifact("e2e-guard", &artifacts::sync_result(SyncKind::Global))
         .await;
     assert!(result.marked.is_empty(), "nothing marked");
     assert!(
@@ -475,14 +474,14 @@ async fn the_deletion_guard_holds_marks_until_an_operator_allows_them() {
     }
 
     let marks: ChangeSet<OrgMark> = h
-        .artifact("e2e-guard", &artifacts::not_in_sync(Instance::Global))
+        .artifact("e2e-guard", &artifacts::not_in_sync(SyncKind::Global))
         .await;
     let usgov_marks: ChangeSet<OrgMark> = h
-        .artifact("e2e-guard", &artifacts::not_in_sync(Instance::Usgov))
+        .artifact("e2e-guard", &artifacts::not_in_sync(SyncKind::Usgov))
         .await;
     let allow = BTreeMap::from([
-        (Instance::Global, marks.items.len()),
-        (Instance::Usgov, usgov_marks.items.len()),
+        (SyncKind::Global, marks.items.len()),
+        (SyncKind::Usgov, usgov_marks.items.len()),
     ]);
     succeeded(&h.run_with("e2e-guard-allowed", false, allow).await);
     for id in h.scenario("global_account_gone") {
@@ -515,7 +514,12 @@ async fn a_failed_run_is_redriven_from_its_failed_state() {
         .unwrap();
     succeeded(&redriven);
     assert_eq!(redriven.record.redrive_count, 1);
-    // The guard and the account gather succeeded before: Salesforce is not asked again.
-    assert_eq!(h.sandbox().counters().total("salesforce"), 0);
+    // The guard and the account gather succeeded before: replayed, not run again.
+    for state in ["Guard", "GatherAccounts"] {
+        assert_eq!(
+            redriven.record.states[state], failed.record.states[state],
+            "{state} replayed"
+        );
+    }
     assert!(redriven.summary.is_some());
 }

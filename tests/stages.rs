@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Days, Utc};
 use serde_json::{Value, json};
 use zdsync::error::StageError;
-use zdsync::model::{Instance, SalesforceId, SyncResult};
+use zdsync::model::{Instance, SalesforceId, SyncKind, SyncResult};
 use zdsync::stages::{ExecutionLister, RunningExecution, Stage, StageContext, artifacts};
 use zdsync::store::{ArtifactStore, RunKeys};
 use zdsync_cli::asl::ExecutionStatus;
@@ -70,7 +70,7 @@ async fn org_writes_take_one_call_per_hundred_records_and_polls_are_batched() {
         .run_with(
             "e2e-efficiency",
             false,
-            BTreeMap::from([(Instance::Usgov, d as usize)]),
+            BTreeMap::from([(SyncKind::Usgov, d as usize)]),
         )
         .await;
     assert_eq!(
@@ -80,7 +80,7 @@ async fn org_writes_take_one_call_per_hundred_records_and_polls_are_batched() {
         outcome.record.cause
     );
     let result: SyncResult = h
-        .artifact("e2e-efficiency", &artifacts::sync_result(Instance::Usgov))
+        .artifact("e2e-efficiency", &artifacts::sync_result(SyncKind::Usgov))
         .await;
     assert_eq!(
         (
@@ -119,7 +119,8 @@ async fn org_writes_take_one_call_per_hundred_records_and_polls_are_batched() {
         polls > 0 && polls <= 3 * expected,
         "{polls} show_many polls for {expected} jobs"
     );
-    assert_eq!(h.zendesk_writes(Instance::Global), 0);
+    // Global's only write: the partner sync creating the alliance partner's org.
+    assert_eq!(h.zendesk_writes(Instance::Global), 1);
     println!(
         "org writes: {expected} calls for {c} creates, {u} updates, {d} marks; {polls} show_many polls"
     );
@@ -168,7 +169,7 @@ async fn a_corrupt_or_tampered_compare_artifact_fails_the_sync_before_any_write(
     let dry = h.run_with(run, true, BTreeMap::new()).await;
     assert_eq!(dry.record.status, ExecutionStatus::Succeeded);
     h.sandbox().reset_counters();
-    let name = artifacts::updates(Instance::Global);
+    let name = artifacts::updates(SyncKind::Global);
     let good = get(&h, run, &name).await;
     assert!(
         !good["items"].as_array().unwrap().is_empty(),
@@ -196,7 +197,7 @@ async fn a_corrupt_or_tampered_compare_artifact_fails_the_sync_before_any_write(
     let (_, path, message) =
         invalid_artifact(stage(&h, Stage::Sync, input(run, Some(Instance::Global))).await);
     assert_eq!(path, "items[0].id");
-    assert!(message.contains("not a managed org"), "{message}");
+    assert!(message.contains("not a record this sync owns"), "{message}");
 
     // A field the sync never writes (an agent's).
     let mut bad = good.clone();
@@ -208,7 +209,7 @@ async fn a_corrupt_or_tampered_compare_artifact_fails_the_sync_before_any_write(
 
     // A mark turned into an unmark.
     put(&h, run, &name, &good.to_string()).await;
-    let marks_name = artifacts::not_in_sync(Instance::Global);
+    let marks_name = artifacts::not_in_sync(SyncKind::Global);
     let mut marks = get(&h, run, &marks_name).await;
     marks["items"][0]["organization_fields"]["mark_for_deletion"] = json!(false);
     put(&h, run, &marks_name, &marks.to_string()).await;
@@ -216,19 +217,19 @@ async fn a_corrupt_or_tampered_compare_artifact_fails_the_sync_before_any_write(
         invalid_artifact(stage(&h, Stage::Sync, input(run, Some(Instance::Global))).await);
     assert!(path.starts_with("items[0].organization_fields"), "{path}");
 
-    // Another instance's artifact.
-    let mut wrong = get(&h, run, &artifacts::creates(Instance::Usgov)).await;
-    wrong["instance"] = json!("usgov");
+    // Another sync's artifact.
+    let wrong = get(&h, run, &artifacts::creates(SyncKind::Usgov)).await;
+    assert_eq!(wrong["sync"], json!("usgov"));
     put(
         &h,
         run,
-        &artifacts::creates(Instance::Global),
+        &artifacts::creates(SyncKind::Global),
         &wrong.to_string(),
     )
     .await;
     let (_, path, _) =
         invalid_artifact(stage(&h, Stage::Sync, input(run, Some(Instance::Global))).await);
-    assert_eq!(path, "instance");
+    assert_eq!(path, "sync");
 
     // A missing artifact.
     let (key, _, message) = invalid_artifact(
@@ -327,7 +328,7 @@ async fn a_rejected_account_keeps_its_org_untouched() {
     );
     assert_eq!(org["updated_at"], org["created_at"], "not updated");
     let result: SyncResult = h
-        .artifact("e2e-held", &artifacts::sync_result(Instance::Usgov))
+        .artifact("e2e-held", &artifacts::sync_result(SyncKind::Usgov))
         .await;
     assert_eq!(result.updated.len(), 199);
 }
@@ -412,7 +413,7 @@ async fn a_failing_slack_webhook_is_a_warning_and_the_run_succeeds() {
     let outcome = h.run("e2e-slack").await;
     assert_eq!(outcome.record.status, ExecutionStatus::Succeeded);
     let result: SyncResult = h
-        .artifact("e2e-slack", &artifacts::sync_result(Instance::Global))
+        .artifact("e2e-slack", &artifacts::sync_result(SyncKind::Global))
         .await;
     assert!(
         result

@@ -164,7 +164,7 @@ pub fn render_status(lines: &[ExecutionLine], now: DateTime<Utc>) -> String {
 pub fn execution_input(
     raw: Option<&str>,
     dry_run: bool,
-    allow_deletions: &[(zdsync::model::Instance, usize)],
+    allow_deletions: &[(zdsync::model::SyncKind, usize)],
 ) -> anyhow::Result<Value> {
     let mut input: Value = match raw {
         Some(text) => serde_json::from_str(text).context("--input is not JSON")?,
@@ -207,7 +207,7 @@ mod tests {
     use aws_sdk_sfn::types::error::ExecutionNotRedrivable;
     use aws_smithy_mocks::{mock, mock_client};
     use serde_json::json;
-    use zdsync::model::Instance;
+    use zdsync::model::SyncKind;
 
     const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:zdsync-sync";
 
@@ -232,7 +232,7 @@ mod tests {
                     .unwrap()
             });
         let client = mock_client!(aws_sdk_sfn, [&rule]);
-        let input = execution_input(None, false, &[(Instance::Global, 40)]).unwrap();
+        let input = execution_input(None, false, &[(SyncKind::Global, 40)]).unwrap();
         let started = start(&client, MACHINE, "allow-deletions-1", &input)
             .await
             .unwrap();

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use zdsync::model::Instance;
+use zdsync::model::{Instance, SyncKind};
 use zdsync::stages::Stage;
 use zdsync_cli::local::{self, DataDir, Progress, RunRequest, World, WorldSpec, world};
 use zdsync_cli::{cloud, lambda_proxy, report, sandbox_cmd};
@@ -67,9 +67,10 @@ enum CloudCommand {
         input: Option<String>,
         #[arg(long)]
         dry_run: bool,
-        /// After checking a tripped deletion guard: allow N marks on an instance, e.g. global=40.
+        /// After checking a tripped deletion guard: allow N marks by one sync (global, usgov,
+        /// partners, users), e.g. global=40.
         #[arg(long, value_parser = parse_allowance)]
-        allow_deletions: Vec<(Instance, usize)>,
+        allow_deletions: Vec<(SyncKind, usize)>,
     },
     /// Redrive a failed execution from its failed state.
     Redrive { execution_arn: String },
@@ -127,9 +128,10 @@ struct RunArgs {
     /// Gather, process and compare only: no Zendesk writes (safe against live APIs).
     #[arg(long)]
     dry_run: bool,
-    /// Allow the deletion guard to pass N marks on an instance for this run, e.g. global=40.
+    /// Allow the deletion guard to pass N marks by one sync (global, usgov, partners, users) for
+    /// this run, e.g. global=40 or users=30.
     #[arg(long, value_parser = parse_allowance)]
-    allow_deletions: Vec<(Instance, usize)>,
+    allow_deletions: Vec<(SyncKind, usize)>,
     /// Scale Retry waits of the state machine (1 = as in Step Functions).
     #[arg(long, default_value_t = 1.0, hide = true)]
     retry_time_scale: f64,
@@ -154,13 +156,18 @@ struct RedriveArgs {
 
 #[derive(Args)]
 struct StageArgs {
-    /// guard, gather-accounts, gather-orgs, process, compare, sync or summarize.
+    /// guard, gather-accounts, gather-orgs, process, compare, sync, gather-users,
+    /// gather-contacts or summarize.
     stage: Stage,
     #[arg(long)]
     run_id: String,
-    /// global or usgov (gather-orgs, compare, sync).
+    /// global or usgov: the org sync of that instance (gather-orgs, compare, sync).
     #[arg(long)]
     instance: Option<Instance>,
+    /// partners or users: the partner or user sync (gather-accounts, gather-orgs, compare,
+    /// sync); or global / usgov, as --instance.
+    #[arg(long)]
+    sync: Option<SyncKind>,
     #[arg(long)]
     as_of: Option<NaiveDate>,
     /// The raw stage input as JSON instead of the one built from the flags.
@@ -170,12 +177,12 @@ struct StageArgs {
     world: WorldArgs,
 }
 
-fn parse_allowance(text: &str) -> Result<(Instance, usize), String> {
-    let (instance, n) = text
+fn parse_allowance(text: &str) -> Result<(SyncKind, usize), String> {
+    let (sync, n) = text
         .split_once('=')
-        .ok_or("expected INSTANCE=N, e.g. global=40")?;
+        .ok_or("expected SYNC=N, e.g. global=40 (global, usgov, partners, users)")?;
     Ok((
-        instance.parse()?,
+        sync.parse()?,
         n.parse().map_err(|_| format!("{n:?} is not a number"))?,
     ))
 }
@@ -332,15 +339,12 @@ async fn stage(args: StageArgs) -> anyhow::Result<ExitCode> {
             if let Some(instance) = args.instance {
                 input["instance"] = json!(instance);
             }
+            if let Some(sync) = args.sync {
+                input["sync"] = json!(sync);
+            }
             input
         }
     };
-    if args.stage != Stage::Guard && args.stage.needs().zendesk && input.get("instance").is_none() {
-        bail!(
-            "the {} stage needs --instance global or --instance usgov",
-            args.stage
-        );
-    }
     match local::run_stage(&data, &world, args.stage, input).await {
         Ok(output) => {
             println!("{}", serde_json::to_string_pretty(&output)?);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use zdsync::model::{Instance, RunSummary};
+use zdsync::model::{RunSummary, StageSummary, SyncKind};
 
 use crate::asl::ExecutionStatus;
 use crate::local::Outcome;
@@ -77,22 +77,37 @@ fn table(out: &mut String, summary: &RunSummary) {
         );
     }
     let verb = if dry { "would " } else { "" };
-    let _ = writeln!(
-        out,
-        "\n  {:<16}{:>10}{:>10}{:>10}{:>10}{:>11}",
-        "",
+    let headers = [
         format!("{verb}create"),
         format!("{verb}update"),
         format!("{verb}mark"),
-        "errors",
-        "conflicts"
-    );
-    for instance in Instance::ALL {
-        let compare = summary.stages.get(&format!("compare_{instance}"));
-        let sync = summary.stages.get(&format!("sync_{instance}"));
-        let count = |stage: Option<&zdsync::model::StageSummary>, key: &str| {
-            stage.and_then(|s| s.counts.get(key)).copied().unwrap_or(0)
-        };
+        "errors".to_owned(),
+        "held back".to_owned(),
+        "conflicts".to_owned(),
+    ];
+    // Every column at least two blanks wider than its header, so headers never run together.
+    let widths: Vec<usize> = headers
+        .iter()
+        .map(|h| h.chars().count().max(8) + 2)
+        .collect();
+    let row = |out: &mut String, label: &str, cells: &[String]| {
+        let _ = write!(out, "  {label:<18}");
+        for (cell, width) in cells.iter().zip(&widths) {
+            let _ = write!(out, "{cell:>width$}");
+        }
+        let _ = writeln!(out);
+    };
+    let _ = writeln!(out);
+    row(out, "", &headers);
+    let count = |stage: Option<&StageSummary>, key: &str| {
+        stage.and_then(|s| s.counts.get(key)).copied().unwrap_or(0)
+    };
+    for sync in SyncKind::ALL {
+        let compare = summary.stages.get(&format!("compare_{sync}"));
+        let sync_stage = summary.stages.get(&format!("sync_{sync}"));
+        if compare.is_none() && sync_stage.is_none() {
+            continue;
+        }
         let (creates, updates, marks) = if dry {
             (
                 count(compare, "creates"),
@@ -101,20 +116,44 @@ fn table(out: &mut String, summary: &RunSummary) {
             )
         } else {
             (
-                count(sync, "created"),
-                count(sync, "updated"),
-                count(sync, "marked"),
+                count(sync_stage, "created"),
+                count(sync_stage, "updated"),
+                count(sync_stage, "marked"),
             )
         };
-        let _ = writeln!(
-            out,
-            "  {:<16}{:>10}{:>10}{:>10}{:>10}{:>11}",
-            format!("Zendesk {instance}"),
+        let cells = [
             creates,
             updates,
             marks,
-            count(sync, "errors"),
-            count(compare, "conflicts")
+            count(sync_stage, "errors"),
+            count(compare, "held_back"),
+            count(compare, "conflicts"),
+        ]
+        .map(|n| n.to_string());
+        row(out, sync.label(), &cells);
+    }
+    let partners = summary.stages.get("gather_partners");
+    if partners.is_some() {
+        let _ = writeln!(
+            out,
+            "  partners: {} partner accounts, {} rejected",
+            count(partners, "partners"),
+            count(partners, "rejected")
+        );
+    }
+    let users = summary.stages.get("gather_users");
+    let contacts = summary.stages.get("gather_contacts");
+    if users.is_some() || contacts.is_some() {
+        let _ = writeln!(
+            out,
+            "  users: {} contacts for {} end-users; {} ambiguous emails and {} held left alone; {} protected users and {} protected contacts skipped; {} contacts without email",
+            count(contacts, "contacts"),
+            count(users, "end_users"),
+            count(contacts, "ambiguous_emails"),
+            count(contacts, "held"),
+            count(users, "protected_skipped"),
+            count(contacts, "protected_skipped"),
+            count(contacts, "without_email"),
         );
     }
     for decision in &summary.guard_decisions {

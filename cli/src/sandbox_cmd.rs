@@ -142,6 +142,9 @@ pub fn environment(sandbox: &Sandbox, store: &str) -> Vec<(String, String)> {
         "ZDSYNC_SLACK_WEBHOOK_URL".to_owned(),
         sandbox.slack_webhook_url(),
     ));
+    if let Some(id) = sandbox.alliance_account_id() {
+        env.push(("ZDSYNC_SYNC_ALLIANCE_PARTNER_ID".to_owned(), id.to_owned()));
+    }
     env.push(("ZDSYNC_STORE_URL".to_owned(), store.to_owned()));
     env
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::model::{Instance, SalesforceId};
 use crate::rules::DeletionGuard;
+use crate::rules::users::Protection;
 
 pub const ENV_PREFIX: &str = "ZDSYNC_";
 
@@ -180,6 +181,23 @@ impl SyncSettings {
             min: self.deletion_guard_min,
             ratio: self.deletion_guard_ratio,
         }
+    }
+
+    /// The alliance partner account of the partner query; the partner sync cannot run without it.
+    pub fn alliance_partner(&self) -> Result<SalesforceId, ConfigError> {
+        let path = "sync.alliance_partner_id";
+        let id = self.alliance_partner_id.as_deref().ok_or_else(|| {
+            ConfigError::new(
+                path,
+                "is required by the partner sync (the alliance partner's Salesforce account id)",
+            )
+        })?;
+        SalesforceId::parse(id.trim()).map_err(|e| ConfigError::new(path, e.to_string()))
+    }
+
+    /// The users the user sync never touches.
+    pub fn user_protection(&self) -> Protection {
+        Protection::new(&self.protected_user_domains, &self.protected_user_emails)
     }
 
     /// The protected ids, canonical (validated by [`Settings::validate`]).

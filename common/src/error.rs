@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
-use crate::model::Instance;
+use crate::model::SyncKind;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 #[serde(tag = "error", rename_all = "PascalCase")]
@@ -22,18 +22,22 @@ pub enum StageError {
     },
     #[error("{0}")]
     InvalidConfig(String),
-    /// The sync would mark more orgs than the guard allows; creates and updates were applied,
-    /// the marks were not.
+    /// The sync would mark more records than the guard allows; creates and updates were
+    /// applied, the marks were not.
     #[error(
-        "{instance}: {marks} organizations would be marked for deletion, more than the limit of {limit} \
-         ({managed} managed); nothing was marked. If the list in {instance}_not_in_sync.json is right, \
-         start an execution with {{\"allow_deletions\": {{\"{instance}\": {marks}}}}}"
+        "{sync}: {marks} {records} would be marked, more than the limit of {limit} \
+         ({managed} managed {records}); nothing was marked. If the list in {not_in_sync} is right, \
+         start an execution with {{\"allow_deletions\": {{\"{sync}\": {marks}}}}}"
     )]
     DeletionGuardTripped {
-        instance: Instance,
+        sync: SyncKind,
+        /// `orgs` or `users`.
+        records: String,
         marks: usize,
         limit: f64,
         managed: usize,
+        /// The artifact listing the marks.
+        not_in_sync: String,
     },
     #[error("{count} records failed ({max} allowed); see {result_key}")]
     TooManyRecordErrors {
@@ -98,10 +102,12 @@ mod tests {
             },
             StageError::InvalidConfig("x".into()),
             StageError::DeletionGuardTripped {
-                instance: Instance::Global,
+                sync: SyncKind::Global,
+                records: "orgs".into(),
                 marks: 60,
                 limit: 25.0,
                 managed: 100,
+                not_in_sync: "global_not_in_sync.json".into(),
             },
             StageError::TooManyRecordErrors {
                 count: 51,
@@ -119,18 +125,22 @@ mod tests {
     #[test]
     fn the_guard_message_tells_the_operator_what_to_do() {
         let e = StageError::DeletionGuardTripped {
-            instance: Instance::Usgov,
+            sync: SyncKind::Users,
+            records: "users".into(),
             marks: 60,
             limit: 25.0,
             managed: 100,
+            not_in_sync: "users/not_in_sync.json".into(),
         };
         let text = e.to_string();
         assert!(
-            text.contains("60 organizations") && text.contains("limit of 25"),
+            text.contains("60 users would be marked")
+                && text.contains("limit of 25")
+                && text.contains("users/not_in_sync.json"),
             "{text}"
         );
         assert!(
-            text.contains(r#"{"allow_deletions": {"usgov": 60}}"#),
+            text.contains(r#"{"allow_deletions": {"users": 60}}"#),
             "{text}"
         );
     }

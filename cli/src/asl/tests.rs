@@ -61,8 +61,12 @@ fn key_of(resource: &str, input: &Value) -> String {
         .next()
         .unwrap()
         .trim_start_matches("zdsync-");
-    match input.get("instance").and_then(Value::as_str) {
-        Some(instance) => format!("{function}/{instance}"),
+    match input
+        .get("sync")
+        .or_else(|| input.get("instance"))
+        .and_then(Value::as_str)
+    {
+        Some(which) => format!("{function}/{which}"),
         None => function.to_owned(),
     }
 }
@@ -122,7 +126,9 @@ fn the_sync_definition_parses_and_every_state_is_reachable() {
         vec![
             "zdsync-compare",
             "zdsync-gatheraccounts",
+            "zdsync-gathercontacts",
             "zdsync-gatherorgs",
+            "zdsync-gatherusers",
             "zdsync-guard",
             "zdsync-process",
             "zdsync-summarize",
@@ -143,14 +149,23 @@ async fn a_full_run_calls_every_stage_once_with_small_inputs() {
         keys,
         vec![
             "compare/global",
+            "compare/partners",
+            "compare/users",
             "compare/usgov",
             "gatheraccounts",
+            "gatheraccounts/partners",
+            "gathercontacts/users",
             "gatherorgs/global",
+            "gatherorgs/partners",
+            "gatherorgs/users",
             "gatherorgs/usgov",
+            "gatherusers/users",
             "guard",
             "process",
             "summarize",
             "sync/global",
+            "sync/partners",
+            "sync/users",
             "sync/usgov"
         ]
     );
@@ -166,6 +181,26 @@ async fn a_full_run_calls_every_stage_once_with_small_inputs() {
         sync,
         &json!({"run_id": "run-1", "as_of": "2026-11-23", "instance": "usgov", "allow_deletions": {}})
     );
+    let sync = &calls.iter().find(|(k, _)| k == "sync/users").unwrap().1;
+    assert_eq!(
+        sync,
+        &json!({"run_id": "run-1", "as_of": "2026-11-23", "sync": "users", "allow_deletions": {}})
+    );
+    // Each branch's two gathers run in a Parallel of their own, after the branch's org sync.
+    let order: Vec<&str> = calls.iter().map(|(k, _)| k.as_str()).collect();
+    let at = |key: &str| order.iter().position(|k| *k == key).unwrap();
+    assert!(at("sync/global") < at("gatherorgs/partners"));
+    assert!(at("sync/usgov") < at("gatherorgs/users"));
+    assert!(at("gatherusers/users") < at("gathercontacts/users"));
+    assert!(at("gathercontacts/users") < at("compare/users"));
+    assert!(at("gatheraccounts/partners") < at("compare/partners"));
+    for (state, key) in [
+        ("Instances[0].GatherPartners", "gather_partners"),
+        ("Instances[1].GatherUserSide", "gather_user_side"),
+    ] {
+        let output = record.states[state].output.as_ref().unwrap();
+        assert_eq!(output[key].as_array().unwrap().len(), 2, "{state}");
+    }
     let gathered = record.states["GatherOrgs"].output.as_ref().unwrap();
     assert_eq!(
         gathered["stages"]["gather_orgs"].as_array().unwrap().len(),
@@ -190,15 +225,23 @@ async fn the_overlap_guard_skips_everything() {
 }
 
 #[tokio::test]
-async fn a_dry_run_stops_each_branch_after_compare() {
+async fn a_dry_run_gathers_and_compares_every_sync_and_writes_nothing() {
     let script = Script::default();
     let record = run_sync(&script, json!({"dry_run": true})).await;
     assert_eq!(record.status, ExecutionStatus::Succeeded);
-    assert_eq!(
-        script.calls_to("sync/global") + script.calls_to("sync/usgov"),
-        0
+    let calls = script.calls.lock().unwrap().clone();
+    assert!(
+        calls.iter().all(|(k, _)| !k.starts_with("sync")),
+        "no sync stage runs: {calls:?}"
     );
-    assert_eq!(script.calls_to("compare/global"), 1);
+    for compare in [
+        "compare/global",
+        "compare/usgov",
+        "compare/partners",
+        "compare/users",
+    ] {
+        assert_eq!(script.calls_to(compare), 1, "{compare}");
+    }
     assert_eq!(script.calls_to("summarize"), 1);
 }
 
@@ -263,8 +306,16 @@ async fn a_failed_branch_fails_the_execution_and_a_redrive_reruns_only_what_fail
         .collect::<Vec<_>>();
     assert_eq!(
         calls,
-        vec!["sync/usgov", "summarize"],
-        "succeeded states are replayed, not re-run"
+        vec![
+            "sync/usgov",
+            "gatherorgs/users",
+            "gatherusers/users",
+            "gathercontacts/users",
+            "compare/users",
+            "sync/users",
+            "summarize"
+        ],
+        "the failed state and the states after it run; succeeded states are replayed"
     );
     assert_eq!(redriven.name, record.name);
     assert_eq!(redriven.start_time, record.start_time);

@@ -198,7 +198,7 @@ pub struct RunRequest {
     pub run_id: String,
     pub as_of: NaiveDate,
     pub dry_run: bool,
-    pub allow_deletions: BTreeMap<zdsync::model::Instance, usize>,
+    pub allow_deletions: BTreeMap<zdsync::model::SyncKind, usize>,
     pub retry_time_scale: f64,
 }
 

@@ -158,6 +158,7 @@ fn sandbox_settings(sandbox: &Sandbox, data: &DataDir) -> Settings {
         section.token = Some(Secret::new(credentials.token.clone()));
     }
     settings.slack.webhook_url = Some(Secret::new(sandbox.slack_webhook_url()));
+    settings.sync.alliance_partner_id = sandbox.alliance_account_id().map(str::to_owned);
     settings.store.url = data.root().display().to_string();
     settings
 }

@@ -1,23 +1,38 @@
 //! What compare decides (SPEC §7): `{instance}_creates.json`, `_updates.json`,
-//! `_not_in_sync.json` (and the partner sync's equivalents).
+//! `_not_in_sync.json`, and the partner and user syncs' `creates.json`, `updates.json`,
+//! `not_in_sync.json`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{DesiredOrg, Instance, SalesforceId};
+use super::{DesiredOrg, DesiredUser, SalesforceId, SyncKind, UserMark, UserUpdate};
 
-/// Creates, updates and marks for one instance, plus the conflicts that held records back.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct OrgDiff {
-    pub creates: Vec<DesiredOrg>,
-    pub updates: Vec<OrgUpdate>,
-    pub not_in_sync: Vec<OrgMark>,
+/// What one compare decided: creates, updates and marks, plus what it held back and why. `D` is
+/// the desired object, `U` the update and `M` the mark of the sync's record kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Diff<D, U, M> {
+    pub creates: Vec<D>,
+    pub updates: Vec<U>,
+    pub not_in_sync: Vec<M>,
     pub conflicts: Vec<Conflict>,
-    /// Creates and renames Zendesk would refuse because another org has the name.
+    /// Creates and renames not sent because Zendesk would refuse them or another sync owns the
+    /// record: reported each run, never written.
     pub held_back: Vec<HeldBack>,
 }
 
-impl OrgDiff {
+impl<D, U, M> Default for Diff<D, U, M> {
+    fn default() -> Self {
+        Diff {
+            creates: Vec::new(),
+            updates: Vec::new(),
+            not_in_sync: Vec::new(),
+            conflicts: Vec::new(),
+            held_back: Vec::new(),
+        }
+    }
+}
+
+impl<D, U, M> Diff<D, U, M> {
     pub fn is_empty(&self) -> bool {
         self.creates.is_empty()
             && self.updates.is_empty()
@@ -27,31 +42,89 @@ impl OrgDiff {
     }
 }
 
-/// A create, or an update's new name, that compare did not send because another Zendesk org
-/// already has the name (names are unique after trimming). The sync reports it as a record
-/// error each run, without a write that is certain to fail, until a person renames one of them.
+/// The org syncs' and the partner sync's compare result.
+pub type OrgDiff = Diff<DesiredOrg, OrgUpdate, OrgMark>;
+/// The user sync's compare result.
+pub type UserDiff = Diff<DesiredUser, UserUpdate, UserMark>;
+
+/// A create, or an update's new name, that compare did not send. The sync reports it (not as a
+/// record error) every run until a person resolves it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldBack {
-    pub salesforce_id: SalesforceId,
+    /// The join key: the Salesforce id, or the lower-cased email of a user.
+    pub key: String,
     pub name: String,
     pub action: crate::model::SyncAction,
-    /// The Zendesk org holding the name.
-    pub holder_id: u64,
-    pub holder_salesforce_id: Option<String>,
+    pub reason: HoldReason,
+    /// The Zendesk record in the way; `None` for a record this run is about to create.
+    pub holder_id: Option<u64>,
+    /// The holder's own key (its Salesforce id or email), if it has one.
+    pub holder_key: Option<String>,
 }
 
-/// The artifact form of one of the three compare sets. Each carries the instance (checked by
-/// the sync stage) and the run's conflicts, so whoever opens any of the files sees which
-/// records were held back and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldReason {
+    /// Zendesk names are unique: another org has (or this run gives another org) the name.
+    NameTaken,
+    /// A Zendesk record with this key exists but belongs to another sync or to nobody the sync
+    /// may write: a customer org for a partner account, an agent or protected user for a
+    /// contact. Creating a second one would duplicate it.
+    OwnedElsewhere,
+}
+
+impl HeldBack {
+    /// One line for people: what was held back and what is in the way.
+    pub fn describe(&self) -> String {
+        let holder = match self.holder_id {
+            None => "another record created in this run".to_owned(),
+            Some(id) => format!("Zendesk record {id}"),
+        };
+        let holder_key = self
+            .holder_key
+            .as_deref()
+            .map(|key| format!(" ({key})"))
+            .unwrap_or_default();
+        match self.reason {
+            HoldReason::NameTaken => format!(
+                "the name {:?} is taken by {holder}{holder_key}; not sent to Zendesk. Rename one of them.",
+                self.name
+            ),
+            HoldReason::OwnedElsewhere => format!(
+                "{holder}{holder_key} already has this key but is not this sync's to write; nothing was created"
+            ),
+        }
+    }
+}
+
+/// The artifact form of one of the three compare sets. Each carries its sync (checked by the
+/// sync stage) and the run's conflicts, so whoever opens any of the files sees which records
+/// were held back and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeSet<T> {
-    pub instance: Instance,
+    pub sync: SyncKind,
     pub items: Vec<T>,
     #[serde(default)]
     pub conflicts: Vec<Conflict>,
     /// Creates (in the creates set) and renames (in the updates set) held back by compare.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held_back: Vec<HeldBack>,
+}
+
+impl<T> ChangeSet<T> {
+    pub fn new(
+        sync: SyncKind,
+        items: Vec<T>,
+        conflicts: &[Conflict],
+        held_back: Vec<HeldBack>,
+    ) -> ChangeSet<T> {
+        ChangeSet {
+            sync,
+            items,
+            conflicts: conflicts.to_vec(),
+            held_back,
+        }
+    }
 }
 
 /// An update of a matched org: its Zendesk id and only what changed.
@@ -91,27 +164,40 @@ impl MarkForDeletion {
     };
 }
 
-fn must_be_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(crate) fn must_be_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     match bool::deserialize(d)? {
         true => Ok(true),
         false => Err(serde::de::Error::custom(
-            "a mark must set mark_for_deletion to true",
+            "a mark must set its field to true",
         )),
     }
 }
 
-/// Several Zendesk orgs claim the same Salesforce id. None of them is written and the account
-/// is neither created nor applied until a person merges or fixes them.
+/// Several Zendesk records claim the same key (Salesforce id or email). None of them is written
+/// and the matching desired object is neither created nor applied until a person merges or
+/// fixes them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
-    pub salesforce_id: SalesforceId,
-    pub orgs: Vec<ConflictingOrg>,
+    pub key: String,
+    pub records: Vec<ConflictingRecord>,
     /// The name of the desired object the conflict held back, if there is one.
     pub desired_name: Option<String>,
 }
 
+impl Conflict {
+    /// One line for people: `0011… is on Zendesk records 12 ("Acme"), 13 ("Acme Inc")`.
+    pub fn describe(&self) -> String {
+        let records: Vec<String> = self
+            .records
+            .iter()
+            .map(|r| format!("{} ({:?})", r.id, r.name))
+            .collect();
+        format!("{} is on Zendesk records {}", self.key, records.join(", "))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConflictingOrg {
+pub struct ConflictingRecord {
     pub id: u64,
     pub name: String,
 }
@@ -123,7 +209,7 @@ mod tests {
 
     #[test]
     fn a_mark_artifact_can_only_mark() {
-        let good = json!({"instance": "global", "items": [
+        let good = json!({"sync": "global", "items": [
             {"id": 7, "salesforce_id": "0011U00000V0tkDQAR", "name": "Gone", "organization_fields": {"mark_for_deletion": true}}
         ]});
         let set: ChangeSet<OrgMark> = serde_json::from_value(good.clone()).unwrap();
@@ -134,7 +220,7 @@ mod tests {
         unmark["items"][0]["organization_fields"]["mark_for_deletion"] = json!(false);
         let err = serde_json::from_value::<ChangeSet<OrgMark>>(unmark).unwrap_err();
         assert!(
-            err.to_string().contains("mark_for_deletion to true"),
+            err.to_string().contains("must set its field to true"),
             "{err}"
         );
 
@@ -145,9 +231,9 @@ mod tests {
 
     #[test]
     fn an_update_artifact_validates_its_salesforce_ids() {
-        let bad = json!({"instance": "usgov", "items": [{"id": 7, "salesforce_id": "0011U' OR '1'='1", "name": "x"}]});
+        let bad = json!({"sync": "usgov", "items": [{"id": 7, "salesforce_id": "0011U' OR '1'='1", "name": "x"}]});
         assert!(serde_json::from_value::<ChangeSet<OrgUpdate>>(bad).is_err());
-        let bad_instance = json!({"instance": "emea", "items": []});
+        let bad_instance = json!({"sync": "emea", "items": []});
         assert!(serde_json::from_value::<ChangeSet<OrgUpdate>>(bad_instance).is_err());
     }
 }

@@ -181,6 +181,20 @@ pub fn is_known_flag(flag: &str) -> bool {
     flag == USGOV_FEDRAMP_FLAG || GLOBAL_FLAGS.contains(&flag) || USGOV_FLAGS.contains(&flag)
 }
 
+/// The organization fields the partner sync writes on Global partner orgs (SPEC §9), in order.
+pub const PARTNER_FIELD_KEYS: &[&str] = &[
+    field::SALESFORCE_ID,
+    field::SFDC_SHORT_ID,
+    field::ACCOUNT_TYPE,
+    field::ACCOUNT_OWNER,
+    field::TECHNICAL_ACCOUNT_MANAGER,
+    field::SOLUTIONS_ARCHITECT,
+    field::RESTRICTED_ACCOUNT,
+    field::ORG_IN_ESCALATED_STATE,
+    field::SUPPORT_HOLD,
+    field::MARK_FOR_DELETION,
+];
+
 /// Zendesk `account_type` values of partner organizations (SPEC §5.3 step 1, §7, §9).
 pub const PARTNER_ACCOUNT_TYPES: &[&str] = &["alliance_partner", "open_partner", "select_partner"];
 

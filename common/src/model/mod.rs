@@ -6,9 +6,9 @@
 //! | `zendesk_{instance}.json`, `partner/zendesk_orgs.json`, `users/zendesk_orgs.json` | [`ZendeskOrgs`] |
 //! | `{instance}_accounts.json` | [`DesiredOrgs`] |
 //! | `process_report.json` | [`ProcessReport`] |
-//! | `{instance}_creates.json` | [`ChangeSet<DesiredOrg>`] |
-//! | `{instance}_updates.json` | [`ChangeSet<OrgUpdate>`] |
-//! | `{instance}_not_in_sync.json` | [`ChangeSet<OrgMark>`] |
+//! | `{instance}_creates.json`, `partner/creates.json` | [`ChangeSet<DesiredOrg>`] |
+//! | `{instance}_updates.json`, `partner/updates.json` | [`ChangeSet<OrgUpdate>`] |
+//! | `{instance}_not_in_sync.json`, `partner/not_in_sync.json` | [`ChangeSet<OrgMark>`] |
 //! | `{instance}_sync_result.json`, `partner/sync_result.json`, `users/sync_result.json` | [`SyncResult`] |
 //! | `partner/salesforce_accounts.json` | [`PartnerAccounts`] |
 //! | `users/zendesk_users.json` | [`ZendeskUsers`] |
@@ -26,6 +26,7 @@ pub mod report;
 pub mod result;
 pub mod salesforce_id;
 pub mod summary;
+pub mod sync_kind;
 pub mod user;
 
 pub use account::{
@@ -33,16 +34,20 @@ pub use account::{
 };
 pub use desired::{DesiredOrg, DesiredOrgs};
 pub use diff::{
-    ChangeSet, Conflict, ConflictingOrg, HeldBack, MarkForDeletion, OrgDiff, OrgMark, OrgUpdate,
+    ChangeSet, Conflict, ConflictingRecord, Diff, HeldBack, HoldReason, MarkForDeletion, OrgDiff,
+    OrgMark, OrgUpdate, UserDiff,
 };
 pub use instance::{Instance, SupportLevel};
-pub use org::{ZendeskOrg, ZendeskOrgs};
+pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};
 pub use report::{ExpiredOverride, OverrideReport, ProcessReport, SkipReason, SkippedAccount};
-pub use result::{RecordError, RecordOutcome, SyncAction, SyncResult};
+pub use result::{
+    GuardDecision, NewOrgWithoutContacts, RecordError, RecordOutcome, SyncAction, SyncResult,
+};
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
 pub use summary::{RunSummary, StageSummary};
+pub use sync_kind::SyncKind;
 pub use user::{
-    AmbiguousEmail, Contact, DesiredUser, NotInSfdc, SalesforceContacts, UserMark, UserUpdate,
-    ZendeskUser, ZendeskUsers,
+    AmbiguousEmail, Contact, DesiredUser, HeldContact, NotInSfdc, SalesforceContacts, UserMark,
+    UserUpdate, ZendeskUser, ZendeskUsers, email_key,
 };

@@ -8,10 +8,36 @@ use super::instance::{PARTNER_ACCOUNT_TYPES, field};
 use super::{Instance, SalesforceId};
 
 /// `zendesk_{instance}.json`: every organization of one instance, managed or not.
+/// `partner/zendesk_orgs.json`: the partner organizations of Global, and the other orgs only as
+/// [`ForeignRecord`]s. `users/zendesk_orgs.json`: every US Gov organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZendeskOrgs {
     pub instance: Instance,
     pub orgs: Vec<ZendeskOrg>,
+    /// Records of the instance this artifact's sync does not own, kept only so that a create
+    /// cannot take a name or a key that is already in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<ForeignRecord>,
+}
+
+/// A Zendesk record another sync owns, or no sync may write (an agent, a protected user): its id,
+/// name and key are all a compare needs to keep from duplicating it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignRecord {
+    pub id: u64,
+    pub name: String,
+    /// Its Salesforce id (orgs) or lower-cased email (users), if it has one.
+    pub key: Option<String>,
+}
+
+impl ForeignRecord {
+    pub fn of_org(org: &ZendeskOrg) -> ForeignRecord {
+        ForeignRecord {
+            id: org.id,
+            name: org.name.clone(),
+            key: org.salesforce_id.clone(),
+        }
+    }
 }
 
 /// One Zendesk organization. Everything Zendesk returned is kept (`extra`), so the artifact is a

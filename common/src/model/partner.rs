@@ -7,6 +7,9 @@ use super::{RejectedRecord, SalesforceId};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartnerAccounts {
     pub accounts: Vec<PartnerAccount>,
+    /// Records the partner query returned that are not a partner the sync knows (no alliance
+    /// id, no Open or Select track) or could not be read. Those with a valid id keep their
+    /// partner org exactly as it is.
     #[serde(default)]
     pub rejected: Vec<RejectedRecord>,
 }
@@ -15,8 +18,7 @@ pub struct PartnerAccounts {
 pub struct PartnerAccount {
     pub salesforce_id: SalesforceId,
     pub name: String,
-    /// `None` when the account matches none of the partner rules (it then gets no object).
-    pub account_type: Option<PartnerType>,
+    pub account_type: PartnerType,
     pub account_owner: Option<String>,
     pub technical_account_manager: Option<String>,
     pub solutions_architect: Option<String>,

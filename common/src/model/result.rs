@@ -3,22 +3,31 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Instance;
+use super::{HeldBack, SalesforceId, SyncKind};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SyncResult {
-    pub instance: Option<Instance>,
+    pub sync: Option<SyncKind>,
     pub created: Vec<RecordOutcome>,
     pub updated: Vec<RecordOutcome>,
     pub marked: Vec<RecordOutcome>,
+    /// Records Zendesk refused; more than `max_record_errors` fails the stage.
     pub errors: Vec<RecordError>,
-    /// Things that did not fail the record but need a person (no Slack configured, a new org
-    /// with no contact attached, …).
+    /// Creates and renames compare did not send (a taken name, a record another sync owns):
+    /// reported every run until a person resolves them, never counted as record errors.
+    #[serde(default)]
+    pub held_back: Vec<HeldBack>,
+    /// Things that did not fail a record but need a person (Slack not configured, bulk user
+    /// import disabled, …).
     #[serde(default)]
     pub warnings: Vec<String>,
-    /// Set when the deletion guard held the marks back.
+    /// Global org sync: the new orgs that no sold-to contact could be added to (all of them;
+    /// the Slack digest names the first ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without_contacts: Vec<NewOrgWithoutContacts>,
+    /// What the deletion guard decided about this sync's marks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deletion_guard: Option<crate::rules::deletion_guard::GuardDecision>,
+    pub deletion_guard: Option<GuardDecision>,
 }
 
 /// A record Zendesk accepted. `key` is the join key (Salesforce id, or email for users).
@@ -37,6 +46,21 @@ pub struct RecordError {
     pub details: Option<String>,
 }
 
+impl RecordError {
+    /// One line for people: `create 0011…: DuplicateValue the name is taken`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}: {} {}",
+            self.action.as_str(),
+            self.key,
+            self.error,
+            self.details.as_deref().unwrap_or("")
+        )
+        .trim_end()
+        .to_owned()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncAction {
@@ -45,4 +69,74 @@ pub enum SyncAction {
     Mark,
     AssociateUser,
     Notify,
+}
+
+impl SyncAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncAction::Create => "create",
+            SyncAction::Update => "update",
+            SyncAction::Mark => "mark",
+            SyncAction::AssociateUser => "associate user",
+            SyncAction::Notify => "notify",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewOrgWithoutContacts {
+    pub salesforce_id: SalesforceId,
+    pub name: String,
+    pub id: u64,
+    /// The sold-to emails Salesforce lists for the account (none could be added).
+    pub sold_to_emails: Vec<String>,
+}
+
+/// What the deletion guard decided, recorded in the sync result and the run summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum GuardDecision {
+    /// Within the limit.
+    Allowed { marks: usize, limit: f64 },
+    /// Over the limit, but an operator allowed at least this many for this execution.
+    AllowedByOperator {
+        marks: usize,
+        limit: f64,
+        allowed: usize,
+    },
+    /// Over the limit: marks are held back and the stage fails with `DeletionGuardTripped`.
+    Tripped {
+        marks: usize,
+        limit: f64,
+        managed: usize,
+    },
+}
+
+impl GuardDecision {
+    pub fn is_tripped(&self) -> bool {
+        matches!(self, GuardDecision::Tripped { .. })
+    }
+
+    /// In words, for the summary; `records` names what is counted (`orgs`, `users`).
+    pub fn describe(&self, records: &str) -> String {
+        match self {
+            GuardDecision::Allowed { marks, limit } => {
+                format!("deletion guard passed: {marks} marks, limit {limit}")
+            }
+            GuardDecision::AllowedByOperator {
+                marks,
+                limit,
+                allowed,
+            } => format!(
+                "deletion guard: {marks} marks over the limit of {limit}, allowed by the operator (up to {allowed})"
+            ),
+            GuardDecision::Tripped {
+                marks,
+                limit,
+                managed,
+            } => format!(
+                "deletion guard TRIPPED: {marks} marks over the limit of {limit} ({managed} managed {records}); nothing marked"
+            ),
+        }
+    }
 }

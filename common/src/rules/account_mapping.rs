@@ -27,34 +27,12 @@ pub fn map_accounts(records: &[Value], as_of: NaiveDate) -> SalesforceAccounts {
     collect_accounts(records.iter().map(map_account).collect(), as_of)
 }
 
-/// Assembles the artifact from per-record results (so a gather can map page by page). Records
-/// sharing one `Account_ID_18__c` are all rejected: there is no way to tell which one is right,
-/// so the org is held as it is.
+/// Assembles the artifact from per-record results (so a gather can map page by page).
 pub fn collect_accounts(
     mapped: Vec<Result<Account, RejectedRecord>>,
     as_of: NaiveDate,
 ) -> SalesforceAccounts {
-    let mut occurrences: HashMap<SalesforceId, usize> = HashMap::new();
-    for account in mapped.iter().flatten() {
-        *occurrences
-            .entry(account.salesforce_id.clone())
-            .or_default() += 1;
-    }
-    let mut accounts = Vec::with_capacity(mapped.len());
-    let mut rejected = Vec::new();
-    for result in mapped {
-        match result {
-            Ok(account) => match occurrences[&account.salesforce_id] {
-                1 => accounts.push(account),
-                n => rejected.push(RejectedRecord {
-                    salesforce_id: Some(account.salesforce_id.to_string()),
-                    name: Some(account.name),
-                    reason: format!("Account_ID_18__c appears on {n} records of the query"),
-                }),
-            },
-            Err(rejection) => rejected.push(rejection),
-        }
-    }
+    let (accounts, rejected) = reject_shared_ids(mapped, |a| &a.salesforce_id, |a| a.name);
     SalesforceAccounts {
         as_of,
         accounts,
@@ -62,32 +40,84 @@ pub fn collect_accounts(
     }
 }
 
-/// Maps one record, or says exactly what is wrong with it.
-pub fn map_account(record: &Value) -> Result<Account, RejectedRecord> {
-    let fields = record.as_object().ok_or_else(|| RejectedRecord {
+/// Records sharing one `Account_ID_18__c` are all rejected: there is no way to tell which one
+/// is right, so the Zendesk org is held as it is.
+pub(crate) fn reject_shared_ids<T>(
+    mapped: Vec<Result<T, RejectedRecord>>,
+    id_of: impl Fn(&T) -> &SalesforceId,
+    name_of: impl Fn(T) -> String,
+) -> (Vec<T>, Vec<RejectedRecord>) {
+    let mut occurrences: HashMap<SalesforceId, usize> = HashMap::new();
+    for record in mapped.iter().flatten() {
+        *occurrences.entry(id_of(record).clone()).or_default() += 1;
+    }
+    let mut kept = Vec::with_capacity(mapped.len());
+    let mut rejected = Vec::new();
+    for result in mapped {
+        match result {
+            Ok(record) => match occurrences[id_of(&record)] {
+                1 => kept.push(record),
+                n => rejected.push(RejectedRecord {
+                    salesforce_id: Some(id_of(&record).to_string()),
+                    name: Some(name_of(record)),
+                    reason: format!("Account_ID_18__c appears on {n} records of the query"),
+                }),
+            },
+            Err(rejection) => rejected.push(rejection),
+        }
+    }
+    (kept, rejected)
+}
+
+/// The record as a JSON object with its `Account_ID_18__c` and `Name` as sent, for rejections.
+pub(crate) fn record_fields(value: &Value) -> Result<&Map<String, Value>, RejectedRecord> {
+    value.as_object().ok_or_else(|| RejectedRecord {
         salesforce_id: None,
         name: None,
-        reason: format!("record is a JSON {}, not an object", json_type(record)),
-    })?;
-    let raw_id = fields.get("Account_ID_18__c").and_then(Value::as_str);
-    let raw_name = fields.get("Name").and_then(Value::as_str);
-    let reject = |reason: String| RejectedRecord {
-        salesforce_id: raw_id.map(str::to_owned),
-        name: raw_name.map(|n| n.trim().to_owned()),
+        reason: format!("record is a JSON {}, not an object", json_type(value)),
+    })
+}
+
+/// A rejection of `record` for `reason`, naming the record by the id and name it carries.
+pub(crate) fn rejection(record: &Map<String, Value>, reason: String) -> RejectedRecord {
+    RejectedRecord {
+        salesforce_id: record
+            .get("Account_ID_18__c")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        name: record
+            .get("Name")
+            .and_then(Value::as_str)
+            .map(|n| n.trim().to_owned()),
         reason,
-    };
-    map_fields(fields).map_err(reject)
+    }
+}
+
+/// The record's `Account_ID_18__c`, validated.
+pub(crate) fn account_id(record: &Map<String, Value>) -> Result<SalesforceId, String> {
+    match text(record, "Account_ID_18__c")? {
+        Some(id) => SalesforceId::parse(id.trim()).map_err(|e| format!("Account_ID_18__c: {e}")),
+        None => Err("Account_ID_18__c is missing".into()),
+    }
+}
+
+/// The record's `Name`, trimmed; blank is an error (Zendesk requires a name).
+pub(crate) fn account_name(record: &Map<String, Value>) -> Result<String, String> {
+    text(record, "Name")?
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| "Name is missing or blank".to_owned())
+}
+
+/// Maps one record, or says exactly what is wrong with it.
+pub fn map_account(record: &Value) -> Result<Account, RejectedRecord> {
+    let fields = record_fields(record)?;
+    map_fields(fields).map_err(|reason| rejection(fields, reason))
 }
 
 fn map_fields(record: &Map<String, Value>) -> Result<Account, String> {
-    let salesforce_id = match text(record, "Account_ID_18__c")? {
-        Some(id) => SalesforceId::parse(id.trim()).map_err(|e| format!("Account_ID_18__c: {e}"))?,
-        None => return Err("Account_ID_18__c is missing".into()),
-    };
-    let name = text(record, "Name")?
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .ok_or("Name is missing or blank")?;
+    let salesforce_id = account_id(record)?;
+    let name = account_name(record)?;
     let subs = children(record, SUBSCRIPTIONS_RELATIONSHIP)?
         .iter()
         .enumerate()
@@ -197,7 +227,7 @@ fn charge_of(value: &Value) -> Result<Charge, String> {
     })
 }
 
-fn as_record(value: &Value) -> Result<&Map<String, Value>, String> {
+pub(crate) fn as_record(value: &Value) -> Result<&Map<String, Value>, String> {
     value
         .as_object()
         .ok_or_else(|| format!("record is a JSON {}, not an object", json_type(value)))
@@ -230,7 +260,10 @@ fn children<'a>(record: &'a Map<String, Value>, relationship: &str) -> Result<&'
     }
 }
 
-fn text<'a>(record: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, String> {
+pub(crate) fn text<'a>(
+    record: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, String> {
     match record.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -241,7 +274,7 @@ fn text<'a>(record: &'a Map<String, Value>, field: &str) -> Result<Option<&'a st
     }
 }
 
-fn required_text(record: &Map<String, Value>, field: &str) -> Result<String, String> {
+pub(crate) fn required_text(record: &Map<String, Value>, field: &str) -> Result<String, String> {
     text(record, field)?
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -249,7 +282,7 @@ fn required_text(record: &Map<String, Value>, field: &str) -> Result<String, Str
         .ok_or_else(|| format!("{field} is missing"))
 }
 
-fn lookup_text(
+pub(crate) fn lookup_text(
     record: &Map<String, Value>,
     lookup: &str,
     field: &str,
@@ -285,7 +318,7 @@ fn number(record: &Map<String, Value>, field: &str) -> Result<Option<f64>, Strin
     }
 }
 
-fn checkbox(record: &Map<String, Value>, field: &str) -> Result<bool, String> {
+pub(crate) fn checkbox(record: &Map<String, Value>, field: &str) -> Result<bool, String> {
     match record.get(field) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),

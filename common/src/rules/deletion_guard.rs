@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::GuardDecision;
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DeletionGuard {
     /// Marks up to this many are always allowed (default 25).
@@ -19,32 +21,6 @@ impl Default for DeletionGuard {
             min: 25,
             ratio: 0.05,
         }
-    }
-}
-
-/// What the guard decided, recorded in the sync result and the run summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum GuardDecision {
-    /// Within the limit.
-    Allowed { marks: usize, limit: f64 },
-    /// Over the limit, but an operator allowed at least this many for this execution.
-    AllowedByOperator {
-        marks: usize,
-        limit: f64,
-        allowed: usize,
-    },
-    /// Over the limit: marks are held back and the stage fails with `DeletionGuardTripped`.
-    Tripped {
-        marks: usize,
-        limit: f64,
-        managed: usize,
-    },
-}
-
-impl GuardDecision {
-    pub fn is_tripped(&self) -> bool {
-        matches!(self, GuardDecision::Tripped { .. })
     }
 }
 

@@ -7,12 +7,14 @@ pub mod dates;
 pub mod deletion_guard;
 pub mod equality;
 pub mod overrides;
+pub mod partners;
 pub mod plans;
 pub mod processor;
+pub mod users;
 
 use std::fmt;
 
-pub use compare::{CompareRules, compare_orgs};
+pub use compare::{CompareRules, compare_orgs, compare_users};
 pub use dates::RunDates;
 pub use deletion_guard::{DeletionGuard, GuardDecision};
 pub use overrides::{Override, Overrides};

@@ -1,11 +1,19 @@
 //! Artifact names of a run (SPEC §2), relative to `runs/{run_id}/`. One place, so stages,
 //! the summary and the docs cannot drift apart.
 
-use crate::model::Instance;
+use crate::model::{Instance, SyncKind};
 
 pub const SALESFORCE_ACCOUNTS: &str = "salesforce_accounts.json";
 pub const PROCESS_REPORT: &str = "process_report.json";
 pub const SUMMARY: &str = "summary.json";
+
+/// The partner sync's gathers (`partner/`).
+pub const PARTNER_ACCOUNTS: &str = "partner/salesforce_accounts.json";
+pub const PARTNER_ORGS: &str = "partner/zendesk_orgs.json";
+/// The user sync's gathers (`users/`).
+pub const USER_ORGS: &str = "users/zendesk_orgs.json";
+pub const USERS: &str = "users/zendesk_users.json";
+pub const CONTACTS: &str = "users/salesforce_contacts.json";
 
 /// `zendesk_global.json`, `zendesk_usgov.json`.
 pub fn zendesk_orgs(instance: Instance) -> String {
@@ -17,18 +25,61 @@ pub fn desired_orgs(instance: Instance) -> String {
     format!("{instance}_accounts.json")
 }
 
-pub fn creates(instance: Instance) -> String {
-    format!("{instance}_creates.json")
+/// The Zendesk records a sync compares against and writes to.
+pub fn zendesk_records(sync: SyncKind) -> String {
+    match sync {
+        SyncKind::Global | SyncKind::Usgov => zendesk_orgs(sync.instance()),
+        SyncKind::Partners => PARTNER_ORGS.to_owned(),
+        SyncKind::Users => USERS.to_owned(),
+    }
 }
 
-pub fn updates(instance: Instance) -> String {
-    format!("{instance}_updates.json")
+/// `{instance}_{name}` for the org syncs, `partner/{name}` and `users/{name}` for the others.
+fn of_sync(sync: SyncKind, name: &str) -> String {
+    match sync {
+        SyncKind::Global | SyncKind::Usgov => format!("{sync}_{name}"),
+        SyncKind::Partners => format!("partner/{name}"),
+        SyncKind::Users => format!("users/{name}"),
+    }
 }
 
-pub fn not_in_sync(instance: Instance) -> String {
-    format!("{instance}_not_in_sync.json")
+pub fn creates(sync: SyncKind) -> String {
+    of_sync(sync, "creates.json")
 }
 
-pub fn sync_result(instance: Instance) -> String {
-    format!("{instance}_sync_result.json")
+pub fn updates(sync: SyncKind) -> String {
+    of_sync(sync, "updates.json")
+}
+
+pub fn not_in_sync(sync: SyncKind) -> String {
+    of_sync(sync, "not_in_sync.json")
+}
+
+pub fn sync_result(sync: SyncKind) -> String {
+    of_sync(sync, "sync_result.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SPEC §2's table, name for name.
+    #[test]
+    fn names_are_those_of_the_spec() {
+        assert_eq!(creates(SyncKind::Global), "global_creates.json");
+        assert_eq!(not_in_sync(SyncKind::Usgov), "usgov_not_in_sync.json");
+        assert_eq!(sync_result(SyncKind::Usgov), "usgov_sync_result.json");
+        assert_eq!(creates(SyncKind::Partners), "partner/creates.json");
+        assert_eq!(updates(SyncKind::Partners), "partner/updates.json");
+        assert_eq!(not_in_sync(SyncKind::Partners), "partner/not_in_sync.json");
+        assert_eq!(sync_result(SyncKind::Partners), "partner/sync_result.json");
+        assert_eq!(creates(SyncKind::Users), "users/creates.json");
+        assert_eq!(sync_result(SyncKind::Users), "users/sync_result.json");
+        assert_eq!(zendesk_records(SyncKind::Users), "users/zendesk_users.json");
+        assert_eq!(
+            zendesk_records(SyncKind::Partners),
+            "partner/zendesk_orgs.json"
+        );
+        assert_eq!(zendesk_records(SyncKind::Global), "zendesk_global.json");
+    }
 }

@@ -56,10 +56,8 @@ impl StageContext {
             .transpose()?
             .map(Arc::new);
         let mut zendesk = BTreeMap::new();
-        if needs.zendesk {
-            for instance in Instance::ALL {
-                zendesk.insert(instance, Arc::new(zendesk_client(&settings, instance)?));
-            }
+        for instance in needs.zendesk {
+            zendesk.insert(*instance, Arc::new(zendesk_client(&settings, *instance)?));
         }
         let slack = match (&settings.slack.webhook_url, needs.slack) {
             (Some(url), true) => Some(Arc::new(SlackNotifier::new(url.clone()))),
@@ -91,7 +89,12 @@ impl StageContext {
             let n = stage.needs();
             Needs {
                 salesforce: all.salesforce || n.salesforce,
-                zendesk: all.zendesk || n.zendesk,
+                // A local run talks to both instances as soon as any stage does.
+                zendesk: if n.zendesk.is_empty() {
+                    all.zendesk
+                } else {
+                    &Instance::ALL
+                },
                 slack: all.slack || n.slack,
                 executions: all.executions || n.executions,
                 http: all.http || n.http,

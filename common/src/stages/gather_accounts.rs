@@ -1,13 +1,31 @@
-//! Gather accounts (SPEC §3): the account query, page by page, mapped to accounts.
+//! Gather accounts from Salesforce, page by page:
+//! - customer accounts (SPEC §3, no `sync` in the input): the account query with both
+//!   subscription relationships → `salesforce_accounts.json`;
+//! - partner accounts (`{"sync": "partners"}`, SPEC §9): the partner query, the alliance account
+//!   from `sync.alliance_partner_id` → `partner/salesforce_accounts.json`.
+
+use serde_json::Value;
 
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts, write};
 use crate::error::StageError;
+use crate::model::{RejectedRecord, SyncKind};
 use crate::rules::RunDates;
 use crate::rules::account_mapping::{collect_accounts, map_account};
 use crate::rules::deletion_guard::too_many_rejected;
-use crate::salesforce::soql::accounts_query;
+use crate::rules::partners::map_partners;
+use crate::salesforce::soql::{accounts_query, partners_query};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
+    match input.sync {
+        None => customer_accounts(ctx, input).await,
+        Some(SyncKind::Partners) => partner_accounts(ctx, input).await,
+        Some(other) => Err(StageError::InvalidConfig(format!(
+            "stage input: the gather-accounts stage gathers customer accounts (no \"sync\") or partner accounts (\"sync\": \"partners\"), not {other}"
+        ))),
+    }
+}
+
+async fn customer_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
     let dates = RunDates::new(input.as_of);
     let soql = accounts_query(dates.three_years_out);
@@ -20,31 +38,63 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         mapped.extend(page.records.iter().map(map_account));
     }
     let records = mapped.len();
-    if records == 0 {
-        // Zero accounts means a broken query or permissions, never "every customer left":
-        // going on would mark every org for deletion.
-        return Err(StageError::EmptySource(
-            "the Salesforce account query returned no accounts; nothing was written".into(),
-        ));
-    }
+    nonempty(records, "account query")?;
     let gathered = collect_accounts(mapped, input.as_of);
     let key = write(ctx, &keys, artifacts::SALESFORCE_ACCOUNTS, &gathered).await?;
-    for rejected in &gathered.rejected {
-        tracing::warn!(salesforce_id = ?rejected.salesforce_id, reason = %rejected.reason, "account rejected");
-    }
-
-    let max_ratio = ctx.settings.sync.max_rejected_ratio;
-    if too_many_rejected(gathered.rejected.len(), records, max_ratio) {
-        // The artifact is written first so an admin can read every reason.
-        return Err(StageError::TooManyRecordErrors {
-            count: gathered.rejected.len(),
-            max: (max_ratio * records as f64).floor() as usize,
-            result_key: key,
-        });
-    }
+    check_rejected(ctx, &gathered.rejected, records, &key)?;
     Ok(StageOutput::new(Stage::GatherAccounts, None)
         .count("records", records)
         .count("accounts", gathered.accounts.len())
         .count("rejected", gathered.rejected.len())
         .with_artifact(key))
+}
+
+async fn partner_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
+    let keys = input.keys()?;
+    let alliance = ctx.settings.sync.alliance_partner()?;
+    let records: Vec<Value> = ctx.salesforce()?.query(&partners_query(&alliance)).await?;
+    nonempty(records.len(), "partner query")?;
+    let gathered = map_partners(&records, &alliance);
+    let key = write(ctx, &keys, artifacts::PARTNER_ACCOUNTS, &gathered).await?;
+    check_rejected(ctx, &gathered.rejected, records.len(), &key)?;
+    Ok(
+        StageOutput::new(Stage::GatherAccounts, Some(SyncKind::Partners.instance()))
+            .count("records", records.len())
+            .count("partners", gathered.accounts.len())
+            .count("rejected", gathered.rejected.len())
+            .with_artifact(key),
+    )
+}
+
+/// Zero records means a broken query or permissions, never "every customer (or partner) left":
+/// going on would mark every org for deletion.
+fn nonempty(records: usize, query: &str) -> Result<(), StageError> {
+    if records == 0 {
+        return Err(StageError::EmptySource(format!(
+            "the Salesforce {query} returned no records; nothing was written"
+        )));
+    }
+    Ok(())
+}
+
+/// SPEC §10: more than `max_rejected_ratio` of the records fails the stage — after the artifact
+/// is written, so an admin can read every reason.
+pub(super) fn check_rejected(
+    ctx: &StageContext,
+    rejected: &[RejectedRecord],
+    records: usize,
+    key: &str,
+) -> Result<(), StageError> {
+    for record in rejected {
+        tracing::warn!(salesforce_id = ?record.salesforce_id, reason = %record.reason, "record rejected");
+    }
+    let max_ratio = ctx.settings.sync.max_rejected_ratio;
+    if too_many_rejected(rejected.len(), records, max_ratio) {
+        return Err(StageError::TooManyRecordErrors {
+            count: rejected.len(),
+            max: (max_ratio * records as f64).floor() as usize,
+            result_key: key.to_owned(),
+        });
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{RunningExecution, StageContext};
 use crate::error::StageError;
-use crate::model::Instance;
+use crate::model::SyncKind;
 use crate::store::validate_run_id;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,9 +43,10 @@ pub struct GuardOutput {
 pub struct RunOptions {
     #[serde(default)]
     pub dry_run: bool,
-    /// Per instance: the operator checked the marks and allows up to N this execution.
+    /// Per sync (`global`, `usgov`, `partners`, `users`): the operator checked the marks and
+    /// allows up to N this execution.
     #[serde(default)]
-    pub allow_deletions: BTreeMap<Instance, usize>,
+    pub allow_deletions: BTreeMap<SyncKind, usize>,
 }
 
 pub async fn run(ctx: &StageContext, input: GuardInput) -> Result<GuardOutput, StageError> {
@@ -76,7 +77,7 @@ fn parse_options(execution_input: &Value) -> Result<RunOptions, StageError> {
     };
     serde_path_to_error::deserialize(input).map_err(|e| {
         StageError::InvalidConfig(format!(
-            "execution input is invalid at {}: {} (accepted: {{\"dry_run\": true, \"allow_deletions\": {{\"global\": N, \"usgov\": N}}}})",
+            "execution input is invalid at {}: {} (accepted: {{\"dry_run\": true, \"allow_deletions\": {{\"global\": N, \"usgov\": N, \"partners\": N, \"users\": N}}}})",
             e.path(),
             e.inner()
         ))
@@ -163,14 +164,21 @@ mod tests {
     fn options_are_validated() {
         assert_eq!(parse_options(&json!({})).unwrap(), RunOptions::default());
         assert_eq!(parse_options(&Value::Null).unwrap(), RunOptions::default());
-        let options =
-            parse_options(&json!({"dry_run": true, "allow_deletions": {"global": 40}})).unwrap();
+        let options = parse_options(&json!({"dry_run": true,
+            "allow_deletions": {"global": 40, "usgov": 1, "partners": 3, "users": 30}}))
+        .unwrap();
         assert!(options.dry_run);
-        assert_eq!(options.allow_deletions[&Instance::Global], 40);
+        assert_eq!(options.allow_deletions[&SyncKind::Global], 40);
+        assert_eq!(options.allow_deletions[&SyncKind::Partners], 3);
+        assert_eq!(options.allow_deletions[&SyncKind::Users], 30);
         let err = parse_options(&json!({"allow_deletion": {"global": 40}})).unwrap_err();
         assert_eq!(err.name(), "InvalidConfig");
         assert!(err.to_string().contains("allow_deletion"), "{err}");
-        assert!(parse_options(&json!({"allow_deletions": {"emea": 4}})).is_err());
+        let err = parse_options(&json!({"allow_deletions": {"partner": 4}})).unwrap_err();
+        assert!(
+            err.to_string().contains("partners"),
+            "names the accepted keys: {err}"
+        );
         assert!(parse_options(&json!({"allow_deletions": {"global": -1}})).is_err());
         assert!(parse_options(&json!([1])).is_err());
     }

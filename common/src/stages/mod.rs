@@ -9,7 +9,9 @@ pub mod artifacts;
 mod compare;
 mod context;
 mod gather_accounts;
+mod gather_contacts;
 mod gather_orgs;
+mod gather_users;
 mod guard;
 mod process;
 mod summarize;
@@ -28,11 +30,12 @@ pub use guard::{GuardInput, GuardOutput, RunOptions};
 
 use crate::config::SecretKind;
 use crate::error::StageError;
-use crate::model::Instance;
+use crate::model::{Instance, SyncKind};
 use crate::store::{RunKeys, StoreError};
 
-/// The Lambda functions of the state machine, one per stage; stages that work per instance take
-/// it from their input rather than having one function per instance.
+/// The Lambda functions of the state machine, one per stage. Stages that serve several syncs
+/// (gather accounts and orgs, compare, sync) take the instance or the sync from their input
+/// rather than having one function each: one mechanism, parameterised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -42,17 +45,21 @@ pub enum Stage {
     Process,
     Compare,
     Sync,
+    GatherUsers,
+    GatherContacts,
     Summarize,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Guard,
         Stage::GatherAccounts,
         Stage::GatherOrgs,
         Stage::Process,
         Stage::Compare,
         Stage::Sync,
+        Stage::GatherUsers,
+        Stage::GatherContacts,
         Stage::Summarize,
     ];
 
@@ -66,6 +73,8 @@ impl Stage {
             Stage::Process => "process",
             Stage::Compare => "compare",
             Stage::Sync => "sync",
+            Stage::GatherUsers => "gather-users",
+            Stage::GatherContacts => "gather-contacts",
             Stage::Summarize => "summarize",
         }
     }
@@ -79,6 +88,8 @@ impl Stage {
             Stage::Process => "ProcessFunctionArn",
             Stage::Compare => "CompareFunctionArn",
             Stage::Sync => "SyncFunctionArn",
+            Stage::GatherUsers => "GatherUsersFunctionArn",
+            Stage::GatherContacts => "GatherContactsFunctionArn",
             Stage::Summarize => "SummarizeFunctionArn",
         }
     }
@@ -110,18 +121,23 @@ impl Stage {
                 executions: true,
                 ..none
             },
-            Stage::GatherAccounts => Needs {
+            Stage::GatherAccounts | Stage::GatherContacts => Needs {
                 salesforce: true,
                 ..none
             },
             Stage::GatherOrgs => Needs {
-                zendesk: true,
+                zendesk: &Instance::ALL,
+                ..none
+            },
+            // The user sync is US Gov's alone: its function never holds the Global token.
+            Stage::GatherUsers => Needs {
+                zendesk: &[Instance::Usgov],
                 ..none
             },
             Stage::Process => Needs { http: true, ..none },
             Stage::Compare | Stage::Summarize => none,
             Stage::Sync => Needs {
-                zendesk: true,
+                zendesk: &Instance::ALL,
                 slack: true,
                 ..none
             },
@@ -136,9 +152,7 @@ impl Stage {
         if needs.salesforce {
             kinds.push(SecretKind::Salesforce);
         }
-        if needs.zendesk {
-            kinds.extend(Instance::ALL.map(SecretKind::Zendesk));
-        }
+        kinds.extend(needs.zendesk.iter().copied().map(SecretKind::Zendesk));
         if needs.slack {
             kinds.push(SecretKind::Slack);
         }
@@ -166,7 +180,8 @@ impl std::str::FromStr for Stage {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
     pub salesforce: bool,
-    pub zendesk: bool,
+    /// The Zendesk instances whose client (and token) the stage needs.
+    pub zendesk: &'static [Instance],
     pub slack: bool,
     pub executions: bool,
     /// Plain HTTP(S) for fetching the overrides file from a URL.
@@ -179,11 +194,16 @@ pub struct Needs {
 pub struct RunInput {
     pub run_id: String,
     pub as_of: NaiveDate,
+    /// The instance of a per-instance stage; alone, it names that instance's org sync.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<Instance>,
-    /// Sync only: the operator's per-instance allowance for the deletion guard.
+    /// The sync a gather, compare or sync stage works for (`partners`, `users`, or an org
+    /// sync); its instance follows from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncKind>,
+    /// Sync only: the operator's per-sync allowance for the deletion guard.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub allow_deletions: BTreeMap<Instance, usize>,
+    pub allow_deletions: BTreeMap<SyncKind, usize>,
     /// Summarize only: the run stopped after compare.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -195,10 +215,21 @@ impl RunInput {
             .map_err(|e| StageError::InvalidConfig(format!("stage input: {e}")))
     }
 
-    fn instance(&self, stage: Stage) -> Result<Instance, StageError> {
-        self.instance.ok_or_else(|| {
-            StageError::InvalidConfig(format!("stage input: the {stage} stage needs \"instance\""))
-        })
+    /// The sync this invocation works for: `sync`, or the org sync of `instance`. Both given
+    /// must agree (`{"sync": "users", "instance": "global"}` is a mistake, not a choice).
+    fn sync(&self, stage: Stage) -> Result<SyncKind, StageError> {
+        match (self.sync, self.instance) {
+            (Some(sync), None) => Ok(sync),
+            (Some(sync), Some(instance)) if sync.instance() == instance => Ok(sync),
+            (Some(sync), Some(instance)) => Err(StageError::InvalidConfig(format!(
+                "stage input: the {sync} sync writes to {}, not {instance}",
+                sync.instance()
+            ))),
+            (None, Some(instance)) => Ok(SyncKind::orgs(instance)),
+            (None, None) => Err(StageError::InvalidConfig(format!(
+                "stage input: the {stage} stage needs \"instance\" or \"sync\""
+            ))),
+        }
     }
 }
 
@@ -246,6 +277,8 @@ pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value
         Stage::Process => process::run(ctx, parse_input(stage, input)?).await?,
         Stage::Compare => compare::run(ctx, parse_input(stage, input)?).await?,
         Stage::Sync => sync::run(ctx, parse_input(stage, input)?).await?,
+        Stage::GatherUsers => gather_users::run(ctx, parse_input(stage, input)?).await?,
+        Stage::GatherContacts => gather_contacts::run(ctx, parse_input(stage, input)?).await?,
         Stage::Summarize => summarize::run(ctx, parse_input(stage, input)?).await?,
     };
     Ok(to_value(output))
@@ -333,6 +366,43 @@ async fn write<T: Serialize>(
     let key = keys.key(name)?;
     crate::store::write_json(ctx.store.as_ref(), &key, value).await?;
     Ok(key)
+}
+
+/// Maps every record a Zendesk list returned. One the sync cannot read fails the stage, and not
+/// as `Retryable`: the same page comes back the same way.
+fn zendesk_records<T>(
+    instance: Instance,
+    what: &str,
+    raw: Vec<serde_json::Map<String, Value>>,
+    from_api: impl Fn(serde_json::Map<String, Value>) -> Result<T, String>,
+) -> Result<Vec<T>, StageError> {
+    raw.into_iter()
+        .map(from_api)
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            StageError::InvalidConfig(format!(
+                "Zendesk {instance} returned {what} the sync cannot read: {e}"
+            ))
+        })
+}
+
+/// An artifact whose `path` (its instance or sync) is not the one this stage works for: as bad
+/// as a corrupt file.
+fn expect_same<T: PartialEq + fmt::Display>(
+    keys: &RunKeys,
+    name: &str,
+    path: &str,
+    expected: T,
+    found: T,
+) -> Result<(), StageError> {
+    if expected == found {
+        return Ok(());
+    }
+    Err(mismatch(
+        &keys.key(name)?,
+        path,
+        format!("expected {expected}, found {found}"),
+    ))
 }
 
 /// An artifact field that does not belong to this run or instance: as bad as a corrupt file.

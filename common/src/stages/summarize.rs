@@ -1,17 +1,17 @@
 //! The end of a run: one `summary.json` an operator reads first — what each stage counted, what
-//! each sync did, which guard decisions were taken, and the first record errors.
+//! each of the four syncs did, which guard decisions were taken, and the first record errors.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts};
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, DesiredOrg, Instance, OrgMark, OrgUpdate, ProcessReport, RunSummary, StageSummary,
-    SyncResult,
+    ChangeSet, PartnerAccounts, ProcessReport, RunSummary, SalesforceContacts, StageSummary,
+    SyncKind, SyncResult, ZendeskUsers,
 };
-use crate::rules::GuardDecision;
 use crate::store::{RunKeys, read_json_opt, write_json};
 
 /// Record errors copied into the summary (the sync results hold all of them).
@@ -61,89 +61,96 @@ async fn summarize(
             ]),
         );
     }
-    for instance in Instance::ALL {
-        let creates =
-            optional::<ChangeSet<DesiredOrg>>(ctx, keys, &artifacts::creates(instance)).await?;
-        let updates =
-            optional::<ChangeSet<OrgUpdate>>(ctx, keys, &artifacts::updates(instance)).await?;
-        let marks =
-            optional::<ChangeSet<OrgMark>>(ctx, keys, &artifacts::not_in_sync(instance)).await?;
+    if let Some(partners) =
+        optional::<PartnerAccounts>(ctx, keys, artifacts::PARTNER_ACCOUNTS).await?
+    {
+        summary.stages.insert(
+            "gather_partners".into(),
+            counts(&[
+                ("partners", partners.accounts.len()),
+                ("rejected", partners.rejected.len()),
+            ]),
+        );
+    }
+    if let Some(users) = optional::<ZendeskUsers>(ctx, keys, artifacts::USERS).await? {
+        summary.stages.insert(
+            "gather_users".into(),
+            counts(&[
+                ("end_users", users.users.len()),
+                ("protected_skipped", users.protected),
+                ("not_end_users", users.not_end_users),
+            ]),
+        );
+    }
+    if let Some(contacts) = optional::<SalesforceContacts>(ctx, keys, artifacts::CONTACTS).await? {
+        summary.stages.insert(
+            "gather_contacts".into(),
+            counts(&[
+                ("contacts", contacts.contacts.len()),
+                ("ambiguous_emails", contacts.ambiguous_emails.len()),
+                ("held", contacts.held.len()),
+                ("without_email", contacts.without_email),
+                ("protected_skipped", contacts.protected),
+                ("rejected", contacts.rejected.len()),
+            ]),
+        );
+    }
+    for sync in SyncKind::ALL {
+        // The items' shape differs per sync; only their number matters here.
+        let creates = optional::<ChangeSet<Value>>(ctx, keys, &artifacts::creates(sync)).await?;
+        let updates = optional::<ChangeSet<Value>>(ctx, keys, &artifacts::updates(sync)).await?;
+        let marks = optional::<ChangeSet<Value>>(ctx, keys, &artifacts::not_in_sync(sync)).await?;
         if let (Some(creates), Some(updates), Some(marks)) = (creates, updates, marks) {
             summary.stages.insert(
-                format!("compare_{instance}"),
+                format!("compare_{sync}"),
                 counts(&[
                     ("creates", creates.items.len()),
                     ("updates", updates.items.len()),
                     ("marks", marks.items.len()),
                     ("conflicts", marks.conflicts.len()),
+                    (
+                        "held_back",
+                        creates.held_back.len() + updates.held_back.len(),
+                    ),
                 ]),
             );
         }
-        if let Some(result) =
-            optional::<SyncResult>(ctx, keys, &artifacts::sync_result(instance)).await?
-        {
-            let mut stage = counts(&[
-                ("created", result.created.len()),
-                ("updated", result.updated.len()),
-                ("marked", result.marked.len()),
-                ("errors", result.errors.len()),
-                ("warnings", result.warnings.len()),
-            ]);
-            stage.errors = result
-                .errors
-                .iter()
-                .take(ERRORS_SHOWN)
-                .map(|e| {
-                    format!(
-                        "{:?} {}: {} {}",
-                        e.action,
-                        e.key,
-                        e.error,
-                        e.details.as_deref().unwrap_or("")
-                    )
-                    .trim_end()
-                    .to_owned()
-                })
-                .collect();
-            if let Some(decision) = &result.deletion_guard {
-                summary
-                    .guard_decisions
-                    .push(format!("{instance}: {}", describe_guard(decision)));
-            }
-            summary
-                .errors
-                .extend(stage.errors.iter().map(|e| format!("{instance}: {e}")));
-            summary.stages.insert(format!("sync_{instance}"), stage);
+        let Some(result) = optional::<SyncResult>(ctx, keys, &artifacts::sync_result(sync)).await?
+        else {
+            continue;
+        };
+        let mut stage = counts(&[
+            ("created", result.created.len()),
+            ("updated", result.updated.len()),
+            ("marked", result.marked.len()),
+            ("errors", result.errors.len()),
+            ("held_back", result.held_back.len()),
+            ("warnings", result.warnings.len()),
+        ]);
+        if sync == SyncKind::Global {
+            stage.counts.insert(
+                "without_contacts".into(),
+                result.without_contacts.len() as u64,
+            );
         }
+        stage.errors = result
+            .errors
+            .iter()
+            .take(ERRORS_SHOWN)
+            .map(|e| e.describe())
+            .collect();
+        if let Some(decision) = &result.deletion_guard {
+            summary
+                .guard_decisions
+                .push(format!("{sync}: {}", decision.describe(sync.records())));
+        }
+        summary
+            .errors
+            .extend(stage.errors.iter().map(|e| format!("{sync}: {e}")));
+        summary.stages.insert(format!("sync_{sync}"), stage);
     }
     summary.errors.truncate(ERRORS_SHOWN);
     Ok(summary)
-}
-
-fn describe_guard(decision: &GuardDecision) -> String {
-    match decision {
-        GuardDecision::Allowed { marks, limit } => {
-            format!("deletion guard passed: {marks} marks, limit {limit}")
-        }
-        GuardDecision::AllowedByOperator {
-            marks,
-            limit,
-            allowed,
-        } => {
-            format!(
-                "deletion guard: {marks} marks over the limit of {limit}, allowed by the operator (up to {allowed})"
-            )
-        }
-        GuardDecision::Tripped {
-            marks,
-            limit,
-            managed,
-        } => {
-            format!(
-                "deletion guard TRIPPED: {marks} marks over the limit of {limit} ({managed} managed orgs); nothing marked"
-            )
-        }
-    }
 }
 
 /// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not.

@@ -72,6 +72,20 @@ impl ZendeskClient {
         self.list_all("users", "users", &filter).await
     }
 
+    /// The users of one organization (a list, not a search: it sees a user created moments ago,
+    /// which the search index may not yet).
+    pub async fn list_organization_users(
+        &self,
+        organization_id: u64,
+    ) -> Result<Vec<Record>, ZendeskError> {
+        self.list_all(
+            &format!("organizations/{organization_id}/users"),
+            "users",
+            &[],
+        )
+        .await
+    }
+
     /// Organizations whose name is `name` (Zendesk matches exactly, case-insensitively).
     pub async fn search_organizations_by_name(
         &self,

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::model::SyncAction;
+use crate::model::{HoldReason, SyncAction, SyncKind};
 
 const A: &str = "0011U00000V0tkDQAR";
 const B: &str = "001D000000IRFmaIAH";
@@ -51,7 +51,16 @@ fn org(zendesk_id: u64, salesforce_id: &str, name: &str, fields: Value) -> Zende
 }
 
 fn global(desired: &[DesiredOrg], zendesk: &[ZendeskOrg]) -> OrgDiff {
-    compare_orgs(desired, zendesk, &CompareRules::global_orgs())
+    orgs(SyncKind::Global, desired, zendesk, &CompareRules::default())
+}
+
+fn orgs(
+    sync: SyncKind,
+    desired: &[DesiredOrg],
+    zendesk: &[ZendeskOrg],
+    rules: &CompareRules<SalesforceId>,
+) -> OrgDiff {
+    compare_orgs(sync, desired, zendesk, &[], rules)
 }
 
 #[test]
@@ -77,11 +86,16 @@ fn a_desired_object_without_an_org_is_created() {
 #[test]
 fn expired_objects_are_not_created_for_org_syncs() {
     let expired = desired(B, "Beta", json!({"support_level": "expired"}));
-    for rules in [CompareRules::global_orgs(), CompareRules::usgov_orgs()] {
+    for sync in [SyncKind::Global, SyncKind::Usgov] {
         assert!(
-            compare_orgs(std::slice::from_ref(&expired), &[], &rules)
-                .creates
-                .is_empty()
+            orgs(
+                sync,
+                std::slice::from_ref(&expired),
+                &[],
+                &CompareRules::default()
+            )
+            .creates
+            .is_empty()
         );
     }
     // … but an existing org is still updated to expired.
@@ -93,11 +107,18 @@ fn expired_objects_are_not_created_for_org_syncs() {
         diff.updates[0].organization_fields["support_level"],
         json!("expired")
     );
-    // The partner sync has no such rule.
+    // Partner objects carry no support level: every one of them is created.
+    let mut partner = desired(B, "Beta", json!({"account_type": "open_partner"}));
+    partner.organization_fields.remove("support_level");
     assert_eq!(
-        compare_orgs(&[expired], &[], &CompareRules::partners())
-            .creates
-            .len(),
+        orgs(
+            SyncKind::Partners,
+            &[partner],
+            &[],
+            &CompareRules::default()
+        )
+        .creates
+        .len(),
         1
     );
 }
@@ -244,7 +265,7 @@ fn unmanaged_orgs_are_never_touched() {
 }
 
 #[test]
-fn partner_orgs_are_excluded_from_marks_in_the_global_org_sync_only() {
+fn partner_orgs_belong_to_the_partner_sync_only() {
     let zendesk: Vec<ZendeskOrg> = ["alliance_partner", "open_partner", "select_partner"]
         .iter()
         .zip([A, B, C])
@@ -252,24 +273,44 @@ fn partner_orgs_are_excluded_from_marks_in_the_global_org_sync_only() {
         .map(|(i, (t, sf))| org(i as u64 + 1, sf, t, json!({"account_type": t})))
         .collect();
     assert!(global(&[], &zendesk).not_in_sync.is_empty());
+    let rules = CompareRules::default();
     assert_eq!(
-        compare_orgs(&[], &zendesk, &CompareRules::usgov_orgs())
+        orgs(SyncKind::Usgov, &[], &zendesk, &rules)
+            .not_in_sync
+            .len(),
+        3
+    );
+    assert_eq!(
+        orgs(SyncKind::Partners, &[], &zendesk, &rules)
             .not_in_sync
             .len(),
         3
     );
     let customer = [org(1, A, "Former", json!({"account_type": "customer"}))];
     assert_eq!(global(&[], &customer).not_in_sync.len(), 1);
+    assert!(
+        orgs(SyncKind::Partners, &[], &customer, &rules)
+            .not_in_sync
+            .is_empty()
+    );
 }
 
 #[test]
-fn protected_ids_are_never_marked_on_either_instance() {
+fn protected_ids_are_never_marked_by_any_org_sync() {
     let zendesk = [
         org(1, A, "Internal", json!({})),
         org(2, B, "Gone", json!({})),
     ];
-    for rules in [CompareRules::global_orgs(), CompareRules::usgov_orgs()] {
-        let diff = compare_orgs(&[], &zendesk, &rules.with_protected([id(A)]));
+    for sync in [SyncKind::Global, SyncKind::Usgov, SyncKind::Partners] {
+        let mut zendesk = zendesk.clone();
+        if sync == SyncKind::Partners {
+            for org in &mut zendesk {
+                org.organization_fields
+                    .insert("account_type".into(), json!("open_partner"));
+            }
+        }
+        let rules = CompareRules::default().with_protected([id(A)]);
+        let diff = orgs(sync, &[], &zendesk, &rules);
         assert_eq!(
             diff.not_in_sync.iter().map(|m| m.id).collect::<Vec<_>>(),
             vec![2]
@@ -316,8 +357,13 @@ fn held_accounts_are_neither_updated_nor_marked() {
         org(1, A, "Old Name", json!({})),
         org(2, B, "Broken Data Co", json!({})),
     ];
-    let rules = CompareRules::global_orgs().with_held([id(A), id(B)]);
-    let diff = compare_orgs(&[desired(A, "New Name", json!({}))], &zendesk, &rules);
+    let rules = CompareRules::default().with_held([id(A), id(B)]);
+    let diff = orgs(
+        SyncKind::Global,
+        &[desired(A, "New Name", json!({}))],
+        &zendesk,
+        &rules,
+    );
     assert!(diff.is_empty(), "{diff:#?}");
 }
 
@@ -340,11 +386,14 @@ fn orgs_sharing_a_salesforce_id_are_a_conflict_and_nothing_is_written() {
     );
     assert_eq!(diff.conflicts.len(), 2);
     let a = &diff.conflicts[0];
-    assert_eq!(a.salesforce_id, id(A));
-    assert_eq!(a.orgs.iter().map(|o| o.id).collect::<Vec<_>>(), vec![3, 7]);
+    assert_eq!(a.key, A);
+    assert_eq!(
+        a.records.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![3, 7]
+    );
     assert_eq!(a.desired_name.as_deref(), Some("Acme Corp"));
     let b = &diff.conflicts[1];
-    assert_eq!(b.salesforce_id, id(B));
+    assert_eq!(b.key, B);
     assert_eq!(b.desired_name, None);
 }
 
@@ -435,8 +484,8 @@ fn orgs_matching(desired: &[DesiredOrg]) -> Vec<ZendeskOrg> {
 proptest! {
     #[test]
     fn comparing_a_state_with_itself_changes_nothing(desired in any_desired()) {
-        for rules in [CompareRules::global_orgs(), CompareRules::usgov_orgs(), CompareRules::partners()] {
-            let diff = compare_orgs(&desired, &orgs_matching(&desired), &rules);
+        for sync in [SyncKind::Global, SyncKind::Usgov] {
+            let diff = orgs(sync, &desired, &orgs_matching(&desired), &CompareRules::default());
             prop_assert!(diff.is_empty(), "{:#?}", diff);
         }
     }
@@ -454,13 +503,13 @@ proptest! {
             o.name.push('!');
             o
         }));
-        let rules = CompareRules::global_orgs();
-        let diff = compare_orgs(&desired, &zendesk, &rules);
+        let rules = CompareRules::default();
+        let diff = orgs(SyncKind::Global, &desired, &zendesk, &rules);
         let mut shuffled_desired = desired.clone();
         let mut shuffled_zendesk = zendesk.clone();
         shuffle(&mut shuffled_desired, seed);
         shuffle(&mut shuffled_zendesk, seed.rotate_left(7));
-        prop_assert_eq!(&compare_orgs(&shuffled_desired, &shuffled_zendesk, &rules), &diff);
+        prop_assert_eq!(&orgs(SyncKind::Global, &shuffled_desired, &shuffled_zendesk, &rules), &diff);
     }
 }
 
@@ -492,18 +541,27 @@ fn a_create_whose_name_is_taken_is_held_back_not_sent() {
         &zendesk,
     );
     assert!(diff.creates.is_empty(), "{:#?}", diff.creates);
-    let held: Vec<(&str, u64)> = diff
+    let held: Vec<(&str, Option<u64>)> = diff
         .held_back
         .iter()
-        .map(|h| (h.salesforce_id.as_str(), h.holder_id))
+        .map(|h| (h.key.as_str(), h.holder_id))
         .collect();
-    assert_eq!(held, vec![(C, 2), (B, 1)], "sorted by salesforce_id");
+    assert_eq!(
+        held,
+        vec![(C, Some(2)), (B, Some(1))],
+        "sorted by salesforce_id"
+    );
+    assert!(
+        diff.held_back
+            .iter()
+            .all(|h| h.reason == HoldReason::NameTaken)
+    );
     assert!(
         diff.held_back
             .iter()
             .all(|h| h.action == SyncAction::Create)
     );
-    assert_eq!(diff.held_back[1].holder_salesforce_id.as_deref(), Some(A));
+    assert_eq!(diff.held_back[1].holder_key.as_deref(), Some(A));
 
     let diff = global(
         &[
@@ -514,9 +572,9 @@ fn a_create_whose_name_is_taken_is_held_back_not_sent() {
     );
     assert_eq!(diff.creates.len(), 1);
     assert_eq!(diff.creates[0].salesforce_id, id(C), "the first by id wins");
-    assert_eq!(diff.held_back[0].salesforce_id, id(B));
+    assert_eq!(diff.held_back[0].key, B);
     assert_eq!(
-        diff.held_back[0].holder_id, 0,
+        diff.held_back[0].holder_id, None,
         "held by a create of this run"
     );
 }
@@ -532,7 +590,7 @@ fn a_rename_onto_a_taken_name_keeps_the_other_changes() {
         json!({"aar": 5})
     );
     assert_eq!(diff.held_back[0].action, SyncAction::Update);
-    assert_eq!(diff.held_back[0].holder_id, 2);
+    assert_eq!(diff.held_back[0].holder_id, Some(2));
     // Only the rename: no update at all, just the held-back name.
     let diff = global(&[desired(A, "beta", json!({}))], &zendesk);
     assert!(diff.updates.is_empty());
@@ -541,4 +599,270 @@ fn a_rename_onto_a_taken_name_keeps_the_other_changes() {
     let diff = global(&[desired(A, "ACME", json!({}))], &zendesk);
     assert_eq!(diff.updates[0].name.as_deref(), Some("ACME"));
     assert!(diff.held_back.is_empty());
+}
+
+#[test]
+fn an_existing_org_keeps_or_takes_a_name_before_a_create_of_this_run() {
+    // A (an existing org) is renamed to "Delta"; C, a new account, also wants "Delta". C sorts
+    // before A's update would in a single pass by id, and still A wins (SPEC §7).
+    let zendesk = [org(1, B, "Beta", json!({}))];
+    let zendesk_a = [zendesk[0].clone(), org(2, A, "Alpha", json!({}))];
+    let diff = global(
+        &[
+            desired(B, "Beta", json!({})),
+            desired(A, "Delta", json!({})),
+            desired(C, "delta", json!({})),
+        ],
+        &zendesk_a,
+    );
+    assert_eq!(diff.updates.len(), 1);
+    assert_eq!(diff.updates[0].name.as_deref(), Some("Delta"));
+    assert!(diff.creates.is_empty(), "{:#?}", diff.creates);
+    assert_eq!(diff.held_back.len(), 1);
+    let held = &diff.held_back[0];
+    assert_eq!((held.key.as_str(), held.action), (C, SyncAction::Create));
+    assert_eq!(held.holder_id, Some(2), "held by the org being renamed");
+    // An org keeping its own name is never displaced by a create either.
+    let diff = global(
+        &[desired(B, "Beta", json!({})), desired(C, "BETA", json!({}))],
+        &zendesk,
+    );
+    assert!(diff.creates.is_empty());
+    assert_eq!(diff.held_back[0].holder_id, Some(1));
+}
+
+#[test]
+fn records_of_another_sync_are_never_written_duplicated_or_renamed_onto() {
+    // A partner org for A: the Global org sync leaves it alone, holds back a create for A
+    // (it would duplicate the account) and a create onto its name.
+    let partner = org(5, A, "Partner Co", json!({"account_type": "open_partner"}));
+    let diff = global(
+        &[
+            desired(A, "Acme", json!({})),
+            desired(B, "partner co", json!({})),
+        ],
+        std::slice::from_ref(&partner),
+    );
+    assert!(diff.creates.is_empty() && diff.updates.is_empty() && diff.not_in_sync.is_empty());
+    let reasons: Vec<(&str, HoldReason, Option<u64>)> = diff
+        .held_back
+        .iter()
+        .map(|h| (h.key.as_str(), h.reason, h.holder_id))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (A, HoldReason::OwnedElsewhere, Some(5)),
+            (B, HoldReason::NameTaken, Some(5))
+        ]
+    );
+    // Foreign records given by id, name and key only (the partner artifact's `others`).
+    let customer = ForeignRecord {
+        id: 9,
+        name: "Customer Co".into(),
+        key: Some(B.into()),
+    };
+    let partner_object = |sf, name: &str| {
+        let mut d = desired(sf, name, json!({"account_type": "open_partner"}));
+        d.organization_fields.remove("support_level");
+        d
+    };
+    let diff = compare_orgs(
+        SyncKind::Partners,
+        &[
+            partner_object(B, "New Partner"),
+            partner_object(C, "customer co"),
+        ],
+        &[],
+        std::slice::from_ref(&customer),
+        &CompareRules::default(),
+    );
+    assert!(diff.creates.is_empty(), "{:#?}", diff.creates);
+    let reason = |key: &str| diff.held_back.iter().find(|h| h.key == key).unwrap();
+    assert_eq!(reason(B).reason, HoldReason::OwnedElsewhere);
+    assert_eq!(reason(C).reason, HoldReason::NameTaken);
+    assert!(reason(B).describe().contains("not this sync's to write"));
+}
+
+#[test]
+fn a_key_on_an_owned_and_a_foreign_record_is_a_conflict() {
+    let zendesk = [
+        org(1, A, "Acme", json!({"account_type": "customer"})),
+        org(
+            2,
+            A,
+            "Acme Partner",
+            json!({"account_type": "select_partner"}),
+        ),
+    ];
+    for sync in [SyncKind::Global, SyncKind::Partners] {
+        let diff = orgs(sync, &[], &zendesk, &CompareRules::default());
+        assert!(diff.not_in_sync.is_empty(), "{sync}: nothing is marked");
+        assert_eq!(diff.conflicts.len(), 1);
+        assert_eq!(diff.conflicts[0].records.len(), 2);
+        assert!(diff.conflicts[0].describe().contains("\"Acme Partner\""));
+    }
+    // Two customer orgs sharing an id are the Global org sync's conflict, not the partner sync's.
+    let customers = [org(1, B, "Beta", json!({})), org(2, B, "Beta 2", json!({}))];
+    assert_eq!(global(&[], &customers).conflicts.len(), 1);
+    let diff = orgs(
+        SyncKind::Partners,
+        &[],
+        &customers,
+        &CompareRules::default(),
+    );
+    assert!(diff.is_empty(), "{diff:#?}");
+}
+
+// --- users ------------------------------------------------------------------------------------
+
+fn user(
+    id: u64,
+    email: Option<&str>,
+    name: &str,
+    org_id: Option<u64>,
+    fields: Value,
+) -> ZendeskUser {
+    ZendeskUser::from_api(
+        json!({"id": id, "name": name, "email": email, "role": "end-user",
+               "organization_id": org_id, "user_fields": fields, "verified": true})
+        .as_object()
+        .unwrap()
+        .clone(),
+    )
+    .unwrap()
+}
+
+fn wanted(email: &str, name: &str, org_id: u64) -> DesiredUser {
+    DesiredUser {
+        name: name.into(),
+        email: email.into(),
+        organization_id: org_id,
+        salesforce_id: id(A),
+        user_fields: json!({"not_in_sfdc": false}).as_object().unwrap().clone(),
+    }
+}
+
+fn users(desired: &[DesiredUser], zendesk: &[ZendeskUser]) -> UserDiff {
+    compare_users(desired, zendesk, &[], &CompareRules::default())
+}
+
+#[test]
+fn users_join_on_the_lower_cased_email_and_update_only_what_differs() {
+    let zendesk = [
+        user(1, Some("Ana@Acme.example"), "Ana", Some(10), json!({})),
+        user(
+            2,
+            Some("bo@acme.example"),
+            "Bo (old)",
+            Some(10),
+            json!({"not_in_sfdc": false}),
+        ),
+        user(3, Some("cy@acme.example"), "Cy", Some(10), json!({})),
+    ];
+    let diff = users(
+        &[
+            wanted("ana@acme.example", "Ana", 10),
+            wanted("bo@acme.example", "Bo", 10),
+            wanted("cy@acme.example", "Cy", 20),
+            wanted("di@acme.example", "Di", 20),
+        ],
+        &zendesk,
+    );
+    assert_eq!(
+        diff.creates
+            .iter()
+            .map(|u| u.email.as_str())
+            .collect::<Vec<_>>(),
+        vec!["di@acme.example"]
+    );
+    let updates: Vec<Value> = diff
+        .updates
+        .iter()
+        .map(|u| serde_json::to_value(u).unwrap())
+        .collect();
+    assert_eq!(
+        updates,
+        vec![
+            json!({"id": 2, "email": "bo@acme.example", "name": "Bo"}),
+            json!({"id": 3, "email": "cy@acme.example", "organization_id": 20}),
+        ]
+    );
+    assert!(diff.not_in_sync.is_empty());
+}
+
+#[test]
+fn users_no_contact_accounts_for_are_marked_once_and_returning_ones_unmarked() {
+    let zendesk = [
+        user(
+            1,
+            Some("gone@acme.example"),
+            "Gone",
+            Some(10),
+            json!({"not_in_sfdc": false}),
+        ),
+        user(
+            2,
+            Some("marked@acme.example"),
+            "Marked",
+            None,
+            json!({"not_in_sfdc": true}),
+        ),
+        user(
+            3,
+            Some("back@acme.example"),
+            "Back",
+            Some(10),
+            json!({"not_in_sfdc": true}),
+        ),
+        user(4, None, "No Email", Some(10), json!({})),
+    ];
+    let diff = users(&[wanted("back@acme.example", "Back", 10)], &zendesk);
+    assert_eq!(
+        serde_json::to_value(&diff.not_in_sync).unwrap(),
+        json!([{"id": 1, "email": "gone@acme.example", "user_fields": {"not_in_sfdc": true}}])
+    );
+    assert_eq!(
+        serde_json::to_value(&diff.updates).unwrap(),
+        json!([{"id": 3, "email": "back@acme.example", "user_fields": {"not_in_sfdc": false}}])
+    );
+}
+
+#[test]
+fn held_emails_and_foreign_users_are_left_alone_and_names_need_not_be_unique() {
+    let zendesk = [user(
+        1,
+        Some("pat@shared.example"),
+        "Pat",
+        Some(10),
+        json!({}),
+    )];
+    let agent = ForeignRecord {
+        id: 7,
+        name: "Agent".into(),
+        key: Some("agent@acme.example".into()),
+    };
+    let rules = CompareRules::default().with_held(["pat@shared.example".to_owned()]);
+    let diff = compare_users(
+        &[
+            wanted("pat@shared.example", "Pat", 20),
+            wanted("agent@acme.example", "Agent", 10),
+            wanted("sam1@acme.example", "Sam", 10),
+            wanted("sam2@acme.example", "Sam", 10),
+        ],
+        &zendesk,
+        std::slice::from_ref(&agent),
+        &rules,
+    );
+    assert_eq!(diff.creates.len(), 2, "two users may share a name");
+    assert!(diff.updates.is_empty() && diff.not_in_sync.is_empty());
+    assert_eq!(diff.held_back.len(), 1);
+    assert_eq!(diff.held_back[0].key, "agent@acme.example");
+    assert_eq!(diff.held_back[0].reason, HoldReason::OwnedElsewhere);
+    // Held, the user is not marked either when no contact is left.
+    assert!(
+        compare_users(&[], &zendesk, &[], &rules)
+            .not_in_sync
+            .is_empty()
+    );
 }

@@ -1,0 +1,74 @@
+//! Gather contacts (SPEC §9, seed 000): the contact query for the accounts of every US Gov org
+//! gathered after the US Gov org sync, in chunks whose request URL stays under Salesforce's
+//! 16 KB limit, mapped to the end-user each contact should be → `users/salesforce_contacts.json`.
+
+use std::collections::BTreeMap;
+
+use super::gather_accounts::check_rejected;
+use super::{RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, read, write};
+use crate::error::StageError;
+use crate::model::{Instance, SalesforceId, SyncKind, ZendeskOrgs};
+use crate::rules::users::{collect_contacts, map_contact};
+use crate::salesforce::soql::contacts_queries;
+
+pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
+    let keys = input.keys()?;
+    if input.sync.is_some_and(|s| s != SyncKind::Users) {
+        return Err(StageError::InvalidConfig(
+            "stage input: the gather-contacts stage serves the users sync only".into(),
+        ));
+    }
+    let orgs: ZendeskOrgs = read(ctx, &keys, artifacts::USER_ORGS).await?;
+    expect_same(
+        &keys,
+        artifacts::USER_ORGS,
+        "instance",
+        Instance::Usgov,
+        orgs.instance,
+    )?;
+    let orgs_by_account = orgs_by_account(&orgs);
+    let ids: Vec<SalesforceId> = orgs_by_account.keys().cloned().collect();
+
+    let salesforce = ctx.salesforce()?;
+    let mut mapped = Vec::new();
+    let mut queries = 0;
+    if !ids.is_empty() {
+        let endpoint = salesforce.query_endpoint().await?;
+        for soql in contacts_queries(&ids, &endpoint) {
+            queries += 1;
+            mapped.extend(salesforce.query(&soql).await?.iter().map(map_contact));
+        }
+    }
+    let records = mapped.len();
+    let protection = ctx.settings.sync.user_protection();
+    let contacts = collect_contacts(mapped, &orgs_by_account, &protection);
+    let key = write(ctx, &keys, artifacts::CONTACTS, &contacts).await?;
+    check_rejected(ctx, &contacts.rejected, records, &key)?;
+    Ok(
+        StageOutput::new(Stage::GatherContacts, Some(SyncKind::Users.instance()))
+            .count("queries", queries)
+            .count("records", records)
+            .count("contacts", contacts.contacts.len())
+            .count("ambiguous_emails", contacts.ambiguous_emails.len())
+            .count("held", contacts.held.len())
+            .count("without_email", contacts.without_email)
+            .count("protected", contacts.protected)
+            .count("rejected", contacts.rejected.len())
+            .with_artifact(key),
+    )
+}
+
+/// Each managed US Gov org's Salesforce id → the ids of the orgs carrying it (more than one is
+/// a conflict: those contacts are held).
+fn orgs_by_account(orgs: &ZendeskOrgs) -> BTreeMap<SalesforceId, Vec<u64>> {
+    let mut by_account: BTreeMap<SalesforceId, Vec<u64>> = BTreeMap::new();
+    for org in &orgs.orgs {
+        if let Some(id) = org.managed_id() {
+            by_account.entry(id).or_default().push(org.id);
+        }
+    }
+    for ids in by_account.values_mut() {
+        ids.sort_unstable();
+    }
+    by_account
+}

@@ -1,0 +1,355 @@
+//! Sync (SPEC §8), for one sync: creates, then updates, then marks — each as paced bulk jobs —
+//! with the deletion guard over the marks. One runner serves all four syncs; what differs
+//! between organizations and users (the artifacts, the fields a sync may write, the endpoints,
+//! what follows a create) is a [`Writes`].
+//!
+//! Everything is read and cross-checked before the first write: a compare artifact that does not
+//! fit the gathered records (an id that is not there, a field the sync does not own, a set of
+//! another sync) fails the stage with `InvalidArtifact` and Zendesk is not touched. The result
+//! is written even when the stage then fails, so every per-record outcome is on record.
+
+mod orgs;
+mod users;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{
+    RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, mismatch, read, write,
+};
+use crate::error::StageError;
+use crate::model::{
+    ChangeSet, GuardDecision, HeldBack, Instance, RecordError, RecordOutcome, SyncAction, SyncKind,
+    SyncResult,
+};
+use crate::store::RunKeys;
+use crate::zendesk::{ItemError, ItemOutcome, ZendeskClient, ZendeskError};
+
+pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
+    let keys = input.keys()?;
+    let sync = input.sync(Stage::Sync)?;
+    match sync {
+        SyncKind::Global | SyncKind::Usgov | SyncKind::Partners => {
+            run_sync::<orgs::OrgWrites>(ctx, &keys, sync, &input).await
+        }
+        SyncKind::Users => run_sync::<users::UserWrites>(ctx, &keys, sync, &input).await,
+    }
+}
+
+/// The records a sync may write, from its gathered artifact.
+pub(super) struct Managed {
+    /// Zendesk id → key of every record the sync owns and may update or mark.
+    owned: BTreeMap<u64, String>,
+    /// Every key in use on the instance (owned or not): a create of one would duplicate it.
+    keys: BTreeSet<String>,
+}
+
+/// How one kind of record is checked and written.
+pub(super) trait Writes {
+    type Create: DeserializeOwned + Send + Sync;
+    type Update: DeserializeOwned + Send + Sync;
+    type Mark: DeserializeOwned + Send + Sync;
+    /// The gathered artifact of the sync's Zendesk records.
+    type Gathered: DeserializeOwned + Send;
+
+    fn instance_of(gathered: &Self::Gathered) -> Instance;
+    /// The records of `gathered` the sync owns, and every key in use.
+    fn managed(sync: SyncKind, gathered: &Self::Gathered) -> Managed;
+
+    fn create_key(create: &Self::Create) -> String;
+    fn update_target(update: &Self::Update) -> (u64, String);
+    fn mark_target(mark: &Self::Mark) -> (u64, String);
+    /// The path and key of the first field of a create or update the sync must not write.
+    fn foreign_field_of_create(sync: SyncKind, create: &Self::Create) -> Option<String>;
+    fn foreign_field_of_update(sync: SyncKind, update: &Self::Update) -> Option<String>;
+
+    /// Creates every record (and whatever follows a create, such as the sold-to contacts of a
+    /// new Global org), recording each outcome in `result`.
+    fn create(
+        ctx: &StageContext,
+        run: &RunKeys,
+        sync: SyncKind,
+        creates: &[Self::Create],
+        result: &mut SyncResult,
+    ) -> impl Future<Output = Result<(), StageError>> + Send;
+
+    /// The Update Many item of an update and of a mark (`{"id": …, …}`).
+    fn update_item(update: &Self::Update) -> Value;
+    fn mark_item(mark: &Self::Mark) -> Value;
+    /// Update Many Organizations or Users, paced; one outcome per item.
+    fn update_many(
+        client: &ZendeskClient,
+        items: Vec<Value>,
+    ) -> impl Future<Output = Result<Vec<ItemOutcome>, ZendeskError>> + Send;
+}
+
+/// The compare sets of one sync, checked against each other and the gathered records.
+struct SyncPlan<W: Writes> {
+    creates: Vec<W::Create>,
+    /// Creates and renames compare held back: reported, never sent.
+    held_back: Vec<HeldBack>,
+    updates: Vec<W::Update>,
+    marks: Vec<W::Mark>,
+    /// Managed records the sync owns: the deletion guard's base.
+    managed: usize,
+}
+
+async fn run_sync<W: Writes>(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    sync: SyncKind,
+    input: &RunInput,
+) -> Result<StageOutput, StageError> {
+    let plan = SyncPlan::<W>::load(ctx, keys, sync).await?;
+    let client = ctx.zendesk(sync.instance())?;
+    let decision = ctx.settings.sync.deletion_guard().decide(
+        plan.marks.len(),
+        plan.managed,
+        input.allow_deletions.get(&sync).copied(),
+    );
+    let mut result = SyncResult {
+        sync: Some(sync),
+        held_back: plan.held_back.clone(),
+        deletion_guard: Some(decision.clone()),
+        ..SyncResult::default()
+    };
+    let applied = apply::<W>(ctx, keys, client, sync, &plan, &decision, &mut result).await;
+    let key = write(ctx, keys, &artifacts::sync_result(sync), &result).await?;
+    applied?;
+
+    if let GuardDecision::Tripped {
+        marks,
+        limit,
+        managed,
+    } = decision
+    {
+        return Err(StageError::DeletionGuardTripped {
+            sync,
+            records: sync.records().to_owned(),
+            marks,
+            limit,
+            managed,
+            not_in_sync: keys.key(&artifacts::not_in_sync(sync))?,
+        });
+    }
+    let max = ctx.settings.sync.max_record_errors;
+    if result.errors.len() > max {
+        return Err(StageError::TooManyRecordErrors {
+            count: result.errors.len(),
+            max,
+            result_key: key,
+        });
+    }
+    let mut output = StageOutput::new(Stage::Sync, Some(sync.instance()))
+        .count("created", result.created.len())
+        .count("updated", result.updated.len())
+        .count("marked", result.marked.len())
+        .count("errors", result.errors.len())
+        .count("held_back", result.held_back.len())
+        .count("warnings", result.warnings.len());
+    if sync == SyncKind::Global {
+        output = output.count("without_contacts", result.without_contacts.len());
+    }
+    Ok(output.with_artifact(key))
+}
+
+async fn apply<W: Writes>(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    client: &ZendeskClient,
+    sync: SyncKind,
+    plan: &SyncPlan<W>,
+    decision: &GuardDecision,
+    result: &mut SyncResult,
+) -> Result<(), StageError> {
+    if !plan.creates.is_empty() {
+        W::create(ctx, keys, sync, &plan.creates, result).await?;
+    }
+    let updates = plan
+        .updates
+        .iter()
+        .map(|u| (W::update_target(u), W::update_item(u)))
+        .collect();
+    update_many::<W>(client, updates, SyncAction::Update, result).await?;
+    if decision.is_tripped() {
+        tracing::warn!(%sync, marks = plan.marks.len(), ?decision, "deletion guard tripped: nothing is marked");
+        return Ok(());
+    }
+    let marks = plan
+        .marks
+        .iter()
+        .map(|m| (W::mark_target(m), W::mark_item(m)))
+        .collect();
+    update_many::<W>(client, marks, SyncAction::Mark, result).await
+}
+
+/// Update Many for `((id, key), item)` targets; each outcome lands in the result under
+/// `action`.
+async fn update_many<W: Writes>(
+    client: &ZendeskClient,
+    targets: Vec<((u64, String), Value)>,
+    action: SyncAction,
+    result: &mut SyncResult,
+) -> Result<(), StageError> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let (targets, items): (Vec<(u64, String)>, Vec<Value>) = targets.into_iter().unzip();
+    for outcome in W::update_many(client, items).await? {
+        let (id, key) = &targets[outcome.index];
+        match outcome.result {
+            Ok(_) => {
+                let done = match action {
+                    SyncAction::Mark => &mut result.marked,
+                    _ => &mut result.updated,
+                };
+                done.push(RecordOutcome {
+                    key: key.clone(),
+                    id: Some(*id),
+                });
+            }
+            Err(e) => result.errors.push(record_error(key, action, e)),
+        }
+    }
+    Ok(())
+}
+
+impl<W: Writes> SyncPlan<W> {
+    async fn load(
+        ctx: &StageContext,
+        keys: &RunKeys,
+        sync: SyncKind,
+    ) -> Result<SyncPlan<W>, StageError> {
+        let creates: ChangeSet<W::Create> =
+            read_set(ctx, keys, &artifacts::creates(sync), sync).await?;
+        let updates: ChangeSet<W::Update> =
+            read_set(ctx, keys, &artifacts::updates(sync), sync).await?;
+        let marks: ChangeSet<W::Mark> =
+            read_set(ctx, keys, &artifacts::not_in_sync(sync), sync).await?;
+        let artifact = artifacts::zendesk_records(sync);
+        let gathered: W::Gathered = read(ctx, keys, &artifact).await?;
+        expect_same(
+            keys,
+            &artifact,
+            "instance",
+            sync.instance(),
+            W::instance_of(&gathered),
+        )?;
+        let managed = W::managed(sync, &gathered);
+
+        let key = keys.key(&artifacts::creates(sync))?;
+        for (i, create) in creates.items.iter().enumerate() {
+            let create_key = W::create_key(create);
+            if managed.keys.contains(&create_key) {
+                return Err(mismatch(
+                    &key,
+                    &format!("items[{i}]"),
+                    format!(
+                        "{create_key} already has a Zendesk record in {artifact}; creating it again would duplicate it"
+                    ),
+                ));
+            }
+            if let Some(field) = W::foreign_field_of_create(sync, create) {
+                return Err(not_owned(&key, i, &field));
+            }
+        }
+        let key = keys.key(&artifacts::updates(sync))?;
+        for (i, update) in updates.items.iter().enumerate() {
+            let (id, update_key) = W::update_target(update);
+            check_target(&key, i, id, &update_key, &managed, &artifact)?;
+            if let Some(field) = W::foreign_field_of_update(sync, update) {
+                return Err(not_owned(&key, i, &field));
+            }
+        }
+        let key = keys.key(&artifacts::not_in_sync(sync))?;
+        for (i, mark) in marks.items.iter().enumerate() {
+            let (id, mark_key) = W::mark_target(mark);
+            check_target(&key, i, id, &mark_key, &managed, &artifact)?;
+        }
+        Ok(SyncPlan {
+            held_back: creates
+                .held_back
+                .into_iter()
+                .chain(updates.held_back)
+                .collect(),
+            creates: creates.items,
+            updates: updates.items,
+            marks: marks.items,
+            managed: managed.owned.len(),
+        })
+    }
+}
+
+async fn read_set<T: DeserializeOwned>(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    name: &str,
+    sync: SyncKind,
+) -> Result<ChangeSet<T>, StageError> {
+    let set: ChangeSet<T> = read(ctx, keys, name).await?;
+    expect_same(keys, name, "sync", sync, set.sync)?;
+    Ok(set)
+}
+
+/// An update or mark must name a record this sync owns, with the same key.
+fn check_target(
+    key: &str,
+    index: usize,
+    id: u64,
+    record_key: &str,
+    managed: &Managed,
+    artifact: &str,
+) -> Result<(), StageError> {
+    match managed.owned.get(&id) {
+        Some(found) if found == record_key => Ok(()),
+        Some(found) => Err(mismatch(
+            key,
+            &format!("items[{index}]"),
+            format!("record {id} belongs to {found} in {artifact}, not {record_key}"),
+        )),
+        None => Err(mismatch(
+            key,
+            &format!("items[{index}].id"),
+            format!("record {id} is not a record this sync owns in {artifact}"),
+        )),
+    }
+}
+
+/// Only the keys the sync owns may be written (SPEC §6): never agent or deletion-job fields.
+fn not_owned(key: &str, index: usize, field: &str) -> StageError {
+    mismatch(
+        key,
+        &format!("items[{index}].{field}"),
+        "the sync never writes this field".into(),
+    )
+}
+
+/// The first key of `fields` outside `owned`.
+fn first_foreign<'a>(
+    fields: impl IntoIterator<Item = &'a String>,
+    owned: &[&str],
+) -> Option<&'a String> {
+    fields.into_iter().find(|k| !owned.contains(&k.as_str()))
+}
+
+/// Zendesk refused a create because the record's unique value (an org name, a user's email)
+/// is taken.
+fn taken(e: &ItemError) -> bool {
+    let details = e.details.as_deref().unwrap_or_default().to_lowercase();
+    e.error.contains("DuplicateValue")
+        || details.contains("already been taken")
+        || details.contains("already being used")
+        || details.contains("duplicatevalue")
+}
+
+fn record_error(key: &str, action: SyncAction, e: ItemError) -> RecordError {
+    RecordError {
+        key: key.to_owned(),
+        action,
+        error: e.error,
+        details: e.details,
+    }
+}

@@ -1,0 +1,199 @@
+//! Writing US Gov end-users (SPEC §8, §9): creates with Create Many Users (one Create User each
+//! when bulk import is off), updates and marks with Update Many Users.
+
+use serde_json::{Value, json};
+
+use super::{Managed, Writes, first_foreign, record_error, taken};
+use crate::error::StageError;
+use crate::model::instance::field;
+use crate::model::{
+    DesiredUser, Instance, RecordOutcome, SyncAction, SyncKind, SyncResult, UserMark, UserUpdate,
+    ZendeskUser, ZendeskUsers, email_key,
+};
+use crate::stages::StageContext;
+use crate::store::RunKeys;
+use crate::zendesk::{ItemOutcome, ZendeskClient, ZendeskError};
+
+/// The user fields the user sync writes; no other key ever leaves it.
+const OWNED_USER_FIELDS: &[&str] = &[field::NOT_IN_SFDC];
+
+pub(in crate::stages) struct UserWrites;
+
+impl Writes for UserWrites {
+    type Create = DesiredUser;
+    type Update = UserUpdate;
+    type Mark = UserMark;
+
+    type Gathered = ZendeskUsers;
+
+    fn instance_of(gathered: &ZendeskUsers) -> Instance {
+        gathered.instance
+    }
+
+    fn managed(_: SyncKind, gathered: &ZendeskUsers) -> Managed {
+        let owned = gathered
+            .users
+            .iter()
+            .filter_map(|user| user.email_key().map(|email| (user.id, email)))
+            .collect();
+        let in_use = gathered
+            .users
+            .iter()
+            .filter_map(ZendeskUser::email_key)
+            .chain(
+                gathered
+                    .others
+                    .iter()
+                    .filter_map(|o| o.key.as_deref().and_then(email_key)),
+            )
+            .collect();
+        Managed {
+            owned,
+            keys: in_use,
+        }
+    }
+
+    fn create_key(create: &DesiredUser) -> String {
+        create.email.clone()
+    }
+
+    fn update_target(update: &UserUpdate) -> (u64, String) {
+        (update.id, update.email.clone())
+    }
+
+    fn mark_target(mark: &UserMark) -> (u64, String) {
+        (mark.id, mark.email.clone())
+    }
+
+    fn foreign_field_of_create(_: SyncKind, create: &DesiredUser) -> Option<String> {
+        first_foreign(create.user_fields.keys(), OWNED_USER_FIELDS)
+            .map(|f| format!("user_fields.{f}"))
+    }
+
+    fn foreign_field_of_update(_: SyncKind, update: &UserUpdate) -> Option<String> {
+        first_foreign(update.user_fields.keys(), OWNED_USER_FIELDS)
+            .map(|f| format!("user_fields.{f}"))
+    }
+
+    async fn create(
+        ctx: &StageContext,
+        _: &RunKeys,
+        sync: SyncKind,
+        creates: &[DesiredUser],
+        result: &mut SyncResult,
+    ) -> Result<(), StageError> {
+        let client = ctx.zendesk(sync.instance())?;
+        let items = creates
+            .iter()
+            .map(|u| {
+                json!({
+                    "name": u.name,
+                    "email": u.email,
+                    "role": "end-user",
+                    "organization_id": u.organization_id,
+                    "user_fields": u.user_fields,
+                })
+            })
+            .collect();
+        let bulk = client.create_users(items).await?;
+        if bulk.fell_back_to_single_creates {
+            result.warnings.push(format!(
+                "{sync}: bulk user import is disabled; users were created one by one"
+            ));
+        }
+        for outcome in bulk.outcomes {
+            let user = &creates[outcome.index];
+            let id = match outcome.result {
+                Ok(id) => id,
+                Err(e) if taken(&e) => match existing_user(client, user).await? {
+                    Ok(id) => Some(id),
+                    Err(why) => {
+                        let mut error = record_error(&user.email, SyncAction::Create, e);
+                        error.details = Some(format!(
+                            "{}; {why}",
+                            error.details.as_deref().unwrap_or("the email is taken")
+                        ));
+                        result.errors.push(error);
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    result
+                        .errors
+                        .push(record_error(&user.email, SyncAction::Create, e));
+                    continue;
+                }
+            };
+            result.created.push(RecordOutcome {
+                key: user.email.clone(),
+                id,
+            });
+        }
+        Ok(())
+    }
+
+    fn update_item(update: &UserUpdate) -> Value {
+        let mut item = json!({"id": update.id});
+        if let Some(name) = &update.name {
+            item["name"] = json!(name);
+        }
+        // SPEC §9: the US Gov user sync moves a user to the org of their contact's account.
+        if let Some(organization_id) = update.organization_id {
+            item["organization_id"] = json!(organization_id);
+        }
+        if !update.user_fields.is_empty() {
+            item["user_fields"] = Value::Object(update.user_fields.clone());
+        }
+        item
+    }
+
+    fn mark_item(mark: &UserMark) -> Value {
+        json!({"id": mark.id, "user_fields": {field::NOT_IN_SFDC: true}})
+    }
+
+    async fn update_many(
+        client: &ZendeskClient,
+        items: Vec<Value>,
+    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
+        client.update_users(items).await
+    }
+}
+
+/// A create refused because the email is taken: when the user already is in the desired org,
+/// this is a re-run of a create that landed (a redrive, a lost answer) and counts as done.
+/// The org's user list is read before the search, because a user created moments ago is in the
+/// list at once but may not be in the search index yet.
+async fn existing_user(
+    client: &ZendeskClient,
+    user: &DesiredUser,
+) -> Result<Result<u64, String>, StageError> {
+    let same_email = |raw: &serde_json::Map<String, Value>| {
+        raw.get("email")
+            .and_then(Value::as_str)
+            .and_then(email_key)
+            .as_deref()
+            == Some(user.email.as_str())
+    };
+    let in_org = client.list_organization_users(user.organization_id).await?;
+    if let Some(id) = in_org
+        .iter()
+        .find(|raw| same_email(raw))
+        .and_then(|found| found.get("id").and_then(Value::as_u64))
+    {
+        return Ok(Ok(id));
+    }
+    Ok(Err(
+        match client.search_user_by_email(&user.email).await? {
+            Some(found) => format!(
+                "it belongs to Zendesk user {} ({}) in organization {}, who is not this sync's to change",
+                found.get("id").and_then(Value::as_u64).unwrap_or_default(),
+                found.get("role").and_then(Value::as_str).unwrap_or("?"),
+                found
+                    .get("organization_id")
+                    .and_then(Value::as_u64)
+                    .map_or("none".to_owned(), |id| id.to_string())
+            ),
+            None => "no user with it is found yet".to_owned(),
+        },
+    ))
+}
