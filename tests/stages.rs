@@ -446,3 +446,122 @@ async fn a_missing_setting_is_named_when_the_context_is_built() {
         "{err}"
     );
 }
+
+fn sync_input(run_id: &str, sync: SyncKind) -> Value {
+    json!({"run_id": run_id, "as_of": zdsync_e2e::AS_OF, "sync": sync})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_partner_and_user_artifacts_fail_their_sync_before_any_write() {
+    let h = Harness::generated(40, 3).await;
+    let run = "e2e-tamper-people";
+    assert_eq!(
+        h.run_with(run, true, BTreeMap::new()).await.record.status,
+        ExecutionStatus::Succeeded
+    );
+    h.sandbox().reset_counters();
+
+    // A user mark turned into an unmark, or smuggling another field.
+    let name = artifacts::not_in_sync(SyncKind::Users);
+    let good = get(&h, run, &name).await;
+    assert!(
+        !good["items"].as_array().unwrap().is_empty(),
+        "the fixture marks a user"
+    );
+    let mut bad = good.clone();
+    bad["items"][0]["user_fields"]["not_in_sfdc"] = json!(false);
+    put(&h, run, &name, &bad.to_string()).await;
+    let (key, path, _) =
+        invalid_artifact(stage(&h, Stage::Sync, sync_input(run, SyncKind::Users)).await);
+    assert_eq!(key, format!("runs/{run}/users/not_in_sync.json"));
+    assert!(path.starts_with("items[0].user_fields"), "{path}");
+    put(&h, run, &name, &good.to_string()).await;
+
+    // An update aimed at a user the sync does not own (an agent), or at a field it never writes.
+    let users = get(&h, run, artifacts::USERS).await;
+    let agent = users["others"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["key"] == json!("support.agent@gitlab.com"))
+        .unwrap()["id"]
+        .clone();
+    let name = artifacts::updates(SyncKind::Users);
+    let good = get(&h, run, &name).await;
+    let mut bad = good.clone();
+    bad["items"][0]["id"] = agent;
+    put(&h, run, &name, &bad.to_string()).await;
+    let (_, path, message) =
+        invalid_artifact(stage(&h, Stage::Sync, sync_input(run, SyncKind::Users)).await);
+    assert_eq!(path, "items[0].id");
+    assert!(message.contains("not a record this sync owns"), "{message}");
+    let mut bad = good.clone();
+    bad["items"][0]["user_fields"]["vip"] = json!(true);
+    put(&h, run, &name, &bad.to_string()).await;
+    let (_, path, _) =
+        invalid_artifact(stage(&h, Stage::Sync, sync_input(run, SyncKind::Users)).await);
+    assert_eq!(path, "items[0].user_fields.vip");
+    put(&h, run, &name, &good.to_string()).await;
+
+    // A partner create of an account that has a Global org already would duplicate it.
+    let name = artifacts::creates(SyncKind::Partners);
+    let mut creates = get(&h, run, &name).await;
+    let customer = h.scenario("global_in_sync")[0].clone();
+    creates["items"][0]["salesforce_id"] = json!(customer);
+    put(&h, run, &name, &creates.to_string()).await;
+    let (_, path, message) =
+        invalid_artifact(stage(&h, Stage::Sync, sync_input(run, SyncKind::Partners)).await);
+    assert_eq!(path, "items[0]");
+    assert!(message.contains("would duplicate it"), "{message}");
+    // … and a set of another sync (the user creates relabelled as the partners') is refused.
+    let name = artifacts::creates(SyncKind::Users);
+    let mut users_creates = get(&h, run, &name).await;
+    users_creates["sync"] = json!("partners");
+    put(&h, run, &name, &users_creates.to_string()).await;
+    let (_, path, message) =
+        invalid_artifact(stage(&h, Stage::Sync, sync_input(run, SyncKind::Users)).await);
+    assert_eq!(
+        (path.as_str(), message.as_str()),
+        ("sync", "expected users, found partners")
+    );
+
+    assert_eq!(
+        h.zendesk_writes(Instance::Global) + h.zendesk_writes(Instance::Usgov),
+        0,
+        "not a single Zendesk write"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partner_sync_without_its_alliance_id_fails_naming_the_setting() {
+    let mut h = Harness::generated(40, 3).await;
+    h.world.settings_mut().sync.alliance_partner_id = None;
+    let outcome = h.run("e2e-no-alliance").await;
+    assert_eq!(outcome.record.status, ExecutionStatus::Failed);
+    assert_eq!(outcome.record.error.as_deref(), Some("InvalidConfig"));
+    let cause = outcome.record.cause.clone().unwrap();
+    assert!(
+        cause.contains("sync.alliance_partner_id")
+            && cause.contains("ZDSYNC_SYNC_ALLIANCE_PARTNER_ID"),
+        "{cause}"
+    );
+    assert!(
+        outcome
+            .record
+            .failed_states()
+            .contains(&"Instances[0].GatherPartners[0].GatherPartnerAccounts")
+    );
+    // The stage that needs it fails, and only that: the Global org sync before it ran.
+    assert!(h.artifact_exists("e2e-no-alliance", &artifacts::sync_result(SyncKind::Global)));
+    // A stage input naming a sync of the other instance is refused.
+    let wrong = stage(
+        &h,
+        Stage::Compare,
+        json!({"run_id": "e2e-no-alliance", "as_of": zdsync_e2e::AS_OF, "sync": "users", "instance": "global"}),
+    )
+    .await;
+    assert!(
+        matches!(&wrong, Err(StageError::InvalidConfig(m)) if m.contains("users sync writes to usgov")),
+        "{wrong:?}"
+    );
+}
