@@ -643,3 +643,45 @@ async fn one_sold_to_email_on_two_new_orgs_is_created_once_in_the_first() {
         "{text}"
     );
 }
+
+/// SPEC §8: an account without bulk user import answers Create Many Users with 403; each user
+/// is then created with its own Create User call, and the result says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_bulk_user_import_each_user_is_created_with_its_own_call() {
+    let h = Harness::generated(60, 7).await;
+    h.sandbox()
+        .zendesk(zendesk(Instance::Usgov))
+        .set_bulk_user_import(false);
+    h.sandbox().reset_counters();
+    succeeded(&h.run("e2e-no-bulk-users").await);
+    let result: SyncResult = h
+        .artifact(
+            "e2e-no-bulk-users",
+            &artifacts::sync_result(SyncKind::Users),
+        )
+        .await;
+    assert!(result.created.len() >= 2, "{:#?}", result.created);
+    assert!(result.errors.is_empty(), "{:#?}", result.errors);
+    assert!(
+        result
+            .warnings
+            .iter()
+            .any(|w| w.contains("bulk user import is disabled")),
+        "{:#?}",
+        result.warnings
+    );
+    let counters = h.sandbox().counters();
+    assert_eq!(
+        counters.get("usgov POST /api/v2/users"),
+        result.created.len() as u64,
+        "one Create User per user"
+    );
+    for created in &result.created {
+        let user = h
+            .sandbox()
+            .zendesk(zendesk(Instance::Usgov))
+            .user_by_email(&created.key)
+            .unwrap();
+        assert_eq!(Some(user["id"].as_u64().unwrap()), created.id);
+    }
+}
