@@ -345,7 +345,15 @@ async fn stage(args: StageArgs) -> anyhow::Result<ExitCode> {
             input
         }
     };
-    match local::run_stage(&data, &world, args.stage, input).await {
+    if let Some(sandbox) = world.sandbox() {
+        sandbox.reset_counters();
+    }
+    let result = local::run_stage(&data, &world, args.stage, input).await;
+    // The stage's own calls, so one stage's cost can be read off (stderr: stdout is its output).
+    if let Some(sandbox) = world.sandbox() {
+        eprintln!("{}", report::api_calls(&sandbox.counters()));
+    }
+    match result {
         Ok(output) => {
             println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(ExitCode::SUCCESS)
