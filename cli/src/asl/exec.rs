@@ -1,6 +1,11 @@
 //! Runs a [`StateMachine`] the way Step Functions does: input/output processing per state,
-//! Retry with backoff, Parallel branches run concurrently (a failed branch stops the others),
-//! a machine-level timeout, and an execution record that a redrive resumes from.
+//! Retry with backoff, Parallel branches run concurrently, a machine-level timeout, and an
+//! execution record that a redrive resumes from.
+//!
+//! When a branch fails, its siblings stop as Step Functions stops them: a Task already running
+//! runs to completion and its result is recorded (a Lambda invocation is not interrupted, and
+//! its artifacts are written), but no further state of the sibling starts and no retry of it is
+//! attempted. The Parallel then fails with the failed branch's error.
 //!
 //! Redrive mirrors Step Functions': the execution keeps its name, input and start time; states
 //! that succeeded are not run again (their recorded output is replayed), and the failed state —
@@ -12,9 +17,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::future::{BoxFuture, FutureExt, try_join_all};
+use futures::future::{BoxFuture, FutureExt, join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use super::definition::{CompareOp, Condition, Retrier, State, StateKind, StateMachine};
 use super::{ExecError, path};
@@ -171,6 +177,9 @@ impl Default for ExecutionOptions {
     }
 }
 
+/// The error of a branch stopped because a sibling failed: never the Parallel's own error.
+const BRANCH_ABORTED: &str = "States.BranchAborted";
+
 /// Starts a new execution and runs it to the end.
 pub async fn start(
     machine: &StateMachine,
@@ -249,7 +258,7 @@ async fn run(
     let outcome = match machine.timeout_seconds {
         Some(seconds) => tokio::time::timeout(
             Duration::from_secs(seconds),
-            runner.run_machine(machine, String::new(), input),
+            runner.run_machine(machine, String::new(), input, CancellationToken::new()),
         )
         .await
         .unwrap_or_else(|_| {
@@ -258,7 +267,11 @@ async fn run(
                 format!("the execution ran longer than {seconds} s"),
             ))
         }),
-        None => runner.run_machine(machine, String::new(), input).await,
+        None => {
+            runner
+                .run_machine(machine, String::new(), input, CancellationToken::new())
+                .await
+        }
     };
     let mut record = runner.record.lock().expect("record lock").clone();
     match outcome {
@@ -279,6 +292,16 @@ async fn run(
     record
 }
 
+/// One state being run: where, since when, under which stop signal, and what it did so far.
+struct StateRun<'a> {
+    path: &'a str,
+    entered_at: DateTime<Utc>,
+    stop: &'a CancellationToken,
+    attempts: u32,
+    /// A Task's own result, for the progress line.
+    task_result: Option<Value>,
+}
+
 struct Runner<'a> {
     invoker: &'a dyn TaskInvoker,
     observer: &'a dyn Observer,
@@ -289,11 +312,15 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
+    /// Runs `machine` (the execution, or one branch of a Parallel) until it ends, or until
+    /// `stop` says a sibling failed: then the state that is running finishes and no further
+    /// state starts.
     fn run_machine<'s>(
         &'s self,
         machine: &'s StateMachine,
         scope: String,
         input: Value,
+        stop: CancellationToken,
     ) -> BoxFuture<'s, Result<Value, ExecError>> {
         async move {
             let mut current = machine.start_at.as_str();
@@ -301,7 +328,13 @@ impl<'a> Runner<'a> {
             loop {
                 let state = &machine.states[current];
                 let path = format!("{scope}{current}");
-                let (output, next) = self.run_state(state, &path, data).await?;
+                if stop.is_cancelled() {
+                    return Err(ExecError::new(
+                        BRANCH_ABORTED,
+                        format!("{path} was not started: a parallel branch failed"),
+                    ));
+                }
+                let (output, next) = self.run_state(state, &path, data, &stop).await?;
                 match next {
                     Some(next) => {
                         current = machine
@@ -323,6 +356,7 @@ impl<'a> Runner<'a> {
         state: &State,
         path: &str,
         input: Value,
+        stop: &CancellationToken,
     ) -> Result<(Value, Option<String>), ExecError> {
         if let Some(done) = self.replay.get(path) {
             let output = done.output.clone().unwrap_or(Value::Null);
@@ -339,18 +373,19 @@ impl<'a> Runner<'a> {
         });
         let entered_at = Utc::now();
         let started = std::time::Instant::now();
-        let mut attempts = 0;
-        let mut task_result = None;
-        let result = self
-            .execute(
-                state,
-                path,
-                &input,
-                entered_at,
-                &mut attempts,
-                &mut task_result,
-            )
-            .await;
+        let mut run = StateRun {
+            path,
+            entered_at,
+            stop,
+            attempts: 0,
+            task_result: None,
+        };
+        let result = self.execute(state, &input, &mut run).await;
+        let StateRun {
+            attempts,
+            task_result,
+            ..
+        } = run;
         let exited_at = now_string();
         let mut record = self.record.lock().expect("record lock");
         match &result {
@@ -406,13 +441,12 @@ impl<'a> Runner<'a> {
     async fn execute(
         &self,
         state: &State,
-        path: &str,
         input: &Value,
-        entered_at: DateTime<Utc>,
-        attempts: &mut u32,
-        task_result: &mut Option<Value>,
+        run: &mut StateRun<'_>,
     ) -> Result<(Value, Option<String>), ExecError> {
-        let context = self.state_context(state, entered_at, 0);
+        let (path, stop) = (run.path, run.stop);
+        let attempts = &mut run.attempts;
+        let context = self.state_context(state, run.entered_at, 0);
         let effective = apply_path(state.input_path.as_ref(), input, &context)?;
         let next = state.next.clone();
         match &state.kind {
@@ -457,11 +491,11 @@ impl<'a> Runner<'a> {
                     None => effective.clone(),
                 };
                 let result = self
-                    .with_retry(state, path, attempts, || {
+                    .with_retry(state, path, attempts, stop, || {
                         self.invoker.invoke(resource, payload.clone())
                     })
                     .await?;
-                *task_result = Some(result.clone());
+                run.task_result = Some(result.clone());
                 Ok((self.finish(state, input, result, &context)?, next))
             }
             StateKind::Parallel { branches } => {
@@ -470,16 +504,61 @@ impl<'a> Runner<'a> {
                     None => effective.clone(),
                 };
                 let result = self
-                    .with_retry(state, path, attempts, || {
-                        let runs = branches.iter().enumerate().map(|(i, branch)| {
-                            self.run_machine(branch, format!("{path}[{i}]."), payload.clone())
-                        });
-                        async move { try_join_all(runs).await.map(Value::Array) }.boxed()
+                    .with_retry(state, path, attempts, stop, || {
+                        self.run_branches(branches, path, &payload, stop)
                     })
                     .await?;
                 Ok((self.finish(state, input, result, &context)?, next))
             }
         }
+    }
+
+    /// A Parallel's branches, concurrently. The first branch to fail stops the others (each
+    /// finishes the state it is in) and its error is the Parallel's.
+    fn run_branches<'s>(
+        &'s self,
+        branches: &'s [StateMachine],
+        path: &'s str,
+        payload: &'s Value,
+        stop: &'s CancellationToken,
+    ) -> BoxFuture<'s, Result<Value, ExecError>> {
+        async move {
+            let siblings = stop.child_token();
+            let first_failure: Mutex<Option<ExecError>> = Mutex::new(None);
+            let runs = branches.iter().enumerate().map(|(i, branch)| {
+                let siblings = siblings.clone();
+                let first_failure = &first_failure;
+                async move {
+                    let result = self
+                        .run_machine(
+                            branch,
+                            format!("{path}[{i}]."),
+                            payload.clone(),
+                            siblings.clone(),
+                        )
+                        .await;
+                    if let Err(err) = &result
+                        && err.error != BRANCH_ABORTED
+                    {
+                        first_failure
+                            .lock()
+                            .expect("failure lock")
+                            .get_or_insert_with(|| err.clone());
+                        siblings.cancel();
+                    }
+                    result
+                }
+            });
+            let results = join_all(runs).await;
+            if let Some(err) = first_failure.into_inner().expect("failure lock") {
+                return Err(err);
+            }
+            results
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
+        }
+        .boxed()
     }
 
     /// ResultSelector, ResultPath and OutputPath.
@@ -507,6 +586,7 @@ impl<'a> Runner<'a> {
         state: &State,
         path: &str,
         attempts: &mut u32,
+        stop: &CancellationToken,
         mut attempt: F,
     ) -> Result<Value, ExecError>
     where
@@ -529,7 +609,8 @@ impl<'a> Runner<'a> {
             };
             let rule = &state.retry[index];
             let done = retries_per_rule[index];
-            if done >= rule.max_attempts {
+            // A stopped branch retries nothing: its failed attempt is its last.
+            if done >= rule.max_attempts || stop.is_cancelled() {
                 return Err(err);
             }
             retries_per_rule[index] += 1;
@@ -541,8 +622,11 @@ impl<'a> Runner<'a> {
                 delay,
             });
             // Step Functions' own backoff between retries: the definition's IntervalSeconds,
-            // BackoffRate and JitterStrategy.
-            tokio::time::sleep(delay).await;
+            // BackoffRate and JitterStrategy. A sibling's failure ends the wait.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = stop.cancelled() => return Err(err),
+            }
         }
     }
 

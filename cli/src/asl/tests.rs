@@ -34,6 +34,10 @@ fn sync_machine() -> StateMachine {
 struct Script {
     outcomes: Mutex<BTreeMap<String, Vec<Result<Value, ExecError>>>>,
     calls: Mutex<Vec<(String, Value)>>,
+    /// Tasks that take this long, as a slow Lambda would.
+    delays: BTreeMap<String, std::time::Duration>,
+    /// Tasks that finished, in order.
+    finished: Mutex<Vec<String>>,
 }
 
 impl Script {
@@ -42,6 +46,12 @@ impl Script {
             .lock()
             .unwrap()
             .insert(key.to_owned(), outcomes);
+        self
+    }
+
+    fn slow(mut self, key: &str, millis: u64) -> Self {
+        self.delays
+            .insert(key.to_owned(), std::time::Duration::from_millis(millis));
         self
     }
 
@@ -79,10 +89,19 @@ impl TaskInvoker for Script {
             .lock()
             .unwrap()
             .push((key.clone(), input.clone()));
-        if let Some(queue) = self.outcomes.lock().unwrap().get_mut(&key)
-            && !queue.is_empty()
-        {
-            return queue.remove(0);
+        if let Some(delay) = self.delays.get(&key) {
+            tokio::time::sleep(*delay).await;
+        }
+        self.finished.lock().unwrap().push(key.clone());
+        let scripted = self
+            .outcomes
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .filter(|queue| !queue.is_empty())
+            .map(|queue| queue.remove(0));
+        if let Some(outcome) = scripted {
+            return outcome;
         }
         Ok(match key.as_str() {
             "guard" => json!({
@@ -472,4 +491,102 @@ fn unsupported_or_broken_definitions_are_refused() {
     );
     let err = load(SYNC_ASL, &BTreeMap::new()).unwrap_err();
     assert!(err.contains("GuardFunctionArn"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_branch_lets_the_running_task_of_its_sibling_finish_and_starts_nothing_else() {
+    // US Gov's compare fails at once while Global's compare is still running.
+    let script = Script::default().slow("compare/global", 150).fail(
+        "compare/usgov",
+        vec![Err(ExecError::new(
+            "InvalidArtifact",
+            "usgov_accounts.json",
+        ))],
+    );
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("InvalidArtifact"));
+    // The running Task ran to the end and is on record; nothing after it started.
+    assert_eq!(
+        record.states["Instances[0].CompareGlobal"].status,
+        StateStatus::Succeeded
+    );
+    assert!(
+        script
+            .finished
+            .lock()
+            .unwrap()
+            .contains(&"compare/global".to_owned())
+    );
+    assert_eq!(script.calls_to("sync/global"), 0);
+    assert!(!record.states.contains_key("Instances[0].DryRunGlobal"));
+    assert_eq!(script.calls_to("summarize"), 0);
+
+    // Redrive: the finished compare is replayed; the aborted rest of Global and the failed
+    // US Gov branch run.
+    let before = script.calls.lock().unwrap().len();
+    let redriven = redrive(&sync_machine(), record, &script, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    let calls: Vec<String> = script.calls.lock().unwrap()[before..]
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(!calls.contains(&"compare/global".to_owned()), "{calls:?}");
+    for rerun in [
+        "compare/usgov",
+        "sync/global",
+        "sync/partners",
+        "sync/users",
+        "summarize",
+    ] {
+        assert!(calls.contains(&rerun.to_owned()), "{rerun} in {calls:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_sibling_waiting_to_retry_gives_up_when_a_branch_fails() {
+    // Global's compare fails retryably (and would be retried in seconds); US Gov fails for good.
+    let retryable = || Err(ExecError::new("Retryable", "Zendesk answered 503"));
+    let script = Script::default()
+        .fail("compare/global", vec![retryable(), retryable()])
+        .slow("compare/usgov", 50)
+        .fail(
+            "compare/usgov",
+            vec![Err(ExecError::new(
+                "InvalidArtifact",
+                "usgov_accounts.json",
+            ))],
+        );
+    let machine = sync_machine();
+    let record = ExecutionRecord::new(
+        "arn:aws:states:local:000000000000:stateMachine:zdsync-sync",
+        "run-retry",
+        json!({}),
+        "2026-11-23T10:00:00Z".parse().unwrap(),
+    );
+    // Real retry delays (scale 1): the test ends long before a 5 s interval would.
+    let started = std::time::Instant::now();
+    let record = start(
+        &machine,
+        record,
+        &script,
+        &Quiet,
+        ExecutionOptions {
+            retry_time_scale: 1.0,
+        },
+    )
+    .await;
+    assert_eq!(record.error.as_deref(), Some("InvalidArtifact"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        script.calls_to("compare/global"),
+        1,
+        "no retry after the sibling failed"
+    );
 }
