@@ -861,6 +861,110 @@ fn check_alarms(d: &Deployment) -> Vec<String> {
     problems
 }
 
+/// A stopped execution (failed, timed out, aborted) gets its summary and alert: one rule on the
+/// state machine's status changes invokes the summarize function, which may read the history
+/// of this state machine's executions — and no other role may.
+fn check_failed_run_rule(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let (machine_id, machine) = d.state_machine();
+    let machine_name = sub(&machine["Properties"]["Name"]).unwrap_or_default();
+    let summarize: Vec<Function> = d
+        .functions()
+        .into_iter()
+        .filter(|f| f.stage() == Some(Stage::Summarize))
+        .collect();
+    let [summarize] = summarize.as_slice() else {
+        return vec![format!("{} summarize functions, not one", summarize.len())];
+    };
+    let rules: Vec<(&str, &Value)> = d
+        .resources_of_type("AWS::Events::Rule")
+        .filter(|(_, r)| r["Properties"]["EventPattern"]["source"] == json!(["aws.states"]))
+        .collect();
+    let [(rule_id, rule)] = rules.as_slice() else {
+        return vec![format!(
+            "{} rules on Step Functions events, not one",
+            rules.len()
+        )];
+    };
+    let pattern = &rule["Properties"]["EventPattern"];
+    if pattern["detail-type"] != json!([zdsync::stages::summarize::STATUS_CHANGE]) {
+        problems.push(format!(
+            "{rule_id}: detail-type {}, not the event the summarize stage reads",
+            pattern["detail-type"]
+        ));
+    }
+    let statuses: BTreeSet<String> = as_list(&pattern["detail"]["status"])
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect();
+    let wanted: BTreeSet<String> = ["FAILED", "TIMED_OUT", "ABORTED"].map(str::to_owned).into();
+    if statuses != wanted {
+        problems.push(format!("{rule_id}: statuses {statuses:?}, not {wanted:?}"));
+    }
+    let on_machine = as_list(&pattern["detail"]["stateMachineArn"])
+        .iter()
+        .any(|v| reference(v) == Some(machine_id));
+    if !on_machine {
+        problems.push(format!(
+            "{rule_id}: not limited to {machine_id}'s executions"
+        ));
+    }
+    let targets_summarize = as_list(&rule["Properties"]["Targets"])
+        .iter()
+        .any(|t| getatt(&t["Arn"]) == Some((summarize.id.as_str(), "Arn")));
+    if !targets_summarize {
+        problems.push(format!("{rule_id}: does not invoke {}", summarize.id));
+    }
+    let permitted = d
+        .resources_of_type("AWS::Lambda::Permission")
+        .any(|(_, p)| {
+            let p = &p["Properties"];
+            reference(&p["FunctionName"]) == Some(summarize.id.as_str())
+                && p["Principal"] == "events.amazonaws.com"
+                && getatt(&p["SourceArn"]) == Some((*rule_id, "Arn"))
+        });
+    if !permitted {
+        problems.push(format!(
+            "no permission lets {rule_id} (and only it) invoke {}",
+            summarize.id
+        ));
+    }
+    let history = |a: &str| covers(a, "states:GetExecutionHistory");
+    let mut summarize_may = false;
+    for f in d.functions() {
+        for statement in f.statements_allowing(history) {
+            if f.stage() != Some(Stage::Summarize) {
+                problems.push(format!(
+                    "{}: only summarize may read execution histories",
+                    f.id
+                ));
+                continue;
+            }
+            summarize_may = true;
+            for resource in as_list(&statement["Resource"]) {
+                let arn = sub(&resource).unwrap_or_default();
+                if arn
+                    != format!(
+                        "arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:execution:{machine_name}:*"
+                    )
+                {
+                    problems.push(format!(
+                        "{}: GetExecutionHistory on {resource}, not on {machine_name}'s executions",
+                        f.id
+                    ));
+                }
+            }
+        }
+    }
+    if !summarize_may {
+        problems.push(format!(
+            "{} may not read the history that names a failed run's state",
+            summarize.id
+        ));
+    }
+    problems
+}
+
 fn assert_no_problems(check: &str, problems: Vec<String>) {
     assert!(
         problems.is_empty(),
@@ -921,6 +1025,53 @@ fn the_state_machine_runs_this_asl_and_invokes_only_its_functions() {
 #[test]
 fn the_schedule_is_hourly_and_switchable() {
     assert_no_problems("schedule", check_schedule(&Deployment::load()));
+}
+
+#[test]
+fn a_stopped_execution_is_summarized_and_alerted_by_its_own_rule() {
+    assert_no_problems(
+        "failed-run rule",
+        check_failed_run_rule(&Deployment::load()),
+    );
+}
+
+#[test]
+fn drift_in_the_failed_run_rule_is_caught() {
+    let succeeded_too = after(
+        |d| {
+            d.template["Resources"]["FailedRunRule"]["Properties"]["EventPattern"]["detail"]["status"] =
+                json!(["FAILED", "TIMED_OUT"]);
+        },
+        check_failed_run_rule,
+    );
+    assert!(succeeded_too.contains("statuses"), "{succeeded_too}");
+    let wide = after(
+        |d| {
+            role_statements_mut(d, "SummarizeRole").push(json!({
+                "Effect": "Allow", "Action": "states:GetExecutionHistory", "Resource": "*"
+            }))
+        },
+        check_failed_run_rule,
+    );
+    assert!(wide.contains("not on"), "{wide}");
+    let other = after(
+        |d| {
+            role_statements_mut(d, "SyncRole").push(json!({
+                "Effect": "Allow", "Action": "states:*",
+                "Resource": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${EnvironmentName}-zdsync:*"}
+            }))
+        },
+        check_failed_run_rule,
+    );
+    assert!(other.contains("only summarize may read"), "{other}");
+    let unpermitted = after(
+        |d| {
+            d.template["Resources"]["FailedRunPermission"]["Properties"]["Principal"] =
+                json!("sns.amazonaws.com");
+        },
+        check_failed_run_rule,
+    );
+    assert!(unpermitted.contains("no permission"), "{unpermitted}");
 }
 
 #[test]
@@ -1078,7 +1229,7 @@ fn drift_in_secrets_is_caught() {
 
     let granted = after(
         |d| {
-            role_statements_mut(d, "SummarizeRole").push(json!({
+            role_statements_mut(d, "CompareRole").push(json!({
                 "Effect": "Allow",
                 "Action": "secretsmanager:GetSecretValue",
                 "Resource": {"Ref": "SlackSecret"},
@@ -1087,7 +1238,7 @@ fn drift_in_secrets_is_caught() {
         check_secrets,
     );
     assert!(
-        granted.contains("which the summarize stage does not need"),
+        granted.contains("which the compare stage does not need"),
         "{granted}"
     );
 }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
 use zdsync::model::{Instance, SalesforceId, SyncKind};
 use zdsync::store::{RunKeys, read_json};
 use zdsync_cli::local::{self, DataDir, Outcome, Progress, RunRequest, World, WorldSpec};
@@ -177,5 +179,96 @@ pub fn zendesk(instance: Instance) -> ZendeskInstance {
     match instance {
         Instance::Global => ZendeskInstance::Global,
         Instance::Usgov => ZendeskInstance::Usgov,
+    }
+}
+
+/// Zendesk's state with everything a run cannot reproduce exactly left out: orgs keyed by
+/// `salesforce_id` (by name when they have none), users by email, memberships as
+/// (email, org key); record ids and timestamps dropped.
+pub fn zendesk_end_state(sandbox: &Sandbox) -> Value {
+    let mut state = serde_json::Map::new();
+    for instance in Instance::ALL {
+        let handle = sandbox.zendesk(zendesk(instance));
+        let mut org_keys = BTreeMap::new();
+        let mut orgs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for mut org in handle.organizations() {
+            let key = match org["organization_fields"]["salesforce_id"].as_str() {
+                Some(id) if !id.is_empty() => format!("salesforce_id {id}"),
+                _ => format!("name {}", org["name"].as_str().unwrap_or_default()),
+            };
+            org_keys.insert(org["id"].clone().to_string(), key.clone());
+            strip(&mut org);
+            orgs.entry(key).or_default().push(org);
+        }
+        for same_key in orgs.values_mut() {
+            same_key.sort_by_key(|org| org.to_string());
+        }
+        let org_key = |id: &Value| {
+            org_keys
+                .get(&id.to_string())
+                .cloned()
+                .map(Value::String)
+                .unwrap_or(Value::Null)
+        };
+        let mut emails = BTreeMap::new();
+        let mut users = BTreeMap::new();
+        for mut user in handle.users() {
+            let email = user["email"].as_str().unwrap_or_default().to_lowercase();
+            emails.insert(user["id"].to_string(), email.clone());
+            if let Some(org) = user.get("organization_id").cloned() {
+                user["organization_id"] = org_key(&org);
+            }
+            strip(&mut user);
+            users.insert(email, user);
+        }
+        let mut memberships: Vec<Value> = handle
+            .organization_memberships()
+            .into_iter()
+            .map(|m| {
+                json!({
+                    "user": emails.get(&m["user_id"].to_string()),
+                    "organization": org_key(&m["organization_id"]),
+                    "default": m["default"],
+                })
+            })
+            .collect();
+        memberships.sort_by_key(|m| m.to_string());
+        state.insert(
+            instance.as_str().to_owned(),
+            json!({"organizations": orgs, "users": users, "memberships": memberships}),
+        );
+    }
+    Value::Object(state)
+}
+
+fn strip(record: &mut Value) {
+    if let Some(object) = record.as_object_mut() {
+        for key in ["id", "url", "created_at", "updated_at", "last_login_at"] {
+            object.remove(key);
+        }
+    }
+}
+
+/// Where two JSON values first differ, as a path and both sides.
+/// The first place where two JSON values differ (`left` is `a`, `right` is `b`).
+pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|key| {
+                let (left, right) = (x.get(key), y.get(key));
+                match (left, right) {
+                    (Some(l), Some(r)) => first_difference(l, r, &format!("{path}/{key}")),
+                    _ => Some(format!("{path}/{key}: left {left:?}, right {right:?}")),
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (l, r))| first_difference(l, r, &format!("{path}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(format!("{path}: left {a}, right {b}")),
     }
 }

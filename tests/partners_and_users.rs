@@ -154,7 +154,7 @@ async fn the_partner_sync_creates_updates_and_marks_partner_orgs_as_salesforce_s
         (counts["created"], counts["updated"], counts["marked"]),
         (1, 2, 1)
     );
-    assert_eq!(summary.stages["gather_partners"].counts["partners"], 5);
+    assert_eq!(summary.stages["gather_accounts_partners"].counts["partners"], 5);
     let counters = h.sandbox().counters();
     println!(
         "partner sync calls: create_many {}, update_many {} (updates and marks of the org and partner syncs together)",
@@ -348,8 +348,8 @@ async fn the_user_sync_makes_us_gov_end_users_the_admin_contacts_of_their_accoun
         counts("gather_contacts", "ambiguous_emails"),
         ambiguous.len() as u64
     );
-    assert_eq!(counts("gather_contacts", "protected_skipped"), 1);
-    assert_eq!(counts("gather_users", "protected_skipped"), 2);
+    assert_eq!(counts("gather_contacts", "protected"), 1);
+    assert_eq!(counts("gather_users", "protected"), 2);
     assert_eq!(
         counts("compare_users", "held_back"),
         1,

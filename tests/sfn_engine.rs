@@ -25,8 +25,8 @@ use zdsync::stages::{Stage, artifacts};
 use zdsync_cli::asl::ExecutionStatus as LocalStatus;
 use zdsync_cli::lambda_proxy;
 use zdsync_cli::local::{self, Progress, RunRequest};
-use zdsync_e2e::{Harness, zendesk};
-use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox};
+use zdsync_e2e::{Harness, first_difference, zendesk_end_state};
+use zdsync_sandbox::{Fixture, GeneratorOptions};
 
 const ACCOUNTS: usize = 60;
 const SEED: u64 = 7;
@@ -80,7 +80,7 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
     let fixture = Fixture::generate(&GeneratorOptions::new(ACCOUNTS, SEED, today));
     let engine_world = Harness::from_fixture(fixture.clone()).await;
     let local_world = Harness::from_fixture(fixture).await;
-    let initial = end_state(local_world.sandbox());
+    let initial = zendesk_end_state(local_world.sandbox());
 
     // proxy → watch; moto → proxy (moto calls Lambda at http://localhost:$MOTO_PORT).
     let watch_port = free_port();
@@ -203,8 +203,8 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
         local.record.cause
     );
 
-    let engine_end = end_state(engine_world.sandbox());
-    let local_end = end_state(local_world.sandbox());
+    let engine_end = zendesk_end_state(engine_world.sandbox());
+    let local_end = zendesk_end_state(local_world.sandbox());
     assert_ne!(
         local_end, initial,
         "the local run changed nothing, so the comparison would prove nothing"
@@ -219,7 +219,9 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
         );
     }
     if let Some(difference) = first_difference(&engine_end, &local_end, "") {
-        panic!("Zendesk after the engine's run differs from after `zdsync run`: {difference}");
+        panic!(
+            "Zendesk after the engine's run (left) differs from after `zdsync run` (right): {difference}"
+        );
     }
     let engine_summary: RunSummary = engine_world
         .artifact("sfn-engine-run", artifacts::SUMMARY)
@@ -493,96 +495,6 @@ fn describe(event: &HistoryEvent) -> String {
         ));
     }
     line
-}
-
-/// Zendesk's state with everything a run cannot reproduce exactly left out: orgs keyed by
-/// `salesforce_id` (by name when they have none), users by email, memberships as
-/// (email, org key); record ids and timestamps dropped.
-fn end_state(sandbox: &Sandbox) -> Value {
-    let mut state = serde_json::Map::new();
-    for instance in Instance::ALL {
-        let handle = sandbox.zendesk(zendesk(instance));
-        let mut org_keys = BTreeMap::new();
-        let mut orgs: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-        for mut org in handle.organizations() {
-            let key = match org["organization_fields"]["salesforce_id"].as_str() {
-                Some(id) if !id.is_empty() => format!("salesforce_id {id}"),
-                _ => format!("name {}", org["name"].as_str().unwrap_or_default()),
-            };
-            org_keys.insert(org["id"].clone().to_string(), key.clone());
-            strip(&mut org);
-            orgs.entry(key).or_default().push(org);
-        }
-        for same_key in orgs.values_mut() {
-            same_key.sort_by_key(|org| org.to_string());
-        }
-        let org_key = |id: &Value| {
-            org_keys
-                .get(&id.to_string())
-                .cloned()
-                .map(Value::String)
-                .unwrap_or(Value::Null)
-        };
-        let mut emails = BTreeMap::new();
-        let mut users = BTreeMap::new();
-        for mut user in handle.users() {
-            let email = user["email"].as_str().unwrap_or_default().to_lowercase();
-            emails.insert(user["id"].to_string(), email.clone());
-            if let Some(org) = user.get("organization_id").cloned() {
-                user["organization_id"] = org_key(&org);
-            }
-            strip(&mut user);
-            users.insert(email, user);
-        }
-        let mut memberships: Vec<Value> = handle
-            .organization_memberships()
-            .into_iter()
-            .map(|m| {
-                json!({
-                    "user": emails.get(&m["user_id"].to_string()),
-                    "organization": org_key(&m["organization_id"]),
-                    "default": m["default"],
-                })
-            })
-            .collect();
-        memberships.sort_by_key(|m| m.to_string());
-        state.insert(
-            instance.as_str().to_owned(),
-            json!({"organizations": orgs, "users": users, "memberships": memberships}),
-        );
-    }
-    Value::Object(state)
-}
-
-fn strip(record: &mut Value) {
-    if let Some(object) = record.as_object_mut() {
-        for key in ["id", "url", "created_at", "updated_at", "last_login_at"] {
-            object.remove(key);
-        }
-    }
-}
-
-/// Where two JSON values first differ, as a path and both sides.
-fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            keys.into_iter().find_map(|key| {
-                let (left, right) = (x.get(key), y.get(key));
-                match (left, right) {
-                    (Some(l), Some(r)) => first_difference(l, r, &format!("{path}/{key}")),
-                    _ => Some(format!("{path}/{key}: engine {left:?}, local {right:?}")),
-                }
-            })
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (l, r))| first_difference(l, r, &format!("{path}[{i}]"))),
-        _ if a == b => None,
-        _ => Some(format!("{path}: engine {a}, local {b}")),
-    }
 }
 
 /// A child process with its output in a log file. Dropping it (also while panicking) ends it

@@ -9,7 +9,7 @@ use chrono::{DateTime, Days, Utc};
 use serde_json::{Value, json};
 use zdsync::error::StageError;
 use zdsync::model::{Instance, SalesforceId, SyncKind, SyncResult};
-use zdsync::stages::{ExecutionLister, RunningExecution, Stage, StageContext, artifacts};
+use zdsync::stages::{Executions, HowItEnded, RunningExecution, Stage, StageContext, artifacts};
 use zdsync::store::{ArtifactStore, RunKeys};
 use zdsync_cli::asl::ExecutionStatus;
 use zdsync_e2e::{Harness, as_of, zendesk};
@@ -360,13 +360,16 @@ async fn a_broken_overrides_file_fails_process_naming_the_line() {
 async fn a_run_finding_an_older_one_running_stops_without_writing() {
     struct OlderRun;
     #[async_trait]
-    impl ExecutionLister for OlderRun {
+    impl Executions for OlderRun {
         async fn running(&self, _: &str) -> Result<Vec<RunningExecution>, StageError> {
             Ok(vec![RunningExecution {
                 execution_arn: "arn:aws:states:local:000000000000:execution:zdsync-sync:older"
                     .into(),
                 start: DateTime::<Utc>::UNIX_EPOCH,
             }])
+        }
+        async fn how_it_ended(&self, _: &str) -> Result<HowItEnded, StageError> {
+            Ok(HowItEnded::default())
         }
     }
     let h = Harness::generated(20, 5).await;

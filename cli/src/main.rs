@@ -73,7 +73,16 @@ enum CloudCommand {
         allow_deletions: Vec<(SyncKind, usize)>,
     },
     /// Redrive a failed execution from its failed state.
-    Redrive { execution_arn: String },
+    Redrive {
+        execution_arn: String,
+        /// After checking a tripped deletion guard: allow N marks by one sync in the redriven
+        /// execution (recorded in the run's allow_deletions.json in the store of --config).
+        #[arg(long, value_parser = parse_allowance)]
+        allow_deletions: Vec<(SyncKind, usize)>,
+        /// Settings with the artifact store (store.url) where the allowance is recorded.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// The last executions, with state, duration and error.
     Status {
         #[arg(long, default_value_t = 10)]
@@ -132,6 +141,11 @@ struct RunArgs {
     /// this run, e.g. global=40 or users=30.
     #[arg(long, value_parser = parse_allowance)]
     allow_deletions: Vec<(SyncKind, usize)>,
+    /// Sandbox: inject the faults of the real world into every Zendesk and Salesforce call, e.g.
+    /// `429=0.1,500=0.1,drop=0.05,lost=0.05` (lost: carried out, answer lost; also slow=F and
+    /// slow_ms=MS). A run should end exactly as without them.
+    #[arg(long, value_parser = parse_faults)]
+    faults: Option<zdsync_sandbox::Faults>,
     /// Scale Retry waits of the state machine (1 = as in Step Functions).
     #[arg(long, default_value_t = 1.0, hide = true)]
     retry_time_scale: f64,
@@ -140,11 +154,19 @@ struct RunArgs {
     quiet: bool,
 }
 
+fn parse_faults(text: &str) -> Result<zdsync_sandbox::Faults, String> {
+    zdsync_sandbox::Faults::parse(text).map_err(|e| e.to_string())
+}
+
 #[derive(Args)]
 struct RedriveArgs {
     run_id: String,
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
+    /// After checking a tripped deletion guard: allow N marks by one sync (global, usgov,
+    /// partners, users) in the redriven execution, e.g. global=40.
+    #[arg(long, value_parser = parse_allowance)]
+    allow_deletions: Vec<(SyncKind, usize)>,
     /// Use these settings instead of the ones the run was started with.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -241,7 +263,28 @@ async fn cloud(args: CloudArgs) -> anyhow::Result<()> {
                 started.execution_arn, started.at
             );
         }
-        CloudCommand::Redrive { execution_arn } => {
+        CloudCommand::Redrive {
+            execution_arn,
+            allow_deletions,
+            config,
+        } => {
+            if !allow_deletions.is_empty() {
+                let settings = zdsync::config::Settings::load(
+                    config.as_deref(),
+                    &zdsync::config::Settings::process_env(),
+                )?;
+                let store = zdsync::store::StoreUrl::parse(&settings.store.url)
+                    .map_err(|e| anyhow::anyhow!("setting store.url: {e}"))?
+                    .open_with(&aws);
+                let run_id = execution_arn.rsplit(':').next().unwrap_or_default();
+                let key = zdsync::stages::allow_deletions(
+                    store.as_ref(),
+                    run_id,
+                    &allow_deletions.into_iter().collect(),
+                )
+                .await?;
+                println!("allowance recorded in {key}");
+            }
             let redriven = cloud::redrive(&client, &execution_arn).await?;
             println!("redriving {} since {}", redriven.execution_arn, redriven.at);
         }
@@ -277,10 +320,20 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         allow_deletions,
         retry_time_scale: args.retry_time_scale,
     };
+    if let Some(faults) = args.faults {
+        let sandbox = world
+            .sandbox()
+            .context("--faults works with the sandbox only, not with --config")?;
+        sandbox.set_faults(faults)?;
+    }
     if let Some(sandbox) = world.sandbox() {
         sandbox.reset_counters();
     }
     let outcome = local::run(&data, &world, &request, &Progress::new(args.quiet)).await?;
+    if let Some(sandbox) = world.sandbox() {
+        // Faults are for this run only: the saved world and the next command have none.
+        sandbox.set_faults(zdsync_sandbox::Faults::none())?;
+    }
     print!("{}", report::render(&outcome, started.elapsed()));
     if let Some(sandbox) = world.sandbox() {
         println!("  {}", report::api_calls(&sandbox.counters()));
@@ -309,6 +362,15 @@ async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
         args.run_id,
         describe(&world)
     );
+    if !args.allow_deletions.is_empty() {
+        let key = zdsync::stages::allow_deletions(
+            data.store().as_ref(),
+            &args.run_id,
+            &args.allow_deletions.into_iter().collect(),
+        )
+        .await?;
+        eprintln!("allowance recorded in {key}");
+    }
     let outcome = local::redrive(
         &data,
         &world,

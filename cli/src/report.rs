@@ -28,27 +28,26 @@ pub fn render(outcome: &Outcome, elapsed: std::time::Duration) -> String {
             "  An older execution is still running; this one stopped without writing anything."
         );
     }
-    match record.status {
-        ExecutionStatus::Succeeded => {
-            if let Some(summary) = &outcome.summary {
-                table(&mut out, summary);
-            }
-        }
-        _ => {
-            let failed = record.failed_states();
-            let _ = writeln!(
-                out,
-                "  failed at {}: {}\n  {}",
-                failed.first().copied().unwrap_or("(execution)"),
-                record.error.as_deref().unwrap_or("?"),
-                record.cause.as_deref().unwrap_or("")
-            );
-            let _ = writeln!(
-                out,
-                "\n  After fixing the cause, resume from the failed state:  zdsync redrive {}",
-                record.name
-            );
-        }
+    if record.status != ExecutionStatus::Succeeded {
+        let failed = record.failed_states();
+        let _ = writeln!(
+            out,
+            "  failed at {}: {}\n  {}",
+            failed.first().copied().unwrap_or("(execution)"),
+            record.error.as_deref().unwrap_or("?"),
+            record.cause.as_deref().unwrap_or("")
+        );
+    }
+    // A stopped run has its summary too: what each stage did before it stopped.
+    if let Some(summary) = &outcome.summary {
+        table(&mut out, summary);
+    }
+    if record.status != ExecutionStatus::Succeeded {
+        let _ = writeln!(
+            out,
+            "\n  After fixing the cause, resume from the failed state:  zdsync redrive {}",
+            record.name
+        );
     }
     let _ = writeln!(
         out,
@@ -132,7 +131,7 @@ fn table(out: &mut String, summary: &RunSummary) {
         .map(|n| n.to_string());
         row(out, sync.label(), &cells);
     }
-    let partners = summary.stages.get("gather_partners");
+    let partners = summary.stages.get("gather_accounts_partners");
     if partners.is_some() {
         let _ = writeln!(
             out,
@@ -151,9 +150,24 @@ fn table(out: &mut String, summary: &RunSummary) {
             count(users, "end_users"),
             count(contacts, "ambiguous_emails"),
             count(contacts, "held"),
-            count(users, "protected_skipped"),
-            count(contacts, "protected_skipped"),
+            count(users, "protected"),
+            count(contacts, "protected"),
             count(contacts, "without_email"),
+        );
+    }
+    let retries = summary.calls.retries();
+    if retries > 0 {
+        let by_service: Vec<String> = summary
+            .calls
+            .0
+            .iter()
+            .filter(|(_, c)| c.retries > 0)
+            .map(|(service, c)| format!("{service} {}", c.retries))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {retries} requests repeated after throttling, 5xx or lost connections ({})",
+            by_service.join(", ")
         );
     }
     for decision in &summary.guard_decisions {

@@ -27,7 +27,8 @@ pub enum StageError {
     #[error(
         "{sync}: {marks} {records} would be marked, more than the limit of {limit} \
          ({managed} managed {records}); nothing was marked. If the list in {not_in_sync} is right, \
-         start an execution with {{\"allow_deletions\": {{\"{sync}\": {marks}}}}}"
+         start an execution with {{\"allow_deletions\": {{\"{sync}\": {marks}}}}}, or redrive this \
+         one with --allow-deletions {sync}={marks} (zdsync redrive / zdsync cloud redrive)"
     )]
     DeletionGuardTripped {
         sync: SyncKind,

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::config::{SecretKind, Settings};
 use crate::error::StageError;
-use crate::stages::{self, ExecutionLister, RunningExecution, Stage, StageContext};
+use crate::stages::{self, Executions, HowItEnded, RunningExecution, Stage, StageContext};
 use crate::store::StoreUrl;
 
 impl From<StageError> for Diagnostic {
@@ -66,7 +66,7 @@ async fn cold_start(stage: Stage) -> Result<StageContext, StageError> {
         .map_err(|e| StageError::InvalidConfig(format!("setting store.url: {e}")))?
         .open_with(&aws);
     let needs = stage.needs();
-    let executions: Option<Arc<dyn ExecutionLister>> = needs
+    let executions: Option<Arc<dyn Executions>> = needs
         .executions
         .then(|| Arc::new(SfnExecutions::new(aws_sdk_sfn::Client::new(&aws))) as _);
     StageContext::build(Arc::new(settings), store, needs, executions)
@@ -109,7 +109,37 @@ impl SfnExecutions {
 }
 
 #[async_trait]
-impl ExecutionLister for SfnExecutions {
+impl Executions for SfnExecutions {
+    async fn how_it_ended(&self, execution_arn: &str) -> Result<HowItEnded, StageError> {
+        let mut events = Vec::new();
+        let mut pages = self
+            .client
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                StageError::Retryable(format!(
+                    "reading the history of {execution_arn}: {}",
+                    aws_sdk_sfn::error::DisplayErrorContext(&e)
+                ))
+            })?;
+            events.extend(page.events().iter().map(|e| {
+                HistoryEvent {
+                    id: e.id(),
+                    previous: e.previous_event_id(),
+                    kind: e.r#type().as_str().to_owned(),
+                    state: e
+                        .state_entered_event_details()
+                        .map(|d| d.name().to_owned())
+                        .or_else(|| e.state_exited_event_details().map(|d| d.name().to_owned())),
+                }
+            }));
+        }
+        Ok(how_it_ended(&events))
+    }
+
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, StageError> {
         let mut running = Vec::new();
         let mut pages = self
@@ -139,6 +169,65 @@ impl ExecutionLister for SfnExecutions {
             }
         }
         Ok(running)
+    }
+}
+
+/// One event of an execution's history, as far as [`how_it_ended`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEvent {
+    pub id: i64,
+    pub previous: i64,
+    /// `TaskStateEntered`, `LambdaFunctionFailed`, …
+    pub kind: String,
+    /// The state an `…Entered` / `…Exited` event is about.
+    pub state: Option<String>,
+}
+
+/// The Task states that never exited: the one whose own task failed (or timed out) is the
+/// failed state; the others were still running when the execution stopped. A task's events
+/// lead back, through `previous`, to the state's `TaskStateEntered`.
+pub fn how_it_ended(events: &[HistoryEvent]) -> HowItEnded {
+    let by_id: std::collections::HashMap<i64, &HistoryEvent> =
+        events.iter().map(|e| (e.id, e)).collect();
+    let mut open: Vec<(i64, String, bool)> = Vec::new();
+    for event in events {
+        match event.kind.as_str() {
+            "TaskStateEntered" => {
+                open.push((event.id, event.state.clone().unwrap_or_default(), false));
+            }
+            "TaskStateExited" => {
+                if let Some(at) = open
+                    .iter()
+                    .rposition(|(_, name, _)| Some(name) == event.state.as_ref())
+                {
+                    open.remove(at);
+                }
+            }
+            kind if (kind.starts_with("Task") || kind.starts_with("LambdaFunction"))
+                && (kind.ends_with("Failed") || kind.ends_with("TimedOut")) =>
+            {
+                let mut id = event.previous;
+                while let Some(earlier) = by_id.get(&id) {
+                    if let Some(entry) = open.iter_mut().find(|(entered, _, _)| *entered == id) {
+                        entry.2 = true;
+                        break;
+                    }
+                    id = earlier.previous;
+                }
+            }
+            _ => {}
+        }
+    }
+    HowItEnded {
+        failed_state: open
+            .iter()
+            .find(|(_, _, failed)| *failed)
+            .map(|(_, n, _)| n.clone()),
+        running: open
+            .iter()
+            .filter(|(_, _, failed)| !failed)
+            .map(|(_, n, _)| n.clone())
+            .collect(),
     }
 }
 
@@ -193,6 +282,50 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert!(found[1].execution_arn.ends_with(":hourly-a"));
         assert_eq!(found[1].start.timestamp(), 3600);
+    }
+
+    fn event(id: i64, previous: i64, kind: &str, state: Option<&str>) -> HistoryEvent {
+        HistoryEvent {
+            id,
+            previous,
+            kind: kind.into(),
+            state: state.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_history_names_the_failed_state_and_the_ones_still_running() {
+        let events = [
+            event(1, 0, "ExecutionStarted", None),
+            event(2, 1, "ParallelStateEntered", Some("Instances")),
+            // Global: a retried task that then succeeded.
+            event(3, 2, "TaskStateEntered", Some("SyncGlobal")),
+            event(4, 3, "LambdaFunctionScheduled", None),
+            event(5, 4, "LambdaFunctionStarted", None),
+            event(6, 5, "LambdaFunctionFailed", None),
+            event(7, 6, "LambdaFunctionScheduled", None),
+            event(8, 7, "LambdaFunctionStarted", None),
+            event(9, 8, "LambdaFunctionSucceeded", None),
+            event(10, 9, "TaskStateExited", Some("SyncGlobal")),
+            event(11, 10, "TaskStateEntered", Some("SyncPartners")),
+            event(12, 11, "LambdaFunctionScheduled", None),
+            event(13, 12, "LambdaFunctionStarted", None),
+            // US Gov: fails for good.
+            event(14, 2, "TaskStateEntered", Some("SyncUsgov")),
+            event(15, 14, "LambdaFunctionScheduled", None),
+            event(16, 15, "LambdaFunctionStarted", None),
+            event(17, 16, "LambdaFunctionFailed", None),
+            event(18, 17, "ParallelStateFailed", None),
+            event(19, 18, "ExecutionFailed", None),
+        ];
+        assert_eq!(
+            how_it_ended(&events),
+            HowItEnded {
+                failed_state: Some("SyncUsgov".into()),
+                running: vec!["SyncPartners".into()]
+            }
+        );
+        assert_eq!(how_it_ended(&events[..10]), HowItEnded::default());
     }
 
     #[test]

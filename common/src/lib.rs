@@ -1,6 +1,7 @@
 //! zdsync core: the artifact model, the sync rules, and (as they land) the API clients, the
 //! artifact store and the stages. See `docs/ARCHITECTURE.md`.
 
+pub mod calls;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -96,6 +96,20 @@ async fn observe(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> R
         }
         Some((target, Fault::ServerError)) => server_error(target),
         Some((_, Fault::Throttle)) => injected_throttle(),
+        Some((_, Fault::Lost)) => {
+            // The emulated API carries the request out (a write lands), then the answer is
+            // lost with the connection: the client cannot know which.
+            let killer = request.extensions().get::<ConnectionKiller>().cloned();
+            drop(next.run(request).await);
+            drop_connection(killer).await
+        }
+        Some((_, Fault::Slow)) => {
+            tokio::time::sleep(std::time::Duration::from_millis(
+                hub.faults.current().slow_ms,
+            ))
+            .await;
+            next.run(request).await
+        }
     }
 }
 

@@ -25,9 +25,15 @@ pub struct FaultTally {
     pub dropped: u64,
     pub server_errors: u64,
     pub throttled: u64,
+    /// Carried out, answer lost: these reached the emulated API.
+    #[serde(default)]
+    pub lost: u64,
+    #[serde(default)]
+    pub slow: u64,
 }
 
 impl FaultTally {
+    /// Requests a fault answered instead of the emulated API (lost and slow ones reached it).
     pub fn total(&self) -> u64 {
         self.dropped + self.server_errors + self.throttled
     }
@@ -44,7 +50,10 @@ impl Counters {
     }
 
     pub fn faulted_total(&self) -> u64 {
-        self.faulted.values().map(FaultTally::total).sum()
+        self.faulted
+            .values()
+            .map(|t| t.total() + t.lost + t.slow)
+            .sum()
     }
 
     /// POST, PUT and DELETE calls that reached the emulated instance (faulted ones excluded,
@@ -79,6 +88,8 @@ impl Counters {
                 Fault::Drop => tally.dropped += 1,
                 Fault::ServerError => tally.server_errors += 1,
                 Fault::Throttle => tally.throttled += 1,
+                Fault::Lost => tally.lost += 1,
+                Fault::Slow => tally.slow += 1,
             }
         }
     }

@@ -9,8 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::SandboxError;
 
-/// Fractions (0.0–1.0) of requests that fail before reaching the emulated API.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Fractions (0.0–1.0) of requests that meet a fault the real world has. The first three fail
+/// before the emulated API sees the request; a *lost* answer is the worst case for a client:
+/// the request is carried out (a write lands) and the connection closes before the response;
+/// a *slow* answer arrives after `slow_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Answered 429 with `Retry-After: 1`.
@@ -19,8 +22,33 @@ pub struct Faults {
     pub zendesk_500: f64,
     /// Connection closed without a response.
     pub zendesk_drop: f64,
+    /// Carried out, then the connection closed without the response.
+    pub zendesk_lost: f64,
+    /// Answered after `slow_ms`.
+    pub zendesk_slow: f64,
     pub salesforce_500: f64,
     pub salesforce_drop: f64,
+    pub salesforce_lost: f64,
+    pub salesforce_slow: f64,
+    /// How late a slow answer is.
+    pub slow_ms: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            zendesk_429: 0.0,
+            zendesk_500: 0.0,
+            zendesk_drop: 0.0,
+            zendesk_lost: 0.0,
+            zendesk_slow: 0.0,
+            salesforce_500: 0.0,
+            salesforce_drop: 0.0,
+            salesforce_lost: 0.0,
+            salesforce_slow: 0.0,
+            slow_ms: 1500,
+        }
+    }
 }
 
 impl Faults {
@@ -28,21 +56,81 @@ impl Faults {
         Faults::default()
     }
 
+    /// The same fractions on both services (Salesforce has no 429: its API limit is a daily
+    /// quota answered with 403 `REQUEST_LIMIT_EXCEEDED`, not a throttle to wait out).
+    pub fn everywhere(throttle: f64, server_error: f64, drop: f64, lost: f64) -> Self {
+        Faults {
+            zendesk_429: throttle,
+            zendesk_500: server_error,
+            zendesk_drop: drop,
+            zendesk_lost: lost,
+            salesforce_500: server_error,
+            salesforce_drop: drop,
+            salesforce_lost: lost,
+            ..Faults::default()
+        }
+    }
+
+    /// Parses `429=0.1,500=0.1,drop=0.05,lost=0.05,slow=0.02,slow_ms=800` (the `--faults` of
+    /// the CLI): each kind on both services, as [`Faults::everywhere`].
+    pub fn parse(text: &str) -> Result<Self, SandboxError> {
+        let mut faults = Faults::default();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').ok_or_else(|| {
+                SandboxError::Faults(format!("{part:?}: expected KIND=FRACTION, e.g. 500=0.1"))
+            })?;
+            if name == "slow_ms" {
+                faults.slow_ms = value.parse().map_err(|_| {
+                    SandboxError::Faults(format!("slow_ms={value}: not a number of milliseconds"))
+                })?;
+                continue;
+            }
+            let fraction: f64 = value
+                .parse()
+                .map_err(|_| SandboxError::Faults(format!("{name}={value}: not a fraction")))?;
+            match name {
+                "429" => faults.zendesk_429 = fraction,
+                "500" => (faults.zendesk_500, faults.salesforce_500) = (fraction, fraction),
+                "drop" => (faults.zendesk_drop, faults.salesforce_drop) = (fraction, fraction),
+                "lost" => (faults.zendesk_lost, faults.salesforce_lost) = (fraction, fraction),
+                "slow" => (faults.zendesk_slow, faults.salesforce_slow) = (fraction, fraction),
+                other => {
+                    return Err(SandboxError::Faults(format!(
+                        "unknown fault {other:?}; expected 429, 500, drop, lost, slow or slow_ms"
+                    )));
+                }
+            }
+        }
+        faults.validate()?;
+        Ok(faults)
+    }
+
     pub fn validate(&self) -> Result<(), SandboxError> {
         let all = [
             ("zendesk_429", self.zendesk_429),
             ("zendesk_500", self.zendesk_500),
             ("zendesk_drop", self.zendesk_drop),
+            ("zendesk_lost", self.zendesk_lost),
+            ("zendesk_slow", self.zendesk_slow),
             ("salesforce_500", self.salesforce_500),
             ("salesforce_drop", self.salesforce_drop),
+            ("salesforce_lost", self.salesforce_lost),
+            ("salesforce_slow", self.salesforce_slow),
         ];
         if let Some((name, value)) = all.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
             return Err(SandboxError::Faults(format!(
                 "{name} is {value}; it must be between 0 and 1"
             )));
         }
-        let zendesk = self.zendesk_429 + self.zendesk_500 + self.zendesk_drop;
-        let salesforce = self.salesforce_500 + self.salesforce_drop;
+        let zendesk = self.zendesk_429
+            + self.zendesk_500
+            + self.zendesk_drop
+            + self.zendesk_lost
+            + self.zendesk_slow;
+        let salesforce = self.salesforce_500
+            + self.salesforce_drop
+            + self.salesforce_lost
+            + self.salesforce_slow;
         if zendesk > 1.0 || salesforce > 1.0 {
             return Err(SandboxError::Faults(
                 "the fractions of one service add up to more than 1".to_owned(),
@@ -64,6 +152,10 @@ pub(crate) enum Fault {
     Drop,
     ServerError,
     Throttle,
+    /// Carried out; the answer never arrives.
+    Lost,
+    /// Answered late.
+    Slow,
 }
 
 pub(crate) struct FaultInjector {
@@ -97,10 +189,14 @@ impl FaultInjector {
                 (Fault::Drop, faults.zendesk_drop),
                 (Fault::ServerError, faults.zendesk_500),
                 (Fault::Throttle, faults.zendesk_429),
+                (Fault::Lost, faults.zendesk_lost),
+                (Fault::Slow, faults.zendesk_slow),
             ],
             FaultTarget::Salesforce => &[
                 (Fault::Drop, faults.salesforce_drop),
                 (Fault::ServerError, faults.salesforce_500),
+                (Fault::Lost, faults.salesforce_lost),
+                (Fault::Slow, faults.salesforce_slow),
             ],
         };
         let mut upper = 0.0;

@@ -20,8 +20,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zdsync::error::StageError;
-use zdsync::model::RunSummary;
-use zdsync::stages::{ExecutionLister, RunningExecution, Stage, StageContext, artifacts};
+use zdsync::model::{RunFailure, RunStatus, RunSummary};
+use zdsync::stages::{Executions, HowItEnded, RunningExecution, Stage, StageContext, artifacts};
 use zdsync::store::{DirStore, RunKeys, read_json_opt};
 
 use crate::asl::{self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine};
@@ -108,6 +108,20 @@ impl DataDir {
         Ok(())
     }
 
+    /// An exclusive lock on starting runs in this data directory (held while one run starts).
+    fn starting_lock(&self) -> anyhow::Result<std::fs::File> {
+        let runs = self.root.join("runs");
+        std::fs::create_dir_all(&runs)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(runs.join(".starting.lock"))?;
+        file.lock()
+            .with_context(|| format!("locking {}", runs.display()))?;
+        Ok(file)
+    }
+
     /// Marks the run as executing in this process (read by the overlap guard of other runs).
     fn claim(&self, run_id: &str) -> anyhow::Result<RunningMarker> {
         let path = self.file(run_id, "RUNNING");
@@ -147,7 +161,22 @@ impl LocalExecutions {
 }
 
 #[async_trait]
-impl ExecutionLister for LocalExecutions {
+impl Executions for LocalExecutions {
+    /// The local executor waits for running Tasks before it fails an execution, so nothing is
+    /// still running; the failed state is in the run's `execution.json`.
+    async fn how_it_ended(&self, execution_arn: &str) -> Result<HowItEnded, StageError> {
+        let run_id = execution_arn.rsplit(':').next().unwrap_or_default();
+        let failed_state = self
+            .data
+            .load_execution(run_id)
+            .ok()
+            .and_then(|record| record.failed_states().first().map(|s| s.to_string()));
+        Ok(HowItEnded {
+            failed_state,
+            running: Vec::new(),
+        })
+    }
+
     async fn running(&self, _state_machine_arn: &str) -> Result<Vec<RunningExecution>, StageError> {
         let runs = self.data.root.join("runs");
         let Ok(entries) = std::fs::read_dir(&runs) else {
@@ -223,8 +252,6 @@ pub async fn run(
         );
     }
     let machine = sync_machine()?;
-    // The execution's start time carries `as_of`: the guard derives the run date from it.
-    let start = request.as_of.and_time(Utc::now().time()).and_utc();
     let mut input = serde_json::Map::new();
     if request.dry_run {
         input.insert("dry_run".into(), Value::Bool(true));
@@ -235,22 +262,31 @@ pub async fn run(
             serde_json::to_value(&request.allow_deletions)?,
         );
     }
-    let record = ExecutionRecord::new(
-        LOCAL_STATE_MACHINE_ARN,
-        &request.run_id,
-        Value::Object(input),
-        start,
-    );
-    data.save(
-        &request.run_id,
-        "local.json",
-        &LocalRunInfo {
-            world: world.spec().clone(),
-            started_at: Utc::now(),
-        },
-    )?;
-    data.save(&request.run_id, "execution.json", &record)?;
-    let _marker = data.claim(&request.run_id)?;
+    // Starting is one step for all local runs of this data directory, as Step Functions
+    // registers an execution before its first state: the start time is taken, the record and
+    // the RUNNING marker written, under one lock. So the overlap guard of any later run sees
+    // every older one, and of two runs started together exactly one goes on.
+    let (record, _marker) = {
+        let _starting = data.starting_lock()?;
+        // The execution's start time carries `as_of`: the guard derives the run date from it.
+        let start = request.as_of.and_time(Utc::now().time()).and_utc();
+        let record = ExecutionRecord::new(
+            LOCAL_STATE_MACHINE_ARN,
+            &request.run_id,
+            Value::Object(input),
+            start,
+        );
+        data.save(
+            &request.run_id,
+            "local.json",
+            &LocalRunInfo {
+                world: world.spec().clone(),
+                started_at: Utc::now(),
+            },
+        )?;
+        data.save(&request.run_id, "execution.json", &record)?;
+        (record, data.claim(&request.run_id)?)
+    };
 
     let invoker = InProcessStages::new(world.context(data)?);
     let options = ExecutionOptions {
@@ -281,19 +317,50 @@ pub async fn redrive(
 
 async fn finish(data: &DataDir, world: &World, record: ExecutionRecord) -> anyhow::Result<Outcome> {
     data.save(&record.name, "execution.json", &record)?;
+    if record.status != ExecutionStatus::Succeeded {
+        // What the EventBridge rule does in AWS: the summary and the alert of a stopped run.
+        summarize_failure(data, world, &record).await;
+    }
     world.save().await?;
     let store = data.store();
     let summary_key = RunKeys::new(&record.name)?.key(artifacts::SUMMARY)?;
-    let summary = if record.status == ExecutionStatus::Succeeded {
-        read_json_opt(store.as_ref(), &summary_key).await?
-    } else {
-        None
-    };
+    let summary = read_json_opt(store.as_ref(), &summary_key).await?;
     Ok(Outcome {
         run_dir: data.run_dir(&record.name),
         record,
         summary,
     })
+}
+
+/// Runs the summarize stage for an execution that did not succeed. Its own failure (a broken
+/// store, say) is reported, and does not hide the execution's.
+async fn summarize_failure(data: &DataDir, world: &World, record: &ExecutionRecord) {
+    let status = match record.status {
+        ExecutionStatus::TimedOut => RunStatus::TimedOut,
+        _ => RunStatus::Failed,
+    };
+    let failure = RunFailure {
+        status,
+        state: record.failed_states().first().map(|s| s.to_string()),
+        error: record.error.clone().unwrap_or_else(|| "Failed".into()),
+        cause: record.cause.clone().unwrap_or_default(),
+        running: Vec::new(),
+    };
+    let as_of = record
+        .start_time
+        .parse::<DateTime<Utc>>()
+        .map(|t| t.date_naive())
+        .unwrap_or_else(|_| Utc::now().date_naive());
+    let input = serde_json::json!({"run_id": record.name, "as_of": as_of, "failure": failure});
+    let summarized = match world.context(data) {
+        Ok(ctx) => zdsync::stages::run(Stage::Summarize, &ctx, input)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", e.name())),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = summarized {
+        tracing::error!(error = %e, run = %record.name, "the failed run's summary could not be written");
+    }
 }
 
 /// `zdsync stage`: one stage, outside the state machine, with an explicit input.

@@ -45,7 +45,7 @@ pub use result::{
     GuardDecision, NewOrgWithoutContacts, RecordError, RecordOutcome, SyncAction, SyncResult,
 };
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
-pub use summary::{RunSummary, StageSummary};
+pub use summary::{RunFailure, RunStatus, RunSummary, StageSummary};
 pub use sync_kind::SyncKind;
 pub use user::{
     AmbiguousEmail, Contact, DesiredUser, HeldContact, NotInSfdc, SalesforceContacts, UserMark,

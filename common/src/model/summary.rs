@@ -1,4 +1,6 @@
-//! `summary.json`: one page an operator reads after a run (SPEC §2).
+//! `summary.json`: one page an operator reads after a run (SPEC §2), written for every run —
+//! by the state machine's last state when it succeeds, and for a failed, timed-out or aborted
+//! execution by the failure path (SPEC §10).
 
 use std::collections::BTreeMap;
 
@@ -9,8 +11,17 @@ use serde::{Deserialize, Serialize};
 pub struct RunSummary {
     pub run_id: String,
     pub as_of: Option<NaiveDate>,
-    /// Per stage (e.g. `sync_global`): its counts and errors.
+    #[serde(default)]
+    pub status: RunStatus,
+    /// Set when the execution did not succeed: where and why it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<RunFailure>,
+    /// Per stage (`gather_accounts`, `gather_orgs_global`, `process`, `compare_users`,
+    /// `sync_partners`, …): its counts, retries, time and errors.
     pub stages: BTreeMap<String, StageSummary>,
+    /// Every stage's API calls added up, by service: requests, retries, throttling answers.
+    #[serde(default)]
+    pub calls: crate::calls::CallStats,
     /// Deletion-guard and overlap-guard decisions, in words.
     #[serde(default)]
     pub guard_decisions: Vec<String>,
@@ -18,9 +29,57 @@ pub struct RunSummary {
     pub errors: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    #[default]
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "SUCCEEDED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::TimedOut => "TIMED OUT",
+            RunStatus::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// Why an execution did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFailure {
+    pub status: RunStatus,
+    /// The state that failed (`Instances[0].SyncGlobal`), when it is known.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The error name (`DeletionGuardTripped`, `States.Timeout`, …) and its message.
+    pub error: String,
+    #[serde(default)]
+    pub cause: String,
+    /// States that were still running when the execution stopped (in AWS a Lambda invocation
+    /// runs on after its execution failed: wait for them before redriving).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub running: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageSummary {
     pub counts: BTreeMap<String, u64>,
+    /// Requests the stage had to repeat (5xx, dropped connections, throttling).
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// The stage's error name, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Its first record errors (sync stages).
     #[serde(default)]
     pub errors: Vec<String>,
 }

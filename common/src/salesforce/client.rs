@@ -12,21 +12,23 @@
 //! previous result set" (reference/apis.md B2). The caller sees every child set complete.
 //!
 //! Outages: 5xx answers, timeouts and connection failures are retried with capped exponential
-//! backoff and jitter ([`RetryPolicy`]); anything else is answered at once.
+//! backoff and jitter ([`crate::retry::RetryPolicy`]); anything else is answered at once.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::config::{
-    MAX_BATCH_SIZE, MIN_BATCH_SIZE, RetryPolicy, SalesforceConfig, SalesforceCredentials,
-};
+use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig, SalesforceCredentials};
 use super::error::SalesforceError;
+use crate::calls::{self, Call};
+
+/// What this client's calls count under in a stage's call stats.
+const SERVICE: &str = "salesforce";
 use super::soql::{QueryEndpoint, query_path};
 
 /// How long a JWT bearer assertion is valid: Salesforce wants an expiry within 3 minutes.
@@ -204,9 +206,10 @@ impl SalesforceClient {
             Target::Path(path) => format!("{}{path}", session.instance_url),
         };
         (|| self.get_once(session, &url))
-            .retry(backoff(&self.config.retry))
+            .retry(self.config.retry.backoff())
             .when(Failure::is_transient)
             .notify(|failure, delay| {
+                calls::count(SERVICE, Call::Retry);
                 if let Failure::Error(error) = failure {
                     tracing::warn!(%error, ?delay, "Salesforce request failed; retrying");
                 }
@@ -215,6 +218,7 @@ impl SalesforceClient {
     }
 
     async fn get_once(&self, session: &Session, url: &str) -> Result<Value, Failure> {
+        calls::count(SERVICE, Call::Request);
         let response = self
             .http
             .get(url)
@@ -269,9 +273,10 @@ impl SalesforceClient {
     async fn request_session(&self) -> Result<Session, SalesforceError> {
         let form = self.grant_form()?;
         (|| self.post_token(&form))
-            .retry(backoff(&self.config.retry))
+            .retry(self.config.retry.backoff())
             .when(SalesforceError::is_transient_outage)
             .notify(|error, delay| {
+                calls::count(SERVICE, Call::Retry);
                 tracing::warn!(%error, ?delay, "Salesforce token request failed; retrying");
             })
             .await
@@ -282,6 +287,7 @@ impl SalesforceClient {
         form: &[(&'static str, String)],
     ) -> Result<Session, SalesforceError> {
         self.token_requests.fetch_add(1, Ordering::Relaxed);
+        calls::count(SERVICE, Call::Request);
         let response = self
             .http
             .post(&self.config.token_url)
@@ -440,14 +446,6 @@ fn validate(config: &SalesforceConfig) -> Result<(), SalesforceError> {
         ));
     }
     Ok(())
-}
-
-fn backoff(policy: &RetryPolicy) -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(policy.min_delay)
-        .with_max_delay(policy.max_delay)
-        .with_max_times(policy.max_retries)
-        .with_jitter()
 }
 
 /// An RS256 assertion for the JWT bearer grant (reference/apis.md B1).

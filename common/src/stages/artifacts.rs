@@ -6,6 +6,12 @@ use crate::model::{Instance, SyncKind};
 pub const SALESFORCE_ACCOUNTS: &str = "salesforce_accounts.json";
 pub const PROCESS_REPORT: &str = "process_report.json";
 pub const SUMMARY: &str = "summary.json";
+/// An operator's deletion allowance for a redrive of this run (`{"global": 40}`): a redriven
+/// execution keeps its input, so the allowance cannot travel in it.
+pub const ALLOW_DELETIONS: &str = "allow_deletions.json";
+
+/// Where each stage leaves its counts, calls and time (`stages/sync-global.json`).
+pub const STAGE_STATS: &str = "stages/";
 
 /// The partner sync's gathers (`partner/`).
 pub const PARTNER_ACCOUNTS: &str = "partner/salesforce_accounts.json";

@@ -23,11 +23,23 @@ pub struct RunningExecution {
     pub start: DateTime<Utc>,
 }
 
-/// Lists running executions for the overlap guard: Step Functions in the cloud, the local run
-/// directory for `zdsync run`.
+/// The state machine's executions: Step Functions in the cloud, the local run directory for
+/// `zdsync run`.
 #[async_trait]
-pub trait ExecutionLister: Send + Sync {
+pub trait Executions: Send + Sync {
+    /// The running executions, for the overlap guard.
     async fn running(&self, state_machine_arn: &str) -> Result<Vec<RunningExecution>, StageError>;
+
+    /// What the history of a stopped execution says about its end: the state that failed and
+    /// the states still running, for the failure summary.
+    async fn how_it_ended(&self, execution_arn: &str) -> Result<HowItEnded, StageError>;
+}
+
+/// The end of an execution as its history tells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HowItEnded {
+    pub failed_state: Option<String>,
+    pub running: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -37,7 +49,7 @@ pub struct StageContext {
     pub salesforce: Option<Arc<SalesforceClient>>,
     pub zendesk: BTreeMap<Instance, Arc<ZendeskClient>>,
     pub slack: Option<Arc<SlackNotifier>>,
-    pub executions: Option<Arc<dyn ExecutionLister>>,
+    pub executions: Option<Arc<dyn Executions>>,
     pub http: reqwest::Client,
 }
 
@@ -48,7 +60,7 @@ impl StageContext {
         settings: Arc<Settings>,
         store: Arc<dyn ArtifactStore>,
         needs: Needs,
-        executions: Option<Arc<dyn ExecutionLister>>,
+        executions: Option<Arc<dyn Executions>>,
     ) -> Result<StageContext, StageError> {
         let salesforce = needs
             .salesforce
@@ -83,7 +95,7 @@ impl StageContext {
     pub fn build_all(
         settings: Arc<Settings>,
         store: Arc<dyn ArtifactStore>,
-        executions: Arc<dyn ExecutionLister>,
+        executions: Arc<dyn Executions>,
     ) -> Result<StageContext, StageError> {
         let needs = Stage::ALL.iter().fold(Needs::default(), |all, stage| {
             let n = stage.needs();
@@ -153,7 +165,8 @@ fn salesforce_client(settings: &Settings) -> Result<SalesforceClient, StageError
 
 fn zendesk_client(settings: &Settings, instance: Instance) -> Result<ZendeskClient, StageError> {
     let (url, email, token) = settings.zendesk_instance(instance)?;
-    let config = ZendeskConfig::new(url, email, token, settings.sync.max_inflight_jobs);
+    let mut config = ZendeskConfig::new(url, email, token, settings.sync.max_inflight_jobs);
+    config.service = format!("zendesk_{instance}");
     ZendeskClient::new(config).map_err(|e| {
         StageError::InvalidConfig(
             ConfigError::new(&format!("zendesk.{instance}"), e.to_string()).to_string(),

@@ -14,7 +14,7 @@ mod gather_orgs;
 mod gather_users;
 mod guard;
 mod process;
-mod summarize;
+pub mod summarize;
 mod sync;
 
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use context::{ExecutionLister, RunningExecution, StageContext};
+pub use context::{Executions, HowItEnded, RunningExecution, StageContext};
 pub use guard::{GuardInput, GuardOutput, RunOptions};
 
 use crate::config::SecretKind;
@@ -135,7 +135,14 @@ impl Stage {
                 ..none
             },
             Stage::Process => Needs { http: true, ..none },
-            Stage::Compare | Stage::Summarize => none,
+            Stage::Compare => none,
+            // A failed run's summary names the failed state (from the execution's history)
+            // and posts the alert.
+            Stage::Summarize => Needs {
+                slack: true,
+                executions: true,
+                ..none
+            },
             Stage::Sync => Needs {
                 zendesk: &Instance::ALL,
                 slack: true,
@@ -204,9 +211,6 @@ pub struct RunInput {
     /// Sync only: the operator's per-sync allowance for the deletion guard.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub allow_deletions: BTreeMap<SyncKind, usize>,
-    /// Summarize only: the run stopped after compare.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dry_run: bool,
 }
 
 impl RunInput {
@@ -264,8 +268,85 @@ impl StageOutput {
     }
 }
 
-/// Runs one stage with its JSON input and returns its JSON output.
+/// Runs one stage with its JSON input and returns its JSON output. Every stage of a run but the
+/// guard and the summary also leaves `stages/{stage}[-{sync}].json`: its counts, its API calls
+/// (with retries) and its time, or its error — what the summary reports of it.
 pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value, StageError> {
+    let started = std::time::Instant::now();
+    let stats_name = StageStats::artifact_name(stage, &input);
+    let (result, calls) = crate::calls::in_stage(dispatch(stage, ctx, input)).await;
+    if let Some((run_id, name)) = stats_name {
+        let stats = StageStats {
+            stage: stage.function_name().to_owned(),
+            seconds: started.elapsed().as_secs_f64(),
+            counts: result
+                .as_ref()
+                .ok()
+                .and_then(|output| output.get("counts"))
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or_default(),
+            calls,
+            error: result.as_ref().err().map(|e| e.name().to_owned()),
+        };
+        let written = match RunKeys::new(&run_id).and_then(|keys| keys.key(&name)) {
+            Ok(key) => crate::store::write_json(ctx.store.as_ref(), &key, &stats)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, %stage, "the stage's stats could not be written");
+        }
+    }
+    result
+}
+
+/// `stages/{name}.json`: what one stage did, for the run summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageStats {
+    pub stage: String,
+    pub seconds: f64,
+    #[serde(default)]
+    pub counts: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub calls: crate::calls::CallStats,
+    /// The stage's error name, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StageStats {
+    /// The run and the artifact a stage's stats go to: `stages/sync-partners.json`,
+    /// `stages/gather-orgs-global.json`, `stages/process.json`. None for the guard (it has no
+    /// run yet) and the summary (which reads them).
+    fn artifact_name(stage: Stage, input: &Value) -> Option<(String, String)> {
+        if matches!(stage, Stage::Guard | Stage::Summarize) {
+            return None;
+        }
+        let run_id = input.get("run_id")?.as_str()?.to_owned();
+        // Only the stages that serve several syncs carry theirs in the name.
+        let serves_several = matches!(
+            stage,
+            Stage::GatherAccounts | Stage::GatherOrgs | Stage::Compare | Stage::Sync
+        );
+        let which = input
+            .get("sync")
+            .or_else(|| input.get("instance"))
+            .and_then(Value::as_str)
+            .filter(|w| serves_several && w.chars().all(|c| c.is_ascii_lowercase()));
+        let name = match which {
+            Some(which) => format!(
+                "{}{}-{which}.json",
+                artifacts::STAGE_STATS,
+                stage.function_name()
+            ),
+            None => format!("{}{}.json", artifacts::STAGE_STATS, stage.function_name()),
+        };
+        Some((run_id, name))
+    }
+}
+
+async fn dispatch(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value, StageError> {
     let output = match stage {
         Stage::Guard => {
             return guard::run(ctx, parse_input(stage, input)?)
@@ -279,7 +360,7 @@ pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value
         Stage::Sync => sync::run(ctx, parse_input(stage, input)?).await?,
         Stage::GatherUsers => gather_users::run(ctx, parse_input(stage, input)?).await?,
         Stage::GatherContacts => gather_contacts::run(ctx, parse_input(stage, input)?).await?,
-        Stage::Summarize => summarize::run(ctx, parse_input(stage, input)?).await?,
+        Stage::Summarize => summarize::run(ctx, summarize::input(ctx, input).await?).await?,
     };
     Ok(to_value(output))
 }
@@ -356,6 +437,16 @@ async fn read<T: DeserializeOwned>(
     Ok(crate::store::read_json(ctx.store.as_ref(), &key).await?)
 }
 
+/// Reads an artifact of this run that may not exist.
+async fn read_opt<T: DeserializeOwned>(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    name: &str,
+) -> Result<Option<T>, StageError> {
+    let key = keys.key(name)?;
+    Ok(crate::store::read_json_opt(ctx.store.as_ref(), &key).await?)
+}
+
 /// Writes an artifact of this run and returns its key.
 async fn write<T: Serialize>(
     ctx: &StageContext,
@@ -365,6 +456,27 @@ async fn write<T: Serialize>(
 ) -> Result<String, StageError> {
     let key = keys.key(name)?;
     crate::store::write_json(ctx.store.as_ref(), &key, value).await?;
+    Ok(key)
+}
+
+/// Records an operator's deletion allowance for a redrive of `run_id` (merged into any earlier
+/// one: the larger allowance of a sync wins). The redriven sync reads it beside its input's.
+pub async fn allow_deletions(
+    store: &dyn crate::store::ArtifactStore,
+    run_id: &str,
+    allowances: &BTreeMap<SyncKind, usize>,
+) -> Result<String, StageError> {
+    let key = RunKeys::new(run_id)
+        .and_then(|keys| keys.key(artifacts::ALLOW_DELETIONS))
+        .map_err(|e| StageError::InvalidConfig(e.to_string()))?;
+    let mut merged: BTreeMap<SyncKind, usize> = crate::store::read_json_opt(store, &key)
+        .await?
+        .unwrap_or_default();
+    for (sync, n) in allowances {
+        let entry = merged.entry(*sync).or_default();
+        *entry = (*entry).max(*n);
+    }
+    crate::store::write_json(store, &key, &merged).await?;
     Ok(key)
 }
 

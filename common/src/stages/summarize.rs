@@ -1,27 +1,117 @@
 //! The end of a run: one `summary.json` an operator reads first — what each stage counted, what
 //! each of the four syncs did, which guard decisions were taken, and the first record errors.
+//!
+//! It runs as the state machine's last state, and for an execution that failed, timed out or
+//! was aborted it runs too (SPEC §10): in AWS an EventBridge rule on the execution's status
+//! change invokes it with the event, locally `zdsync run` and `redrive` call it. Then it also
+//! names the failed state and the error, and sends the one alert.
 
-use std::collections::BTreeMap;
-
-use serde::de::DeserializeOwned;
+use chrono::{DateTime, NaiveDate};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts};
+// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not.
+use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, read_opt};
 use crate::error::StageError;
-use crate::model::{
-    ChangeSet, PartnerAccounts, ProcessReport, RunSummary, SalesforceContacts, StageSummary,
-    SyncKind, SyncResult, ZendeskUsers,
-};
-use crate::store::{RunKeys, read_json_opt, write_json};
+use crate::model::{RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
+use crate::store::{RunKeys, write_json};
 
 /// Record errors copied into the summary (the sync results hold all of them).
 const ERRORS_SHOWN: usize = 20;
 
-pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
-    let keys = input.keys()?;
+/// What the summarize stage is asked to summarize.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummarizeInput {
+    pub run_id: String,
+    pub as_of: NaiveDate,
+    /// The run stopped after compare.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Set for an execution that did not succeed.
+    #[serde(default)]
+    pub failure: Option<RunFailure>,
+}
+
+/// EventBridge's "Step Functions Execution Status Change" event (the fields the summary uses).
+#[derive(Debug, Deserialize)]
+struct StatusChange {
+    detail: StatusChangeDetail,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusChangeDetail {
+    execution_arn: String,
+    name: String,
+    status: String,
+    /// Milliseconds since the epoch.
+    start_date: i64,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    cause: Option<String>,
+}
+
+pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
+
+/// The stage's input: the state machine's `{run_id, as_of, …}`, or the status-change event of
+/// a stopped execution, whose history then names the failed state.
+pub async fn input(ctx: &StageContext, input: Value) -> Result<SummarizeInput, StageError> {
+    if input.get("detail-type").and_then(Value::as_str) != Some(STATUS_CHANGE) {
+        return parse_input(Stage::Summarize, input);
+    }
+    let event: StatusChange = parse_input(Stage::Summarize, input)?;
+    let detail = event.detail;
+    let status = match detail.status.as_str() {
+        "FAILED" => RunStatus::Failed,
+        "TIMED_OUT" => RunStatus::TimedOut,
+        "ABORTED" => RunStatus::Aborted,
+        other => {
+            return Err(StageError::InvalidConfig(format!(
+                "the summarize stage summarizes stopped executions; this event is for a {other} one"
+            )));
+        }
+    };
+    let ended = match &ctx.executions {
+        Some(executions) => executions.how_it_ended(&detail.execution_arn).await?,
+        None => Default::default(),
+    };
+    let as_of = DateTime::from_timestamp_millis(detail.start_date)
+        .ok_or_else(|| {
+            StageError::InvalidConfig(format!(
+                "the event's startDate {} is not a time",
+                detail.start_date
+            ))
+        })?
+        .date_naive();
+    Ok(SummarizeInput {
+        run_id: detail.name,
+        as_of,
+        dry_run: false,
+        failure: Some(RunFailure {
+            status,
+            state: ended.failed_state,
+            error: detail.error.unwrap_or_else(|| match status {
+                RunStatus::TimedOut => "States.Timeout".into(),
+                RunStatus::Aborted => "ExecutionAborted".into(),
+                _ => "Failed".into(),
+            }),
+            cause: detail.cause.unwrap_or_default(),
+            running: ended.running,
+        }),
+    })
+}
+
+pub async fn run(ctx: &StageContext, input: SummarizeInput) -> Result<StageOutput, StageError> {
+    let keys = RunKeys::new(&input.run_id)
+        .map_err(|e| StageError::InvalidConfig(format!("stage input: {e}")))?;
     let summary = summarize(ctx, &keys, &input).await?;
     let key = keys.key(artifacts::SUMMARY)?;
     write_json(ctx.store.as_ref(), &key, &summary).await?;
+    if let Some(failure) = &summary.failure {
+        alert(ctx, &summary.run_id, failure, &key).await;
+    }
 
     let mut output = StageOutput::new(Stage::Summarize, None).with_artifact(key);
     for (stage, s) in &summary.stages {
@@ -32,14 +122,67 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     Ok(output)
 }
 
+/// The one alert of a stopped run (SPEC §10): the run, the failed state, the error and where
+/// the summary is. Slack is best effort; without a webhook the alert is a log line.
+async fn alert(ctx: &StageContext, run_id: &str, failure: &RunFailure, summary_key: &str) {
+    let text = alert_text(run_id, failure, &ctx.store.describe(), summary_key);
+    match &ctx.slack {
+        None => {
+            tracing::warn!(%text, "Slack is not configured; the failed run is reported here only")
+        }
+        Some(slack) => {
+            if let Err(e) = slack.notify(&text).await {
+                tracing::warn!(error = %e, %text, "the failure alert could not be posted to Slack");
+            }
+        }
+    }
+}
+
+pub fn alert_text(
+    run_id: &str,
+    failure: &RunFailure,
+    store_url: &str,
+    summary_key: &str,
+) -> String {
+    let state = failure
+        .state
+        .as_deref()
+        .map(|s| format!(" at {s}"))
+        .unwrap_or_default();
+    let cause = failure.cause.lines().next().unwrap_or_default();
+    let mut text = format!(
+        "zdsync run {run_id} {}{state}: {} {cause}",
+        failure.status.as_str(),
+        failure.error
+    )
+    .trim_end()
+    .to_owned();
+    if !failure.running.is_empty() {
+        text.push_str(&format!(
+            "\nStill running when it stopped (let them finish before a redrive): {}",
+            failure.running.join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        "\nSummary: {}/{summary_key}",
+        store_url.trim_end_matches('/')
+    ));
+    text
+}
+
 async fn summarize(
     ctx: &StageContext,
     keys: &RunKeys,
-    input: &RunInput,
+    input: &SummarizeInput,
 ) -> Result<RunSummary, StageError> {
     let mut summary = RunSummary {
         run_id: input.run_id.clone(),
         as_of: Some(input.as_of),
+        status: input
+            .failure
+            .as_ref()
+            .map_or(RunStatus::Succeeded, |f| f.status),
+        failure: input.failure.clone(),
         ..RunSummary::default()
     };
     if input.dry_run {
@@ -47,92 +190,34 @@ async fn summarize(
             .guard_decisions
             .push("dry run: compare only, Zendesk was not written".into());
     }
-    if let Some(report) = optional::<ProcessReport>(ctx, keys, artifacts::PROCESS_REPORT).await? {
-        summary.stages.insert(
-            "process".into(),
-            counts(&[
-                ("accounts", report.accounts),
-                ("global_objects", report.global_objects),
-                ("usgov_objects", report.usgov_objects),
-                ("skipped_accounts", report.skipped_accounts.len()),
-                ("unmapped_charge_names", report.unmapped_charges.len()),
-                ("overrides_applied", report.overrides.applied.len()),
-                ("overrides_expired", report.overrides.expired.len()),
-            ]),
-        );
-    }
-    if let Some(partners) =
-        optional::<PartnerAccounts>(ctx, keys, artifacts::PARTNER_ACCOUNTS).await?
-    {
-        summary.stages.insert(
-            "gather_partners".into(),
-            counts(&[
-                ("partners", partners.accounts.len()),
-                ("rejected", partners.rejected.len()),
-            ]),
-        );
-    }
-    if let Some(users) = optional::<ZendeskUsers>(ctx, keys, artifacts::USERS).await? {
-        summary.stages.insert(
-            "gather_users".into(),
-            counts(&[
-                ("end_users", users.users.len()),
-                ("protected_skipped", users.protected),
-                ("not_end_users", users.not_end_users),
-            ]),
-        );
-    }
-    if let Some(contacts) = optional::<SalesforceContacts>(ctx, keys, artifacts::CONTACTS).await? {
-        summary.stages.insert(
-            "gather_contacts".into(),
-            counts(&[
-                ("contacts", contacts.contacts.len()),
-                ("ambiguous_emails", contacts.ambiguous_emails.len()),
-                ("held", contacts.held.len()),
-                ("without_email", contacts.without_email),
-                ("protected_skipped", contacts.protected),
-                ("rejected", contacts.rejected.len()),
-            ]),
-        );
-    }
-    for sync in SyncKind::ALL {
-        // The items' shape differs per sync; only their number matters here.
-        let creates = optional::<ChangeSet<Value>>(ctx, keys, &artifacts::creates(sync)).await?;
-        let updates = optional::<ChangeSet<Value>>(ctx, keys, &artifacts::updates(sync)).await?;
-        let marks = optional::<ChangeSet<Value>>(ctx, keys, &artifacts::not_in_sync(sync)).await?;
-        if let (Some(creates), Some(updates), Some(marks)) = (creates, updates, marks) {
-            summary.stages.insert(
-                format!("compare_{sync}"),
-                counts(&[
-                    ("creates", creates.items.len()),
-                    ("updates", updates.items.len()),
-                    ("marks", marks.items.len()),
-                    ("conflicts", marks.conflicts.len()),
-                    (
-                        "held_back",
-                        creates.held_back.len() + updates.held_back.len(),
-                    ),
-                ]),
-            );
-        }
-        let Some(result) = optional::<SyncResult>(ctx, keys, &artifacts::sync_result(sync)).await?
+    // Every stage's own account of itself: its counts, API calls and time (and its error).
+    let prefix = format!("{}{}", keys.prefix(), artifacts::STAGE_STATS);
+    let mut stats_keys = ctx.store.list(&prefix).await?;
+    stats_keys.sort();
+    for key in stats_keys {
+        let Some(stats) =
+            crate::store::read_json_opt::<StageStats>(ctx.store.as_ref(), &key).await?
         else {
             continue;
         };
-        let mut stage = counts(&[
-            ("created", result.created.len()),
-            ("updated", result.updated.len()),
-            ("marked", result.marked.len()),
-            ("errors", result.errors.len()),
-            ("held_back", result.held_back.len()),
-            ("warnings", result.warnings.len()),
-        ]);
-        if sync == SyncKind::Global {
-            stage.counts.insert(
-                "without_contacts".into(),
-                result.without_contacts.len() as u64,
-            );
-        }
+        let name = key
+            .trim_start_matches(&prefix)
+            .trim_end_matches(".json")
+            .replace('-', "_");
+        summary.calls.add(&stats.calls);
+        let entry = summary.stages.entry(name).or_default();
+        entry.counts.extend(stats.counts);
+        entry.retries = stats.calls.retries();
+        entry.seconds = Some(stats.seconds);
+        entry.error = stats.error;
+    }
+    // What the syncs did record by record: their errors and guard decisions.
+    for sync in SyncKind::ALL {
+        let Some(result) = read_opt::<SyncResult>(ctx, keys, &artifacts::sync_result(sync)).await?
+        else {
+            continue;
+        };
+        let stage = summary.stages.entry(format!("sync_{sync}")).or_default();
         stage.errors = result
             .errors
             .iter()
@@ -147,27 +232,7 @@ async fn summarize(
         summary
             .errors
             .extend(stage.errors.iter().map(|e| format!("{sync}: {e}")));
-        summary.stages.insert(format!("sync_{sync}"), stage);
     }
     summary.errors.truncate(ERRORS_SHOWN);
     Ok(summary)
-}
-
-/// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not.
-async fn optional<T: DeserializeOwned>(
-    ctx: &StageContext,
-    keys: &RunKeys,
-    name: &str,
-) -> Result<Option<T>, StageError> {
-    Ok(read_json_opt(ctx.store.as_ref(), &keys.key(name)?).await?)
-}
-
-fn counts(pairs: &[(&str, usize)]) -> StageSummary {
-    StageSummary {
-        counts: pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v as u64))
-            .collect::<BTreeMap<_, _>>(),
-        errors: Vec::new(),
-    }
 }

@@ -38,6 +38,8 @@ pub struct ZendeskConfig {
     /// A job still queued or working this long after it was accepted is given up on and its
     /// items reported as failed, so a stuck job cannot outlive the stage's Lambda.
     pub job_timeout: Duration,
+    /// What the client's calls count under in a stage's call stats (`zendesk_global`).
+    pub service: String,
 }
 
 impl ZendeskConfig {
@@ -60,6 +62,7 @@ impl ZendeskConfig {
             job_poll_min: Duration::from_secs(1),
             job_poll_max: Duration::from_secs(10),
             job_timeout: Duration::from_secs(10 * 60),
+            service: "zendesk".into(),
         }
     }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::calls::{self, Call};
 use crate::config::Secret;
 use crate::retry::RetryPolicy;
 
@@ -105,6 +106,8 @@ pub(super) struct Transport {
     token: Secret,
     retry: RetryPolicy,
     pub counters: Counters,
+    /// The service the calls count under in a stage's call stats (`zendesk_global`).
+    service: String,
 }
 
 impl Transport {
@@ -123,6 +126,7 @@ impl Transport {
             token: config.token.clone(),
             retry: config.retry.clone(),
             counters: Counters::default(),
+            service: config.service.clone(),
         })
     }
 
@@ -190,6 +194,7 @@ impl Transport {
             .adjust(wait_before_repeating)
             .notify(|failure, wait| {
                 Counters::bump(&self.counters.retries);
+                calls::count(&self.service, Call::Retry);
                 tracing::warn!(
                     error = %failure.error,
                     ?wait,
@@ -209,6 +214,7 @@ impl Transport {
         body: Option<&Value>,
     ) -> Result<Answer, Failure> {
         Counters::bump(&self.counters.requests);
+        calls::count(&self.service, Call::Request);
         let mut request = self
             .http
             .request(method, url)
@@ -231,8 +237,14 @@ impl Transport {
         let retry_after = retry_after(&headers);
         let error = from_response(status.as_u16(), retry_after, &text);
         match &error {
-            ZendeskError::TooManyJobs { .. } => Counters::bump(&self.counters.too_many_jobs),
-            ZendeskError::RateLimited { .. } => Counters::bump(&self.counters.rate_limited),
+            ZendeskError::TooManyJobs { .. } => {
+                Counters::bump(&self.counters.too_many_jobs);
+                calls::count(&self.service, Call::Throttled);
+            }
+            ZendeskError::RateLimited { .. } => {
+                Counters::bump(&self.counters.rate_limited);
+                calls::count(&self.service, Call::Throttled);
+            }
             _ => {}
         }
         Err(Failure { error, retry_after })

@@ -18,12 +18,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, mismatch, read, write,
+    RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, mismatch, read, read_opt,
+    write,
 };
 use crate::error::StageError;
 use crate::model::{
     ChangeSet, GuardDecision, HeldBack, Instance, RecordError, RecordOutcome, SyncAction, SyncKind,
-    SyncResult,
+    SyncResult, email_key,
 };
 use crate::store::RunKeys;
 use crate::zendesk::{ItemError, ItemOutcome, ZendeskClient, ZendeskError};
@@ -105,11 +106,20 @@ async fn run_sync<W: Writes>(
 ) -> Result<StageOutput, StageError> {
     let plan = SyncPlan::<W>::load(ctx, keys, sync).await?;
     let client = ctx.zendesk(sync.instance())?;
-    let decision = ctx.settings.sync.deletion_guard().decide(
-        plan.marks.len(),
-        plan.managed,
-        input.allow_deletions.get(&sync).copied(),
-    );
+    // The operator's allowance: in the execution input, or recorded for a redrive of this run.
+    let recorded: BTreeMap<SyncKind, usize> = read_opt(ctx, keys, artifacts::ALLOW_DELETIONS)
+        .await?
+        .unwrap_or_default();
+    let allowance = input
+        .allow_deletions
+        .get(&sync)
+        .copied()
+        .max(recorded.get(&sync).copied());
+    let decision =
+        ctx.settings
+            .sync
+            .deletion_guard()
+            .decide(plan.marks.len(), plan.managed, allowance);
     let mut result = SyncResult {
         sync: Some(sync),
         held_back: plan.held_back.clone(),
@@ -343,6 +353,45 @@ fn taken(e: &ItemError) -> bool {
         || details.contains("already been taken")
         || details.contains("already being used")
         || details.contains("duplicatevalue")
+}
+
+/// A user create refused because the email is taken: when the user already is in the org it was
+/// to be created in,
+/// this is a re-run of a create that landed (a redrive, a lost answer) and counts as done.
+/// The org's user list is read before the search, because a user created moments ago is in the
+/// list at once but may not be in the search index yet.
+pub(super) async fn existing_user(
+    client: &ZendeskClient,
+    email: &str,
+    organization_id: u64,
+) -> Result<Result<u64, String>, StageError> {
+    let same_email = |raw: &serde_json::Map<String, Value>| {
+        raw.get("email")
+            .and_then(Value::as_str)
+            .and_then(email_key)
+            .as_deref()
+            == email_key(email).as_deref()
+    };
+    let in_org = client.list_organization_users(organization_id).await?;
+    if let Some(id) = in_org
+        .iter()
+        .find(|raw| same_email(raw))
+        .and_then(|found| found.get("id").and_then(Value::as_u64))
+    {
+        return Ok(Ok(id));
+    }
+    Ok(Err(match client.search_user_by_email(email).await? {
+        Some(found) => format!(
+            "it belongs to Zendesk user {} ({}) in organization {}, who is not this sync's to change",
+            found.get("id").and_then(Value::as_u64).unwrap_or_default(),
+            found.get("role").and_then(Value::as_str).unwrap_or("?"),
+            found
+                .get("organization_id")
+                .and_then(Value::as_u64)
+                .map_or("none".to_owned(), |id| id.to_string())
+        ),
+        None => "no user with it is found yet".to_owned(),
+    }))
 }
 
 fn record_error(key: &str, action: SyncAction, e: ItemError) -> RecordError {

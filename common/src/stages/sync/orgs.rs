@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::{Managed, Writes, first_foreign, record_error, taken};
+use super::{Managed, Writes, existing_user, first_foreign, record_error, taken};
 use crate::error::StageError;
 use crate::model::instance::{PARTNER_FIELD_KEYS, field};
 use crate::model::{
@@ -15,7 +15,7 @@ use crate::model::{
 };
 use crate::stages::{StageContext, artifacts};
 use crate::store::RunKeys;
-use crate::zendesk::{ItemOutcome, ZendeskClient, ZendeskError};
+use crate::zendesk::{ItemError, ItemOutcome, ZendeskClient, ZendeskError};
 
 /// New orgs without contacts named in the Slack digest; the sync result lists all of them.
 const DIGEST_NAMED: usize = 50;
@@ -267,7 +267,22 @@ async fn associate_sold_tos(
         }
         for outcome in bulk.outcomes {
             let (key, org_id, email) = &new_user_orgs[outcome.index];
-            match outcome.result {
+            let outcome = match outcome.result {
+                // A create that landed before (a lost answer, a redrive): done when the user is
+                // in this new org.
+                Err(e) if taken(&e) => match existing_user(client, email, *org_id).await? {
+                    Ok(id) => Ok(Some(id)),
+                    Err(why) => Err(ItemError {
+                        details: Some(format!(
+                            "{}; {why}",
+                            e.details.as_deref().unwrap_or("the email is taken")
+                        )),
+                        ..e
+                    }),
+                },
+                other => other,
+            };
+            match outcome {
                 Ok(_) => *attached.entry(*org_id).or_default() += 1,
                 Err(e) => result.errors.push(RecordError {
                     key: key.clone(),

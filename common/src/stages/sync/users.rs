@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Managed, Writes, first_foreign, record_error, taken};
+use super::{Managed, Writes, existing_user, first_foreign, record_error, taken};
 use crate::error::StageError;
 use crate::model::instance::field;
 use crate::model::{
@@ -105,18 +105,20 @@ impl Writes for UserWrites {
             let user = &creates[outcome.index];
             let id = match outcome.result {
                 Ok(id) => id,
-                Err(e) if taken(&e) => match existing_user(client, user).await? {
-                    Ok(id) => Some(id),
-                    Err(why) => {
-                        let mut error = record_error(&user.email, SyncAction::Create, e);
-                        error.details = Some(format!(
-                            "{}; {why}",
-                            error.details.as_deref().unwrap_or("the email is taken")
-                        ));
-                        result.errors.push(error);
-                        continue;
+                Err(e) if taken(&e) => {
+                    match existing_user(client, &user.email, user.organization_id).await? {
+                        Ok(id) => Some(id),
+                        Err(why) => {
+                            let mut error = record_error(&user.email, SyncAction::Create, e);
+                            error.details = Some(format!(
+                                "{}; {why}",
+                                error.details.as_deref().unwrap_or("the email is taken")
+                            ));
+                            result.errors.push(error);
+                            continue;
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     result
                         .errors
@@ -157,43 +159,4 @@ impl Writes for UserWrites {
     ) -> Result<Vec<ItemOutcome>, ZendeskError> {
         client.update_users(items).await
     }
-}
-
-/// A create refused because the email is taken: when the user already is in the desired org,
-/// this is a re-run of a create that landed (a redrive, a lost answer) and counts as done.
-/// The org's user list is read before the search, because a user created moments ago is in the
-/// list at once but may not be in the search index yet.
-async fn existing_user(
-    client: &ZendeskClient,
-    user: &DesiredUser,
-) -> Result<Result<u64, String>, StageError> {
-    let same_email = |raw: &serde_json::Map<String, Value>| {
-        raw.get("email")
-            .and_then(Value::as_str)
-            .and_then(email_key)
-            .as_deref()
-            == Some(user.email.as_str())
-    };
-    let in_org = client.list_organization_users(user.organization_id).await?;
-    if let Some(id) = in_org
-        .iter()
-        .find(|raw| same_email(raw))
-        .and_then(|found| found.get("id").and_then(Value::as_u64))
-    {
-        return Ok(Ok(id));
-    }
-    Ok(Err(
-        match client.search_user_by_email(&user.email).await? {
-            Some(found) => format!(
-                "it belongs to Zendesk user {} ({}) in organization {}, who is not this sync's to change",
-                found.get("id").and_then(Value::as_u64).unwrap_or_default(),
-                found.get("role").and_then(Value::as_str).unwrap_or("?"),
-                found
-                    .get("organization_id")
-                    .and_then(Value::as_u64)
-                    .map_or("none".to_owned(), |id| id.to_string())
-            ),
-            None => "no user with it is found yet".to_owned(),
-        },
-    ))
 }

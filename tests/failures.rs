@@ -1,0 +1,276 @@
+//! Failure without mess (SPEC §8, §10): runs under the faults of the real world end exactly as
+//! clean runs; a failing branch lets the other finish what it started; a failed run reports
+//! itself and is redriven to the same end; two runs at once do the work once.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use zdsync::model::{Instance, RunStatus, RunSummary, SyncKind};
+use zdsync::stages::artifacts;
+use zdsync_cli::asl::{ExecutionStatus, StateStatus};
+use zdsync_e2e::{Harness, first_difference, succeeded, zendesk_end_state};
+use zdsync_sandbox::Faults;
+
+/// The world every test here starts from, and the state a clean run leaves it in.
+async fn clean_end_state() -> Value {
+    let h = Harness::generated(60, 7).await;
+    succeeded(&h.run("e2e-clean").await);
+    zendesk_end_state(h.sandbox())
+}
+
+fn assert_same_end(clean: &Value, h: &Harness, what: &str) {
+    if let Some(difference) = first_difference(clean, &zendesk_end_state(h.sandbox()), "") {
+        panic!("{what} (right) ends differently from a clean run (left): {difference}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_throttling_5xx_dropped_connections_and_lost_answers_a_run_ends_as_a_clean_one() {
+    let clean = clean_end_state().await;
+    let h = Harness::generated(60, 7).await;
+    h.sandbox()
+        .set_faults(Faults::everywhere(0.10, 0.10, 0.05, 0.05))
+        .unwrap();
+    let outcome = h.run("e2e-faults").await;
+    h.sandbox().set_faults(Faults::none()).unwrap();
+    succeeded(&outcome);
+    assert_same_end(&clean, &h, "the faulted run");
+
+    let counters = h.sandbox().counters();
+    let faulted: u64 = counters.faulted.values().map(|t| t.total() + t.lost).sum();
+    let lost: u64 = counters.faulted.values().map(|t| t.lost).sum();
+    assert!(
+        faulted >= 10 && lost >= 1,
+        "the faults happened: {:#?}",
+        counters.faulted
+    );
+    let summary = outcome.summary.unwrap();
+    assert!(
+        summary.calls.retries() >= faulted - lost,
+        "the summary reports the retries: {:?} for {faulted} faults",
+        summary.calls
+    );
+    for sync in SyncKind::ALL {
+        let stage = &summary.stages[&format!("sync_{sync}")];
+        assert_eq!(stage.counts["errors"], 0, "{sync}: {:?}", stage.errors);
+    }
+    println!(
+        "faults: {faulted} faulted requests ({lost} lost answers); {} retries in the summary",
+        summary.calls.retries()
+    );
+
+    // And nothing is left to do.
+    h.sandbox().reset_counters();
+    succeeded(&h.run("e2e-faults-again").await);
+    for instance in Instance::ALL {
+        assert_eq!(h.zendesk_writes(instance), 0, "{instance}");
+    }
+}
+
+/// SPEC §10: Global trips its deletion guard while US Gov is at work. US Gov's running stage
+/// finishes and is on record, the failed run gets its summary and one alert, and a redrive with
+/// the allowance ends where an uninterrupted run with the allowance would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_reports_itself() {
+    let mut h = Harness::generated(60, 7).await;
+    // Global marks 3 orgs; US Gov, the partners and the users 1 each.
+    h.world.settings_mut().sync.deletion_guard_min = 2;
+    h.world.settings_mut().sync.deletion_guard_ratio = 0.0;
+    let run = "e2e-branch-fails";
+    let failed = h.run(run).await;
+    assert_eq!(failed.record.status, ExecutionStatus::Failed);
+    assert_eq!(failed.record.error.as_deref(), Some("DeletionGuardTripped"));
+    assert_eq!(failed.record.failed_states()[0], "Instances[0].SyncGlobal");
+    // Every US Gov state that started finished: none was cut off.
+    let usgov: Vec<(&String, StateStatus)> = failed
+        .record
+        .states
+        .iter()
+        .filter(|(path, _)| path.starts_with("Instances[1]."))
+        .map(|(path, state)| (path, state.status))
+        .collect();
+    assert!(
+        usgov.iter().any(|(p, _)| p.ends_with("SyncUsgov")),
+        "US Gov was at work: {usgov:?}"
+    );
+    assert!(
+        usgov.iter().all(|(_, s)| *s == StateStatus::Succeeded),
+        "{usgov:?}"
+    );
+    assert!(h.artifact_exists(run, &artifacts::sync_result(SyncKind::Usgov)));
+
+    // The summary of the failed run: what each stage did, where and why it stopped.
+    let summary: RunSummary = h.artifact(run, artifacts::SUMMARY).await;
+    assert_eq!(summary.status, RunStatus::Failed);
+    let failure = summary.failure.clone().unwrap();
+    assert_eq!(failure.state.as_deref(), Some("Instances[0].SyncGlobal"));
+    assert_eq!(failure.error, "DeletionGuardTripped");
+    assert!(
+        failure.cause.contains("3 orgs would be marked"),
+        "{}",
+        failure.cause
+    );
+    for stage in [
+        "gather_accounts",
+        "gather_orgs_global",
+        "process",
+        "sync_usgov",
+        "sync_global",
+    ] {
+        assert!(
+            summary.stages.contains_key(stage),
+            "{stage} in {:?}",
+            summary.stages.keys()
+        );
+    }
+    assert_eq!(
+        summary.stages["sync_global"].error.as_deref(),
+        Some("DeletionGuardTripped")
+    );
+    assert!(
+        summary
+            .guard_decisions
+            .iter()
+            .any(|d| d.starts_with("global: deletion guard TRIPPED"))
+    );
+    // One alert, naming the run, the state, the error and the summary.
+    let alerts: Vec<String> = h
+        .sandbox()
+        .slack_messages()
+        .into_iter()
+        .filter_map(|m| m.text)
+        .filter(|t| t.contains(" FAILED"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    for part in [
+        &format!("zdsync run {run} FAILED at Instances[0].SyncGlobal: DeletionGuardTripped"),
+        &format!("runs/{run}/summary.json"),
+    ] {
+        assert!(alert.contains(part.as_str()), "{part} in {alert}");
+    }
+
+    // Redrive with the allowance: the failed sync and what its failure cut off run again.
+    zdsync::stages::allow_deletions(
+        h.data.store().as_ref(),
+        run,
+        &BTreeMap::from([(SyncKind::Global, 3)]),
+    )
+    .await
+    .unwrap();
+    let progress = zdsync_cli::local::Progress::new(true);
+    let redriven = zdsync_cli::local::redrive(&h.data, &h.world, run, 0.01, &progress)
+        .await
+        .unwrap();
+    succeeded(&redriven);
+    let summary = redriven.summary.unwrap();
+    assert_eq!(summary.status, RunStatus::Succeeded);
+    assert_eq!(summary.stages["sync_global"].counts["marked"], 3);
+
+    // The same end as one run with the allowance given at the start.
+    let mut reference = Harness::generated(60, 7).await;
+    reference.world.settings_mut().sync.deletion_guard_min = 2;
+    reference.world.settings_mut().sync.deletion_guard_ratio = 0.0;
+    succeeded(
+        &reference
+            .run_with(
+                "e2e-allowed-at-start",
+                false,
+                BTreeMap::from([(SyncKind::Global, 3)]),
+            )
+            .await,
+    );
+    let expected = zendesk_end_state(reference.sandbox());
+    assert_same_end(&expected, &h, "the redriven run");
+}
+
+/// The `zdsync` binary of this build (built with the workspace's features when missing, as
+/// `cargo test --workspace` does).
+fn zdsync_binary() -> std::path::PathBuf {
+    let target = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf();
+    let binary = target.join("zdsync");
+    if !binary.exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--workspace", "--all-features", "--bins", "-q"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building zdsync failed");
+    }
+    binary
+}
+
+/// SPEC §10's overlap guard, as two people (or a person and the schedule) would trip it: two
+/// `zdsync run` processes on one data directory and one Zendesk. One does the work, the other
+/// ends `Skipped` without a call, and Zendesk ends as after one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_started_together_do_the_work_once() {
+    let clean = clean_end_state().await;
+    let h = Harness::generated(60, 7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("zdsync.toml");
+    std::fs::write(&config, "# every setting from the environment\n").unwrap();
+    let env = zdsync_cli::sandbox_cmd::environment(h.sandbox(), &data.display().to_string());
+    let zdsync = zdsync_binary();
+    let start = |run_id: &str| {
+        std::process::Command::new(&zdsync)
+            .args([
+                "run",
+                "--quiet",
+                "--as-of",
+                zdsync_e2e::AS_OF,
+                "--run-id",
+                run_id,
+            ])
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start("overlap-a"), start("overlap-b"));
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (a.wait_with_output().unwrap(), b.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    for output in [&a, &b] {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let record = |run_id: &str| {
+        zdsync_cli::local::DataDir::new(&data)
+            .load_execution(run_id)
+            .unwrap()
+    };
+    let skipped: Vec<&str> = ["overlap-a", "overlap-b"]
+        .into_iter()
+        .filter(|run| record(run).states.contains_key("Skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 1, "exactly one run is skipped: {skipped:?}");
+    let skipped = skipped[0];
+    assert_eq!(
+        record(skipped).states.len(),
+        3,
+        "guard, overlap check, skipped: {:?}",
+        record(skipped).states.keys()
+    );
+    assert!(
+        !data.join("runs").join(skipped).join("stages").exists(),
+        "no stage of it ran"
+    );
+    assert_same_end(&clean, &h, "two runs at once");
+}
