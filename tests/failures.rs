@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use zdsync::model::{Instance, RunStatus, RunSummary, SyncKind};
-use zdsync::stages::artifacts;
+use zdsync::stages::{Stage, artifacts};
 use zdsync_cli::asl::{ExecutionStatus, StateStatus};
+use zdsync_cli::local::{CRASH_ERROR, CrashPlan};
 use zdsync_e2e::{Harness, first_difference, succeeded, zendesk_end_state};
 use zdsync_sandbox::Faults;
 
@@ -184,25 +185,26 @@ async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_re
     assert_same_end(&expected, &h, "the redriven run");
 }
 
-/// The `zdsync` binary of this build (built with the workspace's features when missing, as
-/// `cargo test --workspace` does).
+/// The `zdsync` binary of this build, brought up to date with the workspace's features (what
+/// `cargo test --workspace --all-features` builds, so in CI this builds nothing).
 fn zdsync_binary() -> std::path::PathBuf {
-    let target = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .to_path_buf();
-    let binary = target.join("zdsync");
-    if !binary.exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--workspace", "--all-features", "--bins", "-q"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building zdsync failed");
-    }
-    binary
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "--workspace", "--all-features", "--bins", "-q"])
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building zdsync failed");
+            std::env::current_exe()
+                .unwrap()
+                .parent()
+                .and_then(|deps| deps.parent())
+                .unwrap()
+                .join("zdsync")
+        })
+        .clone()
 }
 
 /// SPEC §10's overlap guard, as two people (or a person and the schedule) would trip it: two
@@ -273,4 +275,132 @@ async fn two_runs_started_together_do_the_work_once() {
         "no stage of it ran"
     );
     assert_same_end(&clean, &h, "two runs at once");
+}
+
+/// Crashes the sync of `sync` after its first Zendesk write (of three or more: some, not all,
+/// of its jobs were submitted), redrives, and checks the end is an uninterrupted run's.
+async fn crash_and_redrive(sync: SyncKind) {
+    let clean = clean_end_state().await;
+    let h = Harness::generated(60, 7).await;
+    let run = format!("e2e-crash-{sync}");
+    let state = match sync {
+        SyncKind::Global => "Instances[0].SyncGlobal",
+        SyncKind::Partners => "Instances[0].SyncPartners",
+        SyncKind::Usgov => "Instances[1].SyncUsgov",
+        SyncKind::Users => "Instances[1].SyncUsers",
+    };
+    let plan = CrashPlan {
+        stage: Stage::Sync,
+        sync,
+        after_writes: 1,
+    };
+    let crashed = h.run_crashing(&run, plan).await;
+    assert_eq!(crashed.record.status, ExecutionStatus::Failed);
+    assert_eq!(crashed.record.error.as_deref(), Some(CRASH_ERROR));
+    assert_eq!(crashed.record.failed_states()[0], state);
+    // A crashed function writes no result; the run's summary says where it stopped.
+    assert!(!h.artifact_exists(&run, &artifacts::sync_result(sync)));
+    let failure = crashed.summary.unwrap().failure.unwrap();
+    assert_eq!(failure.state.as_deref(), Some(state));
+    assert!(
+        zendesk_end_state(h.sandbox()) != clean,
+        "the crash left work undone"
+    );
+
+    let redriven = h.redrive(&run).await;
+    succeeded(&redriven);
+    assert_eq!(redriven.record.redrive_count, 1);
+    assert_same_end(&clean, &h, &format!("a redrive after {sync}'s crash"));
+    // The redriven sync says what it re-did: the creates that had landed before the crash
+    // count as done, nothing is an error.
+    let result: zdsync::model::SyncResult = h.artifact(&run, &artifacts::sync_result(sync)).await;
+    assert!(result.errors.is_empty(), "{:#?}", result.errors);
+    let stage = &redriven.summary.unwrap().stages[&format!("sync_{sync}")];
+    assert_eq!(
+        stage.counts["already_done"],
+        result.created.iter().filter(|c| c.already).count() as u64
+    );
+    if sync != SyncKind::Users || !result.created.is_empty() {
+        assert!(
+            result.created.iter().any(|c| c.already),
+            "{sync}: the creates of the crashed attempt are found done: {:#?}",
+            result.created
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_org_sync_crashed_after_its_creates_is_redriven_without_duplicates() {
+    crash_and_redrive(SyncKind::Global).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_us_gov_org_sync_crashed_mid_way_is_redriven_without_duplicates() {
+    crash_and_redrive(SyncKind::Usgov).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partner_sync_crashed_mid_way_is_redriven_without_duplicates() {
+    crash_and_redrive(SyncKind::Partners).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_sync_crashed_mid_way_is_redriven_without_duplicates() {
+    crash_and_redrive(SyncKind::Users).await;
+}
+
+/// The local orchestrator itself killed mid-run (as a person's Ctrl-C or an OOM kill would):
+/// `zdsync redrive` takes the execution from the states that finished, and the end is an
+/// uninterrupted run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_zdsync_run_is_redriven_to_the_end() {
+    let clean = clean_end_state().await;
+    let h = Harness::generated(60, 7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("zdsync.toml");
+    std::fs::write(&config, "# every setting from the environment\n").unwrap();
+    let env = zdsync_cli::sandbox_cmd::environment(h.sandbox(), &data.display().to_string());
+    let zdsync = zdsync_binary();
+    let command = |args: &[&str]| {
+        let mut command = std::process::Command::new(&zdsync);
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let mut run = command(&["run", "--quiet", "--as-of", zdsync_e2e::AS_OF, "--run-id", "killed"])
+        .spawn()
+        .unwrap();
+    // Kill it once Zendesk has taken some of its writes.
+    let began = std::time::Instant::now();
+    while h.zendesk_writes(Instance::Global) + h.zendesk_writes(Instance::Usgov) < 2 {
+        assert!(began.elapsed() < std::time::Duration::from_secs(60), "no write came");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let record = zdsync_cli::local::DataDir::new(&data)
+        .load_execution("killed")
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Running, "killed before it could finish");
+    assert!(!record.states.is_empty(), "the states that finished are on record");
+
+    let redrive = command(&["redrive", "killed", "--quiet"]).output().unwrap();
+    assert!(
+        redrive.status.success(),
+        "{}",
+        String::from_utf8_lossy(&redrive.stderr)
+    );
+    let record = zdsync_cli::local::DataDir::new(&data)
+        .load_execution("killed")
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_same_end(&clean, &h, "a redrive after the run was killed");
 }

@@ -73,8 +73,31 @@ impl Harness {
             dry_run,
             allow_deletions,
             retry_time_scale: 0.01,
+            crash: None,
         };
         local::run(&self.data, &self.world, &request, &Progress::new(true))
+            .await
+            .unwrap()
+    }
+
+    /// A run in which one stage crashes after some of its Zendesk writes.
+    pub async fn run_crashing(&self, run_id: &str, crash: local::CrashPlan) -> Outcome {
+        let request = RunRequest {
+            run_id: run_id.into(),
+            as_of: as_of(),
+            dry_run: false,
+            allow_deletions: Default::default(),
+            retry_time_scale: 0.01,
+            crash: Some(crash),
+        };
+        local::run(&self.data, &self.world, &request, &Progress::new(true))
+            .await
+            .unwrap()
+    }
+
+    /// `zdsync redrive` of a run of this harness.
+    pub async fn redrive(&self, run_id: &str) -> Outcome {
+        local::redrive(&self.data, &self.world, run_id, 0.01, &Progress::new(true))
             .await
             .unwrap()
     }

@@ -154,7 +154,10 @@ async fn the_partner_sync_creates_updates_and_marks_partner_orgs_as_salesforce_s
         (counts["created"], counts["updated"], counts["marked"]),
         (1, 2, 1)
     );
-    assert_eq!(summary.stages["gather_accounts_partners"].counts["partners"], 5);
+    assert_eq!(
+        summary.stages["gather_accounts_partners"].counts["partners"],
+        5
+    );
     let counters = h.sandbox().counters();
     println!(
         "partner sync calls: create_many {}, update_many {} (updates and marks of the org and partner syncs together)",

@@ -190,6 +190,7 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
             dry_run: false,
             allow_deletions: BTreeMap::new(),
             retry_time_scale: 0.01,
+            crash: None,
         },
         &Progress::new(true),
     )

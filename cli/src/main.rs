@@ -319,6 +319,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         allow_deletions,
         retry_time_scale: args.retry_time_scale,
+        crash: None,
     };
     if let Some(faults) = args.faults {
         let sandbox = world

@@ -15,6 +15,7 @@ pub fn render(outcome: &Outcome, elapsed: std::time::Duration) -> String {
         ExecutionStatus::Failed => "FAILED",
         ExecutionStatus::TimedOut => "TIMED OUT",
         ExecutionStatus::Running => "RUNNING",
+        ExecutionStatus::Aborted => "ABORTED",
     };
     let _ = writeln!(
         out,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::config::ZendeskInstance;
 use crate::counters::{Counters, Endpoint};
-use crate::faults::{Fault, FaultInjector, FaultTarget, Faults};
+use crate::faults::{CrashSwitch, Fault, FaultInjector, FaultTarget, Faults};
 use crate::salesforce::{self, SalesforceState};
 use crate::server::ConnectionKiller;
 use crate::slack::{self, SlackState};
@@ -28,6 +28,7 @@ pub(crate) struct Hub {
     pub slack: Arc<SlackState>,
     pub counters: Mutex<Counters>,
     pub faults: FaultInjector,
+    pub crash: CrashSwitch,
 }
 
 impl Hub {
@@ -81,6 +82,14 @@ async fn observe(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> R
     let Some(endpoint) = Endpoint::classify(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
+    let is_write = [Method::POST, Method::PUT, Method::DELETE].contains(request.method());
+    if let Ok(instance) = endpoint.service.parse::<ZendeskInstance>()
+        && is_write
+        && hub.crash.holds(instance)
+    {
+        // The write that never arrives: the client's process "died" before it did.
+        return std::future::pending().await;
+    }
     let fault = endpoint
         .fault_target
         .and_then(|target| hub.faults.decide(target).map(|f| (target, f)));

@@ -210,6 +210,54 @@ impl FaultInjector {
     }
 }
 
+/// A deterministic crash for tests of crash and redrive: once armed for an instance, that
+/// instance answers the next `after` write requests (POST, PUT, DELETE) as usual and holds the
+/// one after them without an answer, and [`CrashSwitch::crashed`] resolves. Whoever runs the
+/// client then ends it there, as a process that dies: exactly `after` writes landed and the
+/// next never did.
+#[derive(Clone, Default)]
+pub struct CrashSwitch {
+    inner: std::sync::Arc<CrashInner>,
+}
+
+#[derive(Default)]
+struct CrashInner {
+    armed: Mutex<Option<(crate::config::ZendeskInstance, u64)>>,
+    crashed: tokio::sync::Notify,
+}
+
+impl CrashSwitch {
+    pub fn arm(&self, instance: crate::config::ZendeskInstance, after: u64) {
+        *self.inner.armed.lock().expect("crash lock") = Some((instance, after));
+    }
+
+    pub fn disarm(&self) {
+        *self.inner.armed.lock().expect("crash lock") = None;
+    }
+
+    /// Resolves when an armed switch holds a write.
+    pub async fn crashed(&self) {
+        self.inner.crashed.notified().await;
+    }
+
+    /// Whether this write request is the one to hold (and the crash to signal).
+    pub(crate) fn holds(&self, instance: crate::config::ZendeskInstance) -> bool {
+        let mut armed = self.inner.armed.lock().expect("crash lock");
+        match armed.as_mut() {
+            Some((which, 0)) if *which == instance => {
+                *armed = None;
+                self.inner.crashed.notify_one();
+                true
+            }
+            Some((which, left)) if *which == instance => {
+                *left -= 1;
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use crate::app::{self, Hub};
 use crate::config::{SandboxConfig, ZendeskInstance};
 use crate::counters::Counters;
 use crate::error::SandboxError;
-use crate::faults::{FaultInjector, Faults};
+use crate::faults::{CrashSwitch, FaultInjector, Faults};
 use crate::fixture::{
     Fixture, GeneratedInfo, SlackFailure, SlackFixture, ZendeskCredentials, ZendeskFixtures,
 };
@@ -88,6 +88,7 @@ impl Sandbox {
             slack: Arc::new(SlackState::new(config.fixture.slack.fail_with.clone())),
             counters: Mutex::new(Counters::default()),
             faults: FaultInjector::new(config.faults, config.seed),
+            crash: CrashSwitch::default(),
         });
         let server = tokio::spawn(accept_loop(
             listener,
@@ -169,6 +170,11 @@ impl Sandbox {
             },
             generated: self.generated.clone(),
         }
+    }
+
+    /// The switch that makes a client "crash" after a number of writes (tests of redrive).
+    pub fn crash_switch(&self) -> CrashSwitch {
+        self.hub.crash.clone()
     }
 
     /// The alliance partner's account id of a generated world (the partner sync's

@@ -75,6 +75,8 @@ pub enum ExecutionStatus {
     Succeeded,
     Failed,
     TimedOut,
+    /// Stopped from outside: locally, the process running it ended without finishing.
+    Aborted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,16 +165,22 @@ impl ExecutionRecord {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Called with the execution record each time a state ends, so the history survives the
+/// process running it (a local run that is killed can be redriven from where it was).
+pub type Checkpoint = Arc<dyn Fn(&ExecutionRecord) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct ExecutionOptions {
     /// Multiplies Retry delays; 1.0 is real time (tests use a small factor).
     pub retry_time_scale: f64,
+    pub checkpoint: Option<Checkpoint>,
 }
 
 impl Default for ExecutionOptions {
     fn default() -> Self {
         ExecutionOptions {
             retry_time_scale: 1.0,
+            checkpoint: None,
         }
     }
 }
@@ -200,10 +208,10 @@ pub async fn redrive(
     options: ExecutionOptions,
 ) -> Result<ExecutionRecord, String> {
     match record.status {
-        ExecutionStatus::Failed | ExecutionStatus::TimedOut => {}
+        ExecutionStatus::Failed | ExecutionStatus::TimedOut | ExecutionStatus::Aborted => {}
         status => {
             return Err(format!(
-                "execution {} is {status:?}; only FAILED or TIMED_OUT executions can be redriven",
+                "execution {} is {status:?}; only FAILED, TIMED_OUT or ABORTED executions can be redriven",
                 record.name
             ));
         }
@@ -404,6 +412,9 @@ impl<'a> Runner<'a> {
                         exited_at,
                     },
                 );
+                if let Some(checkpoint) = &self.options.checkpoint {
+                    checkpoint(&record);
+                }
                 drop(record);
                 self.observer.on_event(&Event::Succeeded {
                     path: path.to_owned(),
@@ -427,6 +438,9 @@ impl<'a> Runner<'a> {
                         exited_at,
                     },
                 );
+                if let Some(checkpoint) = &self.options.checkpoint {
+                    checkpoint(&record);
+                }
                 drop(record);
                 self.observer.on_event(&Event::Failed {
                     path: path.to_owned(),

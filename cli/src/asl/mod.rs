@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub use definition::StateMachine;
 pub use exec::{
-    Event, ExecutionOptions, ExecutionRecord, ExecutionStatus, Observer, Quiet, StateRecord,
-    StateStatus, TaskInvoker, redrive, start,
+    Checkpoint, Event, ExecutionOptions, ExecutionRecord, ExecutionStatus, Observer, Quiet,
+    StateRecord, StateStatus, TaskInvoker, redrive, start,
 };
 
 /// A failure as Step Functions names it: an error name (what Retry and Catch match) and a cause.

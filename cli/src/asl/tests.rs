@@ -117,6 +117,7 @@ impl TaskInvoker for Script {
 fn fast() -> ExecutionOptions {
     ExecutionOptions {
         retry_time_scale: 0.0,
+        checkpoint: None,
     }
 }
 
@@ -575,6 +576,7 @@ async fn a_sibling_waiting_to_retry_gives_up_when_a_branch_fails() {
         &Quiet,
         ExecutionOptions {
             retry_time_scale: 1.0,
+            checkpoint: None,
         },
     )
     .await;

@@ -2,17 +2,53 @@
 
 use async_trait::async_trait;
 use serde_json::Value;
+use zdsync::model::{Instance, SyncKind};
 use zdsync::stages::{Stage, StageContext};
+use zdsync_sandbox::{CrashSwitch, ZendeskInstance};
 
 use crate::asl::{ExecError, TaskInvoker};
 
 pub struct InProcessStages {
     ctx: StageContext,
+    crash: Option<(CrashPlan, CrashSwitch)>,
 }
+
+/// A deterministic crash, for tests of crash and redrive: the invocation of `stage` for `sync`
+/// dies after its `after_writes`-th Zendesk write, as a Lambda whose process exits (Step
+/// Functions sees `Runtime.ExitError` and the execution fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashPlan {
+    pub stage: Stage,
+    pub sync: SyncKind,
+    pub after_writes: u64,
+}
+
+/// What Lambda reports for a function whose process exited mid-invocation.
+pub const CRASH_ERROR: &str = "Runtime.ExitError";
 
 impl InProcessStages {
     pub fn new(ctx: StageContext) -> InProcessStages {
-        InProcessStages { ctx }
+        InProcessStages { ctx, crash: None }
+    }
+
+    /// Crashes the first invocation `plan` names; `switch` is the sandbox's.
+    pub fn crashing(mut self, plan: CrashPlan, switch: CrashSwitch) -> InProcessStages {
+        self.crash = Some((plan, switch));
+        self
+    }
+
+    fn crash_for(&self, stage: Stage, input: &Value) -> Option<(&CrashPlan, &CrashSwitch)> {
+        let (plan, switch) = self.crash.as_ref()?;
+        let sync = input
+            .get("sync")
+            .and_then(|s| serde_json::from_value::<SyncKind>(s.clone()).ok())
+            .or_else(|| {
+                input
+                    .get("instance")
+                    .and_then(|i| serde_json::from_value::<Instance>(i.clone()).ok())
+                    .map(SyncKind::orgs)
+            });
+        (plan.stage == stage && sync == Some(plan.sync)).then_some((plan, switch))
     }
 }
 
@@ -25,9 +61,31 @@ impl TaskInvoker for InProcessStages {
                 format!("no zdsync stage is deployed as {resource}"),
             )
         })?;
-        // The stage error's stable name becomes the Step Functions error, as with Lambda.
-        zdsync::stages::run(stage, &self.ctx, input)
-            .await
-            .map_err(|e| ExecError::new(e.name(), e.to_string()))
+        let run = async {
+            // The stage error's stable name becomes the Step Functions error, as with Lambda.
+            zdsync::stages::run(stage, &self.ctx, input.clone())
+                .await
+                .map_err(|e| ExecError::new(e.name(), e.to_string()))
+        };
+        let Some((plan, switch)) = self.crash_for(stage, &input) else {
+            return run.await;
+        };
+        let instance = match plan.sync.instance() {
+            Instance::Global => ZendeskInstance::Global,
+            Instance::Usgov => ZendeskInstance::Usgov,
+        };
+        switch.arm(instance, plan.after_writes);
+        let outcome = tokio::select! {
+            result = run => result,
+            () = switch.crashed() => Err(ExecError::new(
+                CRASH_ERROR,
+                format!(
+                    "the {stage} function for {} crashed after its Zendesk write {} (crash hook)",
+                    plan.sync, plan.after_writes
+                ),
+            )),
+        };
+        switch.disarm();
+        outcome
     }
 }

@@ -25,7 +25,7 @@ use zdsync::stages::{Executions, HowItEnded, RunningExecution, Stage, StageConte
 use zdsync::store::{DirStore, RunKeys, read_json_opt};
 
 use crate::asl::{self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine};
-pub use invoker::InProcessStages;
+pub use invoker::{CRASH_ERROR, CrashPlan, InProcessStages};
 pub use progress::Progress;
 pub use world::{World, WorldSpec};
 
@@ -229,6 +229,8 @@ pub struct RunRequest {
     pub dry_run: bool,
     pub allow_deletions: BTreeMap<zdsync::model::SyncKind, usize>,
     pub retry_time_scale: f64,
+    /// Tests: crash one stage after some of its writes (see [`CrashPlan`]).
+    pub crash: Option<CrashPlan>,
 }
 
 /// Starts a new local execution of the state machine in `world`.
@@ -288,12 +290,30 @@ pub async fn run(
         (record, data.claim(&request.run_id)?)
     };
 
-    let invoker = InProcessStages::new(world.context(data)?);
+    let mut invoker = InProcessStages::new(world.context(data)?);
+    if let Some(plan) = request.crash {
+        let sandbox = world
+            .sandbox()
+            .context("a crash plan needs the sandbox, which counts the writes")?;
+        invoker = invoker.crashing(plan, sandbox.crash_switch());
+    }
     let options = ExecutionOptions {
         retry_time_scale: request.retry_time_scale,
+        checkpoint: Some(checkpoint(data)),
     };
     let record = asl::start(&machine, record, &invoker, progress, options).await;
     finish(data, world, record).await
+}
+
+/// Saves `execution.json` as each state ends, so a run whose process is killed can be redriven
+/// from the states that finished.
+fn checkpoint(data: &DataDir) -> asl::Checkpoint {
+    let data = data.clone();
+    Arc::new(move |record: &ExecutionRecord| {
+        if let Err(e) = data.save(&record.name, "execution.json", record) {
+            tracing::warn!(error = %e, "could not save the execution history");
+        }
+    })
 }
 
 /// Redrives a failed local execution from its failed states, in the world it ran in.
@@ -304,11 +324,30 @@ pub async fn redrive(
     retry_time_scale: f64,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
-    let record = data.load_execution(run_id)?;
+    let mut record = data.load_execution(run_id)?;
+    if record.status == ExecutionStatus::Running {
+        // Still RUNNING on record: either its process is at work, or it was killed.
+        let marker = data.file(run_id, "RUNNING");
+        if let Ok(pid) = std::fs::read_to_string(&marker)
+            && process_alive(pid.trim())
+        {
+            bail!(
+                "run {run_id} is still running (process {}); it cannot be redriven",
+                pid.trim()
+            );
+        }
+        record.status = ExecutionStatus::Aborted;
+        record.error = Some("ExecutionAborted".into());
+        record.cause =
+            Some("the zdsync process running it ended before the execution did (killed?)".into());
+    }
     let machine = sync_machine()?;
     let _marker = data.claim(run_id)?;
     let invoker = InProcessStages::new(world.context(data)?);
-    let options = ExecutionOptions { retry_time_scale };
+    let options = ExecutionOptions {
+        retry_time_scale,
+        checkpoint: Some(checkpoint(data)),
+    };
     let record = asl::redrive(&machine, record, &invoker, progress, options)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -337,6 +376,7 @@ async fn finish(data: &DataDir, world: &World, record: ExecutionRecord) -> anyho
 async fn summarize_failure(data: &DataDir, world: &World, record: &ExecutionRecord) {
     let status = match record.status {
         ExecutionStatus::TimedOut => RunStatus::TimedOut,
+        ExecutionStatus::Aborted => RunStatus::Aborted,
         _ => RunStatus::Failed,
     };
     let failure = RunFailure {

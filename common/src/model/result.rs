@@ -35,6 +35,20 @@ pub struct SyncResult {
 pub struct RecordOutcome {
     pub key: String,
     pub id: Option<u64>,
+    /// A create that had landed in an earlier attempt (a redrive after a crash, a lost
+    /// answer): Zendesk refused it as taken by this very record, so it counts as done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already: bool,
+}
+
+impl RecordOutcome {
+    pub fn new(key: impl Into<String>, id: Option<u64>) -> RecordOutcome {
+        RecordOutcome {
+            key: key.into(),
+            id,
+            already: false,
+        }
+    }
 }
 
 /// A record Zendesk refused; the stage goes on (up to `max_record_errors`).

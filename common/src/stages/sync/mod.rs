@@ -155,6 +155,10 @@ async fn run_sync<W: Writes>(
     }
     let mut output = StageOutput::new(Stage::Sync, Some(sync.instance()))
         .count("created", result.created.len())
+        .count(
+            "already_done",
+            result.created.iter().filter(|c| c.already).count(),
+        )
         .count("updated", result.updated.len())
         .count("marked", result.marked.len())
         .count("errors", result.errors.len())
@@ -216,10 +220,7 @@ async fn update_many<W: Writes>(
                     SyncAction::Mark => &mut result.marked,
                     _ => &mut result.updated,
                 };
-                done.push(RecordOutcome {
-                    key: key.clone(),
-                    id: Some(*id),
-                });
+                done.push(RecordOutcome::new(key.clone(), Some(*id)));
             }
             Err(e) => result.errors.push(record_error(key, action, e)),
         }

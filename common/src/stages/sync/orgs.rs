@@ -143,10 +143,10 @@ async fn create_orgs<'a>(
     for outcome in client.create_organizations(items).await? {
         let object = &creates[outcome.index];
         let key = object.salesforce_id.to_string();
-        let id = match outcome.result {
-            Ok(id) => id,
+        let (id, already) = match outcome.result {
+            Ok(id) => (id, false),
             Err(e) if taken(&e) => match org_with_same_id(client, sync, object).await? {
-                Some(id) => Some(id),
+                Some(id) => (Some(id), true),
                 None => {
                     result
                         .errors
@@ -161,7 +161,10 @@ async fn create_orgs<'a>(
                 continue;
             }
         };
-        result.created.push(RecordOutcome { key, id });
+        result.created.push(RecordOutcome {
+            already,
+            ..RecordOutcome::new(key, id)
+        });
         if let Some(id) = id {
             created.push((object, id));
         }

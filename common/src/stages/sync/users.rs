@@ -103,11 +103,11 @@ impl Writes for UserWrites {
         }
         for outcome in bulk.outcomes {
             let user = &creates[outcome.index];
-            let id = match outcome.result {
-                Ok(id) => id,
+            let (id, already) = match outcome.result {
+                Ok(id) => (id, false),
                 Err(e) if taken(&e) => {
                     match existing_user(client, &user.email, user.organization_id).await? {
-                        Ok(id) => Some(id),
+                        Ok(id) => (Some(id), true),
                         Err(why) => {
                             let mut error = record_error(&user.email, SyncAction::Create, e);
                             error.details = Some(format!(
@@ -127,8 +127,8 @@ impl Writes for UserWrites {
                 }
             };
             result.created.push(RecordOutcome {
-                key: user.email.clone(),
-                id,
+                already,
+                ..RecordOutcome::new(user.email.clone(), id)
             });
         }
         Ok(())
