@@ -375,13 +375,23 @@ async fn a_killed_zdsync_run_is_redriven_to_the_end() {
             .stderr(std::process::Stdio::piped());
         command
     };
-    let mut run = command(&["run", "--quiet", "--as-of", zdsync_e2e::AS_OF, "--run-id", "killed"])
-        .spawn()
-        .unwrap();
+    let mut run = command(&[
+        "run",
+        "--quiet",
+        "--as-of",
+        zdsync_e2e::AS_OF,
+        "--run-id",
+        "killed",
+    ])
+    .spawn()
+    .unwrap();
     // Kill it once Zendesk has taken some of its writes.
     let began = std::time::Instant::now();
     while h.zendesk_writes(Instance::Global) + h.zendesk_writes(Instance::Usgov) < 2 {
-        assert!(began.elapsed() < std::time::Duration::from_secs(60), "no write came");
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(60),
+            "no write came"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     run.kill().unwrap();
@@ -389,8 +399,15 @@ async fn a_killed_zdsync_run_is_redriven_to_the_end() {
     let record = zdsync_cli::local::DataDir::new(&data)
         .load_execution("killed")
         .unwrap();
-    assert_eq!(record.status, ExecutionStatus::Running, "killed before it could finish");
-    assert!(!record.states.is_empty(), "the states that finished are on record");
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Running,
+        "killed before it could finish"
+    );
+    assert!(
+        !record.states.is_empty(),
+        "the states that finished are on record"
+    );
 
     let redrive = command(&["redrive", "killed", "--quiet"]).output().unwrap();
     assert!(

@@ -20,11 +20,11 @@ use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
-use zdsync::model::{Instance, RunSummary};
-use zdsync::stages::{Stage, artifacts};
+use zdsync::model::{Instance, RunSummary, SyncKind};
+use zdsync::stages::{Stage, artifacts, summarize};
 use zdsync_cli::asl::ExecutionStatus as LocalStatus;
 use zdsync_cli::lambda_proxy;
-use zdsync_cli::local::{self, Progress, RunRequest};
+use zdsync_cli::local::{self, CRASH_ERROR, CrashPlan, Progress, RunRequest};
 use zdsync_e2e::{Harness, first_difference, zendesk_end_state};
 use zdsync_sandbox::{Fixture, GeneratorOptions};
 
@@ -84,9 +84,17 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
 
     // proxy → watch; moto → proxy (moto calls Lambda at http://localhost:$MOTO_PORT).
     let watch_port = free_port();
-    let proxy = lambda_proxy::serve(
+    // US Gov's org sync crashes after its first Zendesk write, once (step 0 below).
+    let crash = CrashPlan {
+        stage: Stage::Sync,
+        sync: SyncKind::Usgov,
+        after_writes: 1,
+    };
+    let proxy = lambda_proxy::serve_crashing(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         &format!("http://127.0.0.1:{watch_port}"),
+        crash,
+        engine_world.sandbox().crash_switch(),
     )
     .await
     .unwrap();
@@ -130,7 +138,7 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
         .arg("--env-file")
         .arg(&env_file)
         // Parallel branches invoke one function twice at once, as Lambda would run two instances.
-        .args(["--concurrency", "2"])
+        .args(["--concurrency", "3"])
         // The guard asks the engine for running executions (overlap guard).
         .env("AWS_ENDPOINT_URL_SFN", &moto_url);
     tools_env(&mut watch_cmd, &venv_bin);
@@ -151,7 +159,54 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
     let machine_arn = machine.state_machine_arn();
     let services = [&moto, &watch];
 
-    // 1. A full run: SUCCEEDED, and Zendesk ends as the local executor leaves it.
+    // 0. A crash: US Gov's org sync dies after its first write. The execution fails with the
+    // error Lambda reports for a process that exited, and what the failed-run rule does in AWS
+    // — summarize invoked with the status-change event — names the failed state from the
+    // engine's own history. (moto 5.2 has no RedriveExecution: the next execution, not a
+    // redrive, carries on from the crash; redrive after a crash is tested with the local
+    // executor in tests/failures.rs.)
+    let crashed = execute(&sfn, machine_arn, "sfn-engine-crash", "{}", &services).await;
+    if crashed.status != ExecutionStatus::Failed || crashed.error.as_deref() != Some(CRASH_ERROR) {
+        let report = report(&sfn, &crashed, &services, "expected FAILED with the crash").await;
+        panic!("{report}");
+    }
+    let event = json!({
+        "version": "0", "source": "aws.states", "detail-type": summarize::STATUS_CHANGE,
+        "detail": {
+            "executionArn": crashed.arn, "name": "sfn-engine-crash", "status": "FAILED",
+            "startDate": crashed.start.timestamp_millis(), "error": crashed.error,
+            "cause": crashed.cause,
+        }
+    });
+    let summarized = http
+        .post(format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            proxy.url(),
+            binary(Stage::Summarize)
+        ))
+        .json(&event)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        summarized.headers().get("x-amz-function-error").is_none(),
+        "summarize failed: {}",
+        summarized.text().await.unwrap_or_default()
+    );
+    let summary: RunSummary = engine_world
+        .artifact("sfn-engine-crash", artifacts::SUMMARY)
+        .await;
+    let failure = summary.failure.expect("the failed run's summary");
+    assert_eq!(failure.state.as_deref(), Some("SyncUsgov"), "{failure:?}");
+    assert_eq!(failure.error, CRASH_ERROR);
+    assert!(
+        summary.stages.contains_key("compare_usgov"),
+        "{:?}",
+        summary.stages.keys()
+    );
+
+    // 1. A full run: SUCCEEDED, and Zendesk ends as the local executor leaves it (after the
+    // crashed execution's partial writes, too).
     let run_began = Instant::now();
     let run = execute(&sfn, machine_arn, "sfn-engine-run", "{}", &services).await;
     eprintln!("execution sfn-engine-run took {:.1?}", run_began.elapsed());
@@ -229,10 +284,21 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
         .await;
     let local_summary: RunSummary = local_world.artifact("local-run", artifacts::SUMMARY).await;
     assert_eq!(engine_summary.as_of, Some(as_of));
-    assert_eq!(
-        engine_summary.stages, local_summary.stages,
-        "the two runs counted differently"
-    );
+    // The same stages ran and read the same Salesforce; what the syncs still had to write
+    // differs, because the crashed execution had already done part of it.
+    let keys = |s: &RunSummary| s.stages.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&engine_summary), keys(&local_summary));
+    for stage in [
+        "gather_accounts",
+        "process",
+        "gather_accounts_partners",
+        "gather_contacts",
+    ] {
+        assert_eq!(
+            engine_summary.stages[stage].counts, local_summary.stages[stage].counts,
+            "{stage} counted differently"
+        );
+    }
 
     // 2. A stage error: the guard refuses an unknown execution option with InvalidConfig, which
     // has no Retry, so the execution fails with that name (through the proxy's mapping).

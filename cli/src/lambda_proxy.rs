@@ -19,6 +19,8 @@
 //! any other 500 (its body is not a function error document) becomes `ServiceException`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,6 +34,10 @@ use clap::Args;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use zdsync::stages::Stage;
+use zdsync_sandbox::CrashSwitch;
+
+use crate::local::{CRASH_ERROR, CrashPlan};
 
 /// Lambda's header naming a function error in an otherwise successful (200) Invoke answer.
 pub const FUNCTION_ERROR_HEADER: &str = "x-amz-function-error";
@@ -102,11 +108,37 @@ impl Drop for LambdaProxy {
 struct Target {
     base: String,
     client: reqwest::Client,
+    /// Tests: crash the one invocation the plan names, as Lambda reports a process that died.
+    crash: Option<Arc<(CrashPlan, CrashSwitch, AtomicBool)>>,
 }
 
 /// Serves the Invoke API on `listen`, forwarding to the watch server at `target`
 /// (`http://host:port`).
 pub async fn serve(listen: SocketAddr, target: &str) -> anyhow::Result<LambdaProxy> {
+    serve_with(listen, target, None).await
+}
+
+/// [`serve`], and the first invocation `plan` names ends as a crashed function once the
+/// sandbox's `switch` holds its write (the function itself is left stuck on that write).
+pub async fn serve_crashing(
+    listen: SocketAddr,
+    target: &str,
+    plan: CrashPlan,
+    switch: CrashSwitch,
+) -> anyhow::Result<LambdaProxy> {
+    serve_with(
+        listen,
+        target,
+        Some(Arc::new((plan, switch, AtomicBool::new(false)))),
+    )
+    .await
+}
+
+async fn serve_with(
+    listen: SocketAddr,
+    target: &str,
+    crash: Option<Arc<(CrashPlan, CrashSwitch, AtomicBool)>>,
+) -> anyhow::Result<LambdaProxy> {
     let url =
         reqwest::Url::parse(target).with_context(|| format!("--target {target:?} is not a URL"))?;
     anyhow::ensure!(
@@ -126,6 +158,7 @@ pub async fn serve(listen: SocketAddr, target: &str) -> anyhow::Result<LambdaPro
         .with_state(Target {
             base: base.clone(),
             client,
+            crash,
         });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -201,12 +234,42 @@ async fn invoke(
             &format!("invocation type {kind:?}: the local proxy supports RequestResponse only",),
         );
     }
+    let crash = target.crash.as_ref().filter(|crash| {
+        let (plan, _, used) = crash.as_ref();
+        let input: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        Stage::from_function(name).is_some_and(|stage| plan.matches(stage, &input))
+            && !used.swap(true, Ordering::SeqCst)
+    });
     let url = format!("{}/2015-03-31/functions/{name}/invocations", target.base);
     let mut request = target.client.post(&url).body(body);
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         request = request.header(header::CONTENT_TYPE, content_type);
     }
-    let response = match request.send().await {
+    let sent = request.send();
+    let sent = match crash {
+        None => sent.await,
+        Some(crash) => {
+            let (plan, switch, _) = crash.as_ref();
+            switch.arm(plan.instance(), plan.after_writes);
+            tokio::select! {
+                sent = sent => sent,
+                () = switch.crashed() => {
+                    tracing::warn!(function = name, "crash hook: the invocation ends as a dead process");
+                    return Answer {
+                        status: StatusCode::OK,
+                        function_error: Some("Unhandled"),
+                        error_type: None,
+                        body: Bytes::from(
+                            json!({"errorType": CRASH_ERROR, "errorMessage": plan.message()})
+                                .to_string(),
+                        ),
+                    }
+                    .into_response_with(Some(HeaderValue::from_static("application/json")));
+                }
+            }
+        }
+    };
+    let response = match sent {
         Ok(response) => response,
         Err(e) => {
             return service_error(

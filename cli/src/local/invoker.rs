@@ -39,6 +39,13 @@ impl InProcessStages {
 
     fn crash_for(&self, stage: Stage, input: &Value) -> Option<(&CrashPlan, &CrashSwitch)> {
         let (plan, switch) = self.crash.as_ref()?;
+        plan.matches(stage, input).then_some((plan, switch))
+    }
+}
+
+impl CrashPlan {
+    /// Whether an invocation of `stage` with `input` is the one to crash.
+    pub fn matches(&self, stage: Stage, input: &Value) -> bool {
         let sync = input
             .get("sync")
             .and_then(|s| serde_json::from_value::<SyncKind>(s.clone()).ok())
@@ -48,7 +55,22 @@ impl InProcessStages {
                     .and_then(|i| serde_json::from_value::<Instance>(i.clone()).ok())
                     .map(SyncKind::orgs)
             });
-        (plan.stage == stage && sync == Some(plan.sync)).then_some((plan, switch))
+        self.stage == stage && sync == Some(self.sync)
+    }
+
+    /// The sandbox instance whose writes the crash counts.
+    pub fn instance(&self) -> ZendeskInstance {
+        match self.sync.instance() {
+            Instance::Global => ZendeskInstance::Global,
+            Instance::Usgov => ZendeskInstance::Usgov,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        format!(
+            "the {} function for {} crashed after its Zendesk write {} (crash hook)",
+            self.stage, self.sync, self.after_writes
+        )
     }
 }
 
@@ -70,20 +92,10 @@ impl TaskInvoker for InProcessStages {
         let Some((plan, switch)) = self.crash_for(stage, &input) else {
             return run.await;
         };
-        let instance = match plan.sync.instance() {
-            Instance::Global => ZendeskInstance::Global,
-            Instance::Usgov => ZendeskInstance::Usgov,
-        };
-        switch.arm(instance, plan.after_writes);
+        switch.arm(plan.instance(), plan.after_writes);
         let outcome = tokio::select! {
             result = run => result,
-            () = switch.crashed() => Err(ExecError::new(
-                CRASH_ERROR,
-                format!(
-                    "the {stage} function for {} crashed after its Zendesk write {} (crash hook)",
-                    plan.sync, plan.after_writes
-                ),
-            )),
+            () = switch.crashed() => Err(ExecError::new(CRASH_ERROR, plan.message())),
         };
         switch.disarm();
         outcome
