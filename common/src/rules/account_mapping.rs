@@ -84,11 +84,11 @@ pub(crate) fn rejection(record: &Map<String, Value>, reason: String) -> Rejected
         salesforce_id: record
             .get("Account_ID_18__c")
             .and_then(Value::as_str)
-            .map(str::to_owned),
+            .map(excerpt),
         name: record
             .get("Name")
             .and_then(Value::as_str)
-            .map(|n| n.trim().to_owned()),
+            .map(|n| excerpt(n.trim())),
         reason,
     }
 }
@@ -103,10 +103,29 @@ pub(crate) fn account_id(record: &Map<String, Value>) -> Result<SalesforceId, St
 
 /// The record's `Name`, trimmed; blank is an error (Zendesk requires a name).
 pub(crate) fn account_name(record: &Map<String, Value>) -> Result<String, String> {
-    text(record, "Name")?
-        .map(|n| n.trim().to_owned())
+    let name = text(record, "Name")?
+        .map(str::trim)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| "Name is missing or blank".to_owned())
+        .ok_or("Name is missing or blank")?;
+    let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(format!(
+            "Name is {length} characters long; Salesforce names have at most {MAX_NAME_CHARS}"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Salesforce's limit on a record's Name, and Zendesk's on an organization's or user's name.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// A value as a rejection reports it: never longer than a name may be, so one bad record cannot
+/// blow up the artifact that lists it.
+pub(crate) fn excerpt(value: &str) -> String {
+    match value.char_indices().nth(MAX_NAME_CHARS) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_owned(),
+    }
 }
 
 /// Maps one record, or says exactly what is wrong with it.

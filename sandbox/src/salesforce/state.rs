@@ -27,6 +27,8 @@ struct Org {
     cursors: Cursors,
     api_usage: u64,
     tokens_issued: u64,
+    /// Every SOQL statement received, in order (what a test asserts never reached a query).
+    queries: Vec<String>,
 }
 
 /// What a query request asks for, after the header and path are read.
@@ -46,6 +48,7 @@ impl SalesforceState {
                 cursors: Cursors::default(),
                 api_usage: 0,
                 tokens_issued: 0,
+                queries: Vec::new(),
             }),
         }
     }
@@ -96,6 +99,11 @@ impl SalesforceState {
     }
 
     /// Starts a new day of API usage.
+    /// The SOQL statements received so far, in order.
+    pub fn queries(&self) -> Vec<String> {
+        self.lock().queries.clone()
+    }
+
     pub fn reset_api_usage(&self) {
         self.lock().api_usage = 0;
     }
@@ -150,6 +158,7 @@ impl SalesforceState {
     /// Runs a query and opens a cursor over its result; returns the first page.
     pub(crate) fn query(&self, request: &QueryRequest<'_>) -> Result<Value, ApiError> {
         let mut org = self.lock();
+        org.queries.push(request.soql.to_owned());
         let compiled = compile(request.soql, &org.objects).map_err(|e| {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,

@@ -26,6 +26,7 @@ use crate::model::{
     ChangeSet, GuardDecision, HeldBack, Instance, RecordError, RecordOutcome, SyncAction, SyncKind,
     SyncResult, email_key,
 };
+use crate::rules::account_mapping::MAX_NAME_CHARS;
 use crate::store::RunKeys;
 use crate::zendesk::{ItemError, ItemOutcome, ZendeskClient, ZendeskError};
 
@@ -63,9 +64,11 @@ pub(super) trait Writes {
     fn create_key(create: &Self::Create) -> String;
     fn update_target(update: &Self::Update) -> (u64, String);
     fn mark_target(mark: &Self::Mark) -> (u64, String);
-    /// The path and key of the first field of a create or update the sync must not write.
-    fn foreign_field_of_create(sync: SyncKind, create: &Self::Create) -> Option<String>;
-    fn foreign_field_of_update(sync: SyncKind, update: &Self::Update) -> Option<String>;
+    /// What in a create or an update the sync must not send: a field it does not own, or a
+    /// value Zendesk cannot take (a name over 255 characters, a 10 MB text) — its path in the
+    /// item and why.
+    fn unwritable_create(sync: SyncKind, create: &Self::Create) -> Option<Unwritable>;
+    fn unwritable_update(sync: SyncKind, update: &Self::Update) -> Option<Unwritable>;
 
     /// Creates every record (and whatever follows a create, such as the sold-to contacts of a
     /// new Global org), recording each outcome in `result`.
@@ -263,16 +266,16 @@ impl<W: Writes> SyncPlan<W> {
                     ),
                 ));
             }
-            if let Some(field) = W::foreign_field_of_create(sync, create) {
-                return Err(not_owned(&key, i, &field));
+            if let Some(bad) = W::unwritable_create(sync, create) {
+                return Err(bad.at(&key, i));
             }
         }
         let key = keys.key(&artifacts::updates(sync))?;
         for (i, update) in updates.items.iter().enumerate() {
             let (id, update_key) = W::update_target(update);
             check_target(&key, i, id, &update_key, &managed, &artifact)?;
-            if let Some(field) = W::foreign_field_of_update(sync, update) {
-                return Err(not_owned(&key, i, &field));
+            if let Some(bad) = W::unwritable_update(sync, update) {
+                return Err(bad.at(&key, i));
             }
         }
         let key = keys.key(&artifacts::not_in_sync(sync))?;
@@ -329,21 +332,60 @@ fn check_target(
     }
 }
 
-/// Only the keys the sync owns may be written (SPEC §6): never agent or deletion-job fields.
-fn not_owned(key: &str, index: usize, field: &str) -> StageError {
-    mismatch(
-        key,
-        &format!("items[{index}].{field}"),
-        "the sync never writes this field".into(),
-    )
+/// Something in an item of a compare set that the sync will not send, and where.
+pub(super) struct Unwritable {
+    /// The path inside the item (`organization_fields.ignore_deletion`, `name`).
+    path: String,
+    message: String,
 }
 
-/// The first key of `fields` outside `owned`.
-fn first_foreign<'a>(
-    fields: impl IntoIterator<Item = &'a String>,
+impl Unwritable {
+    fn at(self, key: &str, index: usize) -> StageError {
+        mismatch(key, &format!("items[{index}].{}", self.path), self.message)
+    }
+}
+
+/// The longest text the sync sends in a field (a Zendesk text field holds far less in
+/// practice; this only stops a corrupt artifact).
+const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// A name, and the fields of `fields`: owned (SPEC §6: never an agent's or the deletion job's
+/// field) and of a size Zendesk takes.
+fn unwritable(
+    name: Option<&str>,
+    fields_key: &str,
+    fields: &serde_json::Map<String, Value>,
     owned: &[&str],
-) -> Option<&'a String> {
-    fields.into_iter().find(|k| !owned.contains(&k.as_str()))
+) -> Option<Unwritable> {
+    if let Some(name) = name {
+        let length = name.chars().count();
+        if length > MAX_NAME_CHARS {
+            return Some(Unwritable {
+                path: "name".into(),
+                message: format!(
+                    "the name is {length} characters long; Zendesk takes at most {MAX_NAME_CHARS}"
+                ),
+            });
+        }
+    }
+    for (field, value) in fields {
+        if !owned.contains(&field.as_str()) {
+            return Some(Unwritable {
+                path: format!("{fields_key}.{field}"),
+                message: "the sync never writes this field".into(),
+            });
+        }
+        if value
+            .as_str()
+            .is_some_and(|text| text.len() > MAX_TEXT_BYTES)
+        {
+            return Some(Unwritable {
+                path: format!("{fields_key}.{field}"),
+                message: format!("a text of more than {MAX_TEXT_BYTES} bytes"),
+            });
+        }
+    }
+    None
 }
 
 /// Zendesk refused a create because the record's unique value (an org name, a user's email)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::{Managed, Writes, existing_user, first_foreign, record_error, taken};
+use super::{Managed, Unwritable, Writes, existing_user, record_error, taken, unwritable};
 use crate::error::StageError;
 use crate::model::instance::{PARTNER_FIELD_KEYS, field};
 use crate::model::{
@@ -71,14 +71,22 @@ impl Writes for OrgWrites {
         (mark.id, mark.salesforce_id.to_string())
     }
 
-    fn foreign_field_of_create(sync: SyncKind, create: &DesiredOrg) -> Option<String> {
-        first_foreign(create.organization_fields.keys(), &owned_fields(sync))
-            .map(|f| format!("organization_fields.{f}"))
+    fn unwritable_create(sync: SyncKind, create: &DesiredOrg) -> Option<Unwritable> {
+        unwritable(
+            Some(&create.name),
+            "organization_fields",
+            &create.organization_fields,
+            &owned_fields(sync),
+        )
     }
 
-    fn foreign_field_of_update(sync: SyncKind, update: &OrgUpdate) -> Option<String> {
-        first_foreign(update.organization_fields.keys(), &owned_fields(sync))
-            .map(|f| format!("organization_fields.{f}"))
+    fn unwritable_update(sync: SyncKind, update: &OrgUpdate) -> Option<Unwritable> {
+        unwritable(
+            update.name.as_deref(),
+            "organization_fields",
+            &update.organization_fields,
+            &owned_fields(sync),
+        )
     }
 
     async fn create(

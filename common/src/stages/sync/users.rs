@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Managed, Writes, existing_user, first_foreign, record_error, taken};
+use super::{Managed, Unwritable, Writes, existing_user, record_error, taken, unwritable};
 use crate::error::StageError;
 use crate::model::instance::field;
 use crate::model::{
@@ -65,14 +65,22 @@ impl Writes for UserWrites {
         (mark.id, mark.email.clone())
     }
 
-    fn foreign_field_of_create(_: SyncKind, create: &DesiredUser) -> Option<String> {
-        first_foreign(create.user_fields.keys(), OWNED_USER_FIELDS)
-            .map(|f| format!("user_fields.{f}"))
+    fn unwritable_create(_: SyncKind, create: &DesiredUser) -> Option<Unwritable> {
+        unwritable(
+            Some(&create.name),
+            "user_fields",
+            &create.user_fields,
+            OWNED_USER_FIELDS,
+        )
     }
 
-    fn foreign_field_of_update(_: SyncKind, update: &UserUpdate) -> Option<String> {
-        first_foreign(update.user_fields.keys(), OWNED_USER_FIELDS)
-            .map(|f| format!("user_fields.{f}"))
+    fn unwritable_update(_: SyncKind, update: &UserUpdate) -> Option<Unwritable> {
+        unwritable(
+            update.name.as_deref(),
+            "user_fields",
+            &update.user_fields,
+            OWNED_USER_FIELDS,
+        )
     }
 
     async fn create(
