@@ -421,3 +421,209 @@ async fn a_killed_zdsync_run_is_redriven_to_the_end() {
     assert_eq!(record.status, ExecutionStatus::Succeeded);
     assert_same_end(&clean, &h, "a redrive after the run was killed");
 }
+
+/// Every value that grants access in this test's world: the Salesforce app and user secrets
+/// and every access token the org issued, the Zendesk API tokens (bare and as the Basic
+/// header carries them), the Slack webhook, and a wrong token given on purpose.
+fn secrets_of(h: &Harness, extra: &[(&str, Instance, String)]) -> Vec<(String, String)> {
+    use base64::Engine;
+    let sf = h.sandbox().salesforce();
+    let options = sf.options();
+    let mut secrets = vec![
+        (
+            "salesforce client secret".to_owned(),
+            options.client_secret.clone(),
+        ),
+        ("salesforce password".to_owned(), options.password.clone()),
+        (
+            "salesforce security token".to_owned(),
+            options.security_token.clone(),
+        ),
+    ];
+    for (i, token) in sf.issued_tokens().into_iter().enumerate() {
+        // The part after the org id prefix is the secret one.
+        let secret = token
+            .split_once('!')
+            .map_or(token.clone(), |(_, s)| s.to_owned());
+        secrets.push((format!("salesforce access token {i}"), secret));
+    }
+    let email = |instance| {
+        h.sandbox()
+            .zendesk_credentials(zdsync_e2e::zendesk(instance))
+            .email
+    };
+    let mut tokens: Vec<(String, String, String)> = Instance::ALL
+        .into_iter()
+        .map(|instance| {
+            let token = h
+                .sandbox()
+                .zendesk_credentials(zdsync_e2e::zendesk(instance))
+                .token;
+            (format!("zendesk {instance} token"), email(instance), token)
+        })
+        .collect();
+    for (what, instance, value) in extra {
+        tokens.push((what.to_string(), email(*instance), value.clone()));
+    }
+    for (what, email, token) in tokens {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{email}/token:{token}"));
+        secrets.push((format!("{what} (Basic header)"), basic));
+        secrets.push((what, token));
+    }
+    let webhook = h.sandbox().slack_webhook_url();
+    let webhook_path = webhook.split_once("/services/").unwrap().1.to_owned();
+    secrets.push(("slack webhook path".to_owned(), webhook_path));
+    for (_, value) in &secrets {
+        assert!(
+            value.len() >= 8,
+            "a secret long enough to search for: {value:?}"
+        );
+    }
+    secrets
+}
+
+/// Where `secrets` appear in `text`, as "secret in place" lines.
+fn leaks(place: &str, text: &str, secrets: &[(String, String)]) -> Vec<String> {
+    secrets
+        .iter()
+        .filter(|(_, value)| text.contains(value.as_str()))
+        .map(|(what, _)| format!("{what} in {place}"))
+        .collect()
+}
+
+/// No secret reaches a log line (at debug level, dependencies' logs included), an artifact,
+/// `execution.json`, the summary, an error or a Slack message — through a failed run with its
+/// alert, a redrive under faults with the password grant, and a run refused by Zendesk for a
+/// wrong token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_a_log_line_an_artifact_or_an_error() {
+    let h = Harness::generated(60, 7).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("zdsync.toml");
+    std::fs::write(&config, "# every setting from the environment\n").unwrap();
+    let options = h.sandbox().salesforce().options().clone();
+    let mut env = zdsync_cli::sandbox_cmd::environment(h.sandbox(), &data.display().to_string());
+    for (key, value) in [
+        ("RUST_LOG", "debug".to_owned()),
+        // The password grant, so the password is in play too.
+        ("ZDSYNC_SALESFORCE_GRANT", "password".to_owned()),
+        ("ZDSYNC_SALESFORCE_USERNAME", options.username.clone()),
+        (
+            "ZDSYNC_SALESFORCE_PASSWORD",
+            format!("{}{}", options.password, options.security_token),
+        ),
+        // Global's 3 marks trip the guard: a failed run, its summary and its alert.
+        ("ZDSYNC_SYNC_DELETION_GUARD_MIN", "2".to_owned()),
+        ("ZDSYNC_SYNC_DELETION_GUARD_RATIO", "0".to_owned()),
+    ] {
+        env.push((key.to_owned(), value));
+    }
+    let zdsync = zdsync_binary();
+    let invoke = |args: &[&str], env: &[(String, String)]| {
+        let output = std::process::Command::new(&zdsync)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let run = ["run", "--as-of", zdsync_e2e::AS_OF, "--run-id"];
+    let mut logs = Vec::new();
+
+    let (ok, log) = invoke(&[&run[..], &["secrets-failed"]].concat(), &env);
+    assert!(!ok, "the guard trips: {log}");
+    logs.push(("the failed run's output", log));
+    assert!(
+        h.sandbox()
+            .slack_messages()
+            .iter()
+            .any(|m| m.payload.to_string().contains("secrets-failed")),
+        "the alert was sent"
+    );
+
+    h.sandbox()
+        .set_faults(Faults::everywhere(0.10, 0.10, 0.05, 0.05))
+        .unwrap();
+    let (ok, log) = invoke(
+        &["redrive", "secrets-failed", "--allow-deletions", "global=3"],
+        &env,
+    );
+    h.sandbox().set_faults(Faults::none()).unwrap();
+    assert!(ok, "the redrive under faults converges: {log}");
+    logs.push(("the redrive's output", log));
+
+    let wrong = "wrong-token-3f9c1e7a".to_owned();
+    let mut refused = env.clone();
+    refused.push(("ZDSYNC_ZENDESK_USGOV_TOKEN".to_owned(), wrong.clone()));
+    let (ok, log) = invoke(&[&run[..], &["secrets-refused"]].concat(), &refused);
+    assert!(!ok, "US Gov refuses the wrong token: {log}");
+    assert!(log.contains("secrets-refused"), "{log}");
+    logs.push(("the refused run's output", log));
+
+    let secrets = secrets_of(&h, &[("the wrong US Gov token", Instance::Usgov, wrong)]);
+    // The search finds what it looks for: every configured secret is in the environment given.
+    let given = format!("{refused:?}");
+    for what in [
+        "salesforce client secret",
+        "salesforce security token",
+        "zendesk global token",
+        "the wrong US Gov token",
+        "slack webhook path",
+    ] {
+        assert!(
+            leaks("env", &given, &secrets)
+                .iter()
+                .any(|l| l.starts_with(what)),
+            "{what} is searched for"
+        );
+    }
+    assert!(
+        secrets
+            .iter()
+            .any(|(what, _)| what.starts_with("salesforce access token")),
+        "access tokens were issued"
+    );
+    let mut found = Vec::new();
+    for (place, log) in &logs {
+        assert!(
+            log.lines().filter(|l| l.contains("DEBUG")).count() >= 20,
+            "{place} was logged at debug level:\n{log}"
+        );
+        found.extend(leaks(place, log, &secrets));
+    }
+    let mut files = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+                found.extend(leaks(&path.display().to_string(), &text, &secrets));
+            }
+        }
+    }
+    assert!(
+        files >= 40,
+        "the runs' artifacts, records and summaries: {files}"
+    );
+    for message in h.sandbox().slack_messages() {
+        found.extend(leaks("a Slack message", &format!("{message:?}"), &secrets));
+    }
+    assert!(found.is_empty(), "secrets leaked:\n{}", found.join("\n"));
+}

@@ -27,6 +27,8 @@ struct Org {
     cursors: Cursors,
     api_usage: u64,
     tokens_issued: u64,
+    /// Every access token issued, in order.
+    issued: Vec<String>,
     /// Every SOQL statement received, in order (what a test asserts never reached a query).
     queries: Vec<String>,
 }
@@ -48,6 +50,7 @@ impl SalesforceState {
                 cursors: Cursors::default(),
                 api_usage: 0,
                 tokens_issued: 0,
+                issued: Vec::new(),
                 queries: Vec::new(),
             }),
         }
@@ -98,12 +101,18 @@ impl SalesforceState {
         self.lock().api_usage
     }
 
-    /// Starts a new day of API usage.
     /// The SOQL statements received so far, in order.
     pub fn queries(&self) -> Vec<String> {
         self.lock().queries.clone()
     }
 
+    /// Every access token issued so far, expired ones included (tests check that none
+    /// leaks into a log line or an artifact).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().issued.clone()
+    }
+
+    /// Starts a new day of API usage.
     pub fn reset_api_usage(&self) {
         self.lock().api_usage = 0;
     }
@@ -126,6 +135,7 @@ impl SalesforceState {
         );
         let mut org = self.lock();
         org.sessions.insert(token.clone(), Instant::now());
+        org.issued.push(token.clone());
         org.tokens_issued += 1;
         token
     }
