@@ -128,6 +128,14 @@ async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_re
         summary.stages["sync_global"].error.as_deref(),
         Some("DeletionGuardTripped")
     );
+    // The tripped sync applied its creates and updates: the summary says so.
+    let global = &summary.stages["sync_global"].counts;
+    let result: zdsync::model::SyncResult = h
+        .artifact(run, &artifacts::sync_result(SyncKind::Global))
+        .await;
+    assert_eq!(global["created"], result.created.len() as u64, "{global:?}");
+    assert_eq!(global["updated"], result.updated.len() as u64, "{global:?}");
+    assert!(global["created"] > 0 && global["marked"] == 0, "{global:?}");
     assert!(
         summary
             .guard_decisions

@@ -5,6 +5,7 @@
 //! `zdsync run` starts from what the first one left (and makes no writes when nothing changed),
 //! and `zdsync redrive` resumes against the state the failed run left.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
-use zdsync::config::{Secret, Settings};
+use zdsync::config::Settings;
 use zdsync::model::Instance;
 use zdsync::stages::StageContext;
 use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox, SandboxConfig, ZendeskInstance};
@@ -70,8 +71,13 @@ impl World {
                 let mut config = SandboxConfig::new(fixture);
                 // Jobs finish quickly so the demo is quick; pacing still goes through job polls.
                 config.job_delay = Duration::from_millis(100);
-                let mut world = World::with_sandbox(spec.clone(), config, data).await?;
-                world.settings_mut().sync.overrides = Some(overrides.display().to_string());
+                let mut world =
+                    World::start_sandbox(spec.clone(), config, data, &Settings::process_env())
+                        .await?;
+                let sync = &mut world.settings_mut().sync;
+                if sync.overrides.is_none() {
+                    sync.overrides = Some(overrides.display().to_string());
+                }
                 world.state_file = Some(state_file);
                 Ok(world)
             }
@@ -85,10 +91,19 @@ impl World {
         config: SandboxConfig,
         data: &DataDir,
     ) -> anyhow::Result<World> {
+        World::start_sandbox(spec, config, data, &BTreeMap::new()).await
+    }
+
+    async fn start_sandbox(
+        spec: WorldSpec,
+        config: SandboxConfig,
+        data: &DataDir,
+        sync_env: &BTreeMap<String, String>,
+    ) -> anyhow::Result<World> {
         let sandbox = Sandbox::start(config)
             .await
             .context("starting the sandbox")?;
-        let settings = sandbox_settings(&sandbox, data);
+        let settings = sandbox_settings(&sandbox, data, sync_env)?;
         Ok(World {
             spec,
             settings: Arc::new(settings),
@@ -138,29 +153,26 @@ impl World {
     }
 }
 
-/// Settings that point every client at the sandbox, with its credentials.
-fn sandbox_settings(sandbox: &Sandbox, data: &DataDir) -> Settings {
-    let mut settings = Settings::default();
-    let sf = sandbox.salesforce();
-    let options = sf.options();
-    settings.salesforce.login_url = sandbox.salesforce_url();
-    settings.salesforce.client_id = Some(options.client_id.clone());
-    settings.salesforce.client_secret = Some(Secret::new(options.client_secret.clone()));
-    for instance in Instance::ALL {
-        let which = sandbox_instance(instance);
-        let credentials = sandbox.zendesk_credentials(which);
-        let section = match instance {
-            Instance::Global => &mut settings.zendesk.global,
-            Instance::Usgov => &mut settings.zendesk.usgov,
-        };
-        section.url = Some(sandbox.zendesk_url(which));
-        section.email = Some(credentials.email.clone());
-        section.token = Some(Secret::new(credentials.token.clone()));
-    }
-    settings.slack.webhook_url = Some(Secret::new(sandbox.slack_webhook_url()));
-    settings.sync.alliance_partner_id = sandbox.alliance_account_id().map(str::to_owned);
-    settings.store.url = data.root().display().to_string();
-    settings
+/// Settings that point every client at the sandbox, with its credentials: the same
+/// `ZDSYNC_*` variables `zdsync sandbox --env-file` writes for the functions, loaded the way a
+/// function loads them. `sync_env` adds `ZDSYNC_SYNC_*` settings (the demo takes them from the
+/// process, so `ZDSYNC_SYNC_DELETION_GUARD_MIN=2 zdsync run` works); endpoints, credentials and
+/// the store are the sandbox's whatever the environment says.
+fn sandbox_settings(
+    sandbox: &Sandbox,
+    data: &DataDir,
+    sync_env: &BTreeMap<String, String>,
+) -> anyhow::Result<Settings> {
+    let mut env: BTreeMap<String, String> = sync_env
+        .iter()
+        .filter(|(key, _)| key.starts_with("ZDSYNC_SYNC_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend(crate::sandbox_cmd::environment(
+        sandbox,
+        &data.root().display().to_string(),
+    ));
+    Settings::load(None, &env).context("the ZDSYNC_SYNC_* settings")
 }
 
 pub fn sandbox_instance(instance: Instance) -> ZendeskInstance {
@@ -208,4 +220,54 @@ fn write_demo_overrides(
     }
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_demo_takes_sync_settings_from_the_environment_and_endpoints_from_the_sandbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let fixture = Fixture::generate(&GeneratorOptions::new(
+            5,
+            1,
+            chrono::Utc::now().date_naive(),
+        ));
+        let sandbox = Sandbox::start(SandboxConfig::new(fixture)).await.unwrap();
+        let env: BTreeMap<String, String> = [
+            ("ZDSYNC_SYNC_DELETION_GUARD_MIN", "2"),
+            (
+                "ZDSYNC_ZENDESK_GLOBAL_TOKEN",
+                "a-real-token-not-for-the-sandbox",
+            ),
+            ("ZDSYNC_SALESFORCE_GRANT", "password"),
+            ("ZDSYNC_STORE_URL", "s3://somewhere/else"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let settings = sandbox_settings(&sandbox, &data, &env).unwrap();
+        assert_eq!(settings.sync.deletion_guard_min, 2);
+        let global = sandbox.zendesk_credentials(ZendeskInstance::Global);
+        assert_eq!(
+            settings.zendesk.global.token.as_ref().unwrap().expose(),
+            global.token
+        );
+        assert_eq!(settings.salesforce.grant, Default::default());
+        assert_eq!(settings.store.url, data.root().display().to_string());
+
+        let bad: BTreeMap<String, String> = [(
+            "ZDSYNC_SYNC_DELETION_GUARD_MIN".to_owned(),
+            "two".to_owned(),
+        )]
+        .into();
+        let error = sandbox_settings(&sandbox, &data, &bad).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("deletion_guard_min"),
+            "{error:#}"
+        );
+        sandbox.shutdown().await;
+    }
 }

@@ -30,6 +30,30 @@ pub struct SyncResult {
     pub deletion_guard: Option<GuardDecision>,
 }
 
+impl SyncResult {
+    /// The counts a sync reports — as its stage's output, and in the summary of a run whose
+    /// sync failed after writing its result (a tripped guard still applied creates and
+    /// updates).
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        let mut counts = vec![
+            ("created", self.created.len()),
+            (
+                "already_done",
+                self.created.iter().filter(|c| c.already).count(),
+            ),
+            ("updated", self.updated.len()),
+            ("marked", self.marked.len()),
+            ("errors", self.errors.len()),
+            ("held_back", self.held_back.len()),
+            ("warnings", self.warnings.len()),
+        ];
+        if self.sync == Some(SyncKind::Global) {
+            counts.push(("without_contacts", self.without_contacts.len()));
+        }
+        counts
+    }
+}
+
 /// A record Zendesk accepted. `key` is the join key (Salesforce id, or email for users).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordOutcome {

@@ -218,6 +218,15 @@ async fn summarize(
             continue;
         };
         let stage = summary.stages.entry(format!("sync_{sync}")).or_default();
+        if stage.counts.is_empty() {
+            // The stage failed after writing its result (a tripped guard, too many record
+            // errors): what it did is in the result.
+            stage.counts = result
+                .counts()
+                .into_iter()
+                .map(|(k, n)| (k.to_owned(), n as u64))
+                .collect();
+        }
         stage.errors = result
             .errors
             .iter()

@@ -156,20 +156,10 @@ async fn run_sync<W: Writes>(
             result_key: key,
         });
     }
-    let mut output = StageOutput::new(Stage::Sync, Some(sync.instance()))
-        .count("created", result.created.len())
-        .count(
-            "already_done",
-            result.created.iter().filter(|c| c.already).count(),
-        )
-        .count("updated", result.updated.len())
-        .count("marked", result.marked.len())
-        .count("errors", result.errors.len())
-        .count("held_back", result.held_back.len())
-        .count("warnings", result.warnings.len());
-    if sync == SyncKind::Global {
-        output = output.count("without_contacts", result.without_contacts.len());
-    }
+    let output = result.counts().into_iter().fold(
+        StageOutput::new(Stage::Sync, Some(sync.instance())),
+        |output, (name, n)| output.count(name, n),
+    );
     Ok(output.with_artifact(key))
 }
 
