@@ -42,6 +42,7 @@ impl Harness {
         let spec = WorldSpec::Sandbox {
             accounts: 0,
             seed: 0,
+            existing_orgs: 0.0,
         };
         let mut world = World::with_sandbox(spec, config, &data).await.unwrap();
         world.settings_mut().sync.alliance_partner_id = Some(alliance);

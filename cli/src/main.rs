@@ -108,6 +108,10 @@ struct WorldArgs {
     /// Sandbox: generator seed.
     #[arg(long, default_value_t = world::DEMO_SEED)]
     seed: u64,
+    /// Sandbox: share of ordinary accounts whose Zendesk organization exists already in a
+    /// generated world; 0 makes a first run.
+    #[arg(long, default_value_t = zdsync_sandbox::DEFAULT_EXISTING_ORGS)]
+    existing_orgs: f64,
 }
 
 impl WorldArgs {
@@ -119,6 +123,7 @@ impl WorldArgs {
             None => WorldSpec::Sandbox {
                 accounts: self.accounts,
                 seed: self.seed,
+                existing_orgs: self.existing_orgs,
             },
         }
     }
@@ -208,6 +213,9 @@ fn parse_allowance(text: &str) -> Result<(SyncKind, usize), String> {
         n.parse().map_err(|_| format!("{n:?} is not a number"))?,
     ))
 }
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

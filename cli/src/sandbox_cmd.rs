@@ -27,6 +27,13 @@ pub struct SandboxArgs {
     /// Generated world: the date subscriptions are placed around; default today.
     #[arg(long)]
     as_of: Option<NaiveDate>,
+    /// Generated world: share of ordinary accounts whose Zendesk organization exists already
+    /// (0 makes a first run).
+    #[arg(long, default_value_t = zdsync_sandbox::DEFAULT_EXISTING_ORGS)]
+    existing_orgs: f64,
+    /// Write the fixture (generated, or from --fixture) to this file and exit without serving.
+    #[arg(long)]
+    write_fixture: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:9100")]
     listen: SocketAddr,
     /// How long a Zendesk background job takes.
@@ -64,12 +71,27 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         Some(path) => {
             Fixture::from_path(path).with_context(|| format!("loading {}", path.display()))?
         }
-        None => Fixture::generate(&GeneratorOptions::new(
-            args.accounts,
-            args.seed,
-            args.as_of.unwrap_or_else(|| Utc::now().date_naive()),
-        )),
+        None => {
+            let mut options = GeneratorOptions::new(
+                args.accounts,
+                args.seed,
+                args.as_of.unwrap_or_else(|| Utc::now().date_naive()),
+            );
+            options.existing_orgs = args.existing_orgs;
+            Fixture::generate(&options)
+        }
     };
+    if let Some(path) = &args.write_fixture {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        fixture
+            .write_json(std::io::BufWriter::new(file))
+            .with_context(|| format!("writing {}", path.display()))?;
+        // The process ends here: freeing a million-account world record by record would take
+        // longer than writing it.
+        std::mem::forget(fixture);
+        return Ok(());
+    }
     let mut config = SandboxConfig::new(fixture);
     config.bind = args.listen;
     config.job_delay = Duration::from_millis(args.job_delay_ms);

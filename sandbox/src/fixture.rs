@@ -24,14 +24,22 @@ pub struct Fixture {
 impl Fixture {
     pub fn from_path(path: impl AsRef<Path>) -> Result<Fixture, FixtureError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
+        let text = std::fs::read(path).map_err(|source| FixtureError::Read {
             path: path.to_owned(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| FixtureError::Parse {
+        serde_json::from_slice(&text).map_err(|source| FixtureError::Parse {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// Compact JSON to `out` (big worlds: no whole-text copy in memory); reads back with
+    /// [`Fixture::from_path`].
+    pub fn write_json(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut out, self)?;
+        out.write_all(b"\n")?;
+        out.flush()
     }
 
     /// Pretty JSON with a trailing newline; the same fixture always gives the same bytes.

@@ -35,7 +35,7 @@ pub use fixture::{
     FieldDefinition, FieldType, Fixture, GeneratedInfo, SlackFailure, SlackFixture,
     ZendeskCredentials, ZendeskFixture, ZendeskFixtures,
 };
-pub use generator::GeneratorOptions;
+pub use generator::{DEFAULT_EXISTING_ORGS, GeneratorOptions};
 pub use server::{Sandbox, serve_until_ctrl_c};
 pub use slack::SlackMessage;
 pub use zendesk::ZendeskHandle;

@@ -28,9 +28,19 @@ pub const DEMO_SEED: u64 = 7;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorldSpec {
     /// The in-process sandbox, seeded by the generator the first time.
-    Sandbox { accounts: usize, seed: u64 },
+    Sandbox {
+        accounts: usize,
+        seed: u64,
+        /// Share of ordinary accounts whose organization exists (0: a first run).
+        #[serde(default = "default_existing_orgs")]
+        existing_orgs: f64,
+    },
     /// Real endpoints: a settings file (optional) and `ZDSYNC_*` variables.
     Config { path: Option<PathBuf> },
+}
+
+fn default_existing_orgs() -> f64 {
+    zdsync_sandbox::DEFAULT_EXISTING_ORGS
 }
 
 pub struct World {
@@ -58,11 +68,17 @@ impl World {
                     state_file: None,
                 })
             }
-            WorldSpec::Sandbox { accounts, seed } => {
+            WorldSpec::Sandbox {
+                accounts,
+                seed,
+                existing_orgs,
+            } => {
                 let dir = data.root().join("sandbox");
                 let state_file = dir.join("state.json");
                 let fixture = if fresh || !state_file.exists() {
-                    Fixture::generate(&GeneratorOptions::new(*accounts, *seed, as_of))
+                    let mut options = GeneratorOptions::new(*accounts, *seed, as_of);
+                    options.existing_orgs = *existing_orgs;
+                    Fixture::generate(&options)
                 } else {
                     Fixture::from_path(&state_file)
                         .with_context(|| format!("loading {}", state_file.display()))?

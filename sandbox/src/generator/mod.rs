@@ -28,7 +28,7 @@ use names::NameBook;
 use plans::{Plans, Tier};
 use records::{Account, AccountType, Charge, Contact, Subscription};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GeneratorOptions {
     /// Salesforce accounts to make. The special cases come first, so even a small number
     /// covers the most important ones; the rest are ordinary customers.
@@ -36,6 +36,9 @@ pub struct GeneratorOptions {
     pub seed: u64,
     /// The run date all subscription dates are placed around.
     pub as_of: NaiveDate,
+    /// Share of ordinary accounts whose Zendesk organization exists already (a quarter of
+    /// those differ from Salesforce). 0 makes a first run: every ordinary org is to be created.
+    pub existing_orgs: f64,
 }
 
 impl GeneratorOptions {
@@ -44,9 +47,25 @@ impl GeneratorOptions {
             accounts,
             seed,
             as_of,
+            existing_orgs: DEFAULT_EXISTING_ORGS,
         }
     }
+
+    /// A world Zendesk has not seen yet: only the hand-made cases have organizations.
+    pub fn first_run(mut self) -> Self {
+        self.existing_orgs = 0.0;
+        self
+    }
 }
+
+pub const DEFAULT_EXISTING_ORGS: f64 = 0.7;
+
+/// What an ordinary account (after the hand-made cases) is, by share: GitLab's book is mostly
+/// Global customers, with about 1 % US Government and a few partners.
+const USGOV_SHARE: f64 = 0.01;
+const PARTNER_SHARE: f64 = 0.015;
+/// Scenario notes kept per scenario: enough for tests to pick from, small at any size.
+const NOTES_KEPT: usize = 50;
 
 impl Fixture {
     pub fn generate(options: &GeneratorOptions) -> Fixture {
@@ -154,6 +173,12 @@ const RISKS: [Option<&str>; 6] = [
 
 struct Generator {
     rng: ChaCha8Rng,
+    /// Chooses what each ordinary account is, apart from `rng`, so the accounts themselves
+    /// come from the same stream whatever the mix.
+    mix: ChaCha8Rng,
+    existing_orgs: f64,
+    /// Salesforce id → US Gov organization id.
+    usgov_orgs: std::collections::HashMap<String, u64>,
     as_of: NaiveDate,
     seed: u64,
     ids: IdFactory,
@@ -173,6 +198,9 @@ impl Generator {
     fn new(options: &GeneratorOptions) -> Self {
         Generator {
             rng: ChaCha8Rng::seed_from_u64(options.seed),
+            mix: ChaCha8Rng::seed_from_u64(options.seed ^ 0x5eed_0f_a11_ac_c0),
+            existing_orgs: options.existing_orgs,
+            usgov_orgs: std::collections::HashMap::new(),
             as_of: options.as_of,
             seed: options.seed,
             ids: IdFactory::default(),
@@ -194,7 +222,14 @@ impl Generator {
             self.special(*special);
         }
         for _ in SPECIALS.len()..accounts {
-            self.regular_customer();
+            let draw: f64 = self.mix.random();
+            if draw < USGOV_SHARE {
+                self.ordinary_usgov_customer();
+            } else if draw < USGOV_SHARE + PARTNER_SHARE {
+                self.ordinary_partner();
+            } else {
+                self.regular_customer();
+            }
         }
         self.orphaned_organizations();
         self.protected_users();
@@ -230,10 +265,15 @@ impl Generator {
     }
 
     fn note(&mut self, scenario: &str, what: &str) {
-        self.scenarios
-            .entry(scenario.to_owned())
-            .or_default()
-            .push(what.to_owned());
+        let noted = self.scenarios.entry(scenario.to_owned()).or_default();
+        if noted.len() < NOTES_KEPT {
+            noted.push(what.to_owned());
+        }
+    }
+
+    /// Whether an ordinary account's organization exists already.
+    fn has_existing_org(&mut self) -> bool {
+        self.rng.random_bool(self.existing_orgs.clamp(0.0, 1.0))
     }
 
     // ----- Salesforce records ------------------------------------------------------------
@@ -399,6 +439,13 @@ impl Generator {
     ) -> u64 {
         let id = organization_id(instance, self.instance(instance).organizations.len() as u64);
         let created = self.past_timestamp();
+        if instance == ZendeskInstance::Usgov
+            && let Some(salesforce_id) = fields.get("salesforce_id").and_then(Value::as_str)
+        {
+            self.usgov_orgs
+                .entry(salesforce_id.to_owned())
+                .or_insert(id);
+        }
         let mut fields = fields;
         if self.rng.random_bool(0.2) {
             fields.insert(
@@ -738,11 +785,7 @@ impl Generator {
     }
 
     fn usgov_org_of(&self, salesforce_id: &str) -> Option<u64> {
-        self.usgov
-            .organizations
-            .iter()
-            .find(|o| o["organization_fields"]["salesforce_id"] == json!(salesforce_id))
-            .and_then(|o| o["id"].as_u64())
+        self.usgov_orgs.get(salesforce_id).copied()
     }
 
     fn partner(
@@ -930,7 +973,7 @@ impl Generator {
         let charges: Vec<&str> = charges.iter().map(String::as_str).collect();
         self.subscribe(&mut account, &charges, end);
         // Global customers have GitLab admins too; with no US Gov org, none becomes a user.
-        for _ in 0..self.rng.random_range(1..=2) {
+        for _ in 0..self.rng.random_range(1..=5) {
             let contact = self.contact(&account, None, false, "Gitlab Admin");
             if self
                 .scenarios
@@ -944,13 +987,80 @@ impl Generator {
             }
             self.contacts.push(contact);
         }
-        if self.rng.random_bool(0.7) {
+        if self.has_existing_org() {
             let stale = self.rng.random_bool(0.25);
             self.customer_organization(&account, ZendeskInstance::Global, stale);
         } else {
             self.note("global_new_customer", &account.id);
+            // Some new customers' sold-to contacts have written to support before: they are
+            // Global users already, without an organization or in a reseller's.
+            if let Some((person, email)) = account.sold_to.clone()
+                && self.rng.random_bool(0.15)
+            {
+                let mut user = json!({"name": person, "email": email, "role": "end-user"});
+                if self.rng.random_bool(0.5) {
+                    user["organization_id"] = json!(self.reseller_org);
+                }
+                self.add_user(ZendeskInstance::Global, user);
+            }
         }
         self.accounts.push(account);
+    }
+
+    /// An ordinary US Government customer: its org (existing, or to be created), 1–5 GitLab
+    /// admin contacts, and their US Gov users — in sync, renamed, or not there yet.
+    fn ordinary_usgov_customer(&mut self) {
+        let mut account = self.account(AccountType::Customer);
+        let end = self.future_end();
+        let tier = self.choose(&["usgov_24x7", "usgov_12x5", "usgov_fedramp"]);
+        let charge = self.charge_of(tier);
+        self.subscribe(&mut account, &[&charge], end);
+        let org = if self.has_existing_org() {
+            let stale = self.rng.random_bool(0.25);
+            self.customer_organization(&account, ZendeskInstance::Usgov, stale)
+        } else {
+            self.note("usgov_new_customer", &account.id);
+            None
+        };
+        for _ in 0..self.rng.random_range(1..=5) {
+            let contact = self.contact(&account, None, false, "Gitlab Admin");
+            if let (Some(org), Some(email)) = (org, contact.email.clone()) {
+                match self.rng.random_range(0..10) {
+                    0..=5 => {
+                        let user = json!({"name": contact.name, "email": email, "role": "end-user",
+                            "organization_id": org, "user_fields": {"not_in_sfdc": false}});
+                        self.add_user(ZendeskInstance::Usgov, user);
+                    }
+                    6 | 7 => {
+                        let user = json!({"name": format!("{} (old)", contact.name), "email": email,
+                            "role": "end-user", "organization_id": org, "user_fields": {"not_in_sfdc": false}});
+                        self.add_user(ZendeskInstance::Usgov, user);
+                    }
+                    _ => {}
+                }
+            }
+            self.contacts.push(contact);
+        }
+        self.accounts.push(account);
+    }
+
+    /// An ordinary Open or Select partner: its partner org in sync, stale, or not there yet.
+    fn ordinary_partner(&mut self) {
+        let select = self.rng.random_bool(0.4);
+        let (track, org_type) = if select {
+            ("Select", "select_partner")
+        } else {
+            ("Open", "open_partner")
+        };
+        let org_type = self.has_existing_org().then_some(org_type);
+        let stale = self.rng.random_bool(0.25);
+        self.partner(
+            "partner_ordinary",
+            Some(track),
+            "Authorized",
+            org_type,
+            stale,
+        );
     }
 
     /// Managed organizations whose account no longer exists: to be marked, or marked already.
@@ -1024,6 +1134,43 @@ mod tests {
         let b = Fixture::generate(&options(60, 3)).to_json_pretty();
         assert_eq!(a, b);
         assert_ne!(a, Fixture::generate(&options(60, 4)).to_json_pretty());
+    }
+
+    #[test]
+    fn a_big_world_has_the_shares_of_the_book() {
+        let n = 20_000;
+        let fixture = Fixture::generate(&options(n, 2));
+        let accounts = &fixture.salesforce.objects["Account"];
+        assert_eq!(accounts.len(), n);
+        let names: std::collections::HashSet<&str> =
+            accounts.iter().filter_map(|a| a["Name"].as_str()).collect();
+        assert_eq!(names.len(), n - 1, "unique but for the shared-name case");
+        let partners = accounts
+            .iter()
+            .filter(|a| a["Type"] == json!("Partner"))
+            .count();
+        assert!((200..400).contains(&partners), "{partners} partners");
+        let usgov_orgs = fixture.zendesk.usgov.organizations.len();
+        assert!((100..200).contains(&usgov_orgs), "{usgov_orgs} US Gov orgs");
+        let contacts = fixture.salesforce.objects["Contact"].len();
+        assert!(
+            (50_000..70_000).contains(&contacts),
+            "{contacts} contacts: 1–5 an account"
+        );
+        let global_orgs = fixture.zendesk.global.organizations.len();
+        assert!(
+            (13_000..15_000).contains(&global_orgs),
+            "{global_orgs} Global orgs"
+        );
+        let noted = fixture.generated.as_ref().unwrap().scenarios["global_new_customer"].len();
+        assert_eq!(noted, NOTES_KEPT);
+
+        let first = Fixture::generate(&options(n, 2).first_run());
+        let first_orgs = first.zendesk.global.organizations.len();
+        assert!(
+            first_orgs < 40,
+            "a first run finds the hand-made orgs only: {first_orgs}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Made-up company and person names.
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 
 use rand::RngExt;
 use rand::seq::IndexedRandom;
@@ -69,16 +69,23 @@ const LAST_NAMES: &[&str] = &[
     "Fischer",
 ];
 
+/// Fresh word combinations tried before a name gets a number: the word lists make about
+/// 10 800 names, so small worlds read naturally and big ones never run out.
+const FRESH_TRIES: usize = 16;
+
 /// Hands out company names that are unique unless a duplicate is asked for.
 #[derive(Default)]
 pub(crate) struct NameBook {
-    companies: BTreeSet<String>,
+    companies: HashSet<String>,
+    /// Per word combination, the last number given to it (`Blue Harbor Systems 2`, `… 3`).
+    numbered: HashMap<String, u32>,
 }
 
 impl NameBook {
     pub(crate) fn company(&mut self, rng: &mut ChaCha8Rng) -> String {
-        loop {
-            let name = format!(
+        let mut name = String::new();
+        for _ in 0..FRESH_TRIES {
+            name = format!(
                 "{} {} {}",
                 pick(rng, ADJECTIVES),
                 pick(rng, NOUNS),
@@ -86,6 +93,16 @@ impl NameBook {
             );
             if self.companies.insert(name.clone()) {
                 return name;
+            }
+        }
+        // Taken: the next free number for this combination (a number can itself be taken by a
+        // literal name only if the word lists held digits, which they do not).
+        let n = self.numbered.entry(name.clone()).or_insert(1);
+        loop {
+            *n += 1;
+            let numbered = format!("{name} {n}");
+            if self.companies.insert(numbered.clone()) {
+                return numbered;
             }
         }
     }
@@ -109,6 +126,25 @@ pub(crate) fn domain(company: &str) -> String {
 pub(crate) fn email(person: &str, domain: &str, rng: &mut ChaCha8Rng) -> String {
     let local = person.to_lowercase().replace(' ', ".");
     format!("{local}{}@{domain}", rng.random_range(1..1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn names_stay_unique_far_beyond_the_word_lists() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut book = NameBook::default();
+        let names: HashSet<String> = (0..50_000).map(|_| book.company(&mut rng)).collect();
+        assert_eq!(names.len(), 50_000);
+        assert!(
+            names.iter().any(|n| n.ends_with(" 2")),
+            "numbered once the words run out"
+        );
+    }
 }
 
 fn pick<'a>(rng: &mut ChaCha8Rng, options: &[&'a str]) -> &'a str {
