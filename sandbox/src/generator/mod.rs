@@ -198,7 +198,7 @@ impl Generator {
     fn new(options: &GeneratorOptions) -> Self {
         Generator {
             rng: ChaCha8Rng::seed_from_u64(options.seed),
-            mix: ChaCha8Rng::seed_from_u64(options.seed ^ 0x5eed_0f_a11_ac_c0),
+            mix: ChaCha8Rng::seed_from_u64(options.seed ^ 0x0005_eed0_fa11_acc0),
             existing_orgs: options.existing_orgs,
             usgov_orgs: std::collections::HashMap::new(),
             as_of: options.as_of,
