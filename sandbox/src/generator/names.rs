@@ -128,6 +128,10 @@ pub(crate) fn email(person: &str, domain: &str, rng: &mut ChaCha8Rng) -> String 
     format!("{local}{}@{domain}", rng.random_range(1..1000))
 }
 
+fn pick<'a>(rng: &mut ChaCha8Rng, options: &[&'a str]) -> &'a str {
+    options.choose(rng).expect("non-empty word list")
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -145,8 +149,4 @@ mod tests {
             "numbered once the words run out"
         );
     }
-}
-
-fn pick<'a>(rng: &mut ChaCha8Rng, options: &[&'a str]) -> &'a str {
-    options.choose(rng).expect("non-empty word list")
 }
