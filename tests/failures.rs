@@ -30,7 +30,7 @@ async fn under_throttling_5xx_dropped_connections_and_lost_answers_a_run_ends_as
     let clean = clean_end_state().await;
     let h = Harness::generated(60, 7).await;
     h.sandbox()
-        .set_faults(Faults::everywhere(0.10, 0.10, 0.05, 0.05))
+        .set_faults(Faults::everywhere(0.15, 0.15, 0.08, 0.08))
         .unwrap();
     let outcome = h.run("e2e-faults").await;
     h.sandbox().set_faults(Faults::none()).unwrap();
@@ -563,7 +563,7 @@ async fn no_secret_reaches_a_log_line_an_artifact_or_an_error() {
     );
 
     h.sandbox()
-        .set_faults(Faults::everywhere(0.10, 0.10, 0.05, 0.05))
+        .set_faults(Faults::everywhere(0.15, 0.15, 0.08, 0.08))
         .unwrap();
     let (ok, log) = invoke(
         &["redrive", "secrets-failed", "--allow-deletions", "global=3"],

@@ -523,3 +523,180 @@ async fn a_failed_run_is_redriven_from_its_failed_state() {
     }
     assert!(redriven.summary.is_some());
 }
+
+/// Orgs per Salesforce id on `instance`.
+fn orgs_per_id(h: &Harness, instance: Instance) -> BTreeMap<String, usize> {
+    let mut count = BTreeMap::new();
+    for org in zendesk_orgs(h, instance) {
+        if let Some(id) = org.managed_id() {
+            *count.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    count
+}
+
+/// No sync created a second org for an account: an id has one org, or as many as it had
+/// before (the world's conflicts stay as they were).
+fn assert_no_duplicates(h: &Harness, instance: Instance, before: &BTreeMap<String, usize>) {
+    for (id, n) in orgs_per_id(h, instance) {
+        let had = before.get(&id).copied().unwrap_or(0);
+        assert!(n <= had.max(1), "{instance}: {id} has {n} orgs, had {had}");
+    }
+}
+
+/// SPEC §8 bounded work: with a budget of one slice (100 items here) per invocation, a first
+/// run's Global sync goes on over several invocations of the same state — each continuing
+/// where the last stopped — to the end a sync in one go reaches; one Slack digest in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_over_its_invocation_budget_is_continued_to_the_end() {
+    let fixture = zdsync_sandbox::Fixture::generate(
+        &zdsync_sandbox::GeneratorOptions::new(320, 5, as_of()).first_run(),
+    );
+    let mut h = Harness::from_fixture(fixture).await;
+    let before = orgs_per_id(&h, Instance::Global);
+    h.world.settings_mut().sync.max_inflight_jobs = 1;
+    h.world.settings_mut().sync.invocation_budget_secs = 0;
+    let run = "e2e-sliced";
+    let outcome = h.run(run).await;
+    succeeded(&outcome);
+
+    let creates: ChangeSet<DesiredOrg> =
+        h.artifact(run, &artifacts::creates(SyncKind::Global)).await;
+    let updates: ChangeSet<OrgUpdate> =
+        h.artifact(run, &artifacts::updates(SyncKind::Global)).await;
+    let marks: ChangeSet<OrgMark> = h
+        .artifact(run, &artifacts::not_in_sync(SyncKind::Global))
+        .await;
+    assert!(creates.items.len() > 200, "{}", creates.items.len());
+    let result: SyncResult = h
+        .artifact(run, &artifacts::sync_result(SyncKind::Global))
+        .await;
+    assert_eq!(result.created.len(), creates.items.len());
+    assert_eq!(result.updated.len(), updates.items.len());
+    assert_eq!(result.marked.len(), marks.items.len());
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+    assert!(result.progress.is_none() && result.left_for_next_run.is_empty());
+    let slices = |n: usize| n.div_ceil(100);
+    let expected =
+        slices(creates.items.len()) + slices(updates.items.len()) + slices(marks.items.len());
+    let summary = outcome.summary.unwrap();
+    assert_eq!(
+        summary.stages["sync_global"].counts["invocations"], expected as u64,
+        "one invocation per slice"
+    );
+    let looped = &outcome.record.states["Instances[0].SyncGlobalMore"];
+    assert_eq!(
+        looped.next.as_deref(),
+        Some("GatherPartners"),
+        "the loop ended"
+    );
+    assert_no_duplicates(&h, Instance::Global, &before);
+    let digests = h
+        .sandbox()
+        .slack_messages()
+        .iter()
+        .filter(|m| {
+            m.text
+                .as_deref()
+                .unwrap_or_default()
+                .contains("without support contacts")
+        })
+        .count();
+    assert_eq!(digests, usize::from(!result.without_contacts.is_empty()));
+
+    let writes = h.zendesk_writes(Instance::Global);
+    succeeded(&h.run("e2e-sliced-again").await);
+    assert_eq!(
+        h.zendesk_writes(Instance::Global),
+        writes,
+        "nothing left to write"
+    );
+}
+
+/// SPEC §8 bounded work: what does not fit the execution's budget is left for the next run —
+/// the run still succeeds and its summary says what is left — and the next run does it, with
+/// no duplicates; after it nothing is left to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_that_does_not_fit_the_execution_is_left_for_the_next_run() {
+    let fixture = zdsync_sandbox::Fixture::generate(
+        &zdsync_sandbox::GeneratorOptions::new(120, 9, as_of()).first_run(),
+    );
+    let mut h = Harness::from_fixture(fixture).await;
+    let before = orgs_per_id(&h, Instance::Global);
+    h.world.settings_mut().sync.execution_budget_secs = 0;
+    let run = "e2e-out-of-time";
+    let outcome = h.run(run).await;
+    succeeded(&outcome);
+    let creates: ChangeSet<DesiredOrg> =
+        h.artifact(run, &artifacts::creates(SyncKind::Global)).await;
+    let summary = outcome.summary.unwrap();
+    let line = format!("global: {} creates", creates.items.len());
+    assert!(
+        summary
+            .left_for_next_run
+            .iter()
+            .any(|l| l.starts_with(&line) && l.ends_with("left for the next run")),
+        "{:?}",
+        summary.left_for_next_run
+    );
+    assert_eq!(h.zendesk_writes(Instance::Global), 0);
+    assert_eq!(
+        summary.stages["sync_global"].counts["creates_left"],
+        creates.items.len() as u64
+    );
+
+    h.world.settings_mut().sync.execution_budget_secs = 45 * 60;
+    let next = h.run("e2e-next-hour").await;
+    succeeded(&next);
+    assert!(next.summary.unwrap().left_for_next_run.is_empty());
+    let result: SyncResult = h
+        .artifact("e2e-next-hour", &artifacts::sync_result(SyncKind::Global))
+        .await;
+    assert_eq!(result.created.len(), creates.items.len());
+    assert_no_duplicates(&h, Instance::Global, &before);
+    let writes = h.zendesk_writes(Instance::Global);
+    succeeded(&h.run("e2e-hour-after").await);
+    assert_eq!(h.zendesk_writes(Instance::Global), writes);
+}
+
+/// A sync continued over several invocations that crashes in one of them is redriven from the
+/// place the earlier invocations saved: nothing is duplicated, the slice cut short is redone
+/// (its creates that landed count as done), and the run ends with nothing left to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continued_sync_crashed_in_a_later_invocation_is_redriven_from_its_place() {
+    let fixture = zdsync_sandbox::Fixture::generate(
+        &zdsync_sandbox::GeneratorOptions::new(320, 5, as_of()).first_run(),
+    );
+    let mut h = Harness::from_fixture(fixture).await;
+    let before = orgs_per_id(&h, Instance::Global);
+    h.world.settings_mut().sync.max_inflight_jobs = 1;
+    h.world.settings_mut().sync.invocation_budget_secs = 0;
+    let run = "e2e-sliced-crash";
+    let plan = zdsync_cli::local::CrashPlan {
+        stage: zdsync::stages::Stage::Sync,
+        sync: SyncKind::Global,
+        after_writes: 1,
+    };
+    let crashed = h.run_crashing(run, plan).await;
+    assert_eq!(crashed.record.status, ExecutionStatus::Failed);
+    assert_eq!(crashed.record.failed_states()[0], "Instances[0].SyncGlobal");
+    let creates: ChangeSet<DesiredOrg> =
+        h.artifact(run, &artifacts::creates(SyncKind::Global)).await;
+
+    let redriven = h.redrive(run).await;
+    succeeded(&redriven);
+    let result: SyncResult = h
+        .artifact(run, &artifacts::sync_result(SyncKind::Global))
+        .await;
+    assert!(result.progress.is_none(), "finished");
+    assert_eq!(result.created.len(), creates.items.len());
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+    assert_no_duplicates(&h, Instance::Global, &before);
+    let writes = h.zendesk_writes(Instance::Global);
+    succeeded(&h.run("e2e-sliced-crash-again").await);
+    assert_eq!(
+        h.zendesk_writes(Instance::Global),
+        writes,
+        "nothing left to write"
+    );
+}

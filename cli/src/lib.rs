@@ -3,6 +3,7 @@
 //! parses arguments.
 
 pub mod asl;
+pub mod bench;
 pub mod cloud;
 pub mod lambda_proxy;
 pub mod local;

@@ -44,6 +44,9 @@ enum Command {
     /// Serve the Lambda Invoke API in front of `cargo lambda watch` (function ARNs, Lambda's
     /// function-error shape), so a Step Functions engine can run the real functions.
     LambdaProxy(lambda_proxy::ProxyArgs),
+    /// Benchmark the whole sync at several sizes, each stage a Lambda function process
+    /// (scripts/bench.sh builds the release binaries and runs it).
+    Bench(zdsync_cli::bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -247,6 +250,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Cloud(args) => cloud(args).await.map(|()| ExitCode::SUCCESS),
         Command::LambdaProxy(args) => lambda_proxy::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => zdsync_cli::bench::run(args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -174,6 +174,9 @@ fn table(out: &mut String, summary: &RunSummary) {
     for decision in &summary.guard_decisions {
         let _ = writeln!(out, "  {decision}");
     }
+    for left in &summary.left_for_next_run {
+        let _ = writeln!(out, "  {left}");
+    }
     for error in summary.errors.iter().take(10) {
         let _ = writeln!(out, "  error: {error}");
     }

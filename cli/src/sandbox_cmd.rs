@@ -39,6 +39,10 @@ pub struct SandboxArgs {
     /// How long a Zendesk background job takes.
     #[arg(long, default_value_t = 200)]
     job_delay_ms: u64,
+    /// Zendesk's account rate limit, requests per minute per instance (Enterprise: 700); 0
+    /// turns it off (benchmarks of the code itself).
+    #[arg(long, default_value_t = 700)]
+    rate_limit: u32,
     /// Write the ZDSYNC_* settings that point at this sandbox to a file (for
     /// `cargo lambda watch --env-file`).
     #[arg(long)]
@@ -95,6 +99,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let mut config = SandboxConfig::new(fixture);
     config.bind = args.listen;
     config.job_delay = Duration::from_millis(args.job_delay_ms);
+    config.zendesk_rate_limit_per_minute = args.rate_limit;
     let sandbox = Sandbox::start(config)
         .await
         .context("starting the sandbox")?;

@@ -22,6 +22,12 @@ pub struct ServiceCalls {
     pub retries: u64,
     /// 429 answers (account rate limit, too many jobs).
     pub throttled: u64,
+    /// Body bytes received: answers (HTTP), artifacts read (the store).
+    #[serde(default)]
+    pub bytes_received: u64,
+    /// Body bytes sent: requests (HTTP), artifacts written (the store).
+    #[serde(default)]
+    pub bytes_sent: u64,
 }
 
 impl CallStats {
@@ -40,13 +46,35 @@ impl CallStats {
             mine.requests += calls.requests;
             mine.retries += calls.retries;
             mine.throttled += calls.throttled;
+            mine.bytes_received += calls.bytes_received;
+            mine.bytes_sent += calls.bytes_sent;
         }
     }
 }
 
-tokio::task_local! {
-    static STAGE_CALLS: RefCell<CallStats>;
+/// The artifacts a stage read and wrote, key → bytes (what the benchmark's JSON floor is
+/// measured on).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactIo {
+    #[serde(default)]
+    pub read: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub written: BTreeMap<String, u64>,
 }
+
+/// What one stage's scope counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageIo {
+    pub calls: CallStats,
+    pub artifacts: ArtifactIo,
+}
+
+tokio::task_local! {
+    static STAGE_IO: RefCell<StageIo>;
+}
+
+/// The artifact store's service name in [`CallStats`].
+pub const STORE: &str = "store";
 
 /// What a client reports about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,28 +82,50 @@ pub enum Call {
     Request,
     Retry,
     Throttled,
+    /// An answer's body arrived, this many bytes.
+    Received(u64),
+    /// A request's body went out, this many bytes.
+    Sent(u64),
 }
 
 /// Counts one call for the stage running on this task (nothing outside a stage's scope).
 pub fn count(service: &str, call: Call) {
-    let _ = STAGE_CALLS.try_with(|stats| {
-        let mut stats = stats.borrow_mut();
-        let calls = stats.0.entry(service.to_owned()).or_default();
+    let _ = STAGE_IO.try_with(|io| {
+        let mut io = io.borrow_mut();
+        let calls = io.calls.0.entry(service.to_owned()).or_default();
         match call {
             Call::Request => calls.requests += 1,
             Call::Retry => calls.retries += 1,
             Call::Throttled => calls.throttled += 1,
+            Call::Received(bytes) => calls.bytes_received += bytes,
+            Call::Sent(bytes) => calls.bytes_sent += bytes,
         }
     });
 }
 
-/// Runs `stage` with its own call counts, and returns them with its result.
-pub async fn in_stage<F: Future>(stage: F) -> (F::Output, CallStats) {
-    STAGE_CALLS
-        .scope(RefCell::new(CallStats::default()), async move {
+/// Counts an artifact read (`written == false`) or written by the stage running on this task.
+pub fn artifact(key: &str, bytes: u64, written: bool) {
+    let _ = STAGE_IO.try_with(|io| {
+        let mut io = io.borrow_mut();
+        let (side, call) = if written {
+            (&mut io.artifacts.written, Call::Sent(bytes))
+        } else {
+            (&mut io.artifacts.read, Call::Received(bytes))
+        };
+        side.insert(key.to_owned(), bytes);
+        drop(io);
+        count(STORE, Call::Request);
+        count(STORE, call);
+    });
+}
+
+/// Runs `stage` with its own counts, and returns them with its result.
+pub async fn in_stage<F: Future>(stage: F) -> (F::Output, StageIo) {
+    STAGE_IO
+        .scope(RefCell::new(StageIo::default()), async move {
             let output = stage.await;
-            let stats = STAGE_CALLS.with(|stats| stats.borrow().clone());
-            (output, stats)
+            let io = STAGE_IO.with(|io| io.borrow().clone());
+            (output, io)
         })
         .await
 }
@@ -97,6 +147,7 @@ mod tests {
             count("salesforce", Call::Throttled);
         });
         let (((), first), ((), second)) = tokio::join!(one, two);
+        let (first, second) = (first.calls, second.calls);
         assert_eq!(first.requests(), 2);
         assert_eq!(first.retries(), 1);
         assert_eq!(second.0["salesforce"].throttled, 1);
@@ -104,5 +155,25 @@ mod tests {
         let mut both = first.clone();
         both.add(&second);
         assert_eq!(both.requests(), 3);
+    }
+
+    #[tokio::test]
+    async fn artifacts_and_bytes_are_counted_for_the_stage() {
+        let ((), io) = in_stage(async {
+            artifact("runs/r/a.json", 100, false);
+            artifact("runs/r/b.json", 40, true);
+            count("zendesk_global", Call::Received(7));
+            count("zendesk_global", Call::Sent(3));
+        })
+        .await;
+        assert_eq!(io.artifacts.read["runs/r/a.json"], 100);
+        assert_eq!(io.artifacts.written["runs/r/b.json"], 40);
+        let store = io.calls.0[STORE];
+        assert_eq!(
+            (store.requests, store.bytes_received, store.bytes_sent),
+            (2, 100, 40)
+        );
+        let zendesk = io.calls.0["zendesk_global"];
+        assert_eq!((zendesk.bytes_received, zendesk.bytes_sent), (7, 3));
     }
 }

@@ -155,7 +155,20 @@ pub struct SyncSettings {
     pub max_rejected_ratio: f64,
     pub deletion_guard_min: usize,
     pub deletion_guard_ratio: f64,
+    /// A sync invocation starts no slice of work it does not expect to finish within this
+    /// many seconds of its start; the state machine invokes it again for the rest (Lambda
+    /// stops a function at 15 minutes).
+    pub invocation_budget_secs: u64,
+    /// A sync starts no slice of work it does not expect to finish within this many seconds
+    /// of the execution's start; the rest is left for the next run (the state machine's
+    /// timeout is 50 minutes, and the summary must still run).
+    pub execution_budget_secs: u64,
 }
+
+/// Lambda's 900 s less room for one slice of work started just inside the budget.
+pub const MAX_INVOCATION_BUDGET_SECS: u64 = 720;
+/// The state machine's 3000 s less room for a slice, the other syncs and the summary.
+pub const MAX_EXECUTION_BUDGET_SECS: u64 = 2820;
 
 impl Default for SyncSettings {
     fn default() -> Self {
@@ -171,6 +184,8 @@ impl Default for SyncSettings {
             max_rejected_ratio: 0.01,
             deletion_guard_min: 25,
             deletion_guard_ratio: 0.05,
+            invocation_budget_secs: 600,
+            execution_budget_secs: 45 * 60,
         }
     }
 }
@@ -362,6 +377,22 @@ impl Settings {
             if !(0.0..=1.0).contains(&ratio) {
                 return Err(ConfigError::new(path, "must be between 0 and 1"));
             }
+        }
+        if sync.invocation_budget_secs > MAX_INVOCATION_BUDGET_SECS {
+            return Err(ConfigError::new(
+                "sync.invocation_budget_secs",
+                format!(
+                    "must be at most {MAX_INVOCATION_BUDGET_SECS} (Lambda ends a function at 900 seconds, and a slice of work may run past the budget)"
+                ),
+            ));
+        }
+        if sync.execution_budget_secs > MAX_EXECUTION_BUDGET_SECS {
+            return Err(ConfigError::new(
+                "sync.execution_budget_secs",
+                format!(
+                    "must be at most {MAX_EXECUTION_BUDGET_SECS} (the state machine times out at 3000 seconds, and the summary runs after the syncs)"
+                ),
+            ));
         }
         for id in &sync.protected_ids {
             SalesforceId::parse(id.trim())

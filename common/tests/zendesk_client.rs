@@ -591,14 +591,15 @@ async fn memberships_are_added_and_existing_ones_tolerated() {
     );
     let client = client(&sandbox, GLOBAL);
 
-    client
-        .create_organization_membership(user, new)
-        .await
-        .unwrap();
-    client
-        .create_organization_membership(user, new)
-        .await
-        .unwrap();
+    // In bulk, as a job; the second time the user already is a member: done, not an error.
+    for _ in 0..2 {
+        let outcomes = client
+            .create_organization_memberships(&[(user, new)])
+            .await
+            .unwrap();
+        assert_eq!(outcomes.len(), 1);
+        assert!(outcomes[0].result.is_ok(), "{outcomes:?}");
+    }
 
     let orgs_of_user: BTreeSet<u64> = zendesk
         .organization_memberships()
@@ -611,13 +612,23 @@ async fn memberships_are_added_and_existing_ones_tolerated() {
         BTreeSet::from([home, new]),
         "home membership kept"
     );
-    let error = client
-        .create_organization_membership(987_654_321, new)
+    // A user who does not exist is that item's error; the others of the job are applied.
+    let other = id_of(
+        &zendesk
+            .insert_user(json!({"name": "Kim", "email": "kim@x.example"}))
+            .unwrap(),
+    );
+    let outcomes = client
+        .create_organization_memberships(&[(987_654_321, new), (other, new)])
         .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, ZendeskError::Validation { details, .. } if details[0].field == "user_id"),
-        "{error:?}"
+        .unwrap();
+    let failed = errors(&outcomes);
+    assert_eq!(failed.len(), 1, "{outcomes:?}");
+    assert_eq!(failed[&0].error, "InvalidValue", "{outcomes:?}");
+    assert!(outcomes[1].result.is_ok(), "{outcomes:?}");
+    assert_eq!(
+        zendesk.user_by_email("kim@x.example").unwrap()["organization_id"],
+        json!(new)
     );
 }
 

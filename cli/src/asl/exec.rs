@@ -310,6 +310,21 @@ struct StateRun<'a> {
     task_result: Option<Value>,
 }
 
+/// Where a branch is in replaying a redriven execution's record.
+#[derive(Default)]
+struct Replaying {
+    /// A state of the branch ran again: the rest of it runs too.
+    over: bool,
+    replayed: std::collections::HashSet<String>,
+}
+
+impl Replaying {
+    /// Whether the state at `path` may be replayed now (and it is, once).
+    fn take(&mut self, path: &str) -> bool {
+        !self.over && self.replayed.insert(path.to_owned())
+    }
+}
+
 struct Runner<'a> {
     invoker: &'a dyn TaskInvoker,
     observer: &'a dyn Observer,
@@ -333,6 +348,11 @@ impl<'a> Runner<'a> {
         async move {
             let mut current = machine.start_at.as_str();
             let mut data = input;
+            // A redrive replays a branch's recorded states only until the first one that runs
+            // again, and each only once: from there on every state runs. A loop (a sync
+            // continued in another invocation) enters a state more than once, and its record is
+            // of the last entry; entered again, it runs.
+            let mut replaying = Replaying::default();
             loop {
                 let state = &machine.states[current];
                 let path = format!("{scope}{current}");
@@ -342,7 +362,9 @@ impl<'a> Runner<'a> {
                         format!("{path} was not started: a parallel branch failed"),
                     ));
                 }
-                let (output, next) = self.run_state(state, &path, data, &stop).await?;
+                let (output, next) = self
+                    .run_state(state, &path, data, &stop, &mut replaying)
+                    .await?;
                 match next {
                     Some(next) => {
                         current = machine
@@ -365,8 +387,9 @@ impl<'a> Runner<'a> {
         path: &str,
         input: Value,
         stop: &CancellationToken,
+        replaying: &mut Replaying,
     ) -> Result<(Value, Option<String>), ExecError> {
-        if let Some(done) = self.replay.get(path) {
+        if let Some(done) = self.replay.get(path).filter(|_| replaying.take(path)) {
             let output = done.output.clone().unwrap_or(Value::Null);
             self.observer.on_event(&Event::Succeeded {
                 path: path.to_owned(),
@@ -376,6 +399,7 @@ impl<'a> Runner<'a> {
             });
             return Ok((output, done.next.clone()));
         }
+        replaying.over = true;
         self.observer.on_event(&Event::Entered {
             path: path.to_owned(),
         });

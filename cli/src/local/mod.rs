@@ -24,7 +24,9 @@ use zdsync::model::{RunFailure, RunStatus, RunSummary};
 use zdsync::stages::{Executions, HowItEnded, RunningExecution, Stage, StageContext, artifacts};
 use zdsync::store::{DirStore, RunKeys, read_json_opt};
 
-use crate::asl::{self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine};
+use crate::asl::{
+    self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine, TaskInvoker,
+};
 pub use invoker::{CRASH_ERROR, CrashPlan, InProcessStages};
 pub use progress::Progress;
 pub use world::{World, WorldSpec};
@@ -233,11 +235,30 @@ pub struct RunRequest {
     pub crash: Option<CrashPlan>,
 }
 
-/// Starts a new local execution of the state machine in `world`.
+/// Starts a new local execution of the state machine in `world`, each stage in-process.
 pub async fn run(
     data: &DataDir,
     world: &World,
     request: &RunRequest,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let mut invoker = InProcessStages::new(world.context(data)?);
+    if let Some(plan) = request.crash {
+        let sandbox = world
+            .sandbox()
+            .context("a crash plan needs the sandbox, which counts the writes")?;
+        invoker = invoker.crashing(plan, sandbox.crash_switch());
+    }
+    run_with_invoker(data, world, request, &invoker, progress).await
+}
+
+/// Starts a new local execution whose Tasks `invoker` runs (the benchmark's: each stage a
+/// Lambda function process).
+pub async fn run_with_invoker(
+    data: &DataDir,
+    world: &World,
+    request: &RunRequest,
+    invoker: &dyn TaskInvoker,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
     RunKeys::new(&request.run_id).map_err(|e| anyhow::anyhow!("--run-id: {e}"))?;
@@ -264,14 +285,16 @@ pub async fn run(
             serde_json::to_value(&request.allow_deletions)?,
         );
     }
+    // The run date, as an execution option (the guard's default is the start date).
+    input.insert("as_of".into(), Value::String(request.as_of.to_string()));
     // Starting is one step for all local runs of this data directory, as Step Functions
     // registers an execution before its first state: the start time is taken, the record and
     // the RUNNING marker written, under one lock. So the overlap guard of any later run sees
     // every older one, and of two runs started together exactly one goes on.
     let (record, _marker) = {
         let _starting = data.starting_lock()?;
-        // The execution's start time carries `as_of`: the guard derives the run date from it.
-        let start = request.as_of.and_time(Utc::now().time()).and_utc();
+        // The real start time: the syncs measure the execution's time budget from it.
+        let start = Utc::now();
         let record = ExecutionRecord::new(
             LOCAL_STATE_MACHINE_ARN,
             &request.run_id,
@@ -290,18 +313,11 @@ pub async fn run(
         (record, data.claim(&request.run_id)?)
     };
 
-    let mut invoker = InProcessStages::new(world.context(data)?);
-    if let Some(plan) = request.crash {
-        let sandbox = world
-            .sandbox()
-            .context("a crash plan needs the sandbox, which counts the writes")?;
-        invoker = invoker.crashing(plan, sandbox.crash_switch());
-    }
     let options = ExecutionOptions {
         retry_time_scale: request.retry_time_scale,
         checkpoint: Some(checkpoint(data)),
     };
-    let record = asl::start(&machine, record, &invoker, progress, options).await;
+    let record = asl::start(&machine, record, invoker, progress, options).await;
     finish(data, world, record).await
 }
 
@@ -387,10 +403,18 @@ async fn summarize_failure(data: &DataDir, world: &World, record: &ExecutionReco
         running: Vec::new(),
     };
     let as_of = record
-        .start_time
-        .parse::<DateTime<Utc>>()
-        .map(|t| t.date_naive())
-        .unwrap_or_else(|_| Utc::now().date_naive());
+        .input
+        .get("as_of")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse::<NaiveDate>().ok())
+        .or_else(|| {
+            record
+                .start_time
+                .parse::<DateTime<Utc>>()
+                .ok()
+                .map(|t| t.date_naive())
+        })
+        .unwrap_or_else(|| Utc::now().date_naive());
     let input = serde_json::json!({"run_id": record.name, "as_of": as_of, "failure": failure});
     let summarized = match world.context(data) {
         Ok(ctx) => zdsync::stages::run(Stage::Summarize, &ctx, input)

@@ -133,6 +133,16 @@ impl World {
         Arc::make_mut(&mut self.settings)
     }
 
+    /// A world of real (or separately served) endpoints given by `settings`.
+    pub fn with_settings(spec: WorldSpec, settings: Settings) -> World {
+        World {
+            spec,
+            settings: Arc::new(settings),
+            sandbox: None,
+            state_file: None,
+        }
+    }
+
     pub fn spec(&self) -> &WorldSpec {
         &self.spec
     }

@@ -42,7 +42,8 @@ pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};
 pub use report::{ExpiredOverride, OverrideReport, ProcessReport, SkipReason, SkippedAccount};
 pub use result::{
-    GuardDecision, NewOrgWithoutContacts, RecordError, RecordOutcome, SyncAction, SyncResult,
+    GuardDecision, NewOrgWithoutContacts, Pending, RecordError, RecordOutcome, SyncAction,
+    SyncProgress, SyncResult,
 };
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
 pub use summary::{RunFailure, RunStatus, RunSummary, StageSummary};

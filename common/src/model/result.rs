@@ -28,9 +28,55 @@ pub struct SyncResult {
     /// What the deletion guard decided about this sync's marks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_guard: Option<GuardDecision>,
+    /// An unfinished sync: how far it got. The next invocation of the same run goes on from
+    /// here; a finished sync has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<SyncProgress>,
+    /// Work the execution's time did not fit, left for the next run (whose compare finds it
+    /// again): counts per kind.
+    #[serde(default, skip_serializing_if = "Pending::is_empty")]
+    pub left_for_next_run: Pending,
+}
+
+/// How far an unfinished sync got through its plan (creates, then updates, then marks).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// Items done of each kind, in plan order.
+    pub done: Pending,
+    /// The plan's sizes when it began: a resume of a different plan starts over.
+    pub planned: Pending,
+    /// Invocations so far.
+    pub invocations: usize,
+    /// The longest slice of work so far, in seconds: what the next one is expected to take.
+    pub slice_seconds: f64,
+}
+
+/// Creates, updates and marks: done, planned or left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub creates: usize,
+    pub updates: usize,
+    pub marks: usize,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    pub fn total(&self) -> usize {
+        self.creates + self.updates + self.marks
+    }
 }
 
 impl SyncResult {
+    /// Adds a warning once: a sync in several slices meets the same condition in each.
+    pub fn warn(&mut self, warning: &str) {
+        if !self.warnings.iter().any(|w| w == warning) {
+            self.warnings.push(warning.to_owned());
+        }
+    }
+
     /// The counts a sync reports — as its stage's output, and in the summary of a run whose
     /// sync failed after writing its result (a tripped guard still applied creates and
     /// updates).
@@ -49,6 +95,14 @@ impl SyncResult {
         ];
         if self.sync == Some(SyncKind::Global) {
             counts.push(("without_contacts", self.without_contacts.len()));
+        }
+        let left = self.left_for_next_run;
+        if !left.is_empty() {
+            counts.extend([
+                ("creates_left", left.creates),
+                ("updates_left", left.updates),
+                ("marks_left", left.marks),
+            ]);
         }
         counts
     }

@@ -25,6 +25,10 @@ pub struct RunSummary {
     /// Deletion-guard and overlap-guard decisions, in words.
     #[serde(default)]
     pub guard_decisions: Vec<String>,
+    /// Syncs whose work did not fit the execution's time, in words: "global: 1200 creates
+    /// left for the next run".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_for_next_run: Vec<String>,
     #[serde(default)]
     pub errors: Vec<String>,
 }

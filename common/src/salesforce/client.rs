@@ -236,6 +236,7 @@ impl SalesforceClient {
             .text()
             .await
             .map_err(|e| Failure::Error(transport_error(&e)))?;
+        calls::count(SERVICE, Call::Received(body.len() as u64));
         if status.is_success() {
             return serde_json::from_str(&body).map_err(|e| {
                 Failure::Error(SalesforceError::InvalidResponse {

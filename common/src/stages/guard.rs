@@ -47,6 +47,10 @@ pub struct RunOptions {
     /// allows up to N this execution.
     #[serde(default)]
     pub allow_deletions: BTreeMap<SyncKind, usize>,
+    /// The date subscriptions are judged against; default: the execution's start date (UTC).
+    /// For re-running a past day, and for local runs of a world generated for a date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<NaiveDate>,
 }
 
 pub async fn run(ctx: &StageContext, input: GuardInput) -> Result<GuardOutput, StageError> {
@@ -63,7 +67,9 @@ pub async fn run(ctx: &StageContext, input: GuardInput) -> Result<GuardOutput, S
     }
     Ok(GuardOutput {
         run_id: input.run_id,
-        as_of: input.started_at.date_naive(),
+        as_of: options
+            .as_of
+            .unwrap_or_else(|| input.started_at.date_naive()),
         skip: older.is_some(),
         options,
         older_execution: older,
@@ -77,7 +83,7 @@ fn parse_options(execution_input: &Value) -> Result<RunOptions, StageError> {
     };
     serde_path_to_error::deserialize(input).map_err(|e| {
         StageError::InvalidConfig(format!(
-            "execution input is invalid at {}: {} (accepted: {{\"dry_run\": true, \"allow_deletions\": {{\"global\": N, \"usgov\": N, \"partners\": N, \"users\": N}}}})",
+            "execution input is invalid at {}: {} (accepted: {{\"dry_run\": true, \"allow_deletions\": {{\"global\": N, \"usgov\": N, \"partners\": N, \"users\": N}}, \"as_of\": \"YYYY-MM-DD\"}})",
             e.path(),
             e.inner()
         ))

@@ -211,6 +211,10 @@ pub struct RunInput {
     /// Sync only: the operator's per-sync allowance for the deletion guard.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub allow_deletions: BTreeMap<SyncKind, usize>,
+    /// Sync only: when the execution started (`$$.Execution.StartTime`), which with
+    /// `sync.execution_budget_secs` bounds the work this run may still start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_started: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RunInput {
@@ -246,6 +250,10 @@ pub struct StageOutput {
     pub counts: BTreeMap<String, u64>,
     /// Artifact keys written.
     pub artifacts: Vec<String>,
+    /// Sync only: work is left for another invocation of this stage in this run (the state
+    /// machine loops back); `false` when the sync is done for this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
 }
 
 impl StageOutput {
@@ -274,9 +282,9 @@ impl StageOutput {
 pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value, StageError> {
     let started = std::time::Instant::now();
     let stats_name = StageStats::artifact_name(stage, &input);
-    let (result, calls) = crate::calls::in_stage(dispatch(stage, ctx, input)).await;
+    let (result, io) = crate::calls::in_stage(dispatch(stage, ctx, input)).await;
     if let Some((run_id, name)) = stats_name {
-        let stats = StageStats {
+        let mut stats = StageStats {
             stage: stage.function_name().to_owned(),
             seconds: started.elapsed().as_secs_f64(),
             counts: result
@@ -285,13 +293,23 @@ pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value
                 .and_then(|output| output.get("counts"))
                 .and_then(|c| serde_json::from_value(c.clone()).ok())
                 .unwrap_or_default(),
-            calls,
+            calls: io.calls,
+            artifacts: io.artifacts,
             error: result.as_ref().err().map(|e| e.name().to_owned()),
         };
         let written = match RunKeys::new(&run_id).and_then(|keys| keys.key(&name)) {
-            Ok(key) => crate::store::write_json(ctx.store.as_ref(), &key, &stats)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(key) => {
+                // A sync continued over several invocations: its stats are their sum.
+                if stats.counts.get("invocations").is_some_and(|&n| n > 1)
+                    && let Ok(Some(earlier)) =
+                        crate::store::read_json_opt::<StageStats>(ctx.store.as_ref(), &key).await
+                {
+                    stats.add_earlier(&earlier);
+                }
+                crate::store::write_json(ctx.store.as_ref(), &key, &stats)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = written {
@@ -310,12 +328,27 @@ pub struct StageStats {
     pub counts: BTreeMap<String, u64>,
     #[serde(default)]
     pub calls: crate::calls::CallStats,
+    /// The artifacts it read and wrote, with their sizes.
+    #[serde(default)]
+    pub artifacts: crate::calls::ArtifactIo,
     /// The stage's error name, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl StageStats {
+    /// Folds in an earlier invocation's stats of the same stage and run.
+    fn add_earlier(&mut self, earlier: &StageStats) {
+        self.seconds += earlier.seconds;
+        self.calls.add(&earlier.calls);
+        for (key, bytes) in &earlier.artifacts.read {
+            *self.artifacts.read.entry(key.clone()).or_default() += bytes;
+        }
+        for (key, bytes) in &earlier.artifacts.written {
+            *self.artifacts.written.entry(key.clone()).or_default() += bytes;
+        }
+    }
+
     /// The run and the artifact a stage's stats go to: `stages/sync-partners.json`,
     /// `stages/gather-orgs-global.json`, `stages/process.json`. None for the guard (it has no
     /// run yet) and the summary (which reads them).

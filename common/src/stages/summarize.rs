@@ -13,7 +13,7 @@ use serde_json::Value;
 // A missing artifact is fine here (a dry run has no sync results); a corrupt one is not.
 use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, read_opt};
 use crate::error::StageError;
-use crate::model::{RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
+use crate::model::{Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
 use crate::store::{RunKeys, write_json};
 
 /// Record errors copied into the summary (the sync results hold all of them).
@@ -170,6 +170,20 @@ pub fn alert_text(
     text
 }
 
+/// "1200 creates, 30 updates left for the next run"; none when nothing is left.
+fn left_for_next_run(left: &Pending) -> Option<String> {
+    let parts: Vec<String> = [
+        (left.creates, "create"),
+        (left.updates, "update"),
+        (left.marks, "mark"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}{}", if n == 1 { "" } else { "s" }))
+    .collect();
+    (!parts.is_empty()).then(|| format!("{} left for the next run", parts.join(", ")))
+}
+
 async fn summarize(
     ctx: &StageContext,
     keys: &RunKeys,
@@ -233,6 +247,9 @@ async fn summarize(
             .take(ERRORS_SHOWN)
             .map(|e| e.describe())
             .collect();
+        if let Some(left) = left_for_next_run(&result.left_for_next_run) {
+            summary.left_for_next_run.push(format!("{sync}: {left}"));
+        }
         if let Some(decision) = &result.deletion_guard {
             summary
                 .guard_decisions

@@ -70,7 +70,10 @@ pub async fn read_json_opt<T: DeserializeOwned>(
     key: &str,
 ) -> Result<Option<T>, StoreError> {
     match store.get(key).await? {
-        Some(body) => decode_json(key, &body).map(Some),
+        Some(body) => {
+            crate::calls::artifact(key, body.len() as u64, false);
+            decode_json(key, &body).map(Some)
+        }
         None => Ok(None),
     }
 }
@@ -86,7 +89,10 @@ pub async fn write_json<T: Serialize + ?Sized>(
         key: key.to_owned(),
         message: err.to_string(),
     })?;
-    store.put(key, Bytes::from(body)).await
+    let bytes = body.len() as u64;
+    store.put(key, Bytes::from(body)).await?;
+    crate::calls::artifact(key, bytes, true);
+    Ok(())
 }
 
 /// Decodes an artifact's bytes as `T`, reporting where and why it failed. Exposed for callers

@@ -11,10 +11,10 @@ use serde_json::{Map, Value, json};
 use url::Url;
 
 use super::config::ZendeskConfig;
-use super::error::{ValidationDetail, ZendeskError};
+use super::error::ZendeskError;
 use super::jobs::{
-    BulkRun, CREATE_ORGANIZATIONS, CREATE_USERS, Chunk, Jobs, OnForbidden, UPDATE_ORGANIZATIONS,
-    UPDATE_USERS,
+    BulkRun, CREATE_MEMBERSHIPS, CREATE_ORGANIZATIONS, CREATE_USERS, Chunk, Jobs, OnForbidden,
+    UPDATE_ORGANIZATIONS, UPDATE_USERS,
 };
 use super::outcomes::{BulkUsers, ItemError, ItemOutcome, Outcomes};
 use super::transport::{RequestCounts, Transport};
@@ -124,27 +124,29 @@ impl ZendeskClient {
         }
     }
 
-    /// Adds `user_id` to `organization_id` without touching the user's other memberships.
-    /// A user who is already a member counts as done.
-    pub async fn create_organization_membership(
+    /// Create Many Memberships, paced: adds each `(user_id, organization_id)` without touching
+    /// the user's other memberships. One outcome per pair, in order; a user who already is a
+    /// member counts as done (a redrive re-adding what an earlier attempt added).
+    pub async fn create_organization_memberships(
         &self,
-        user_id: u64,
-        organization_id: u64,
-    ) -> Result<(), ZendeskError> {
-        let url = self.transport.url("organization_memberships", &[])?;
-        let body = json!({
-            "organization_membership": {"user_id": user_id, "organization_id": organization_id}
-        });
-        match self.transport.post(url, &body).await {
-            Ok(_) => Ok(()),
-            Err(ZendeskError::Validation { message, details })
-                if is_already_a_member(&message, &details) =>
+        pairs: &[(u64, u64)],
+    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
+        let items = pairs
+            .iter()
+            .map(|(user_id, organization_id)| {
+                json!({"user_id": user_id, "organization_id": organization_id})
+            })
+            .collect();
+        let mut outcomes = self.bulk(&CREATE_MEMBERSHIPS, items).await?;
+        for outcome in &mut outcomes {
+            if let Err(e) = &outcome.result
+                && e.error == "DuplicateValue"
             {
-                tracing::debug!(user_id, organization_id, "already a member");
-                Ok(())
+                tracing::debug!(pair = ?pairs[outcome.index], "already a member");
+                outcome.result = Ok(None);
             }
-            Err(error) => Err(error),
         }
+        Ok(outcomes)
     }
 
     /// Create Many Organizations, paced; one outcome per item, in order.
@@ -336,13 +338,6 @@ fn with_cursor(current: &Url, cursor: &str) -> Url {
 /// Zendesk answers 422 when "the user is already assigned to the organization" (apis.md A6);
 /// the body's exact wording is not documented, so a `DuplicateValue` detail or the words
 /// "already" both count.
-fn is_already_a_member(message: &str, details: &[ValidationDetail]) -> bool {
-    details
-        .iter()
-        .any(|d| d.error.as_deref() == Some("DuplicateValue"))
-        || message.to_ascii_lowercase().contains("already")
-}
-
 #[cfg(test)]
 mod tests {
     use crate::config::Secret;
@@ -370,7 +365,7 @@ mod tests {
         assert_send(&client.create_users(Vec::new()));
         assert_send(&client.list_users(None));
         assert_send(&client.search_user_by_email("a@b.example"));
-        assert_send(&client.create_organization_membership(1, 2));
+        assert_send(&client.create_organization_memberships(&[(1, 2)]));
     }
 
     #[test]
@@ -427,29 +422,6 @@ mod tests {
         assert!(matches!(
             client.next_page(&body, &current),
             Err(ZendeskError::InvalidResponse { .. })
-        ));
-    }
-
-    #[test]
-    fn membership_duplicates_are_recognised() {
-        let duplicate = [ValidationDetail {
-            field: "user_id".into(),
-            error: Some("DuplicateValue".into()),
-            description: None,
-        }];
-        assert!(is_already_a_member("RecordInvalid", &duplicate));
-        assert!(is_already_a_member(
-            "RecordInvalid: User is already a member of this organization",
-            &[]
-        ));
-        let missing = [ValidationDetail {
-            field: "user_id".into(),
-            error: Some("InvalidValue".into()),
-            description: Some("User: 5 does not exist".into()),
-        }];
-        assert!(!is_already_a_member(
-            "RecordInvalid: Record validation errors",
-            &missing
         ));
     }
 }

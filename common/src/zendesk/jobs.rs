@@ -75,6 +75,12 @@ pub(super) const CREATE_USERS: BulkEndpoint = BulkEndpoint {
     root: "users",
     shape: ResultShape::Create,
 };
+pub(super) const CREATE_MEMBERSHIPS: BulkEndpoint = BulkEndpoint {
+    verb: Verb::Post,
+    path: "organization_memberships/create_many",
+    root: "organization_memberships",
+    shape: ResultShape::Create,
+};
 pub(super) const UPDATE_USERS: BulkEndpoint = BulkEndpoint {
     verb: Verb::Put,
     path: "users/update_many",

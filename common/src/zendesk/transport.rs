@@ -221,12 +221,17 @@ impl Transport {
             .basic_auth(&self.basic_user, Some(self.token.expose()))
             .header(ACCEPT, "application/json");
         if let Some(body) = body {
-            request = request.json(body);
+            let bytes = serde_json::to_vec(body).expect("a JSON value serializes");
+            calls::count(&self.service, Call::Sent(bytes.len() as u64));
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes);
         }
         let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.map_err(transport_failure)?;
+        calls::count(&self.service, Call::Received(text.len() as u64));
         if status.is_success() {
             return Ok(Answer {
                 status,

@@ -59,6 +59,7 @@ pub(crate) enum JobWork {
     UpdateOrganizations(Vec<UpdateItem>),
     CreateUsers(Vec<Map<String, Value>>),
     UpdateUsers(Vec<UpdateItem>),
+    CreateMemberships(Vec<Map<String, Value>>),
 }
 
 impl JobWork {
@@ -70,12 +71,15 @@ impl JobWork {
             JobWork::UpdateOrganizations(_) => "OrganizationBulkUpdateJob",
             JobWork::CreateUsers(_) => "UserBulkCreateJobV2",
             JobWork::UpdateUsers(_) => "UserBulkUpdateJobV2",
+            JobWork::CreateMemberships(_) => "OrganizationMembershipBulkCreateJob",
         }
     }
 
     fn len(&self) -> usize {
         match self {
-            JobWork::CreateOrganizations(items) | JobWork::CreateUsers(items) => items.len(),
+            JobWork::CreateOrganizations(items)
+            | JobWork::CreateUsers(items)
+            | JobWork::CreateMemberships(items) => items.len(),
             JobWork::UpdateOrganizations(items) | JobWork::UpdateUsers(items) => items.len(),
         }
     }
@@ -246,6 +250,9 @@ impl InstanceData {
             JobWork::UpdateUsers(items) => update_results(&items, "User", |item| {
                 let id = self.resolve_user(&item.target)?;
                 Some((id, self.update_user(id, &item.attributes, now)?))
+            }),
+            JobWork::CreateMemberships(items) => create_results(&items, |attributes| {
+                self.create_membership(attributes, None, now)
             }),
         };
         if let Some(job) = self.jobs.get_mut(id) {

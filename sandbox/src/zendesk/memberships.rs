@@ -14,8 +14,9 @@ use serde_json::{Map, Value, json};
 use super::InstanceState;
 use super::attributes;
 use super::errors::{RecordInvalid, ZendeskError};
+use super::jobs::{self, JobWork};
 use super::pagination::{self, PageRequest};
-use super::request::{RequestUrl, json_object, path_id, root_object, timestamp};
+use super::request::{RequestUrl, json_object, path_id, root_array, root_object, timestamp};
 use super::store::{InstanceData, fixture_id, fixture_time, fixture_timestamp};
 use crate::error::FixtureError;
 
@@ -339,35 +340,58 @@ fn create_membership(
     attributes: &Map<String, Value>,
     path_user: Option<u64>,
 ) -> Result<Response, ZendeskError> {
-    let mut invalid = RecordInvalid::default();
-    let mut id_of = |key: &str| {
-        let value = attributes.get(key).unwrap_or(&Value::Null);
-        let label = attributes::label(key);
-        match attributes::nullable_id(value) {
-            Ok(Some(id)) => Some(id),
-            Ok(None) => {
-                invalid.add(key, "BlankValue", format!("{label}: cannot be blank"));
-                None
-            }
-            Err(()) => {
-                invalid.add(key, "InvalidValue", format!("{label}: {value} is invalid"));
-                None
-            }
-        }
-    };
-    let user_id = match path_user {
-        Some(id) => Some(id),
-        None => id_of("user_id"),
-    };
-    let organization_id = id_of("organization_id");
-    let default = attributes.get("default").and_then(Value::as_bool);
-    let (Some(user_id), Some(organization_id)) = (user_id, organization_id) else {
-        return Err(invalid.into());
-    };
     let mut data = state.data();
-    let id = data.add_membership(user_id, organization_id, default, Utc::now())?;
+    let id = data.create_membership(attributes, path_user, Utc::now())?;
     let body = json!({"organization_membership": data.render_membership(id)});
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Create Many Memberships: `{"organization_memberships": [{user_id, organization_id}, …]}`,
+/// up to 100, as a background job; each item is validated like a single create when the job
+/// runs.
+pub(crate) async fn create_many(
+    State(state): State<Arc<InstanceState>>,
+    body: Bytes,
+) -> Result<Response, ZendeskError> {
+    let items = root_array(&json_object(&body)?, "organization_memberships")?;
+    jobs::enqueue(&state, JobWork::CreateMemberships(items))
+}
+
+impl InstanceData {
+    /// A membership from its request attributes (`user_id` from the path when given).
+    pub(crate) fn create_membership(
+        &mut self,
+        attributes: &Map<String, Value>,
+        path_user: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RecordInvalid> {
+        let mut invalid = RecordInvalid::default();
+        let mut id_of = |key: &str| {
+            let value = attributes.get(key).unwrap_or(&Value::Null);
+            let label = attributes::label(key);
+            match attributes::nullable_id(value) {
+                Ok(Some(id)) => Some(id),
+                Ok(None) => {
+                    invalid.add(key, "BlankValue", format!("{label}: cannot be blank"));
+                    None
+                }
+                Err(()) => {
+                    invalid.add(key, "InvalidValue", format!("{label}: {value} is invalid"));
+                    None
+                }
+            }
+        };
+        let user_id = match path_user {
+            Some(id) => Some(id),
+            None => id_of("user_id"),
+        };
+        let organization_id = id_of("organization_id");
+        let default = attributes.get("default").and_then(Value::as_bool);
+        let (Some(user_id), Some(organization_id)) = (user_id, organization_id) else {
+            return Err(invalid);
+        };
+        self.add_membership(user_id, organization_id, default, now)
+    }
 }
 
 pub(crate) async fn delete(

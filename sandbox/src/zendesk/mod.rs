@@ -174,6 +174,10 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
             get(memberships::list).post(memberships::create),
         )
         .route(
+            "/api/v2/organization_memberships/create_many",
+            post(memberships::create_many),
+        )
+        .route(
             "/api/v2/organization_memberships/{id}",
             get(memberships::show).delete(memberships::delete),
         )

@@ -13,6 +13,7 @@ mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -23,12 +24,12 @@ use super::{
 };
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, GuardDecision, HeldBack, Instance, RecordError, RecordOutcome, SyncAction, SyncKind,
-    SyncResult, email_key,
+    ChangeSet, GuardDecision, HeldBack, Instance, Pending, RecordError, RecordOutcome, SyncAction,
+    SyncKind, SyncProgress, SyncResult, email_key,
 };
 use crate::rules::account_mapping::MAX_NAME_CHARS;
 use crate::store::RunKeys;
-use crate::zendesk::{ItemError, ItemOutcome, ZendeskClient, ZendeskError};
+use crate::zendesk::{ItemError, ItemOutcome, MAX_JOB_ITEMS, ZendeskClient, ZendeskError};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -70,15 +71,22 @@ pub(super) trait Writes {
     fn unwritable_create(sync: SyncKind, create: &Self::Create) -> Option<Unwritable>;
     fn unwritable_update(sync: SyncKind, update: &Self::Update) -> Option<Unwritable>;
 
-    /// Creates every record (and whatever follows a create, such as the sold-to contacts of a
-    /// new Global org), recording each outcome in `result`.
+    /// Creates the records of one slice of the plan (and whatever follows a create, such as the
+    /// sold-to contacts of a new Global org), recording each outcome in `result`.
     fn create(
         ctx: &StageContext,
-        run: &RunKeys,
         sync: SyncKind,
         creates: &[Self::Create],
         result: &mut SyncResult,
     ) -> impl Future<Output = Result<(), StageError>> + Send;
+
+    /// What follows a sync that is done for this run (the Global sync's one Slack digest).
+    fn finish(
+        ctx: &StageContext,
+        run: &RunKeys,
+        sync: SyncKind,
+        result: &mut SyncResult,
+    ) -> impl Future<Output = ()> + Send;
 
     /// The Update Many item of an update and of a mark (`{"id": …, …}`).
     fn update_item(update: &Self::Update) -> Value;
@@ -107,6 +115,7 @@ async fn run_sync<W: Writes>(
     sync: SyncKind,
     input: &RunInput,
 ) -> Result<StageOutput, StageError> {
+    let invocation_started = Instant::now();
     let plan = SyncPlan::<W>::load(ctx, keys, sync).await?;
     let client = ctx.zendesk(sync.instance())?;
     // The operator's allowance: in the execution input, or recorded for a redrive of this run.
@@ -123,15 +132,74 @@ async fn run_sync<W: Writes>(
             .sync
             .deletion_guard()
             .decide(plan.marks.len(), plan.managed, allowance);
-    let mut result = SyncResult {
-        sync: Some(sync),
-        held_back: plan.held_back.clone(),
-        deletion_guard: Some(decision.clone()),
-        ..SyncResult::default()
+    // An earlier invocation of this run that stopped at its budget (or crashed after saving)
+    // left its result and place: go on from there.
+    let earlier: Option<SyncResult> = read_opt(ctx, keys, &artifacts::sync_result(sync)).await?;
+    let mut result = earlier
+        .filter(|r| {
+            r.progress
+                .as_ref()
+                .is_some_and(|p| p.planned == plan.sizes())
+        })
+        .unwrap_or_else(|| SyncResult {
+            sync: Some(sync),
+            held_back: plan.held_back.clone(),
+            progress: Some(SyncProgress {
+                planned: plan.sizes(),
+                ..SyncProgress::default()
+            }),
+            ..SyncResult::default()
+        });
+    result.deletion_guard = Some(decision.clone());
+    let progress = result.progress.as_mut().expect("an unfinished result");
+    progress.invocations += 1;
+    let invocations = progress.invocations;
+    let budget = Budget {
+        invocation_started,
+        invocation: Duration::from_secs(ctx.settings.sync.invocation_budget_secs),
+        execution_deadline: input.execution_started.map(|started| {
+            started + chrono::Duration::seconds(ctx.settings.sync.execution_budget_secs as i64)
+        }),
     };
-    let applied = apply::<W>(ctx, keys, client, sync, &plan, &decision, &mut result).await;
+    let stopped = apply::<W>(
+        ctx,
+        keys,
+        client,
+        sync,
+        &plan,
+        &decision,
+        &budget,
+        &mut result,
+    )
+    .await;
+    match &stopped {
+        Ok(Stop::Done) => result.progress = None,
+        Ok(Stop::NextRun) => {
+            let done = result.progress.take().map(|p| p.done).unwrap_or_default();
+            result.left_for_next_run = plan.left_after(&done, decision.is_tripped());
+            tracing::warn!(%sync, left = ?result.left_for_next_run, "the execution's time is spent: the rest is left for the next run");
+        }
+        // Unfinished: the place stays in the result for the next invocation or a redrive.
+        Ok(Stop::Continue) | Err(_) => {}
+    }
+    if result.progress.is_none() {
+        W::finish(ctx, keys, sync, &mut result).await;
+    }
     let key = write(ctx, keys, &artifacts::sync_result(sync), &result).await?;
-    applied?;
+    let stopped = stopped?;
+    let output = result.counts().into_iter().fold(
+        StageOutput::new(Stage::Sync, Some(sync.instance())),
+        |output, (name, n)| output.count(name, n),
+    );
+    let mut output = output
+        .count("invocations", invocations)
+        .with_artifact(key.clone());
+    if stopped == Stop::Continue {
+        tracing::info!(%sync, invocations, "the invocation's time is spent: the state machine continues this sync");
+        output.more = Some(true);
+        return Ok(output);
+    }
+    output.more = Some(false);
 
     if let GuardDecision::Tripped {
         marks,
@@ -156,13 +224,81 @@ async fn run_sync<W: Writes>(
             result_key: key,
         });
     }
-    let output = result.counts().into_iter().fold(
-        StageOutput::new(Stage::Sync, Some(sync.instance())),
-        |output, (name, n)| output.count(name, n),
-    );
-    Ok(output.with_artifact(key))
+    Ok(output)
 }
 
+/// Why [`apply`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Everything of the plan is applied.
+    Done,
+    /// The invocation's budget is spent: another invocation goes on.
+    Continue,
+    /// The execution's budget is spent: the rest is for the next run.
+    NextRun,
+}
+
+/// The time a sync may still spend.
+struct Budget {
+    invocation_started: Instant,
+    invocation: Duration,
+    execution_deadline: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Budget {
+    /// Whether to start a slice of work expected to take `slice` (the longest so far).
+    fn next(&self, slice: Duration, first_of_invocation: bool) -> Step {
+        let execution_left = self.execution_deadline.map(|deadline| {
+            (deadline - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        });
+        next_step(
+            self.invocation_started.elapsed(),
+            slice,
+            self.invocation,
+            execution_left,
+            first_of_invocation,
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Go,
+    Stop(Stop),
+}
+
+/// The budget rule: a slice starts only when it is expected to end inside the execution's
+/// budget (else the rest is for the next run) and inside the invocation's (else another
+/// invocation goes on). The first slice of an invocation always starts when the execution has
+/// room, so every invocation makes progress.
+fn next_step(
+    elapsed: Duration,
+    slice: Duration,
+    invocation: Duration,
+    execution_left: Option<Duration>,
+    first_of_invocation: bool,
+) -> Step {
+    if let Some(left) = execution_left
+        && (left.is_zero() || slice > left)
+    {
+        return Step::Stop(Stop::NextRun);
+    }
+    if !first_of_invocation && elapsed + slice > invocation {
+        return Step::Stop(Stop::Continue);
+    }
+    Step::Go
+}
+
+/// How long a sync may go without saving its place: a crash loses at most this much work (which
+/// a redrive then repeats, idempotently).
+const SAVE_EVERY: Duration = Duration::from_secs(30);
+
+/// Applies the plan from the result's place on, one slice (a full window of jobs) at a time,
+/// creates first, then updates, then marks (none when the guard tripped), until it is done or
+/// the budget says stop. The place moves with every slice and is saved every [`SAVE_EVERY`].
+#[allow(clippy::too_many_arguments)]
 async fn apply<W: Writes>(
     ctx: &StageContext,
     keys: &RunKeys,
@@ -170,27 +306,57 @@ async fn apply<W: Writes>(
     sync: SyncKind,
     plan: &SyncPlan<W>,
     decision: &GuardDecision,
+    budget: &Budget,
     result: &mut SyncResult,
-) -> Result<(), StageError> {
-    if !plan.creates.is_empty() {
-        W::create(ctx, keys, sync, &plan.creates, result).await?;
-    }
-    let updates = plan
-        .updates
-        .iter()
-        .map(|u| (W::update_target(u), W::update_item(u)))
-        .collect();
-    update_many::<W>(client, updates, SyncAction::Update, result).await?;
-    if decision.is_tripped() {
+) -> Result<Stop, StageError> {
+    let slice_items = ctx.settings.sync.max_inflight_jobs * MAX_JOB_ITEMS;
+    let mut saved = Instant::now();
+    let mut first = true;
+    if decision.is_tripped() && !plan.marks.is_empty() {
         tracing::warn!(%sync, marks = plan.marks.len(), ?decision, "deletion guard tripped: nothing is marked");
-        return Ok(());
     }
-    let marks = plan
-        .marks
-        .iter()
-        .map(|m| (W::mark_target(m), W::mark_item(m)))
-        .collect();
-    update_many::<W>(client, marks, SyncAction::Mark, result).await
+    loop {
+        let progress = result.progress.clone().expect("an unfinished result");
+        let left = plan.left_after(&progress.done, decision.is_tripped());
+        if left.is_empty() {
+            return Ok(Stop::Done);
+        }
+        let expected = Duration::from_secs_f64(progress.slice_seconds);
+        if let Step::Stop(stop) = budget.next(expected, first) {
+            return Ok(stop);
+        }
+        first = false;
+        let started = Instant::now();
+        let mut done = progress.done;
+        if left.creates > 0 {
+            let slice = &plan.creates[done.creates..][..left.creates.min(slice_items)];
+            W::create(ctx, sync, slice, result).await?;
+            done.creates += slice.len();
+        } else if left.updates > 0 {
+            let slice = &plan.updates[done.updates..][..left.updates.min(slice_items)];
+            let targets = slice
+                .iter()
+                .map(|u| (W::update_target(u), W::update_item(u)))
+                .collect();
+            update_many::<W>(client, targets, SyncAction::Update, result).await?;
+            done.updates += slice.len();
+        } else {
+            let slice = &plan.marks[done.marks..][..left.marks.min(slice_items)];
+            let targets = slice
+                .iter()
+                .map(|m| (W::mark_target(m), W::mark_item(m)))
+                .collect();
+            update_many::<W>(client, targets, SyncAction::Mark, result).await?;
+            done.marks += slice.len();
+        }
+        let progress = result.progress.as_mut().expect("an unfinished result");
+        progress.done = done;
+        progress.slice_seconds = progress.slice_seconds.max(started.elapsed().as_secs_f64());
+        if saved.elapsed() >= SAVE_EVERY {
+            write(ctx, keys, &artifacts::sync_result(sync), &*result).await?;
+            saved = Instant::now();
+        }
+    }
 }
 
 /// Update Many for `((id, key), item)` targets; each outcome lands in the result under
@@ -222,6 +388,27 @@ async fn update_many<W: Writes>(
 }
 
 impl<W: Writes> SyncPlan<W> {
+    fn sizes(&self) -> Pending {
+        Pending {
+            creates: self.creates.len(),
+            updates: self.updates.len(),
+            marks: self.marks.len(),
+        }
+    }
+
+    /// What is still to do after `done`; marks are not when the guard holds them back.
+    fn left_after(&self, done: &Pending, guard_tripped: bool) -> Pending {
+        Pending {
+            creates: self.creates.len().saturating_sub(done.creates),
+            updates: self.updates.len().saturating_sub(done.updates),
+            marks: if guard_tripped {
+                0
+            } else {
+                self.marks.len().saturating_sub(done.marks)
+            },
+        }
+    }
+
     async fn load(
         ctx: &StageContext,
         keys: &RunKeys,
@@ -433,5 +620,78 @@ fn record_error(key: &str, action: SyncAction, e: ItemError) -> RecordError {
         action,
         error: e.error,
         details: e.details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_slice_starts_only_when_it_fits_the_invocation_and_the_execution() {
+        let go = |elapsed, slice, left| next_step(elapsed, slice, 10 * MIN, left, false);
+        assert_eq!(go(MIN, MIN, None), Step::Go);
+        assert_eq!(go(9 * MIN, MIN, None), Step::Go, "ends at the budget");
+        assert_eq!(
+            go(9 * MIN + Duration::from_secs(1), MIN, None),
+            Step::Stop(Stop::Continue),
+            "would end past the invocation's budget: another invocation"
+        );
+        assert_eq!(
+            go(MIN, MIN, Some(30 * MIN)),
+            Step::Go,
+            "the execution has room"
+        );
+        assert_eq!(
+            go(MIN, 2 * MIN, Some(MIN)),
+            Step::Stop(Stop::NextRun),
+            "would end past the execution's budget: the next run"
+        );
+        assert_eq!(
+            go(
+                9 * MIN + Duration::from_secs(1),
+                MIN,
+                Some(Duration::from_secs(30))
+            ),
+            Step::Stop(Stop::NextRun),
+            "the execution's end wins over the invocation's"
+        );
+    }
+
+    #[test]
+    fn every_invocation_makes_progress_while_the_execution_has_time() {
+        // Past its own budget before the first slice (a slow start): one slice still runs.
+        assert_eq!(
+            next_step(11 * MIN, MIN, 10 * MIN, Some(20 * MIN), true),
+            Step::Go
+        );
+        // No time left in the execution: not even one.
+        assert_eq!(
+            next_step(
+                Duration::ZERO,
+                Duration::ZERO,
+                10 * MIN,
+                Some(Duration::ZERO),
+                true
+            ),
+            Step::Stop(Stop::NextRun)
+        );
+        // A zero budget: exactly one slice per invocation.
+        assert_eq!(
+            next_step(Duration::ZERO, Duration::ZERO, Duration::ZERO, None, true),
+            Step::Go
+        );
+        assert_eq!(
+            next_step(
+                Duration::from_millis(1),
+                Duration::ZERO,
+                Duration::ZERO,
+                None,
+                false
+            ),
+            Step::Stop(Stop::Continue)
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::model::{
 };
 use crate::stages::{StageContext, artifacts};
 use crate::store::RunKeys;
-use crate::zendesk::{ItemError, ItemOutcome, ZendeskClient, ZendeskError};
+use crate::zendesk::{ItemOutcome, ZendeskClient, ZendeskError};
 
 /// New orgs without contacts named in the Slack digest; the sync result lists all of them.
 const DIGEST_NAMED: usize = 50;
@@ -91,7 +91,6 @@ impl Writes for OrgWrites {
 
     async fn create(
         ctx: &StageContext,
-        run: &RunKeys,
         sync: SyncKind,
         creates: &[DesiredOrg],
         result: &mut SyncResult,
@@ -99,9 +98,17 @@ impl Writes for OrgWrites {
         let client = ctx.zendesk(sync.instance())?;
         let created = create_orgs(client, sync, creates, result).await?;
         if sync == SyncKind::Global && !created.is_empty() {
-            associate_sold_tos(ctx, client, run, &created, result).await?;
+            associate_sold_tos(client, &created, result).await?;
         }
         Ok(())
+    }
+
+    /// The Global sync's one Slack digest of the run's new orgs left without contacts.
+    async fn finish(ctx: &StageContext, run: &RunKeys, sync: SyncKind, result: &mut SyncResult) {
+        if sync == SyncKind::Global && !result.without_contacts.is_empty() {
+            let text = digest(run, Instance::Global, &result.without_contacts);
+            notify(ctx, &text, result).await;
+        }
     }
 
     fn update_item(update: &OrgUpdate) -> Value {
@@ -200,125 +207,168 @@ async fn org_with_same_id(
 /// org; a user without an org: add a membership (never set `organization_id` on an existing
 /// user, which would drop their other memberships); a user in another org: leave them. One email
 /// on several new orgs gets its user once, in the first of them by Salesforce id; for the others
-/// it is a user in another org. The new orgs left with nobody are named in one Slack digest.
+/// it is a user in another org. The new orgs left with nobody are collected for the run's one Slack digest.
+///
+/// In as few calls as the documented API allows: every email is first *created* with Create
+/// Many Users (100 per job), since a create is both the question "is there a user?" and, for
+/// most new orgs, the answer; only the emails Zendesk refuses as taken are looked up (one
+/// search each — search cannot be batched by email), and the users found without an org are
+/// added with Create Many Memberships (100 per job). A first run's new orgs thus cost about
+/// 1/100 of a job each plus one search per already-known email, instead of a search per email.
 async fn associate_sold_tos(
-    ctx: &StageContext,
     client: &ZendeskClient,
-    run: &RunKeys,
     created: &[(&DesiredOrg, u64)],
     result: &mut SyncResult,
 ) -> Result<(), StageError> {
     let mut created = created.to_vec();
     created.sort_by(|(a, _), (b, _)| a.salesforce_id.cmp(&b.salesforce_id));
     let mut attached: BTreeMap<u64, usize> = created.iter().map(|(_, id)| (*id, 0)).collect();
-    // Emails whose user this run creates, and in which org: the first org by Salesforce id.
-    let mut queued: BTreeSet<&str> = BTreeSet::new();
-    let mut new_users = Vec::new();
-    let mut new_user_orgs = Vec::new();
-    for (object, org_id) in &created {
-        let key = object.salesforce_id.to_string();
-        for sold_to in &object.sold_tos {
-            if queued.contains(sold_to.email.as_str()) {
-                continue; // created in an earlier new org: "a user in another org".
+    let wanted = sold_to_owners(&created);
+    let new_users = wanted
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "email": w.email,
+                "role": "end-user",
+                "organization_id": w.org_id,
+            })
+        })
+        .collect();
+    let bulk = client.create_users(new_users).await?;
+    if bulk.fell_back_to_single_creates {
+        result.warn("global: bulk user import is disabled; sold-to users were created one by one");
+    }
+    let association_error = |w: &SoldToOwner, error: String, details: String| RecordError {
+        key: w.key.clone(),
+        action: SyncAction::AssociateUser,
+        error,
+        details: Some(format!("{}: {details}", w.email)),
+    };
+    // Users who exist without an org: one membership each, in bulk.
+    let mut joining: Vec<&SoldToOwner> = Vec::new();
+    let mut pairs = Vec::new();
+    for outcome in bulk.outcomes {
+        let w = &wanted[outcome.index];
+        match outcome.result {
+            Ok(_) => *attached.entry(w.org_id).or_default() += 1,
+            Err(e) if taken(&e) => match known_user(client, w).await? {
+                KnownUser::InThisOrg => *attached.entry(w.org_id).or_default() += 1,
+                KnownUser::WithoutOrg(user_id) => {
+                    joining.push(w);
+                    pairs.push((user_id, w.org_id));
+                }
+                KnownUser::InAnotherOrg => {}
+                KnownUser::NotFound(why) => result.errors.push(association_error(
+                    w,
+                    e.error,
+                    format!(
+                        "{}; {why}",
+                        e.details.as_deref().unwrap_or("the email is taken")
+                    ),
+                )),
+            },
+            Err(e) => {
+                result
+                    .errors
+                    .push(association_error(w, e.error, e.details.unwrap_or_default()))
             }
-            let association_error = |e: &dyn std::fmt::Display| RecordError {
-                key: key.clone(),
-                action: SyncAction::AssociateUser,
-                error: e.to_string(),
-                details: Some(sold_to.email.clone()),
-            };
-            let user = match client.search_user_by_email(&sold_to.email).await {
-                Ok(user) => user,
-                Err(e) if e.is_retryable() => return Err(e.into()),
+        }
+    }
+    if !pairs.is_empty() {
+        for outcome in client.create_organization_memberships(&pairs).await? {
+            let w = joining[outcome.index];
+            match outcome.result {
+                Ok(_) => *attached.entry(w.org_id).or_default() += 1,
                 Err(e) => {
-                    result.errors.push(association_error(&e));
-                    continue;
+                    result
+                        .errors
+                        .push(association_error(w, e.error, e.details.unwrap_or_default()))
                 }
-            };
-            let Some(user) = user else {
-                queued.insert(&sold_to.email);
-                new_users.push(json!({
-                    "name": sold_to.name.clone().unwrap_or_else(|| sold_to.email.clone()),
-                    "email": sold_to.email,
-                    "role": "end-user",
-                    "organization_id": org_id,
-                }));
-                new_user_orgs.push((key.clone(), *org_id, sold_to.email.clone()));
-                continue;
-            };
-            match (
-                user.get("id").and_then(Value::as_u64),
-                user.get("organization_id").and_then(Value::as_u64),
-            ) {
-                (Some(user_id), None) => {
-                    match client
-                        .create_organization_membership(user_id, *org_id)
-                        .await
-                    {
-                        Ok(()) => *attached.entry(*org_id).or_default() += 1,
-                        Err(e) if e.is_retryable() => return Err(e.into()),
-                        Err(e) => result.errors.push(association_error(&e)),
-                    }
-                }
-                (_, Some(existing)) if existing == *org_id => {
-                    *attached.entry(*org_id).or_default() += 1
-                }
-                // In another organization already: leave them where they are.
-                _ => {}
             }
         }
     }
-    if !new_users.is_empty() {
-        let bulk = client.create_users(new_users).await?;
-        if bulk.fell_back_to_single_creates {
-            result.warnings.push(format!(
-                "global: bulk user import is disabled; {} users were created one by one",
-                new_user_orgs.len()
-            ));
-        }
-        for outcome in bulk.outcomes {
-            let (key, org_id, email) = &new_user_orgs[outcome.index];
-            let outcome = match outcome.result {
-                // A create that landed before (a lost answer, a redrive): done when the user is
-                // in this new org.
-                Err(e) if taken(&e) => match existing_user(client, email, *org_id).await? {
-                    Ok(id) => Ok(Some(id)),
-                    Err(why) => Err(ItemError {
-                        details: Some(format!(
-                            "{}; {why}",
-                            e.details.as_deref().unwrap_or("the email is taken")
-                        )),
-                        ..e
-                    }),
-                },
-                other => other,
-            };
-            match outcome {
-                Ok(_) => *attached.entry(*org_id).or_default() += 1,
-                Err(e) => result.errors.push(RecordError {
-                    key: key.clone(),
-                    action: SyncAction::AssociateUser,
-                    error: e.error,
-                    details: Some(format!("{email}: {}", e.details.unwrap_or_default())),
-                }),
-            }
-        }
-    }
-    result.without_contacts = created
+    // A slice redone after a crash names its orgs again: each is listed once.
+    let listed: BTreeSet<u64> = result.without_contacts.iter().map(|o| o.id).collect();
+    let nobody = created
         .iter()
         .filter(|(_, org_id)| attached.get(org_id).copied().unwrap_or(0) == 0)
+        .filter(|(_, org_id)| !listed.contains(org_id))
         .map(|(object, org_id)| NewOrgWithoutContacts {
             salesforce_id: object.salesforce_id.clone(),
             name: object.name.clone(),
             id: *org_id,
             sold_to_emails: object.sold_tos.iter().map(|s| s.email.clone()).collect(),
         })
-        .collect();
-    if !result.without_contacts.is_empty() {
-        let text = digest(run, Instance::Global, &result.without_contacts);
-        notify(ctx, &text, result).await;
-    }
+        .collect::<Vec<_>>();
+    result.without_contacts.extend(nobody);
     Ok(())
+}
+
+/// A sold-to email and the new org its user belongs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SoldToOwner {
+    /// The new org's Salesforce id (the key its errors are reported under).
+    key: String,
+    org_id: u64,
+    email: String,
+    name: String,
+}
+
+/// Each distinct sold-to email once, with the first new org (by Salesforce id, `created` is
+/// sorted) that names it; for the later orgs its user is "a user in another org".
+fn sold_to_owners(created: &[(&DesiredOrg, u64)]) -> Vec<SoldToOwner> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut owners = Vec::new();
+    for (object, org_id) in created {
+        for sold_to in &object.sold_tos {
+            if !seen.insert(sold_to.email.to_lowercase()) {
+                continue;
+            }
+            owners.push(SoldToOwner {
+                key: object.salesforce_id.to_string(),
+                org_id: *org_id,
+                email: sold_to.email.clone(),
+                name: sold_to
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| sold_to.email.clone()),
+            });
+        }
+    }
+    owners
+}
+
+/// Where the user holding a taken sold-to email is.
+enum KnownUser {
+    /// Already in the new org: a create that landed before (a lost answer, a redrive).
+    InThisOrg,
+    WithoutOrg(u64),
+    InAnotherOrg,
+    NotFound(String),
+}
+
+/// The user behind a taken email. Search first (one call); a user search has not indexed yet —
+/// one created moments ago by the attempt being redriven — is looked for among the new org's
+/// users.
+async fn known_user(client: &ZendeskClient, w: &SoldToOwner) -> Result<KnownUser, StageError> {
+    if let Some(user) = client.search_user_by_email(&w.email).await? {
+        let id = user.get("id").and_then(Value::as_u64);
+        return Ok(
+            match (id, user.get("organization_id").and_then(Value::as_u64)) {
+                (_, Some(org)) if org == w.org_id => KnownUser::InThisOrg,
+                (Some(id), None) => KnownUser::WithoutOrg(id),
+                (_, Some(_)) => KnownUser::InAnotherOrg,
+                (None, None) => {
+                    KnownUser::NotFound("the search answered a user without an id".into())
+                }
+            },
+        );
+    }
+    Ok(match existing_user(client, &w.email, w.org_id).await? {
+        Ok(_) => KnownUser::InThisOrg,
+        Err(why) => KnownUser::NotFound(why),
+    })
 }
 
 /// One Slack message per sync run (SPEC §8): the first [`DIGEST_NAMED`] new orgs without
@@ -387,6 +437,46 @@ mod tests {
                 vec!["a@b.example".into()]
             },
         }
+    }
+
+    fn new_org(id: &str, emails: &[&str]) -> DesiredOrg {
+        DesiredOrg {
+            salesforce_id: SalesforceId::parse(id).unwrap(),
+            name: format!("Org {id}"),
+            organization_fields: serde_json::Map::new(),
+            sold_tos: emails
+                .iter()
+                .map(|e| crate::model::SoldTo {
+                    name: None,
+                    email: e.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn each_sold_to_email_belongs_to_the_first_new_org_naming_it() {
+        let a = new_org("0011U00000V0tkA", &["pat@x.example", "kim@x.example"]);
+        let b = new_org("0011U00000V0tkB", &["PAT@x.example", "lee@x.example"]);
+        // `created` is sorted by Salesforce id: a before b.
+        let owners = sold_to_owners(&[(&a, 1), (&b, 2)]);
+        let owned: Vec<(&str, u64)> = owners
+            .iter()
+            .map(|o| (o.email.as_str(), o.org_id))
+            .collect();
+        assert_eq!(
+            owned,
+            [
+                ("pat@x.example", 1),
+                ("kim@x.example", 1),
+                ("lee@x.example", 2)
+            ]
+        );
+        assert_eq!(
+            owners[0].name, "pat@x.example",
+            "no name: the email is the name"
+        );
+        assert_eq!(owners[2].key, b.salesforce_id.to_string());
     }
 
     #[test]

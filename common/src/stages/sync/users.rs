@@ -83,9 +83,10 @@ impl Writes for UserWrites {
         )
     }
 
+    async fn finish(_: &StageContext, _: &RunKeys, _: SyncKind, _: &mut SyncResult) {}
+
     async fn create(
         ctx: &StageContext,
-        _: &RunKeys,
         sync: SyncKind,
         creates: &[DesiredUser],
         result: &mut SyncResult,
@@ -105,7 +106,7 @@ impl Writes for UserWrites {
             .collect();
         let bulk = client.create_users(items).await?;
         if bulk.fell_back_to_single_creates {
-            result.warnings.push(format!(
+            result.warn(&format!(
                 "{sync}: bulk user import is disabled; users were created one by one"
             ));
         }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The benchmark: builds the release binaries (the CLI and the nine Lambda functions, for this
+# machine), then `zdsync bench` runs the whole sync at each size with every stage as its own
+# function process against a sandbox in its own process. Arguments go to `zdsync bench`
+# (`--accounts 10000,50000,200000` is the default; `--help` lists the rest).
+#
+#   scripts/bench.sh                                # 10 k, 50 k, 200 k accounts
+#   scripts/bench.sh --accounts 50000 --existing-orgs 0 --rate-limit 700   # a first run, real limits
+#
+# Results: a Markdown table on stdout, JSON in target/bench/results.json (docs/BENCHMARKS.md
+# keeps the latest table).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked --workspace --bins
+exec target/release/zdsync bench "$@"
