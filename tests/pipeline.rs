@@ -544,18 +544,28 @@ fn assert_no_duplicates(h: &Harness, instance: Instance, before: &BTreeMap<Strin
     }
 }
 
+/// A first run's world (no ordinary account has its org yet) and its orgs per id.
+async fn first_run_world(accounts: usize, seed: u64) -> (Harness, BTreeMap<String, usize>) {
+    let options = zdsync_sandbox::GeneratorOptions::new(accounts, seed, as_of()).first_run();
+    let h = Harness::from_fixture(zdsync_sandbox::Fixture::generate(&options)).await;
+    let before = orgs_per_id(&h, Instance::Global);
+    (h, before)
+}
+
+/// A first run of 320 accounts whose syncs do one slice of 100 items per invocation.
+async fn first_run_in_slices() -> (Harness, BTreeMap<String, usize>) {
+    let (mut h, before) = first_run_world(320, 5).await;
+    h.world.settings_mut().sync.max_inflight_jobs = 1;
+    h.world.settings_mut().sync.invocation_budget_secs = 0;
+    (h, before)
+}
+
 /// SPEC §8 bounded work: with a budget of one slice (100 items here) per invocation, a first
 /// run's Global sync goes on over several invocations of the same state — each continuing
 /// where the last stopped — to the end a sync in one go reaches; one Slack digest in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_over_its_invocation_budget_is_continued_to_the_end() {
-    let fixture = zdsync_sandbox::Fixture::generate(
-        &zdsync_sandbox::GeneratorOptions::new(320, 5, as_of()).first_run(),
-    );
-    let mut h = Harness::from_fixture(fixture).await;
-    let before = orgs_per_id(&h, Instance::Global);
-    h.world.settings_mut().sync.max_inflight_jobs = 1;
-    h.world.settings_mut().sync.invocation_budget_secs = 0;
+    let (h, before) = first_run_in_slices().await;
     let run = "e2e-sliced";
     let outcome = h.run(run).await;
     succeeded(&outcome);
@@ -618,11 +628,7 @@ async fn a_sync_over_its_invocation_budget_is_continued_to_the_end() {
 /// no duplicates; after it nothing is left to write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_that_does_not_fit_the_execution_is_left_for_the_next_run() {
-    let fixture = zdsync_sandbox::Fixture::generate(
-        &zdsync_sandbox::GeneratorOptions::new(120, 9, as_of()).first_run(),
-    );
-    let mut h = Harness::from_fixture(fixture).await;
-    let before = orgs_per_id(&h, Instance::Global);
+    let (mut h, before) = first_run_world(120, 9).await;
     h.world.settings_mut().sync.execution_budget_secs = 0;
     let run = "e2e-out-of-time";
     let outcome = h.run(run).await;
@@ -664,13 +670,7 @@ async fn work_that_does_not_fit_the_execution_is_left_for_the_next_run() {
 /// (its creates that landed count as done), and the run ends with nothing left to write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_continued_sync_crashed_in_a_later_invocation_is_redriven_from_its_place() {
-    let fixture = zdsync_sandbox::Fixture::generate(
-        &zdsync_sandbox::GeneratorOptions::new(320, 5, as_of()).first_run(),
-    );
-    let mut h = Harness::from_fixture(fixture).await;
-    let before = orgs_per_id(&h, Instance::Global);
-    h.world.settings_mut().sync.max_inflight_jobs = 1;
-    h.world.settings_mut().sync.invocation_budget_secs = 0;
+    let (h, before) = first_run_in_slices().await;
     let run = "e2e-sliced-crash";
     let plan = zdsync_cli::local::CrashPlan {
         stage: zdsync::stages::Stage::Sync,

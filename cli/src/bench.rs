@@ -97,6 +97,8 @@ pub struct StageFigures {
     floor_s: f64,
     /// wall / floor.
     floor_ratio: f64,
+    /// Records the stage's counts say it created (syncs).
+    created: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +111,12 @@ pub struct RunFigures {
     world_mb: f64,
     stages: Vec<StageFigures>,
     zendesk_writes: u64,
+    /// Requests per route the sandbox answered in this run (`global POST /api/v2/users/create_many`).
+    requests_by_route: BTreeMap<String, u64>,
+    /// Global orgs created, and the Global requests of the sold-to step (user creates,
+    /// searches, memberships) per created org.
+    global_creates: u64,
+    sold_to_requests_per_new_org: f64,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -183,6 +191,7 @@ async fn bench_size(
     for n in 1..=args.runs {
         let run_id = format!("bench-{accounts}-{n}");
         let writes_before = sandbox.zendesk_writes().await?;
+        let routes_before = sandbox.counters().await?.requests;
         let invoker = FunctionProcesses {
             functions: functions.to_owned(),
             env: env.clone(),
@@ -209,6 +218,26 @@ async fn bench_size(
         let invocations = invoker.measured.into_inner().expect("not poisoned");
         let stages = figures(&data_dir, &run_id, &invocations)?;
         let writes = sandbox.zendesk_writes().await? - writes_before;
+        let requests_by_route: BTreeMap<String, u64> = sandbox
+            .counters()
+            .await?
+            .requests
+            .into_iter()
+            .map(|(route, n)| {
+                let before = routes_before.get(&route).copied().unwrap_or(0);
+                (route, n - before)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let global_creates = stages
+            .iter()
+            .find(|s| s.stage == "sync-global")
+            .map_or(0, |s| s.created);
+        let sold_to: u64 = requests_by_route
+            .iter()
+            .filter(|(route, _)| is_sold_to_route(route))
+            .map(|(_, n)| n)
+            .sum();
         out.push(RunFigures {
             accounts,
             run_id,
@@ -218,6 +247,13 @@ async fn bench_size(
             world_mb,
             stages,
             zendesk_writes: writes,
+            requests_by_route,
+            global_creates,
+            sold_to_requests_per_new_org: if global_creates > 0 {
+                sold_to as f64 / global_creates as f64
+            } else {
+                0.0
+            },
         });
         if outcome.record.status != ExecutionStatus::Succeeded {
             eprintln!(
@@ -321,6 +357,7 @@ fn figures(
                 .sum(),
             floor_s,
             floor_ratio: if floor_s > 0.0 { wall_s / floor_s } else { 0.0 },
+            created: stage.counts.get("created").copied().unwrap_or(0),
         });
     }
     Ok(out)
@@ -340,6 +377,17 @@ fn json_floor(body: &[u8]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// The Global routes of the sold-to step: creating users, looking up taken emails, adding
+/// memberships (single or in bulk). Their jobs' polls share `job_statuses` with the org jobs
+/// and are not counted.
+fn is_sold_to_route(route: &str) -> bool {
+    route.starts_with("global ")
+        && (route.ends_with("/api/v2/users/create_many")
+            || route.ends_with("/api/v2/users/search")
+            || route.ends_with(" /api/v2/users")
+            || route.contains("/organization_memberships"))
+}
+
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0
 }
@@ -348,8 +396,9 @@ pub fn markdown(results: &[RunFigures]) -> String {
     let mut text = String::new();
     for run in results {
         text.push_str(&format!(
-            "\n### {} accounts — {} ({}) in {:.1} s, {} Zendesk writes; world {:.0} MB, generated in {:.1} s\n\n",
-            run.accounts, run.run_id, run.status, run.wall_s, run.zendesk_writes, run.world_mb, run.generate_s
+            "\n### {} accounts — {} ({}) in {:.1} s, {} Zendesk writes; world {:.0} MB, generated in {:.1} s\n\n{} new Global orgs; sold-to step {:.3} requests per new org\n\n",
+            run.accounts, run.run_id, run.status, run.wall_s, run.zendesk_writes, run.world_mb, run.generate_s,
+            run.global_creates, run.sold_to_requests_per_new_org
         ));
         text.push_str("| stage | inv. | wall s | init ms | peak RSS MB | artifacts in / out MB | HTTP in / out MB | requests | floor s | × floor |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for s in &run.stages {
@@ -438,14 +487,17 @@ impl SandboxProcess {
         }
     }
 
+    async fn counters(&self) -> anyhow::Result<zdsync_sandbox::Counters> {
+        Ok(reqwest::get(format!("{}/_sandbox/counters", self.url))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
     /// Zendesk writes so far, both instances (the sandbox's counters).
     async fn zendesk_writes(&self) -> anyhow::Result<u64> {
-        let counters: zdsync_sandbox::Counters =
-            reqwest::get(format!("{}/_sandbox/counters", self.url))
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+        let counters = self.counters().await?;
         Ok(zdsync_sandbox::ZendeskInstance::ALL
             .into_iter()
             .map(|i| counters.zendesk_write_calls(i))
@@ -483,12 +535,7 @@ struct FunctionProcesses {
 #[async_trait]
 impl TaskInvoker for FunctionProcesses {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, ExecError> {
-        let stage = Stage::from_function(resource).ok_or_else(|| {
-            ExecError::new(
-                "Lambda.ResourceNotFoundException",
-                format!("no zdsync stage is deployed as {resource}"),
-            )
-        })?;
+        let stage = local::deployed_stage(resource)?;
         if matches!(stage, Stage::Guard | Stage::Summarize) {
             return self.in_process.invoke(resource, input).await;
         }

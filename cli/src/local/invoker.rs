@@ -74,15 +74,20 @@ impl CrashPlan {
     }
 }
 
+/// The stage a Task's resource names, or Lambda's answer for a function that is not there.
+pub fn deployed_stage(resource: &str) -> Result<Stage, ExecError> {
+    Stage::from_function(resource).ok_or_else(|| {
+        ExecError::new(
+            "Lambda.ResourceNotFoundException",
+            format!("no zdsync stage is deployed as {resource}"),
+        )
+    })
+}
+
 #[async_trait]
 impl TaskInvoker for InProcessStages {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, ExecError> {
-        let stage = Stage::from_function(resource).ok_or_else(|| {
-            ExecError::new(
-                "Lambda.ResourceNotFoundException",
-                format!("no zdsync stage is deployed as {resource}"),
-            )
-        })?;
+        let stage = deployed_stage(resource)?;
         let run = async {
             // The stage error's stable name becomes the Step Functions error, as with Lambda.
             zdsync::stages::run(stage, &self.ctx, input.clone())

@@ -27,7 +27,7 @@ use zdsync::store::{DirStore, RunKeys, read_json_opt};
 use crate::asl::{
     self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine, TaskInvoker,
 };
-pub use invoker::{CRASH_ERROR, CrashPlan, InProcessStages};
+pub use invoker::{CRASH_ERROR, CrashPlan, InProcessStages, deployed_stage};
 pub use progress::Progress;
 pub use world::{World, WorldSpec};
 

@@ -115,6 +115,12 @@ pub fn decode_json<T: DeserializeOwned>(key: &str, body: &[u8]) -> Result<T, Sto
             message: format!("{what}: {inner}"),
         }
     };
+    // The fast path: plain serde_json, which also rejects trailing content. Only an artifact
+    // that fails is decoded again with path tracking, to name where (tracking every element's
+    // path costs about as much as the parse itself).
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(invalid)?;
     // A valid document followed by more content (two writers, a truncated rewrite) is as

@@ -75,5 +75,9 @@ pub(crate) fn label(key: &str) -> String {
 
 /// Case-insensitive equality, as Zendesk compares emails, external ids and names.
 pub(crate) fn same_key(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    // Char by char, without allocating: this runs for every record on every write's
+    // uniqueness check, and most pairs differ in their first characters.
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
 }

@@ -32,17 +32,27 @@ pub(crate) struct Membership {
 
 impl InstanceData {
     pub(crate) fn default_organization_of(&self, user_id: u64) -> Option<u64> {
-        self.memberships
-            .values()
-            .find(|m| m.user_id == user_id && m.default)
+        self.memberships_of(user_id)
+            .into_iter()
+            .find(|m| m.default)
             .map(|m| m.organization_id)
     }
 
+    /// A user's memberships, in id order.
     pub(crate) fn memberships_of(&self, user_id: u64) -> Vec<&Membership> {
-        self.memberships
-            .values()
-            .filter(|m| m.user_id == user_id)
+        self.memberships_by_user
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.memberships.get(id))
             .collect()
+    }
+
+    fn membership_ids_of(&self, user_id: u64) -> Vec<u64> {
+        self.memberships_by_user
+            .get(&user_id)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Ids of the users with a membership in `organization_id`, ascending.
@@ -119,11 +129,16 @@ impl InstanceData {
     ) {
         let default = self.memberships_of(user_id).is_empty() || make_default == Some(true);
         if default {
-            self.memberships
-                .values_mut()
-                .filter(|m| m.user_id == user_id)
-                .for_each(|m| m.default = false);
+            for other in self.membership_ids_of(user_id) {
+                if let Some(m) = self.memberships.get_mut(&other) {
+                    m.default = false;
+                }
+            }
         }
+        self.memberships_by_user
+            .entry(user_id)
+            .or_default()
+            .insert(id);
         self.memberships.insert(
             id,
             Membership {
@@ -145,7 +160,13 @@ impl InstanceData {
         organization_id: Option<u64>,
         now: DateTime<Utc>,
     ) {
-        self.memberships.retain(|_, m| m.user_id != user_id);
+        for id in self
+            .memberships_by_user
+            .remove(&user_id)
+            .unwrap_or_default()
+        {
+            self.memberships.remove(&id);
+        }
         if let Some(organization_id) = organization_id {
             self.add_membership(user_id, organization_id, Some(true), now)
                 .expect("user and organization were checked to exist");
@@ -157,10 +178,13 @@ impl InstanceData {
         let Some(removed) = self.memberships.remove(&id) else {
             return false;
         };
+        if let Some(ids) = self.memberships_by_user.get_mut(&removed.user_id) {
+            ids.remove(&id);
+        }
         let successor = self
-            .memberships
-            .values_mut()
-            .find(|m| m.user_id == removed.user_id);
+            .membership_ids_of(removed.user_id)
+            .first()
+            .and_then(|next| self.memberships.get_mut(next));
         if let (true, Some(next)) = (removed.default, successor) {
             next.default = true;
             next.updated_at = now;

@@ -206,11 +206,27 @@ impl InstanceData {
     }
 
     pub(crate) fn find_organization_by_name(&self, name: &str) -> Option<u64> {
-        let name = name.trim();
-        self.organizations
-            .values()
-            .find(|o| same_key(&o.name, name))
-            .map(|o| o.id)
+        self.organization_names
+            .get(&name_key(name))
+            .and_then(|ids| ids.first().copied())
+    }
+
+    /// Stores `org` under its id, keeping the name index right (a rename moves it).
+    fn put_organization(&mut self, org: Organization) {
+        if let Some(old) = self.organizations.get(&org.id) {
+            let old_key = name_key(&old.name);
+            if let Some(ids) = self.organization_names.get_mut(&old_key) {
+                ids.remove(&org.id);
+                if ids.is_empty() {
+                    self.organization_names.remove(&old_key);
+                }
+            }
+        }
+        self.organization_names
+            .entry(name_key(&org.name))
+            .or_default()
+            .insert(org.id);
+        self.organizations.insert(org.id, org);
     }
 
     pub(crate) fn find_organization_by_external_id(&self, external_id: &str) -> Option<u64> {
@@ -269,7 +285,7 @@ impl InstanceData {
         self.organization_conflicts(&org).into_result()?;
         org.id = self.ids.organization();
         let id = org.id;
-        self.organizations.insert(id, org);
+        self.put_organization(org);
         Ok(id)
     }
 
@@ -291,7 +307,7 @@ impl InstanceData {
         .and_then(|()| self.organization_conflicts(&org).into_result());
         if outcome.is_ok() {
             org.updated_at = now;
-            self.organizations.insert(id, org);
+            self.put_organization(org);
         }
         Some(outcome)
     }
@@ -338,7 +354,7 @@ impl InstanceData {
             .map_err(|e| invalid(e.summary()))?;
         self.ids.reserve_organization(org.id);
         let id = org.id;
-        self.organizations.insert(id, org);
+        self.put_organization(org);
         Ok(self.render_organization(id))
     }
 
@@ -356,6 +372,11 @@ impl InstanceData {
             Some(Ok(())) => Ok(self.render_organization(id)),
         }
     }
+}
+
+/// Names compare trimmed and case-insensitively.
+fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
 }
 
 pub(crate) fn reject_unknown(unknown: &IgnoredFields) -> Result<(), FixtureError> {

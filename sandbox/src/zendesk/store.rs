@@ -1,6 +1,6 @@
 //! The records of one instance and the fixture loading that fills them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::SeedableRng;
@@ -23,8 +23,14 @@ pub(crate) struct InstanceData {
     pub organization_fields: FieldSet,
     pub user_fields: FieldSet,
     pub organizations: BTreeMap<u64, Organization>,
+    /// Trimmed, lower-cased name → the orgs with it (one, unless a fixture says otherwise):
+    /// names are unique, and every create and rename checks it.
+    pub organization_names: HashMap<String, BTreeSet<u64>>,
     pub users: BTreeMap<u64, User>,
     pub memberships: BTreeMap<u64, Membership>,
+    /// User id → the ids of their memberships: a world of 200 000 orgs asks "which orgs is
+    /// this user in" for every user write and search hit, too often to scan for.
+    pub memberships_by_user: HashMap<u64, BTreeSet<u64>>,
     pub jobs: BTreeMap<String, Job>,
     pub bulk_user_import: bool,
     pub ignored: IgnoredFields,
@@ -116,8 +122,10 @@ impl InstanceData {
             organization_fields,
             user_fields,
             organizations: BTreeMap::new(),
+            organization_names: HashMap::new(),
             users: BTreeMap::new(),
             memberships: BTreeMap::new(),
+            memberships_by_user: HashMap::new(),
             jobs: BTreeMap::new(),
             bulk_user_import: fixture.bulk_user_import,
             ignored: IgnoredFields::default(),

@@ -332,22 +332,25 @@ async fn apply<W: Writes>(
             let slice = &plan.creates[done.creates..][..left.creates.min(slice_items)];
             W::create(ctx, sync, slice, result).await?;
             done.creates += slice.len();
-        } else if left.updates > 0 {
-            let slice = &plan.updates[done.updates..][..left.updates.min(slice_items)];
-            let targets = slice
-                .iter()
-                .map(|u| (W::update_target(u), W::update_item(u)))
-                .collect();
-            update_many::<W>(client, targets, SyncAction::Update, result).await?;
-            done.updates += slice.len();
         } else {
-            let slice = &plan.marks[done.marks..][..left.marks.min(slice_items)];
-            let targets = slice
-                .iter()
-                .map(|m| (W::mark_target(m), W::mark_item(m)))
-                .collect();
-            update_many::<W>(client, targets, SyncAction::Mark, result).await?;
-            done.marks += slice.len();
+            // Updates, then marks: both are Update Many items.
+            let (action, targets): (SyncAction, Vec<_>) = if left.updates > 0 {
+                let slice = &plan.updates[done.updates..][..left.updates.min(slice_items)];
+                let items = slice
+                    .iter()
+                    .map(|u| (W::update_target(u), W::update_item(u)));
+                (SyncAction::Update, items.collect())
+            } else {
+                let slice = &plan.marks[done.marks..][..left.marks.min(slice_items)];
+                let items = slice.iter().map(|m| (W::mark_target(m), W::mark_item(m)));
+                (SyncAction::Mark, items.collect())
+            };
+            let n = targets.len();
+            update_many::<W>(client, targets, action, result).await?;
+            match action {
+                SyncAction::Update => done.updates += n,
+                _ => done.marks += n,
+            }
         }
         let progress = result.progress.as_mut().expect("an unfinished result");
         progress.done = done;
