@@ -1079,6 +1079,107 @@ fn alarms_watch_failures_timeouts_and_slow_runs() {
     assert_no_problems("alarms", check_alarms(&Deployment::load()));
 }
 
+/// The names the stages publish: every metric an EMF record of a sync (or of any stage) holds.
+fn emitted_metrics() -> BTreeSet<String> {
+    let mut stats = zdsync::stages::StageStats::default();
+    for count in zdsync::model::SyncResult::default().counts() {
+        stats.counts.insert(count.0.to_owned(), 0);
+    }
+    let record = zdsync::metrics::emf_record("sync", Some("global"), &stats, 0);
+    record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .filter_map(|m| m["Name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Record errors and guard trips alarm on the metrics the syncs emit in their logs, and the
+/// dashboard graphs only metrics that exist: the stages' (namespace zdsync, metric names the
+/// code emits, stages that exist) and the state machine's execution time with the 45-minute
+/// line.
+fn check_metrics(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let emitted = emitted_metrics();
+    for (metric, threshold) in [("errors", 10.0), ("guard_tripped", 1.0)] {
+        let alarms: Vec<(&str, &Value)> = d
+            .resources_of_type("AWS::CloudWatch::Alarm")
+            .filter(|(_, a)| a["Properties"]["Namespace"] == zdsync::metrics::NAMESPACE)
+            .filter(|(_, a)| a["Properties"]["MetricName"] == metric)
+            .collect();
+        let [(id, alarm)] = alarms.as_slice() else {
+            problems.push(format!(
+                "{} alarms on zdsync {metric}, not one",
+                alarms.len()
+            ));
+            continue;
+        };
+        let p = &alarm["Properties"];
+        if !emitted.contains(metric) {
+            problems.push(format!("{id}: the stages emit no metric {metric}"));
+        }
+        let on_syncs = as_list(&p["Dimensions"])
+            .iter()
+            .any(|dim| dim["Name"] == "Stage" && dim["Value"] == "sync");
+        if !on_syncs || p["Threshold"].as_f64() != Some(threshold) {
+            problems.push(format!("{id}: not Stage=sync with threshold {threshold}"));
+        }
+    }
+    let dashboards: Vec<(&str, &Value)> =
+        d.resources_of_type("AWS::CloudWatch::Dashboard").collect();
+    let [(id, dashboard)] = dashboards.as_slice() else {
+        problems.push(format!("{} dashboards, not one", dashboards.len()));
+        return problems;
+    };
+    let Some(body) = sub(&dashboard["Properties"]["DashboardBody"]) else {
+        problems.push(format!("{id}: the body is not a Fn::Sub string"));
+        return problems;
+    };
+    let body: Value = match serde_json::from_str(body) {
+        Ok(body) => body,
+        Err(e) => {
+            problems.push(format!("{id}: the body is not JSON: {e}"));
+            return problems;
+        }
+    };
+    let stages: BTreeSet<&str> = Stage::ALL.iter().map(|s| s.function_name()).collect();
+    let mut execution_time_line = false;
+    for widget in as_list(&body["widgets"]) {
+        for metric in as_list(&widget["properties"]["metrics"]) {
+            let parts = as_list(&metric);
+            let text = |i: usize| parts.get(i).and_then(Value::as_str).unwrap_or_default();
+            match text(0) {
+                "zdsync" => {
+                    if !emitted.contains(text(1)) {
+                        problems.push(format!("{id}: graphs {}, which no stage emits", text(1)));
+                    }
+                    if text(2) != "Stage" || !stages.contains(text(3)) {
+                        problems.push(format!("{id}: {} of no stage ({})", text(1), text(3)));
+                    }
+                }
+                "AWS/States" if text(1) == "ExecutionTime" => {
+                    execution_time_line =
+                        as_list(&widget["properties"]["annotations"]["horizontal"])
+                            .iter()
+                            .any(|a| a["value"].as_f64() == Some(EXECUTION_TIME_ALARM_MS));
+                }
+                other => problems.push(format!("{id}: an unexpected metric namespace {other}")),
+            }
+        }
+    }
+    if !execution_time_line {
+        problems.push(format!(
+            "{id}: no execution-time graph with the 45-minute line"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn alarms_and_the_dashboard_watch_the_metrics_the_stages_emit() {
+    assert_no_problems("metrics", check_metrics(&Deployment::load()));
+}
+
 // --- the checks catch drift ------------------------------------------------------------------
 
 /// Applies `edit` to a copy of the real files and returns what `check` then reports.

@@ -39,7 +39,22 @@ pub async fn serve(stage: Stage) -> Result<(), lambda_runtime::Error> {
         async move {
             let ctx = context?;
             tracing::info!(stage = %stage, input = %event.payload, "stage started");
-            let result = stages::run(stage, &ctx, event.payload).await;
+            let (result, measured) = stages::run_measured(stage, &ctx, event.payload).await;
+            // A sync that goes on in another invocation reports once, when it is done (its
+            // counts add up over the invocations).
+            let more = result
+                .as_ref()
+                .is_ok_and(|output| output.get("more") == Some(&Value::Bool(true)));
+            if let Some((sync, stats)) = measured.as_ref().filter(|_| !more) {
+                // One EMF line on stdout: CloudWatch Logs extracts the metrics from it.
+                let record = crate::metrics::emf_record(
+                    stage.function_name(),
+                    sync.as_deref(),
+                    stats,
+                    chrono::Utc::now().timestamp_millis(),
+                );
+                println!("{record}");
+            }
             match &result {
                 Ok(output) => tracing::info!(stage = %stage, %output, "stage finished"),
                 Err(e) => {

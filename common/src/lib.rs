@@ -5,6 +5,7 @@ pub mod calls;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod retry;
 pub mod rules;

@@ -280,9 +280,24 @@ impl StageOutput {
 /// guard and the summary also leaves `stages/{stage}[-{sync}].json`: its counts, its API calls
 /// (with retries) and its time, or its error — what the summary reports of it.
 pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value, StageError> {
+    run_measured(stage, ctx, input).await.0
+}
+
+/// [`run`], also answering the stats it wrote (none for the guard and the summary) and the
+/// sync they are of — what the Lambda handler turns into metrics.
+pub async fn run_measured(
+    stage: Stage,
+    ctx: &StageContext,
+    input: Value,
+) -> (
+    Result<Value, StageError>,
+    Option<(Option<String>, StageStats)>,
+) {
     let started = std::time::Instant::now();
     let stats_name = StageStats::artifact_name(stage, &input);
+    let which = StageStats::sync_of(stage, &input);
     let (result, io) = crate::calls::in_stage(dispatch(stage, ctx, input)).await;
+    let mut measured = None;
     if let Some((run_id, name)) = stats_name {
         let mut stats = StageStats {
             stage: stage.function_name().to_owned(),
@@ -315,8 +330,9 @@ pub async fn run(stage: Stage, ctx: &StageContext, input: Value) -> Result<Value
         if let Err(e) = written {
             tracing::warn!(error = %e, %stage, "the stage's stats could not be written");
         }
+        measured = Some((which, stats));
     }
-    result
+    (result, measured)
 }
 
 /// `stages/{name}.json`: what one stage did, for the run summary.
@@ -349,6 +365,20 @@ impl StageStats {
         }
     }
 
+    /// The sync (or instance) a stage that serves several works for in this invocation.
+    fn sync_of(stage: Stage, input: &Value) -> Option<String> {
+        let serves_several = matches!(
+            stage,
+            Stage::GatherAccounts | Stage::GatherOrgs | Stage::Compare | Stage::Sync
+        );
+        input
+            .get("sync")
+            .or_else(|| input.get("instance"))
+            .and_then(Value::as_str)
+            .filter(|w| serves_several && w.chars().all(|c| c.is_ascii_lowercase()))
+            .map(str::to_owned)
+    }
+
     /// The run and the artifact a stage's stats go to: `stages/sync-partners.json`,
     /// `stages/gather-orgs-global.json`, `stages/process.json`. None for the guard (it has no
     /// run yet) and the summary (which reads them).
@@ -357,17 +387,7 @@ impl StageStats {
             return None;
         }
         let run_id = input.get("run_id")?.as_str()?.to_owned();
-        // Only the stages that serve several syncs carry theirs in the name.
-        let serves_several = matches!(
-            stage,
-            Stage::GatherAccounts | Stage::GatherOrgs | Stage::Compare | Stage::Sync
-        );
-        let which = input
-            .get("sync")
-            .or_else(|| input.get("instance"))
-            .and_then(Value::as_str)
-            .filter(|w| serves_several && w.chars().all(|c| c.is_ascii_lowercase()));
-        let name = match which {
+        let name = match Self::sync_of(stage, input) {
             Some(which) => format!(
                 "{}{}-{which}.json",
                 artifacts::STAGE_STATS,

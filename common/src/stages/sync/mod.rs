@@ -295,6 +295,9 @@ fn next_step(
 /// a redrive then repeats, idempotently).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 
+/// How often a long sync logs its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
+
 /// Applies the plan from the result's place on, one slice (a full window of jobs) at a time,
 /// creates first, then updates, then marks (none when the guard tripped), until it is done or
 /// the budget says stop. The place moves with every slice and is saved every [`SAVE_EVERY`].
@@ -311,9 +314,10 @@ async fn apply<W: Writes>(
 ) -> Result<Stop, StageError> {
     let slice_items = ctx.settings.sync.max_inflight_jobs * MAX_JOB_ITEMS;
     let mut saved = Instant::now();
+    let mut logged = Instant::now();
     let mut first = true;
     if decision.is_tripped() && !plan.marks.is_empty() {
-        tracing::warn!(%sync, marks = plan.marks.len(), ?decision, "deletion guard tripped: nothing is marked");
+        tracing::warn!(%sync, decision = %decision.describe(sync.records()), "deletion guard tripped: nothing is marked");
     }
     loop {
         let progress = result.progress.clone().expect("an unfinished result");
@@ -355,6 +359,19 @@ async fn apply<W: Writes>(
         let progress = result.progress.as_mut().expect("an unfinished result");
         progress.done = done;
         progress.slice_seconds = progress.slice_seconds.max(started.elapsed().as_secs_f64());
+        // A long sync says where it is at most once a minute (a CloudWatch log line in Lambda).
+        if logged.elapsed() >= PROGRESS_EVERY {
+            let planned = &progress.planned;
+            tracing::info!(
+                %sync,
+                creates = %format!("{}/{}", done.creates, planned.creates),
+                updates = %format!("{}/{}", done.updates, planned.updates),
+                marks = %format!("{}/{}", done.marks, planned.marks),
+                errors = result.errors.len(),
+                "sync progress"
+            );
+            logged = Instant::now();
+        }
         if saved.elapsed() >= SAVE_EVERY {
             write(ctx, keys, &artifacts::sync_result(sync), &*result).await?;
             saved = Instant::now();
