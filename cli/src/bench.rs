@@ -540,7 +540,7 @@ impl TaskInvoker for FunctionProcesses {
             return self.in_process.invoke(resource, input).await;
         }
         let _alone = self.one_at_a_time.lock().await;
-        let name = stats_name(stage, &input);
+        let name = StageStats::label(stage, &input);
         let (result, invocation) = self.invoke_process(stage, &name, input).await;
         eprintln!(
             "bench:   {name}: {:.2} s, init {:.0} ms, peak {:.0} MB{}",
@@ -555,22 +555,6 @@ impl TaskInvoker for FunctionProcesses {
         );
         self.measured.lock().expect("not poisoned").push(invocation);
         result
-    }
-}
-
-/// The stage's stats file name without `.json` (`sync-global`, `process`).
-fn stats_name(stage: Stage, input: &Value) -> String {
-    let which = input
-        .get("sync")
-        .or_else(|| input.get("instance"))
-        .and_then(Value::as_str);
-    let several = matches!(
-        stage,
-        Stage::GatherAccounts | Stage::GatherOrgs | Stage::Compare | Stage::Sync
-    );
-    match which {
-        Some(which) if several => format!("{}-{which}", stage.function_name()),
-        _ => stage.function_name().to_owned(),
     }
 }
 

@@ -379,6 +379,15 @@ impl StageStats {
             .map(str::to_owned)
     }
 
+    /// What one invocation's stats are named by: `sync-partners`, `gather-orgs-global`,
+    /// `process` (the stages that serve several syncs carry theirs).
+    pub fn label(stage: Stage, input: &Value) -> String {
+        match Self::sync_of(stage, input) {
+            Some(which) => format!("{}-{which}", stage.function_name()),
+            None => stage.function_name().to_owned(),
+        }
+    }
+
     /// The run and the artifact a stage's stats go to: `stages/sync-partners.json`,
     /// `stages/gather-orgs-global.json`, `stages/process.json`. None for the guard (it has no
     /// run yet) and the summary (which reads them).
@@ -387,14 +396,11 @@ impl StageStats {
             return None;
         }
         let run_id = input.get("run_id")?.as_str()?.to_owned();
-        let name = match Self::sync_of(stage, input) {
-            Some(which) => format!(
-                "{}{}-{which}.json",
-                artifacts::STAGE_STATS,
-                stage.function_name()
-            ),
-            None => format!("{}{}.json", artifacts::STAGE_STATS, stage.function_name()),
-        };
+        let name = format!(
+            "{}{}.json",
+            artifacts::STAGE_STATS,
+            Self::label(stage, input)
+        );
         Some((run_id, name))
     }
 }

@@ -605,19 +605,7 @@ pub(super) async fn existing_user(
     email: &str,
     organization_id: u64,
 ) -> Result<Result<u64, String>, StageError> {
-    let same_email = |raw: &serde_json::Map<String, Value>| {
-        raw.get("email")
-            .and_then(Value::as_str)
-            .and_then(email_key)
-            .as_deref()
-            == email_key(email).as_deref()
-    };
-    let in_org = client.list_organization_users(organization_id).await?;
-    if let Some(id) = in_org
-        .iter()
-        .find(|raw| same_email(raw))
-        .and_then(|found| found.get("id").and_then(Value::as_u64))
-    {
+    if let Some(id) = user_in_org(client, email, organization_id).await? {
         return Ok(Ok(id));
     }
     Ok(Err(match client.search_user_by_email(email).await? {
@@ -632,6 +620,21 @@ pub(super) async fn existing_user(
         ),
         None => "no user with it is found yet".to_owned(),
     }))
+}
+
+/// The id of the user with `email` among the users of `organization_id`, if any: the list
+/// shows a user created moments ago, which search may not have indexed yet.
+pub(super) async fn user_in_org(
+    client: &ZendeskClient,
+    email: &str,
+    organization_id: u64,
+) -> Result<Option<u64>, StageError> {
+    let wanted = email_key(email);
+    let in_org = client.list_organization_users(organization_id).await?;
+    Ok(in_org
+        .iter()
+        .find(|raw| raw.get("email").and_then(Value::as_str).and_then(email_key) == wanted)
+        .and_then(|found| found.get("id").and_then(Value::as_u64)))
 }
 
 fn record_error(key: &str, action: SyncAction, e: ItemError) -> RecordError {

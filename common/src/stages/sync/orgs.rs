@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::{Managed, Unwritable, Writes, existing_user, record_error, taken, unwritable};
+use super::{Managed, Unwritable, Writes, record_error, taken, unwritable, user_in_org};
 use crate::error::StageError;
 use crate::model::instance::{PARTNER_FIELD_KEYS, field};
 use crate::model::{
@@ -365,9 +365,10 @@ async fn known_user(client: &ZendeskClient, w: &SoldToOwner) -> Result<KnownUser
             },
         );
     }
-    Ok(match existing_user(client, &w.email, w.org_id).await? {
-        Ok(_) => KnownUser::InThisOrg,
-        Err(why) => KnownUser::NotFound(why),
+    // Not found by search (not indexed yet, or a secondary address): in the new org already?
+    Ok(match user_in_org(client, &w.email, w.org_id).await? {
+        Some(_) => KnownUser::InThisOrg,
+        None => KnownUser::NotFound("no user with it is found yet".into()),
     })
 }
 
