@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod config;
 pub mod error;
+pub mod explain;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -284,7 +284,8 @@ impl NameIndex {
     }
 }
 
-fn name_key(name: &str) -> String {
+/// The form in which Zendesk compares organization names.
+pub fn name_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
@@ -433,14 +434,24 @@ pub fn compare_orgs(
     foreign: &[ForeignRecord],
     rules: &CompareRules<SalesforceId>,
 ) -> OrgDiff {
+    let (owned, foreign) = owned_and_foreign(sync, orgs, foreign);
+    compare::<Orgs>(desired, owned, &foreign, rules)
+}
+
+/// The gathered orgs `sync` owns, and every other record of the instance as a foreign one.
+pub fn owned_and_foreign<'a>(
+    sync: SyncKind,
+    orgs: &'a [ZendeskOrg],
+    foreign: &[ForeignRecord],
+) -> (Vec<&'a ZendeskOrg>, Vec<ForeignRecord>) {
     let (owned, others): (Vec<&ZendeskOrg>, Vec<&ZendeskOrg>) =
         orgs.iter().partition(|org| sync.owns_org(org));
-    let foreign: Vec<ForeignRecord> = others
+    let foreign = others
         .into_iter()
         .map(ForeignRecord::of_org)
         .chain(foreign.iter().cloned())
         .collect();
-    compare::<Orgs>(desired, owned, &foreign, rules)
+    (owned, foreign)
 }
 
 // ----- US Gov end-users -------------------------------------------------------------------

@@ -4,13 +4,13 @@
 //! otherwise silently change the SLA of every account carrying the charge. Every error names the
 //! line and the entry.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::LoadError;
-use crate::model::SupportLevel;
 use crate::model::instance::is_known_flag;
+use crate::model::{Instance, SupportLevel};
 
 /// The `plans.yaml` the project ships; used when the configuration names no other file.
 pub const DEFAULT_PLANS_YAML: &str = include_str!("../../data/plans.yaml");
@@ -23,6 +23,38 @@ pub struct Tier {
     pub flag: Option<String>,
     pub seats: bool,
     pub charges: Vec<String>,
+}
+
+/// Where a charge's entitlement goes (SPEC §5.3 step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeRoute {
+    /// Not a US Gov tier (or an exception tier of an account without the exception).
+    Global,
+    /// A tier of `usgov.tiers`: always US Gov.
+    UsgovTier,
+    /// A tier of `usgov.exception_tiers` on a `federal-support` account.
+    UsgovException,
+}
+
+impl ChargeRoute {
+    pub fn instance(self) -> Instance {
+        match self {
+            ChargeRoute::Global => Instance::Global,
+            ChargeRoute::UsgovTier | ChargeRoute::UsgovException => Instance::Usgov,
+        }
+    }
+
+    /// Why, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChargeRoute::Global => "Global: not a US Gov tier",
+            ChargeRoute::UsgovTier => "US Gov: a US Gov tier (usgov.tiers)",
+            ChargeRoute::UsgovException => {
+                "US Gov: an exception tier on a federal-support account (usgov.exception_tiers)"
+            }
+        }
+    }
 }
 
 /// The validated plans and the lookups derived from them.
@@ -194,8 +226,18 @@ impl Plans {
     /// Whether a charge goes to the US Gov instance for an account with or without the
     /// federal-support exception (SPEC §5.3 step 3).
     pub fn is_usgov_charge(&self, charge_name: &str, exception: bool) -> bool {
-        self.usgov_plan_names.contains(charge_name)
-            || (exception && self.usgov_plan_names_for_exceptions.contains(charge_name))
+        self.route(charge_name, exception).instance() == Instance::Usgov
+    }
+
+    /// Which instance a charge goes to, and why (SPEC §5.3 step 3).
+    pub fn route(&self, charge_name: &str, exception: bool) -> ChargeRoute {
+        if self.usgov_plan_names.contains(charge_name) {
+            ChargeRoute::UsgovTier
+        } else if exception && self.usgov_plan_names_for_exceptions.contains(charge_name) {
+            ChargeRoute::UsgovException
+        } else {
+            ChargeRoute::Global
+        }
     }
 
     pub fn tiers(&self) -> impl Iterator<Item = &Tier> {

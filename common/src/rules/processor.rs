@@ -3,13 +3,13 @@
 //! Steps run in the SPEC's order, each a small function: skip, keep mapped charges, split by
 //! instance, compute entitlements from active charges, override (Global), post-rules, drop.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Map, Number, Value};
 
 use super::dates::RunDates;
 use super::overrides::Overrides;
-use super::plans::{Plans, Tier};
+use super::plans::{ChargeRoute, Plans, Tier};
 use crate::model::instance::{USGOV_FEDRAMP_FLAG, field};
 use crate::model::{
     Account, Charge, DesiredOrg, DesiredOrgs, ExpiredOverride, Instance, ProcessReport,
@@ -42,13 +42,18 @@ pub struct Entitlement {
     pub seats: Option<f64>,
 }
 
-pub fn process(input: &ProcessInput) -> ProcessOutput {
-    let partner_ids: HashSet<SalesforceId> = input
-        .global_orgs
+/// The Salesforce ids of the Global partner organizations: their accounts are the partner
+/// sync's (step 1).
+pub fn partner_ids(global_orgs: &[ZendeskOrg]) -> HashSet<SalesforceId> {
+    global_orgs
         .iter()
         .filter(|org| org.is_partner())
         .filter_map(ZendeskOrg::managed_id)
-        .collect();
+        .collect()
+}
+
+pub fn process(input: &ProcessInput) -> ProcessOutput {
+    let partner_ids = partner_ids(input.global_orgs);
     let held: Vec<SalesforceId> = input
         .accounts
         .rejected
@@ -75,7 +80,8 @@ pub fn process(input: &ProcessInput) -> ProcessOutput {
     let mut global = Vec::new();
     let mut usgov = Vec::new();
     for account in &input.accounts.accounts {
-        for (instance, object) in process_account(account, &partner_ids, input, &mut report) {
+        let trace = trace_account(account, &partner_ids, input);
+        for (instance, object) in record_trace(account, trace, &mut report) {
             match instance {
                 Instance::Global => global.push(object),
                 Instance::Usgov => usgov.push(object),
@@ -101,11 +107,218 @@ pub fn process(input: &ProcessInput) -> ProcessOutput {
     }
 }
 
-/// Steps 1–7 for one account: zero, one or two desired objects.
-fn process_account(
-    account: &Account,
+/// What the processor decided for one account, step by step: the run's objects and report are
+/// folded from it, and `explain` shows it, so both tell the same story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountTrace<'a> {
+    /// Steps 1–2: why the account gets no object at all.
+    pub skipped: Option<SkipReason>,
+    /// Steps 2–4: every charge, once the account got that far.
+    pub charges: Vec<ChargeTrace<'a>>,
+    /// Steps 4–7, per instance that has mapped charges.
+    pub instances: Vec<InstanceTrace>,
+}
+
+/// How one charge was read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargeTrace<'a> {
+    pub charge: &'a Charge,
+    /// `None`: no tier of `plans.yaml` lists the name.
+    pub tier: Option<&'a Tier>,
+    /// Step 3 (mapped charges only).
+    pub route: Option<ChargeRoute>,
+    /// Ends on or after the run's `expired_end_date`.
+    pub active: bool,
+}
+
+/// Steps 4–7 for one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceTrace {
+    pub instance: Instance,
+    pub entitlement: Entitlement,
+    pub override_use: OverrideUse,
+    /// Step 6, in the order applied.
+    pub post_rules: Vec<PostRule>,
+    /// The object; `None` when step 7 dropped it.
+    pub object: Option<DesiredOrg>,
+    /// Step 7: why it was dropped.
+    pub dropped: Option<String>,
+}
+
+/// Step 5 for one instance's object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverrideUse {
+    /// No override names the account.
+    None,
+    /// Applied: these keys were replaced.
+    Applied {
+        reason: String,
+        expires: Option<chrono::NaiveDate>,
+        keys: Vec<String>,
+    },
+    /// Named the account but expired before `as_of`: ignored (and reported).
+    Expired {
+        reason: String,
+        expires: chrono::NaiveDate,
+    },
+    /// Overrides apply to Global objects only.
+    NotForInstance,
+}
+
+/// A post-rule of step 6 that set something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostRule {
+    /// `account_type` from the support level: `former_customer` when expired.
+    AccountType(&'static str),
+    /// An expired object's ARR is 0.
+    ExpiredArrIsZero,
+    /// `sub_ss_enterprise` ⇒ `sub_ss_ase` (Global).
+    EnterpriseImpliesAse,
+    /// The internal `usgov_fedramp` flag ⇒ `sub_gitlab_dedicated` and `sub_usgov_24x7` (US Gov).
+    FedrampImpliesDedicatedAnd24x7,
+    /// US Gov's schedule field follows `sub_usgov_24x7`.
+    RoundTheClockSchedule(bool),
+}
+
+impl PostRule {
+    pub fn describe(self) -> String {
+        match self {
+            PostRule::AccountType(kind) => {
+                format!("account_type = {kind} (from the support level)")
+            }
+            PostRule::ExpiredArrIsZero => "ARR = 0 (the support level is expired)".into(),
+            PostRule::EnterpriseImpliesAse => "sub_ss_enterprise ⇒ sub_ss_ase = true".into(),
+            PostRule::FedrampImpliesDedicatedAnd24x7 => {
+                "FedRAMP (usgov_fedramp) ⇒ sub_gitlab_dedicated = true, sub_usgov_24x7 = true"
+                    .into()
+            }
+            PostRule::RoundTheClockSchedule(on) => {
+                format!("24x7 schedule = {on} (follows sub_usgov_24x7)")
+            }
+        }
+    }
+}
+
+/// Steps 1–7 for one account, without touching the report: zero, one or two objects and why.
+pub fn trace_account<'a>(
+    account: &'a Account,
     partner_ids: &HashSet<SalesforceId>,
+    input: &ProcessInput<'a>,
+) -> AccountTrace<'a> {
+    let mut trace = AccountTrace {
+        skipped: None,
+        charges: Vec::new(),
+        instances: Vec::new(),
+    };
+    // Step 1.
+    if partner_ids.contains(&account.salesforce_id) {
+        trace.skipped = Some(SkipReason::Partner);
+        return trace;
+    }
+    if account.subs.is_empty() {
+        trace.skipped = Some(SkipReason::NoSubscriptions);
+        return trace;
+    }
+    // Steps 2 and 3.
+    trace.charges = account
+        .charges
+        .iter()
+        .map(|charge| {
+            let tier = input.plans.tier_of(&charge.name);
+            ChargeTrace {
+                charge,
+                tier,
+                route: tier.map(|_| input.plans.route(&charge.name, account.exception)),
+                active: charge.effective_end >= input.dates.expired_end_date,
+            }
+        })
+        .collect();
+    if trace.charges.iter().all(|c| c.tier.is_none()) {
+        trace.skipped = Some(SkipReason::NoMappedCharges);
+        return trace;
+    }
+    for instance in [Instance::Global, Instance::Usgov] {
+        let charges: Vec<(&Charge, &Tier)> = trace
+            .charges
+            .iter()
+            .filter(|c| c.route.is_some_and(|r| r.instance() == instance))
+            .filter_map(|c| c.tier.map(|tier| (c.charge, tier)))
+            .collect();
+        if charges.is_empty() {
+            continue;
+        }
+        trace
+            .instances
+            .push(trace_instance(account, instance, &charges, input));
+    }
+    trace
+}
+
+/// Steps 4–7 for one instance's charges (never empty).
+fn trace_instance(
+    account: &Account,
+    instance: Instance,
+    charges: &[(&Charge, &Tier)],
     input: &ProcessInput,
+) -> InstanceTrace {
+    // Step 4.
+    let entitlement = entitlement(charges, input.dates.expired_end_date);
+    let mut fields = base_fields(account, instance, &entitlement);
+    // Step 5.
+    let override_use = match input.overrides.get(&account.salesforce_id) {
+        None => OverrideUse::None,
+        Some(_) if instance != Instance::Global => OverrideUse::NotForInstance,
+        Some(o) => match o.expires {
+            Some(expires) if !o.is_active(input.dates.as_of) => OverrideUse::Expired {
+                reason: o.reason.clone(),
+                expires,
+            },
+            expires => {
+                apply_override(&mut fields, &o.fields);
+                OverrideUse::Applied {
+                    reason: o.reason.clone(),
+                    expires,
+                    keys: o.fields.keys().cloned().collect(),
+                }
+            }
+        },
+    };
+    // Step 6.
+    let post_rules = apply_post_rules(&mut fields, instance, account.arr, &entitlement);
+    // Step 7.
+    let expiration = expiration_date(&fields);
+    let dropped = expiration
+        .is_none_or(|date| date < input.dates.three_years_out)
+        .then(|| {
+            format!(
+                "expiration_date {} is before {}",
+                expiration.map_or("(none)".to_owned(), |d| d.to_string()),
+                input.dates.three_years_out
+            )
+        });
+    let object = dropped.is_none().then(|| DesiredOrg {
+        salesforce_id: account.salesforce_id.clone(),
+        name: account.name.clone(),
+        organization_fields: fields,
+        sold_tos: match instance {
+            Instance::Global => account.sold_tos.clone(),
+            Instance::Usgov => Vec::new(),
+        },
+    });
+    InstanceTrace {
+        instance,
+        entitlement,
+        override_use,
+        post_rules,
+        object,
+        dropped,
+    }
+}
+
+/// Folds one account's trace into the run's report; returns its objects.
+fn record_trace(
+    account: &Account,
+    trace: AccountTrace,
     report: &mut ProcessReport,
 ) -> Vec<(Instance, DesiredOrg)> {
     let skip = |reason, instance, details: Option<String>| SkippedAccount {
@@ -115,102 +328,33 @@ fn process_account(
         instance,
         details,
     };
-    // Step 1.
-    if partner_ids.contains(&account.salesforce_id) {
-        report
-            .skipped_accounts
-            .push(skip(SkipReason::Partner, None, None));
+    for charge in trace.charges.iter().filter(|c| c.tier.is_none()) {
+        *report
+            .unmapped_charges
+            .entry(charge.charge.name.clone())
+            .or_default() += 1;
+    }
+    if let Some(reason) = trace.skipped {
+        report.skipped_accounts.push(skip(reason, None, None));
         return Vec::new();
     }
-    if account.subs.is_empty() {
-        report
-            .skipped_accounts
-            .push(skip(SkipReason::NoSubscriptions, None, None));
-        return Vec::new();
-    }
-    // Step 2.
-    let mapped = mapped_charges(&account.charges, input.plans, &mut report.unmapped_charges);
-    if mapped.is_empty() {
-        report
-            .skipped_accounts
-            .push(skip(SkipReason::NoMappedCharges, None, None));
-        return Vec::new();
-    }
-    // Step 3.
-    let (global_charges, usgov_charges): (Vec<_>, Vec<_>) = mapped
-        .into_iter()
-        .partition(|(charge, _)| !input.plans.is_usgov_charge(&charge.name, account.exception));
-
     let mut objects = Vec::new();
-    for (instance, charges) in [
-        (Instance::Global, global_charges),
-        (Instance::Usgov, usgov_charges),
-    ] {
-        if charges.is_empty() {
-            continue;
-        }
-        // Step 4.
-        let entitlement = entitlement(&charges, input.dates.expired_end_date);
-        let mut fields = base_fields(account, instance, &entitlement);
-        // Step 5.
-        let active_override = input
-            .overrides
-            .get(&account.salesforce_id)
-            .filter(|o| instance == Instance::Global && o.is_active(input.dates.as_of));
-        if let Some(o) = active_override {
-            apply_override(&mut fields, &o.fields);
-        }
-        // Step 6.
-        apply_post_rules(&mut fields, instance, account.arr, &entitlement);
-        // Step 7.
-        let expiration = expiration_date(&fields);
-        if expiration.is_none_or(|date| date < input.dates.three_years_out) {
-            report.skipped_accounts.push(skip(
+    for instance in trace.instances {
+        match instance.object {
+            None => report.skipped_accounts.push(skip(
                 SkipReason::ExpiredOverThreeYears,
-                Some(instance),
-                Some(format!(
-                    "expiration_date {} is before {}",
-                    expiration.map_or("(none)".to_owned(), |d| d.to_string()),
-                    input.dates.three_years_out
-                )),
-            ));
-            continue;
+                Some(instance.instance),
+                instance.dropped,
+            )),
+            Some(object) => {
+                if matches!(instance.override_use, OverrideUse::Applied { .. }) {
+                    report.overrides.applied.push(account.salesforce_id.clone());
+                }
+                objects.push((instance.instance, object));
+            }
         }
-        if active_override.is_some() {
-            report.overrides.applied.push(account.salesforce_id.clone());
-        }
-        objects.push((
-            instance,
-            DesiredOrg {
-                salesforce_id: account.salesforce_id.clone(),
-                name: account.name.clone(),
-                organization_fields: fields,
-                sold_tos: match instance {
-                    Instance::Global => account.sold_tos.clone(),
-                    Instance::Usgov => Vec::new(),
-                },
-            },
-        ));
     }
     objects
-}
-
-/// Step 2: the charges `plans.yaml` knows, each with its tier; the others are counted by name.
-fn mapped_charges<'a>(
-    charges: &'a [Charge],
-    plans: &'a Plans,
-    unmapped: &mut BTreeMap<String, u64>,
-) -> Vec<(&'a Charge, &'a Tier)> {
-    charges
-        .iter()
-        .filter_map(|charge| {
-            let tier = plans.tier_of(&charge.name);
-            if tier.is_none() {
-                *unmapped.entry(charge.name.clone()).or_default() += 1;
-            }
-            tier.map(|tier| (charge, tier))
-        })
-        .collect()
 }
 
 /// Step 4: flags, level, expiry and seats of one instance's charges. A charge is active when it
@@ -306,13 +450,14 @@ fn apply_override(fields: &mut Map<String, Value>, overridden: &Map<String, Valu
     }
 }
 
-/// Step 6, after the override so an overridden level drives type and ARR.
+/// Step 6, after the override so an overridden level drives type and ARR. Returns the rules
+/// that set something, in order.
 fn apply_post_rules(
     fields: &mut Map<String, Value>,
     instance: Instance,
     arr: Option<f64>,
     ent: &Entitlement,
-) {
+) -> Vec<PostRule> {
     let expired = fields.get(field::SUPPORT_LEVEL).and_then(Value::as_str)
         == Some(SupportLevel::Expired.as_str());
     let account_type = if expired {
@@ -320,11 +465,15 @@ fn apply_post_rules(
     } else {
         "customer"
     };
+    let mut fired = vec![PostRule::AccountType(account_type)];
     fields.insert(field::ACCOUNT_TYPE.into(), account_type.into());
     fields.insert(
         instance.arr_key().into(),
         if expired { Value::from(0) } else { number(arr) },
     );
+    if expired {
+        fired.push(PostRule::ExpiredArrIsZero);
+    }
     let is_set = |fields: &Map<String, Value>, key: &str| {
         fields.get(key).and_then(Value::as_bool) == Some(true)
     };
@@ -332,19 +481,23 @@ fn apply_post_rules(
         Instance::Global => {
             if is_set(fields, "sub_ss_enterprise") {
                 fields.insert("sub_ss_ase".into(), true.into());
+                fired.push(PostRule::EnterpriseImpliesAse);
             }
         }
         Instance::Usgov => {
             if ent.flags.contains(USGOV_FEDRAMP_FLAG) {
                 fields.insert("sub_gitlab_dedicated".into(), true.into());
                 fields.insert("sub_usgov_24x7".into(), true.into());
+                fired.push(PostRule::FedrampImpliesDedicatedAnd24x7);
             }
             let round_the_clock = is_set(fields, "sub_usgov_24x7");
             if let Some(key) = instance.schedule_key() {
                 fields.insert(key.into(), round_the_clock.into());
+                fired.push(PostRule::RoundTheClockSchedule(round_the_clock));
             }
         }
     }
+    fired
 }
 
 fn expiration_date(fields: &Map<String, Value>) -> Option<chrono::NaiveDate> {

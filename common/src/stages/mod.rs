@@ -13,7 +13,7 @@ mod gather_contacts;
 mod gather_orgs;
 mod gather_users;
 mod guard;
-mod process;
+pub(crate) mod process;
 pub mod summarize;
 mod sync;
 

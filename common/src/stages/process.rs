@@ -2,9 +2,11 @@
 //! overrides and `process_report.json`.
 
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts, mismatch, read, write};
+use crate::config::SyncSettings;
 use crate::error::StageError;
 use crate::model::{Instance, SalesforceAccounts, ZendeskOrgs};
 use crate::rules::{Overrides, Plans, ProcessInput, RunDates, process};
+use crate::store::ArtifactStore;
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -28,8 +30,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
             format!("expected global, found {}", global_orgs.instance),
         ));
     }
-    let plans = load_plans(ctx).await?;
-    let overrides = load_overrides(ctx).await?;
+    let plans = load_plans(&ctx.settings.sync)?;
+    let overrides = load_overrides(&ctx.settings.sync, ctx.store.as_ref(), &ctx.http).await?;
 
     let out = process(&ProcessInput {
         accounts: &accounts,
@@ -64,8 +66,9 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     Ok(output)
 }
 
-async fn load_plans(ctx: &StageContext) -> Result<Plans, StageError> {
-    match &ctx.settings.sync.plans_file {
+/// The plans of the settings (shared with `explain`, so it reads what the run read).
+pub fn load_plans(sync: &SyncSettings) -> Result<Plans, StageError> {
+    match &sync.plans_file {
         None => Ok(Plans::default_plans()),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -80,17 +83,21 @@ async fn load_plans(ctx: &StageContext) -> Result<Plans, StageError> {
 
 /// The overrides source (SPEC §5.2): an `http(s)://` URL, `store:KEY` in the artifact store, or
 /// a file path. No source means no overrides.
-async fn load_overrides(ctx: &StageContext) -> Result<Overrides, StageError> {
-    let Some(source) = ctx.settings.sync.overrides.as_deref() else {
+pub async fn load_overrides(
+    sync: &SyncSettings,
+    store: &dyn ArtifactStore,
+    http: &reqwest::Client,
+) -> Result<Overrides, StageError> {
+    let Some(source) = sync.overrides.as_deref() else {
         return Ok(Overrides::default());
     };
     let text = if source.starts_with("https://") || source.starts_with("http://") {
-        fetch(ctx, source).await?
+        fetch(http, source).await?
     } else if let Some(key) = source.strip_prefix("store:") {
-        let body = ctx.store.get(key).await?.ok_or_else(|| {
+        let body = store.get(key).await?.ok_or_else(|| {
             StageError::InvalidConfig(format!(
                 "setting sync.overrides: {key} does not exist in {}",
-                ctx.store.describe()
+                store.describe()
             ))
         })?;
         String::from_utf8(body.to_vec()).map_err(|_| {
@@ -104,9 +111,9 @@ async fn load_overrides(ctx: &StageContext) -> Result<Overrides, StageError> {
     Overrides::from_yaml(&text, source).map_err(|e| StageError::InvalidConfig(e.to_string()))
 }
 
-async fn fetch(ctx: &StageContext, url: &str) -> Result<String, StageError> {
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<String, StageError> {
     let response =
-        ctx.http.get(url).send().await.map_err(|e| {
+        http.get(url).send().await.map_err(|e| {
             StageError::Retryable(format!("fetching the overrides from {url}: {e}"))
         })?;
     let status = response.status();
