@@ -6,18 +6,22 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use zdsync::model::{
-    ChangeSet, DesiredOrg, DesiredOrgs, HoldReason, Instance, OrgMark, OrgUpdate, SyncKind,
-    SyncResult, ZendeskOrg,
+    ChangeSet, DesiredOrg, HoldReason, Instance, OrgMark, OrgUpdate, RawDesiredOrgs, RawZendeskOrg,
+    SyncKind, SyncResult, ZendeskOrg,
 };
 use zdsync::rules::{CompareRules, RunDates, compare_orgs};
 use zdsync::stages::artifacts;
 use zdsync_cli::asl::ExecutionStatus;
 use zdsync_e2e::{Harness, as_of, succeeded, zendesk};
 
-fn zendesk_orgs(h: &Harness, instance: Instance) -> Vec<ZendeskOrg> {
+/// The instance's orgs now, as compare reads them from a gather's artifact.
+fn zendesk_orgs(h: &Harness, instance: Instance) -> Vec<RawZendeskOrg> {
     h.orgs(instance)
         .into_iter()
-        .map(|o| ZendeskOrg::from_api(o.as_object().unwrap().clone()).unwrap())
+        .map(|o| {
+            let org = ZendeskOrg::from_api(o.as_object().unwrap().clone()).unwrap();
+            serde_json::from_str(&serde_json::to_string(&org).unwrap()).unwrap()
+        })
         .collect()
 }
 
@@ -48,7 +52,7 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
 
     // Converged: comparing the desired objects with Zendesk now finds nothing left to do.
     for instance in Instance::ALL {
-        let desired: DesiredOrgs = h
+        let desired: RawDesiredOrgs = h
             .artifact("e2e-first", &artifacts::desired_orgs(instance))
             .await;
         let diff = compare_orgs(

@@ -19,8 +19,9 @@ pub use story::{
 use crate::config::Settings;
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, DesiredOrgs, Instance, PartnerAccounts, SalesforceAccounts, SalesforceContacts,
-    SalesforceId, SyncKind, SyncResult, ZendeskOrgs, ZendeskUsers, email_key,
+    ChangeSet, DesiredOrgs, Instance, OrgKey, PartnerAccounts, RawDesiredOrg, RawZendeskOrgs,
+    SalesforceAccounts, SalesforceContacts, SalesforceId, SyncKind, SyncResult, ZendeskUsers,
+    email_key,
 };
 use crate::rules::compare::{Orgs, RecordKind, Users, owned_and_foreign};
 use crate::rules::partners::partner_object;
@@ -174,7 +175,7 @@ async fn explain_account(
     };
     out.as_of = Some(accounts.as_of);
     let global_name = artifacts::zendesk_orgs(Instance::Global);
-    let global_orgs = sources.read::<ZendeskOrgs>(&global_name).await?;
+    let global_orgs = sources.read::<RawZendeskOrgs>(&global_name).await?;
     let account = accounts.accounts.iter().find(|a| &a.salesforce_id == id);
     let rejected = accounts
         .rejected
@@ -190,14 +191,23 @@ async fn explain_account(
                 let plans = load_plans(&sources.settings.sync)?;
                 let overrides =
                     load_overrides(&sources.settings.sync, sources.store, sources.http).await?;
+                let keys: Vec<OrgKey> = global_orgs
+                    .orgs
+                    .iter()
+                    .map(|org| OrgKey {
+                        salesforce_id: org.salesforce_id.clone(),
+                        partner: org.partner,
+                    })
+                    .collect();
+                let partners = partner_ids(&keys);
                 let input = ProcessInput {
                     accounts: &accounts,
-                    global_orgs: &global_orgs.orgs,
+                    partner_ids: &partners,
                     plans: &plans,
                     overrides: &overrides,
                     dates: RunDates::new(accounts.as_of),
                 };
-                let trace = trace_account(account, &partner_ids(&global_orgs.orgs), &input);
+                let trace = trace_account(account, &input);
                 let process = story::process_story(&trace, &input.dates);
                 for instance in &trace.instances {
                     desired_by_instance.push((instance.instance, instance.object.clone()));
@@ -215,7 +225,7 @@ async fn explain_account(
             Instance::Global => global_orgs.clone(),
             Instance::Usgov => {
                 sources
-                    .read::<ZendeskOrgs>(&artifacts::zendesk_orgs(instance))
+                    .read::<RawZendeskOrgs>(&artifacts::zendesk_orgs(instance))
                     .await?
             }
         };
@@ -227,6 +237,7 @@ async fn explain_account(
             .iter()
             .find(|(i, _)| *i == instance)
             .and_then(|(_, object)| object.as_ref());
+        let desired_text = desired.map(RawDesiredOrg::from);
         if let (Some(run_desired), Some(process)) = (&run_desired, out.process.as_mut()) {
             let ran = run_desired
                 .orgs
@@ -260,7 +271,7 @@ async fn explain_account(
             .then(|| "its Salesforce record could not be read (rejected at gather): its org is left exactly as it is".to_owned());
         let view = CompareView::<Orgs> {
             sync,
-            desired,
+            desired: desired_text.as_ref(),
             owned,
             foreign: &foreign,
             rules: &rules,
@@ -291,7 +302,7 @@ async fn explain_partner(
         return Ok(());
     };
     let Some(orgs) = sources
-        .read::<ZendeskOrgs>(&artifacts::zendesk_records(sync))
+        .read::<RawZendeskOrgs>(&artifacts::zendesk_records(sync))
         .await?
     else {
         out.notes.push(missing(&artifacts::zendesk_records(sync)));
@@ -302,7 +313,7 @@ async fn explain_partner(
         .rejected
         .iter()
         .find(|r| r.valid_id().as_ref() == Some(id));
-    let desired = account.map(partner_object);
+    let desired = account.map(|a| RawDesiredOrg::from(&partner_object(a)));
     let rules = CompareRules::default()
         .with_protected(sources.settings.sync.protected_salesforce_ids())
         .with_held(partners.rejected.iter().filter_map(|r| r.valid_id()));

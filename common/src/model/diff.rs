@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{DesiredOrg, DesiredUser, SalesforceId, SyncKind, UserMark, UserUpdate};
+use super::{DesiredUser, RawDesiredOrg, SalesforceId, SyncKind, UserMark, UserUpdate};
 
 /// What one compare decided: creates, updates and marks, plus what it held back and why. `D` is
 /// the desired object, `U` the update and `M` the mark of the sync's record kind.
@@ -43,7 +43,7 @@ impl<D, U, M> Diff<D, U, M> {
 }
 
 /// The org syncs' and the partner sync's compare result.
-pub type OrgDiff = Diff<DesiredOrg, OrgUpdate, OrgMark>;
+pub type OrgDiff = Diff<RawDesiredOrg, OrgUpdate, OrgMark>;
 /// The user sync's compare result.
 pub type UserDiff = Diff<DesiredUser, UserUpdate, UserMark>;
 

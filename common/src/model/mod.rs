@@ -22,6 +22,7 @@ pub mod diff;
 pub mod instance;
 pub mod org;
 pub mod partner;
+pub mod raw_org;
 pub mod report;
 pub mod result;
 pub mod salesforce_id;
@@ -32,7 +33,7 @@ pub mod user;
 pub use account::{
     Account, Charge, Region, RejectedRecord, SalesforceAccounts, SoldTo, Subscription,
 };
-pub use desired::{DesiredOrg, DesiredOrgs};
+pub use desired::{DesiredOrg, DesiredOrgs, DesiredOrgsEncoder};
 pub use diff::{
     ChangeSet, Conflict, ConflictingRecord, Diff, HeldBack, HoldReason, MarkForDeletion, OrgDiff,
     OrgMark, OrgUpdate, UserDiff,
@@ -40,6 +41,10 @@ pub use diff::{
 pub use instance::{Instance, SupportLevel};
 pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};
+pub use raw_org::{
+    FieldsText, OrgKey, RawDesiredOrg, RawDesiredOrgs, RawZendeskOrg, RawZendeskOrgs,
+    ZendeskOrgKeys,
+};
 pub use report::{ExpiredOverride, OverrideReport, ProcessReport, SkipReason, SkippedAccount};
 pub use result::{
     GuardDecision, NewOrgWithoutContacts, Pending, RecordError, RecordOutcome, SyncAction,

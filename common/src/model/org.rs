@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::instance::{PARTNER_ACCOUNT_TYPES, field};
+use super::instance::field;
 use super::{Instance, SalesforceId};
 
 /// `zendesk_{instance}.json`: every organization of one instance, managed or not.
@@ -121,8 +121,7 @@ impl ZendeskOrg {
 
     /// Alliance, open or select partner organization (owned by the partner sync).
     pub fn is_partner(&self) -> bool {
-        self.account_type()
-            .is_some_and(|t| PARTNER_ACCOUNT_TYPES.contains(&t))
+        super::raw_org::is_partner_type(self.account_type())
     }
 }
 

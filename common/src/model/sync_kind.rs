@@ -78,10 +78,15 @@ impl SyncKind {
     /// it: partner orgs belong to the partner sync alone, so the Global org sync never touches
     /// them and the partner sync touches nothing else. The user sync owns no organization.
     pub fn owns_org(self, org: &ZendeskOrg) -> bool {
+        self.owns(org.is_partner())
+    }
+
+    /// [`SyncKind::owns_org`] for an org that is (or is not) a partner org.
+    pub fn owns(self, partner_org: bool) -> bool {
         match self {
-            SyncKind::Global => !org.is_partner(),
+            SyncKind::Global => !partner_org,
             SyncKind::Usgov => true,
-            SyncKind::Partners => org.is_partner(),
+            SyncKind::Partners => partner_org,
             SyncKind::Users => false,
         }
     }

@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 use super::equality::same_meaning;
 use crate::model::instance::field;
 use crate::model::{
-    Conflict, ConflictingRecord, DesiredOrg, DesiredUser, Diff, ForeignRecord, HeldBack,
-    HoldReason, MarkForDeletion, NotInSfdc, OrgDiff, OrgMark, OrgUpdate, SalesforceId,
-    SupportLevel, SyncAction, SyncKind, UserDiff, UserMark, UserUpdate, ZendeskOrg, ZendeskUser,
+    Conflict, ConflictingRecord, DesiredUser, Diff, ForeignRecord, HeldBack, HoldReason,
+    MarkForDeletion, NotInSfdc, OrgDiff, OrgMark, OrgUpdate, RawDesiredOrg, RawZendeskOrg,
+    SalesforceId, SupportLevel, SyncAction, SyncKind, UserDiff, UserMark, UserUpdate, ZendeskUser,
     email_key,
 };
 
@@ -347,54 +347,58 @@ fn changed_name(desired: &str, current: &str) -> Option<String> {
 
 // ----- organizations (Global, US Gov and partner orgs) ----------------------------------------
 
-/// Organizations, keyed by Salesforce id.
+/// Organizations, keyed by Salesforce id. Both sides keep their fields as JSON text
+/// ([`RawDesiredOrg`], [`RawZendeskOrg`]): a pair's fields are parsed only when it is compared.
 pub struct Orgs;
+
+/// The one field `creatable` reads of a desired org.
+#[derive(Default, serde::Deserialize)]
+struct LevelOnly {
+    #[serde(default)]
+    support_level: Option<Value>,
+}
 
 impl RecordKind for Orgs {
     type Key = SalesforceId;
-    type Desired = DesiredOrg;
-    type Zendesk = ZendeskOrg;
+    type Desired = RawDesiredOrg;
+    type Zendesk = RawZendeskOrg;
     type Update = OrgUpdate;
     type Mark = OrgMark;
     const UNIQUE_NAMES: bool = true;
 
-    fn desired_key(desired: &DesiredOrg) -> &SalesforceId {
+    fn desired_key(desired: &RawDesiredOrg) -> &SalesforceId {
         &desired.salesforce_id
     }
-    fn desired_name(desired: &DesiredOrg) -> &str {
+    fn desired_name(desired: &RawDesiredOrg) -> &str {
         &desired.name
     }
     /// SPEC §7: an org sync does not create an org for an account that is already expired.
     /// (Partner objects have no support level, so every one of them is creatable.)
-    fn creatable(desired: &DesiredOrg) -> bool {
-        desired
-            .organization_fields
-            .get(field::SUPPORT_LEVEL)
-            .and_then(Value::as_str)
-            != Some(SupportLevel::Expired.as_str())
+    fn creatable(desired: &RawDesiredOrg) -> bool {
+        let level: LevelOnly = desired.organization_fields.pick();
+        level.support_level.as_ref().and_then(Value::as_str) != Some(SupportLevel::Expired.as_str())
     }
-    fn id(org: &ZendeskOrg) -> u64 {
+    fn id(org: &RawZendeskOrg) -> u64 {
         org.id
     }
-    fn key(org: &ZendeskOrg) -> Option<SalesforceId> {
+    fn key(org: &RawZendeskOrg) -> Option<SalesforceId> {
         org.managed_id()
     }
-    fn name(org: &ZendeskOrg) -> &str {
+    fn name(org: &RawZendeskOrg) -> &str {
         &org.name
     }
     fn parse_key(raw: &str) -> Option<SalesforceId> {
         SalesforceId::parse(raw.trim()).ok()
     }
-    fn is_marked(org: &ZendeskOrg) -> bool {
-        same_meaning(
-            org.organization_fields.get(field::MARK_FOR_DELETION),
-            Some(&Value::Bool(true)),
-        )
+    fn is_marked(org: &RawZendeskOrg) -> bool {
+        same_meaning(org.mark_for_deletion.as_ref(), Some(&Value::Bool(true)))
     }
-    fn changes(object: &DesiredOrg, org: &ZendeskOrg) -> Option<OrgUpdate> {
+    fn changes(object: &RawDesiredOrg, org: &RawZendeskOrg) -> Option<OrgUpdate> {
         let name = changed_name(&object.name, &org.name);
-        let organization_fields =
-            changed_fields(&object.organization_fields, &org.organization_fields);
+        let organization_fields = changed_fields(
+            &object.organization_fields.parse(),
+            &org.organization_fields.parse(),
+        );
         (name.is_some() || !organization_fields.is_empty()).then(|| OrgUpdate {
             id: org.id,
             salesforce_id: object.salesforce_id.clone(),
@@ -411,7 +415,7 @@ impl RecordKind for Orgs {
     fn update_id(update: &OrgUpdate) -> u64 {
         update.id
     }
-    fn mark(org: &ZendeskOrg, key: &SalesforceId) -> OrgMark {
+    fn mark(org: &RawZendeskOrg, key: &SalesforceId) -> OrgMark {
         OrgMark {
             id: org.id,
             salesforce_id: key.clone(),
@@ -425,12 +429,12 @@ impl RecordKind for Orgs {
 }
 
 /// The compare of an org sync (`Global`, `Usgov`) or the partner sync: `orgs` are the gathered
-/// orgs of the instance, of which the sync owns those [`SyncKind::owns_org`] says; the rest, and
+/// orgs of the instance, of which the sync owns those [`SyncKind::owns`] says; the rest, and
 /// `foreign`, only reserve their names and ids.
 pub fn compare_orgs(
     sync: SyncKind,
-    desired: &[DesiredOrg],
-    orgs: &[ZendeskOrg],
+    desired: &[RawDesiredOrg],
+    orgs: &[RawZendeskOrg],
     foreign: &[ForeignRecord],
     rules: &CompareRules<SalesforceId>,
 ) -> OrgDiff {
@@ -441,14 +445,14 @@ pub fn compare_orgs(
 /// The gathered orgs `sync` owns, and every other record of the instance as a foreign one.
 pub fn owned_and_foreign<'a>(
     sync: SyncKind,
-    orgs: &'a [ZendeskOrg],
+    orgs: &'a [RawZendeskOrg],
     foreign: &[ForeignRecord],
-) -> (Vec<&'a ZendeskOrg>, Vec<ForeignRecord>) {
-    let (owned, others): (Vec<&ZendeskOrg>, Vec<&ZendeskOrg>) =
-        orgs.iter().partition(|org| sync.owns_org(org));
+) -> (Vec<&'a RawZendeskOrg>, Vec<ForeignRecord>) {
+    let (owned, others): (Vec<&RawZendeskOrg>, Vec<&RawZendeskOrg>) =
+        orgs.iter().partition(|org| sync.owns(org.partner));
     let foreign = others
         .into_iter()
-        .map(ForeignRecord::of_org)
+        .map(RawZendeskOrg::foreign)
         .chain(foreign.iter().cloned())
         .collect();
     (owned, foreign)

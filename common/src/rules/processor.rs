@@ -12,14 +12,15 @@ use super::overrides::Overrides;
 use super::plans::{ChargeRoute, Plans, Tier};
 use crate::model::instance::{USGOV_FEDRAMP_FLAG, field};
 use crate::model::{
-    Account, Charge, DesiredOrg, DesiredOrgs, ExpiredOverride, Instance, ProcessReport,
-    SalesforceAccounts, SalesforceId, SkipReason, SkippedAccount, SupportLevel, ZendeskOrg,
+    Account, Charge, DesiredOrg, DesiredOrgs, ExpiredOverride, Instance, OrgKey, ProcessReport,
+    SalesforceAccounts, SalesforceId, SkipReason, SkippedAccount, SupportLevel,
 };
 
-/// Everything the processor reads. `global_orgs` is only used to find partner organizations.
+/// Everything the processor reads.
 pub struct ProcessInput<'a> {
     pub accounts: &'a SalesforceAccounts,
-    pub global_orgs: &'a [ZendeskOrg],
+    /// The Salesforce ids of the Global partner organizations ([`partner_ids`]).
+    pub partner_ids: &'a HashSet<SalesforceId>,
     pub plans: &'a Plans,
     pub overrides: &'a Overrides,
     pub dates: RunDates,
@@ -44,25 +45,51 @@ pub struct Entitlement {
 
 /// The Salesforce ids of the Global partner organizations: their accounts are the partner
 /// sync's (step 1).
-pub fn partner_ids(global_orgs: &[ZendeskOrg]) -> HashSet<SalesforceId> {
+pub fn partner_ids<'a>(global_orgs: impl IntoIterator<Item = &'a OrgKey>) -> HashSet<SalesforceId> {
     global_orgs
-        .iter()
-        .filter(|org| org.is_partner())
-        .filter_map(ZendeskOrg::managed_id)
+        .into_iter()
+        .filter(|org| org.partner)
+        .filter_map(OrgKey::managed_id)
         .collect()
 }
 
 pub fn process(input: &ProcessInput) -> ProcessOutput {
-    let partner_ids = partner_ids(input.global_orgs);
-    let held: Vec<SalesforceId> = input
-        .accounts
+    let mut global = Vec::new();
+    let mut usgov = Vec::new();
+    let report = process_each(input, |instance, object| match instance {
+        Instance::Global => global.push(object),
+        Instance::Usgov => usgov.push(object),
+    });
+    let desired = |instance, orgs| DesiredOrgs {
+        instance,
+        as_of: input.dates.as_of,
+        orgs,
+        held_salesforce_ids: held_ids(input.accounts),
+    };
+    ProcessOutput {
+        global: desired(Instance::Global, global),
+        usgov: desired(Instance::Usgov, usgov),
+        report,
+    }
+}
+
+/// The ids of the records the gather rejected whose id itself was valid: their orgs are held.
+pub fn held_ids(accounts: &SalesforceAccounts) -> Vec<SalesforceId> {
+    accounts
         .rejected
         .iter()
         .filter_map(|r| r.valid_id())
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .collect();
+        .collect()
+}
 
+/// The processor, handing each desired object to `emit` as soon as it is made, in Salesforce
+/// id order per instance (so the stage can encode each one and drop it); returns the report.
+pub fn process_each(
+    input: &ProcessInput,
+    mut emit: impl FnMut(Instance, DesiredOrg),
+) -> ProcessReport {
     let mut report = ProcessReport {
         accounts: input.accounts.accounts.len(),
         ..ProcessReport::default()
@@ -76,35 +103,26 @@ pub fn process(input: &ProcessInput) -> ProcessOutput {
             instance: None,
             details: Some(r.reason.clone()),
         }));
-
-    let mut global = Vec::new();
-    let mut usgov = Vec::new();
-    for account in &input.accounts.accounts {
-        let trace = trace_account(account, &partner_ids, input);
+    let mut in_id_order: Vec<&Account> = input.accounts.accounts.iter().collect();
+    in_id_order.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
+    let mut with_global_object: HashSet<SalesforceId> = HashSet::new();
+    for account in in_id_order {
+        let trace = trace_account(account, input);
         for (instance, object) in record_trace(account, trace, &mut report) {
             match instance {
-                Instance::Global => global.push(object),
-                Instance::Usgov => usgov.push(object),
+                Instance::Global => {
+                    report.global_objects += 1;
+                    if input.overrides.get(&object.salesforce_id).is_some() {
+                        with_global_object.insert(object.salesforce_id.clone());
+                    }
+                }
+                Instance::Usgov => report.usgov_objects += 1,
             }
+            emit(instance, object);
         }
     }
-    report_unused_and_expired_overrides(input, &global, &mut report);
-    global.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
-    usgov.sort_by(|a, b| a.salesforce_id.cmp(&b.salesforce_id));
-    report.global_objects = global.len();
-    report.usgov_objects = usgov.len();
-
-    let desired = |instance, orgs| DesiredOrgs {
-        instance,
-        as_of: input.dates.as_of,
-        orgs,
-        held_salesforce_ids: held.clone(),
-    };
-    ProcessOutput {
-        global: desired(Instance::Global, global),
-        usgov: desired(Instance::Usgov, usgov),
-        report,
-    }
+    report_unused_and_expired_overrides(input, &with_global_object, &mut report);
+    report
 }
 
 /// What the processor decided for one account, step by step: the run's objects and report are
@@ -200,18 +218,14 @@ impl PostRule {
 }
 
 /// Steps 1–7 for one account, without touching the report: zero, one or two objects and why.
-pub fn trace_account<'a>(
-    account: &'a Account,
-    partner_ids: &HashSet<SalesforceId>,
-    input: &ProcessInput<'a>,
-) -> AccountTrace<'a> {
+pub fn trace_account<'a>(account: &'a Account, input: &ProcessInput<'a>) -> AccountTrace<'a> {
     let mut trace = AccountTrace {
         skipped: None,
         charges: Vec::new(),
         instances: Vec::new(),
     };
     // Step 1.
-    if partner_ids.contains(&account.salesforce_id) {
+    if input.partner_ids.contains(&account.salesforce_id) {
         trace.skipped = Some(SkipReason::Partner);
         return trace;
     }
@@ -517,10 +531,9 @@ fn number(value: Option<f64>) -> Value {
 /// object are reported because they may name the wrong account.
 fn report_unused_and_expired_overrides(
     input: &ProcessInput,
-    global: &[DesiredOrg],
+    with_object: &HashSet<SalesforceId>,
     report: &mut ProcessReport,
 ) {
-    let with_object: HashSet<&SalesforceId> = global.iter().map(|o| &o.salesforce_id).collect();
     let mut expired = Vec::new();
     let mut unused = Vec::new();
     for o in input.overrides.iter() {

@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, read, write};
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, DesiredOrg, DesiredOrgs, Diff, HeldBack, PartnerAccounts, SalesforceContacts,
-    SyncAction, SyncKind, ZendeskOrgs, ZendeskUsers,
+    ChangeSet, Diff, HeldBack, PartnerAccounts, RawDesiredOrg, RawDesiredOrgs, RawZendeskOrgs,
+    SalesforceContacts, SyncAction, SyncKind, ZendeskUsers,
 };
 use crate::rules::partners::partner_object;
 use crate::rules::users::{desired_users, held_emails};
@@ -29,7 +29,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     match sync {
         SyncKind::Global | SyncKind::Usgov => {
             let desired_name = artifacts::desired_orgs(instance);
-            let desired: DesiredOrgs = read(ctx, &keys, &desired_name).await?;
+            // Both sides keep their fields as text until a pair is compared (see RawZendeskOrg).
+            let desired: RawDesiredOrgs = read(ctx, &keys, &desired_name).await?;
             expect_same(&keys, &desired_name, "instance", instance, desired.instance)?;
             let zendesk = read_orgs(ctx, &keys, sync).await?;
             let rules = CompareRules::default()
@@ -41,7 +42,11 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         SyncKind::Partners => {
             let partners: PartnerAccounts = read(ctx, &keys, artifacts::PARTNER_ACCOUNTS).await?;
             let zendesk = read_orgs(ctx, &keys, sync).await?;
-            let desired: Vec<DesiredOrg> = partners.accounts.iter().map(partner_object).collect();
+            let desired: Vec<RawDesiredOrg> = partners
+                .accounts
+                .iter()
+                .map(|a| RawDesiredOrg::from(&partner_object(a)))
+                .collect();
             let rules = CompareRules::default()
                 .with_protected(protected)
                 .with_held(partners.rejected.iter().filter_map(|r| r.valid_id()));
@@ -75,9 +80,9 @@ async fn read_orgs(
     ctx: &StageContext,
     keys: &RunKeys,
     sync: SyncKind,
-) -> Result<ZendeskOrgs, StageError> {
+) -> Result<RawZendeskOrgs, StageError> {
     let name = artifacts::zendesk_records(sync);
-    let orgs: ZendeskOrgs = read(ctx, keys, &name).await?;
+    let orgs: RawZendeskOrgs = read(ctx, keys, &name).await?;
     expect_same(keys, &name, "instance", sync.instance(), orgs.instance)?;
     Ok(orgs)
 }

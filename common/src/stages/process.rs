@@ -4,9 +4,10 @@
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts, mismatch, read, write};
 use crate::config::SyncSettings;
 use crate::error::StageError;
-use crate::model::{Instance, SalesforceAccounts, ZendeskOrgs};
-use crate::rules::{Overrides, Plans, ProcessInput, RunDates, process};
-use crate::store::ArtifactStore;
+use crate::model::{DesiredOrgsEncoder, Instance, SalesforceAccounts, ZendeskOrgKeys};
+use crate::rules::processor::{held_ids, partner_ids, process_each};
+use crate::rules::{Overrides, Plans, ProcessInput, RunDates};
+use crate::store::{ArtifactStore, StoreError, write_encoded};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -22,7 +23,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         ));
     }
     let global_name = artifacts::zendesk_orgs(Instance::Global);
-    let global_orgs: ZendeskOrgs = read(ctx, &keys, &global_name).await?;
+    // Only which ids partner orgs carry: the orgs' fields are not built.
+    let global_orgs: ZendeskOrgKeys = read(ctx, &keys, &global_name).await?;
     if global_orgs.instance != Instance::Global {
         return Err(mismatch(
             &keys.key(&global_name)?,
@@ -33,37 +35,59 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     let plans = load_plans(&ctx.settings.sync)?;
     let overrides = load_overrides(&ctx.settings.sync, ctx.store.as_ref(), &ctx.http).await?;
 
-    let out = process(&ProcessInput {
+    let input_rules = ProcessInput {
         accounts: &accounts,
-        global_orgs: &global_orgs.orgs,
+        partner_ids: &partner_ids(&global_orgs.orgs),
         plans: &plans,
         overrides: &overrides,
         dates: RunDates::new(input.as_of),
+    };
+    // Each object is encoded the moment it is made and dropped: at 200 000 accounts holding
+    // them all as maps was the stage's largest allocation.
+    let mut global = DesiredOrgsEncoder::new(Instance::Global, input.as_of);
+    let mut usgov = DesiredOrgsEncoder::new(Instance::Usgov, input.as_of);
+    let mut unencodable = None;
+    let report = process_each(&input_rules, |instance, object| {
+        let encoder = match instance {
+            Instance::Global => &mut global,
+            Instance::Usgov => &mut usgov,
+        };
+        if let Err(e) = encoder.push(&object) {
+            unencodable.get_or_insert_with(|| format!("{}: {e}", object.salesforce_id));
+        }
     });
-    // The inputs are done with: free them before the outputs are encoded.
+    let held = held_ids(&accounts);
+    // The inputs are done with: free them before the outputs are written.
     drop(accounts);
     drop(global_orgs);
-    if !out.report.unmapped_charges.is_empty() {
-        tracing::warn!(charges = ?out.report.unmapped_charges, "charge names not in plans.yaml");
+    if let Some(message) = unencodable {
+        return Err(StoreError::Unencodable {
+            key: keys.key(&artifacts::desired_orgs(Instance::Global))?,
+            message,
+        }
+        .into());
     }
-    let mut output = StageOutput::new(Stage::Process, None)
-        .count("accounts", out.report.accounts)
-        .count("global_objects", out.global.orgs.len())
-        .count("usgov_objects", out.usgov.orgs.len())
-        .count("skipped_accounts", out.report.skipped_accounts.len())
-        .count("unmapped_charge_names", out.report.unmapped_charges.len())
-        .count("overrides_applied", out.report.overrides.applied.len())
-        .count("overrides_expired", out.report.overrides.expired.len());
-    // Each artifact is encoded straight from its value (no intermediate `Value` tree: at
-    // 200 000 accounts that tree was the stage's largest allocation).
-    let (global, usgov) = (
-        artifacts::desired_orgs(Instance::Global),
-        artifacts::desired_orgs(Instance::Usgov),
-    );
-    output = output.with_artifact(write(ctx, &keys, &global, &out.global).await?);
-    output = output.with_artifact(write(ctx, &keys, &usgov, &out.usgov).await?);
-    output = output.with_artifact(write(ctx, &keys, artifacts::PROCESS_REPORT, &out.report).await?);
-    Ok(output)
+    if !report.unmapped_charges.is_empty() {
+        tracing::warn!(charges = ?report.unmapped_charges, "charge names not in plans.yaml");
+    }
+    let output = StageOutput::new(Stage::Process, None)
+        .count("accounts", report.accounts)
+        .count("global_objects", global.len())
+        .count("usgov_objects", usgov.len())
+        .count("skipped_accounts", report.skipped_accounts.len())
+        .count("unmapped_charge_names", report.unmapped_charges.len())
+        .count("overrides_applied", report.overrides.applied.len())
+        .count("overrides_expired", report.overrides.expired.len());
+    let mut written = Vec::new();
+    for (instance, encoder) in [(Instance::Global, global), (Instance::Usgov, usgov)] {
+        let key = keys.key(&artifacts::desired_orgs(instance))?;
+        write_encoded(ctx.store.as_ref(), &key, encoder.finish(&held)).await?;
+        written.push(key);
+    }
+    written.push(write(ctx, &keys, artifacts::PROCESS_REPORT, &report).await?);
+    Ok(written
+        .into_iter()
+        .fold(output, |output, key| output.with_artifact(key)))
 }
 
 /// The plans of the settings (shared with `explain`, so it reads what the run read).

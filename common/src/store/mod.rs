@@ -89,6 +89,15 @@ pub async fn write_json<T: Serialize + ?Sized>(
         key: key.to_owned(),
         message: err.to_string(),
     })?;
+    write_encoded(store, key, body).await
+}
+
+/// Writes an artifact already encoded as JSON (by an encoder that streams it).
+pub async fn write_encoded(
+    store: &dyn ArtifactStore,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<(), StoreError> {
     let bytes = body.len() as u64;
     store.put(key, Bytes::from(body)).await?;
     crate::calls::artifact(key, bytes, true);

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::model::{HoldReason, SyncAction, SyncKind};
+use crate::model::{DesiredOrg, FieldsText, HoldReason, SyncAction, SyncKind, ZendeskOrg};
 
 const A: &str = "0011U00000V0tkDQAR";
 const B: &str = "001D000000IRFmaIAH";
@@ -15,7 +15,12 @@ fn id(s: &str) -> SalesforceId {
     SalesforceId::parse(s).unwrap()
 }
 
-fn desired(salesforce_id: &str, name: &str, fields: Value) -> DesiredOrg {
+/// As compare reads it: through the artifact's JSON.
+fn read_back<T: serde::Serialize, R: serde::de::DeserializeOwned>(value: &T) -> R {
+    serde_json::from_str(&serde_json::to_string(value).unwrap()).unwrap()
+}
+
+fn desired(salesforce_id: &str, name: &str, fields: Value) -> RawDesiredOrg {
     let mut organization_fields = json!({
         "salesforce_id": salesforce_id, "support_level": "premium", "aar": 1000,
         "sub_sm_premium": true, "sub_sm_ultimate": false, "account_owner": null,
@@ -24,16 +29,16 @@ fn desired(salesforce_id: &str, name: &str, fields: Value) -> DesiredOrg {
     for (k, v) in fields.as_object().unwrap() {
         organization_fields[k] = v.clone();
     }
-    DesiredOrg {
+    read_back(&DesiredOrg {
         salesforce_id: id(salesforce_id),
         name: name.into(),
         organization_fields: organization_fields.as_object().unwrap().clone(),
         sold_tos: Vec::new(),
-    }
+    })
 }
 
 /// A Zendesk org that matches `desired(salesforce_id, name, {})` in meaning but not in text.
-fn org(zendesk_id: u64, salesforce_id: &str, name: &str, fields: Value) -> ZendeskOrg {
+fn org(zendesk_id: u64, salesforce_id: &str, name: &str, fields: Value) -> RawZendeskOrg {
     let mut organization_fields = json!({
         "salesforce_id": salesforce_id, "support_level": "premium", "aar": "1000.0",
         "sub_sm_premium": true, "account_owner": "", "am_project_id": 77
@@ -41,23 +46,46 @@ fn org(zendesk_id: u64, salesforce_id: &str, name: &str, fields: Value) -> Zende
     for (k, v) in fields.as_object().unwrap() {
         organization_fields[k] = v.clone();
     }
-    ZendeskOrg::from_api(
-        json!({"id": zendesk_id, "name": name, "organization_fields": organization_fields, "notes": "agent notes"})
-            .as_object()
-            .unwrap()
-            .clone(),
+    read_back(
+        &ZendeskOrg::from_api(
+            json!({"id": zendesk_id, "name": name, "organization_fields": organization_fields, "notes": "agent notes"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
-fn global(desired: &[DesiredOrg], zendesk: &[ZendeskOrg]) -> OrgDiff {
+/// `org` with its organization fields edited, read back as compare reads an artifact.
+fn edit_org(org: &RawZendeskOrg, edit: impl FnOnce(&mut Map<String, Value>)) -> RawZendeskOrg {
+    let mut fields = org.organization_fields.parse();
+    edit(&mut fields);
+    read_back(
+        &json!({"id": org.id, "name": org.name, "salesforce_id": org.salesforce_id, "organization_fields": fields}),
+    )
+}
+
+fn edit_desired(
+    desired: &RawDesiredOrg,
+    edit: impl FnOnce(&mut Map<String, Value>),
+) -> RawDesiredOrg {
+    let mut fields = desired.organization_fields.parse();
+    edit(&mut fields);
+    RawDesiredOrg {
+        organization_fields: FieldsText::of(&fields),
+        ..desired.clone()
+    }
+}
+
+fn global(desired: &[RawDesiredOrg], zendesk: &[RawZendeskOrg]) -> OrgDiff {
     orgs(SyncKind::Global, desired, zendesk, &CompareRules::default())
 }
 
 fn orgs(
     sync: SyncKind,
-    desired: &[DesiredOrg],
-    zendesk: &[ZendeskOrg],
+    desired: &[RawDesiredOrg],
+    zendesk: &[RawZendeskOrg],
     rules: &CompareRules<SalesforceId>,
 ) -> OrgDiff {
     compare_orgs(sync, desired, zendesk, &[], rules)
@@ -108,8 +136,12 @@ fn expired_objects_are_not_created_for_org_syncs() {
         json!("expired")
     );
     // Partner objects carry no support level: every one of them is created.
-    let mut partner = desired(B, "Beta", json!({"account_type": "open_partner"}));
-    partner.organization_fields.remove("support_level");
+    let partner = edit_desired(
+        &desired(B, "Beta", json!({"account_type": "open_partner"})),
+        |f| {
+            f.remove("support_level");
+        },
+    );
     assert_eq!(
         orgs(
             SyncKind::Partners,
@@ -197,13 +229,14 @@ fn equality_is_by_meaning() {
         ),
     ];
     for (want, have, equal) in cases {
-        let mut zendesk = org(1, A, "Acme", json!({}));
-        for key in want.as_object().unwrap().keys() {
-            zendesk.organization_fields.remove(key);
-        }
-        for (k, v) in have.as_object().unwrap() {
-            zendesk.organization_fields.insert(k.clone(), v.clone());
-        }
+        let zendesk = edit_org(&org(1, A, "Acme", json!({})), |fields| {
+            for key in want.as_object().unwrap().keys() {
+                fields.remove(key);
+            }
+            for (k, v) in have.as_object().unwrap() {
+                fields.insert(k.clone(), v.clone());
+            }
+        });
         let diff = global(&[desired(A, "Acme", want.clone())], &[zendesk]);
         assert_eq!(
             diff.updates.is_empty(),
@@ -255,8 +288,9 @@ fn unmanaged_orgs_are_never_touched() {
         org(2, "not-a-salesforce-id", "Bad Id", json!({})),
         org(3, "0011U00000V0tkDAAA", "Bad Checksum", json!({})),
     ];
-    let mut no_field = org(4, A, "No Field", json!({}));
-    no_field.organization_fields.remove("salesforce_id");
+    let mut no_field = edit_org(&org(4, A, "No Field", json!({})), |f| {
+        f.remove("salesforce_id");
+    });
     no_field.salesforce_id = None;
     let mut zendesk = zendesk.to_vec();
     zendesk.push(no_field);
@@ -266,7 +300,7 @@ fn unmanaged_orgs_are_never_touched() {
 
 #[test]
 fn partner_orgs_belong_to_the_partner_sync_only() {
-    let zendesk: Vec<ZendeskOrg> = ["alliance_partner", "open_partner", "select_partner"]
+    let zendesk: Vec<RawZendeskOrg> = ["alliance_partner", "open_partner", "select_partner"]
         .iter()
         .zip([A, B, C])
         .enumerate()
@@ -305,8 +339,9 @@ fn protected_ids_are_never_marked_by_any_org_sync() {
         let mut zendesk = zendesk.clone();
         if sync == SyncKind::Partners {
             for org in &mut zendesk {
-                org.organization_fields
-                    .insert("account_type".into(), json!("open_partner"));
+                *org = edit_org(org, |f| {
+                    f.insert("account_type".into(), json!("open_partner"));
+                });
             }
         }
         let rules = CompareRules::default().with_protected([id(A)]);
@@ -440,7 +475,7 @@ fn any_field_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn any_desired() -> impl Strategy<Value = Vec<DesiredOrg>> {
+fn any_desired() -> impl Strategy<Value = Vec<RawDesiredOrg>> {
     prop::collection::btree_map(
         any_id(),
         (
@@ -452,31 +487,35 @@ fn any_desired() -> impl Strategy<Value = Vec<DesiredOrg>> {
     .prop_map(|objects| {
         objects
             .into_iter()
-            .map(|(salesforce_id, (name, fields))| DesiredOrg {
-                salesforce_id,
-                name,
-                organization_fields: fields.into_iter().collect(),
-                sold_tos: Vec::new(),
+            .map(|(salesforce_id, (name, fields))| {
+                read_back(&DesiredOrg {
+                    salesforce_id,
+                    name,
+                    organization_fields: fields.into_iter().collect(),
+                    sold_tos: Vec::new(),
+                })
             })
             .collect()
     })
 }
 
 /// The Zendesk orgs a perfect sync would leave behind for `desired`.
-fn orgs_matching(desired: &[DesiredOrg]) -> Vec<ZendeskOrg> {
+fn orgs_matching(desired: &[RawDesiredOrg]) -> Vec<RawZendeskOrg> {
     desired
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let mut fields = d.organization_fields.clone();
+            let mut fields = d.organization_fields.parse();
             fields.insert("salesforce_id".into(), json!(d.salesforce_id.as_str()));
-            ZendeskOrg::from_api(
-                json!({"id": i as u64 + 1, "name": d.name, "organization_fields": fields})
-                    .as_object()
-                    .unwrap()
-                    .clone(),
+            read_back(
+                &ZendeskOrg::from_api(
+                    json!({"id": i as u64 + 1, "name": d.name, "organization_fields": fields})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                )
+                .unwrap(),
             )
-            .unwrap()
         })
         .collect()
 }
@@ -663,9 +702,12 @@ fn records_of_another_sync_are_never_written_duplicated_or_renamed_onto() {
         key: Some(B.into()),
     };
     let partner_object = |sf, name: &str| {
-        let mut d = desired(sf, name, json!({"account_type": "open_partner"}));
-        d.organization_fields.remove("support_level");
-        d
+        edit_desired(
+            &desired(sf, name, json!({"account_type": "open_partner"})),
+            |f| {
+                f.remove("support_level");
+            },
+        )
     };
     let diff = compare_orgs(
         SyncKind::Partners,

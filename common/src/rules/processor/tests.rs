@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::model::instance::{GLOBAL_FLAGS, USGOV_FLAGS};
-use crate::model::{RejectedRecord, SoldTo, Subscription};
+use crate::model::{RejectedRecord, SoldTo, Subscription, ZendeskOrg};
 
 const AS_OF: &str = "2026-11-23";
 const ID: &str = "0011U00000V0tkDQAR";
@@ -120,9 +120,10 @@ impl World {
     }
 
     fn run(&self) -> ProcessOutput {
+        let keys: Vec<OrgKey> = self.global_orgs.iter().map(OrgKey::from).collect();
         process(&ProcessInput {
             accounts: &self.accounts,
-            global_orgs: &self.global_orgs,
+            partner_ids: &partner_ids(&keys),
             plans: &self.plans,
             overrides: &self.overrides,
             dates: RunDates::new(as_of()),
