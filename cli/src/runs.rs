@@ -45,23 +45,32 @@ pub async fn resolve_run(
         })
 }
 
-/// The run's `report.md`. A run summarized before reports existed has none: the error names
-/// the key and points at the summary.
+/// The run's `report.md`. A run summarized before reports existed has none, and a run that
+/// has not finished (or does not exist) has neither report nor summary: the error says which,
+/// naming the key.
 pub async fn report(store: &dyn ArtifactStore, run_id: &str) -> anyhow::Result<String> {
     let key = zdsync::store::artifact_key(run_id, zdsync::stages::artifacts::REPORT)?;
-    let body = store
-        .get(&key)
-        .await
-        .with_context(|| format!("reading {key} in {}", store.describe()))?
-        .with_context(|| {
-            format!(
-                "{key} does not exist in {}: the run has not finished, or it was summarized before runs had reports (see {})",
-                store.describe(),
-                zdsync::store::artifact_key(run_id, zdsync::stages::artifacts::SUMMARY)
-                    .unwrap_or_default()
-            )
-        })?;
-    String::from_utf8(body.to_vec()).with_context(|| format!("{key} is not UTF-8 text"))
+    let read = |key: String| async move {
+        store
+            .get(&key)
+            .await
+            .with_context(|| format!("reading {key} in {}", store.describe()))
+    };
+    if let Some(body) = read(key.clone()).await? {
+        return String::from_utf8(body.to_vec())
+            .with_context(|| format!("{key} is not UTF-8 text"));
+    }
+    let summary = zdsync::store::artifact_key(run_id, zdsync::stages::artifacts::SUMMARY)?;
+    if read(summary.clone()).await?.is_some() {
+        anyhow::bail!(
+            "{key} does not exist in {}: the run was summarized before runs had reports; its counts are in {summary}",
+            store.describe()
+        );
+    }
+    anyhow::bail!(
+        "{key} does not exist in {}, nor {summary}: no run {run_id} has finished there",
+        store.describe()
+    )
 }
 
 #[cfg(test)]
@@ -98,9 +107,19 @@ mod tests {
         assert_eq!(resolve_run(store.as_ref(), None).await.unwrap(), "r2");
         assert_eq!(resolve_run(store.as_ref(), Some("r1")).await.unwrap(), "r1");
 
+        let unknown = report(store.as_ref(), "r2").await.unwrap_err();
+        assert!(
+            format!("{unknown:#}").contains("runs/r2/report.md does not exist in")
+                && format!("{unknown:#}").contains("no run r2 has finished there"),
+            "{unknown:#}"
+        );
+        store
+            .put("runs/r2/summary.json", Bytes::from("{}"))
+            .await
+            .unwrap();
         let older = report(store.as_ref(), "r2").await.unwrap_err();
         assert!(
-            format!("{older:#}").contains("runs/r2/report.md does not exist"),
+            format!("{older:#}").contains("summarized before runs had reports"),
             "{older:#}"
         );
         store
