@@ -11,10 +11,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not.
-use super::{
-    Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, read_opt, report,
-};
+// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not,
+// except in a failed run's summary and report, which are written with what could be read.
+use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, report};
 use crate::error::StageError;
 use crate::model::{LatestRun, Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
 use crate::store::{
@@ -274,14 +273,16 @@ async fn summarize(
             .guard_decisions
             .push("dry run: compare only, Zendesk was not written".into());
     }
+    // A failed run must report itself: there a corrupt artifact is noted, not fatal.
+    let failed = input.failure.is_some();
+    let mut unreadable = Vec::new();
     // Every stage's own account of itself: its counts, API calls and time (and its error).
     let prefix = format!("{}{}", keys.prefix(), artifacts::STAGE_STATS);
     let mut stats_keys = ctx.store.list(&prefix).await?;
     stats_keys.sort();
     for key in stats_keys {
-        let Some(stats) =
-            crate::store::read_json_opt::<StageStats>(ctx.store.as_ref(), &key).await?
-        else {
+        let read = read_json_opt::<StageStats>(ctx.store.as_ref(), &key).await;
+        let Some(stats) = tolerate(read, &mut unreadable, failed)? else {
             continue;
         };
         let name = key
@@ -297,8 +298,9 @@ async fn summarize(
     }
     // What the syncs did record by record: their errors and guard decisions.
     for sync in SyncKind::ALL {
-        let Some(result) = read_opt::<SyncResult>(ctx, keys, &artifacts::sync_result(sync)).await?
-        else {
+        let key = keys.key(&artifacts::sync_result(sync))?;
+        let read = read_json_opt::<SyncResult>(ctx.store.as_ref(), &key).await;
+        let Some(result) = tolerate(read, &mut unreadable, failed)? else {
             continue;
         };
         let stage = summary.stages.entry(format!("sync_{sync}")).or_default();
@@ -330,7 +332,27 @@ async fn summarize(
             .extend(stage.errors.iter().map(|e| format!("{sync}: {e}")));
     }
     summary.errors.truncate(ERRORS_SHOWN);
+    // After the truncation, so what could not be read is never cut off.
+    summary.errors.extend(unreadable);
     Ok(summary)
+}
+
+/// A corrupt artifact of a failed run: noted in `unreadable` and read as absent. Anything else
+/// (a succeeded run's corrupt artifact, a store outage) stays an error.
+fn tolerate<T>(
+    read: Result<Option<T>, StoreError>,
+    unreadable: &mut Vec<String>,
+    failed: bool,
+) -> Result<Option<T>, StoreError> {
+    match read {
+        Err(e @ StoreError::InvalidArtifact { .. }) if failed => {
+            unreadable.push(format!(
+                "not summarized, the artifact could not be read: {e}"
+            ));
+            Ok(None)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
