@@ -55,6 +55,18 @@ struct StatusChangeDetail {
     error: Option<String>,
     #[serde(default)]
     cause: Option<String>,
+    /// The execution's input, as JSON text.
+    #[serde(default)]
+    input: Option<String>,
+}
+
+/// Whether a stopped execution was a dry run, from its input (the guard refused any input it
+/// could not read, so unreadable input here means the run stopped before it: not a dry run).
+fn was_dry_run(input: Option<&str>) -> bool {
+    input
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|input| input.get("dry_run").and_then(Value::as_bool))
+        .unwrap_or(false)
 }
 
 pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
@@ -92,7 +104,7 @@ pub async fn input(ctx: &StageContext, input: Value) -> Result<SummarizeInput, S
     Ok(SummarizeInput {
         run_id: detail.name,
         as_of,
-        dry_run: false,
+        dry_run: was_dry_run(detail.input.as_deref()),
         failure: Some(RunFailure {
             status,
             state: ended.failed_state,
@@ -359,6 +371,17 @@ fn tolerate<T>(
 mod tests {
     use super::*;
     use crate::store::DirStore;
+
+    #[test]
+    fn a_stopped_dry_run_is_known_by_its_input() {
+        assert!(was_dry_run(Some(r#"{"dry_run": true}"#)));
+        assert!(!was_dry_run(Some(
+            r#"{"dry_run": false, "as_of": "2026-11-23"}"#
+        )));
+        assert!(!was_dry_run(Some("{}")));
+        assert!(!was_dry_run(Some("not json")));
+        assert!(!was_dry_run(None));
+    }
 
     #[test]
     fn the_alert_names_the_failure_and_the_report() {
