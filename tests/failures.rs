@@ -165,6 +165,18 @@ async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_re
             .as_deref(),
         Some(run)
     );
+    // `zdsync report` without a run id prints the latest run's report: this one.
+    let printed = std::process::Command::new(zdsync_binary())
+        .args(["report", "--data-dir"])
+        .arg(h.data_path())
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), report);
     // One alert, naming the run, the state, the error and the report.
     let alerts: Vec<String> = h
         .sandbox()
