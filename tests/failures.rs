@@ -142,7 +142,42 @@ async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_re
             .iter()
             .any(|d| d.starts_with("global: deletion guard TRIPPED"))
     );
-    // One alert, naming the run, the state, the error and the summary.
+    // The report of the failed run: where it stopped, and the summary's numbers for every
+    // sync that got as far as compare (the partner sync, after Global's, never started).
+    let report = zdsync_e2e::report_md(&h, run);
+    zdsync_e2e::assert_report_counts_are_the_summarys(&report, &summary, false);
+    for part in [
+        "- status: **FAILED**",
+        "- failed state: Instances[0].SyncGlobal",
+        "- error: `DeletionGuardTripped`",
+        &format!("`zdsync redrive {run}`"),
+        "global: deletion guard TRIPPED",
+        "| Global orgs | ",
+        "| US Gov users | ",
+    ] {
+        assert!(report.contains(part), "{part:?} in\n{report}");
+    }
+    assert!(!report.contains("| Global partners | "), "{report}");
+    assert_eq!(
+        zdsync::stages::latest_run(h.data.store().as_ref())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(run)
+    );
+    // `zdsync report` without a run id prints the latest run's report: this one.
+    let printed = std::process::Command::new(zdsync_binary())
+        .args(["report", "--data-dir"])
+        .arg(h.data_path())
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&printed.stdout), report);
+    // One alert, naming the run, the state, the error and the report.
     let alerts: Vec<String> = h
         .sandbox()
         .slack_messages()
@@ -154,6 +189,7 @@ async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_re
     let alert = &alerts[0];
     for part in [
         &format!("zdsync run {run} FAILED at Instances[0].SyncGlobal: DeletionGuardTripped"),
+        &format!("runs/{run}/report.md"),
         &format!("runs/{run}/summary.json"),
     ] {
         assert!(alert.contains(part.as_str()), "{part} in {alert}");
@@ -175,6 +211,10 @@ async fn a_branch_tripping_its_guard_lets_the_other_finish_and_the_failed_run_re
     let summary = redriven.summary.unwrap();
     assert_eq!(summary.status, RunStatus::Succeeded);
     assert_eq!(summary.stages["sync_global"].counts["marked"], 3);
+    // The redrive's summary rewrote the report: succeeded, with the redriven counts.
+    let report = zdsync_e2e::report_md(&h, run);
+    zdsync_e2e::assert_report_counts_are_the_summarys(&report, &summary, false);
+    assert!(report.contains("- status: **SUCCEEDED**"), "{report}");
 
     // The same end as one run with the allowance given at the start.
     let mut reference = Harness::generated(60, 7).await;

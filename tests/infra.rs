@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use zdsync::config::{SecretKind, env_name, setting_env_names};
 use zdsync::model::Instance;
-use zdsync::stages::{RunOptions, Stage};
+use zdsync::stages::{RunOptions, Stage, artifacts};
 
 const HOURLY: &str = "cron(0 * * * ? *)";
 /// SPEC §10: the seed says a run never needs 45 minutes; the state machine stops it at 50.
@@ -619,6 +619,7 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
         let id = &f.id;
         let mut reads = false;
         let mut lists_runs = false;
+        let mut writes_latest_run = false;
         for statement in f.statements_allowing(|a| a.to_lowercase().starts_with("s3:") || a == "*")
         {
             let s3_actions = actions(statement)
@@ -631,10 +632,15 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                         reads |= action == "s3:GetObject";
                         for resource in resources {
                             let arn = sub(&resource).unwrap_or_default();
+                            let latest_run = arn.ends_with(&format!("/{}", artifacts::LATEST_RUN));
+                            writes_latest_run |= latest_run && action == "s3:PutObject";
                             let allowed = arn.ends_with("/runs/*")
                                 || (f.stage() == Some(Stage::Process)
                                     && action == "s3:GetObject"
-                                    && arn.ends_with("/${OverridesKey}"));
+                                    && arn.ends_with("/${OverridesKey}"))
+                                || (f.stage() == Some(Stage::Summarize)
+                                    && action == "s3:PutObject"
+                                    && latest_run);
                             if !allowed {
                                 problems.push(format!(
                                     "{id}: {action} on {resource}, outside runs/*"
@@ -659,6 +665,13 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                     )),
                 }
             }
+        }
+        // The summarize stage writes the pointer to the latest run after every summary.
+        if f.stage() == Some(Stage::Summarize) && !writes_latest_run {
+            problems.push(format!(
+                "{id}: may not s3:PutObject {}, which the summarize stage writes",
+                artifacts::LATEST_RUN
+            ));
         }
         if reads && !lists_runs {
             problems.push(format!(
@@ -1383,6 +1396,30 @@ fn drift_in_artifact_access_is_caught() {
         check_s3_access,
     );
     assert!(whole_bucket.contains("outside runs/*"), "{whole_bucket}");
+
+    let pointer_elsewhere = after(
+        |d| {
+            role_statements_mut(d, "CompareRole").push(json!({
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": {"Fn::Sub": "${ArtifactBucket.Arn}/latest_run.json"},
+            }))
+        },
+        check_s3_access,
+    );
+    assert!(
+        pointer_elsewhere.contains("CompareFunction")
+            && pointer_elsewhere.contains("outside runs/*"),
+        "only summarize writes the pointer: {pointer_elsewhere}"
+    );
+    let no_pointer = after(
+        |d| role_statements_mut(d, "SummarizeRole").retain(|s| s["Sid"] != "WriteLatestRunPointer"),
+        check_s3_access,
+    );
+    assert!(
+        no_pointer.contains("may not s3:PutObject latest_run.json"),
+        "{no_pointer}"
+    );
 
     let no_list = after(
         |d| {

@@ -296,3 +296,76 @@ pub fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
         _ => Some(format!("{path}: left {a}, right {b}")),
     }
 }
+
+/// The run's `report.md`.
+pub fn report_md(h: &Harness, run_id: &str) -> String {
+    let path = h.data_path().join("runs").join(run_id).join("report.md");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Checks that every row of report.md's sync table holds the counts of `summary.json`, and
+/// that there is a row exactly for each sync with a compare or sync stage in the summary. A
+/// real run counts what each sync did (and compare's conflicts); a dry run what compare
+/// would have it do. `–` is a stage that did not run.
+pub fn assert_report_counts_are_the_summarys(
+    report: &str,
+    summary: &zdsync::model::RunSummary,
+    dry_run: bool,
+) {
+    let rows: BTreeMap<&str, Vec<&str>> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("| sync |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[0], cells[1..].to_vec())
+        })
+        .collect();
+    let mut expected_rows = 0;
+    for sync in SyncKind::ALL {
+        let compare = summary.stages.get(&format!("compare_{sync}"));
+        let synced = summary.stages.get(&format!("sync_{sync}"));
+        if compare.is_none() && synced.is_none() {
+            assert!(
+                !rows.contains_key(sync.label()),
+                "{sync}: no stage ran, yet a row:\n{report}"
+            );
+            continue;
+        }
+        expected_rows += 1;
+        let of = |stage: Option<&zdsync::model::StageSummary>, key: &str| {
+            stage.map_or("–".to_owned(), |s| {
+                s.counts.get(key).copied().unwrap_or(0).to_string()
+            })
+        };
+        let mut expected = if dry_run {
+            vec![
+                of(compare, "creates"),
+                of(compare, "updates"),
+                of(compare, "marks"),
+                of(synced, "errors"),
+                of(compare, "held_back"),
+            ]
+        } else {
+            vec![
+                of(synced, "created"),
+                of(synced, "updated"),
+                of(synced, "marked"),
+                of(synced, "errors"),
+                of(synced, "held_back"),
+            ]
+        };
+        expected.push(of(compare, "conflicts"));
+        expected.push(if sync == SyncKind::Users {
+            of(compare, "ambiguous_emails")
+        } else {
+            String::new()
+        });
+        let row = rows
+            .get(sync.label())
+            .unwrap_or_else(|| panic!("no row for {sync} in\n{report}"));
+        assert_eq!(&row[..7], expected.as_slice(), "{sync}'s row in\n{report}");
+    }
+    assert_eq!(rows.len(), expected_rows, "{report}");
+}

@@ -645,6 +645,16 @@ async fn one_sold_to_email_on_two_new_orgs_is_created_once_in_the_first() {
         )),
         "{text}"
     );
+    // The digest says where the run's report will be: the store and the run's prefix.
+    let report = h.data_path().join("runs/e2e-shared-sold-to/report.md");
+    assert!(
+        text.ends_with(&format!(
+            "The run's report will be at {} when the run ends.",
+            report.display()
+        )),
+        "{text}"
+    );
+    assert!(report.is_file(), "and it is there when the run has ended");
 }
 
 /// SPEC §8: an account without bulk user import answers Create Many Users with 403; each user

@@ -268,6 +268,26 @@ async fn a_run_brings_both_instances_to_what_salesforce_says() {
     let summary = outcome.summary.expect("summary.json");
     assert!(summary.stages["sync_global"].counts["created"] > 0);
     assert!(summary.stages["sync_global"].counts["marked"] > 0);
+
+    // report.md beside it: the summary's numbers, every sync, and the latest-run pointer.
+    let report = zdsync_e2e::report_md(&h, "e2e-first");
+    zdsync_e2e::assert_report_counts_are_the_summarys(&report, &summary, false);
+    for sync in SyncKind::ALL {
+        assert!(
+            report.contains(&format!("| {} | ", sync.label())),
+            "{sync}:\n{report}"
+        );
+    }
+    assert!(report.contains("- status: **SUCCEEDED**"), "{report}");
+    assert!(report.contains("## Most-changed fields"), "{report}");
+    assert!(report.contains("global: deletion guard passed"), "{report}");
+    assert_eq!(
+        zdsync::stages::latest_run(h.data.store().as_ref())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("e2e-first")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,6 +468,11 @@ async fn a_dry_run_writes_nothing_to_zendesk() {
             .iter()
             .any(|d| d.starts_with("dry run"))
     );
+    // The report of a dry run: what each sync would do, compare's numbers.
+    let report = zdsync_e2e::report_md(&h, "e2e-dry");
+    zdsync_e2e::assert_report_counts_are_the_summarys(&report, &summary, true);
+    assert!(report.contains("| sync | would create |"), "{report}");
+    assert!(report.contains("Zendesk was not written"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -568,3 +568,61 @@ async fn the_partner_sync_without_its_alliance_id_fails_naming_the_setting() {
         "{wrong:?}"
     );
 }
+
+/// The summarize stage with corrupt artifacts: a succeeded run's summary is written and the
+/// report fails naming the artifact; a failed run's summary and report are written with what
+/// could be read, and say what could not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_artifact_fails_the_report_of_a_good_run_and_is_noted_in_a_failed_ones() {
+    let h = Harness::from_fixture(Fixture::default()).await;
+    let run = "e2e-corrupt-report";
+    put(
+        &h,
+        run,
+        &artifacts::updates(SyncKind::Partners),
+        "{\"sync\": \"partners\", \"items\": 7}",
+    )
+    .await;
+    let err = stage(&h, Stage::Summarize, input(run, None))
+        .await
+        .unwrap_err();
+    match &err {
+        StageError::InvalidArtifact { key, .. } => {
+            assert_eq!(key, &format!("runs/{run}/partner/updates.json"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        h.artifact_exists(run, artifacts::SUMMARY),
+        "the summary comes first"
+    );
+    assert!(!h.artifact_exists(run, artifacts::REPORT));
+
+    // The same run failed (a corrupt sync result too): everything is still written.
+    put(
+        &h,
+        run,
+        &artifacts::sync_result(SyncKind::Users),
+        "{\"created\": [",
+    )
+    .await;
+    let mut failed = input(run, None);
+    failed["failure"] = json!({"status": "failed", "state": "Instances[1].SyncUsers", "error": "InvalidArtifact", "cause": "bad"});
+    stage(&h, Stage::Summarize, failed).await.unwrap();
+    let summary: zdsync::model::RunSummary = h.artifact(run, artifacts::SUMMARY).await;
+    assert!(
+        summary
+            .errors
+            .iter()
+            .any(|e| e.contains(&format!("runs/{run}/users/sync_result.json"))),
+        "{:?}",
+        summary.errors
+    );
+    let report = zdsync_e2e::report_md(&h, run);
+    for part in [
+        "- failed state: Instances[1].SyncUsers",
+        &format!("could not be read: artifact runs/{run}/partner/updates.json is invalid"),
+    ] {
+        assert!(report.contains(part), "{part:?} in\n{report}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The `zdsync` command's library: the local Step Functions executor, the local run / redrive /
-//! stage commands, the sandbox server command and the Lambda Invoke proxy. `main.rs` only
+//! stage commands, reading a finished run, the sandbox server command and the Lambda Invoke
+//! proxy. `main.rs` only
 //! parses arguments.
 
 pub mod asl;
@@ -8,4 +9,5 @@ pub mod cloud;
 pub mod lambda_proxy;
 pub mod local;
 pub mod report;
+pub mod runs;
 pub mod sandbox_cmd;

@@ -1,4 +1,5 @@
-//! `zdsync`: run the sync locally, redrive it, run one stage, or serve the API emulator.
+//! `zdsync`: run the sync locally, redrive it, run one stage, read a run's report, or serve the
+//! API emulator.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use serde_json::json;
 use zdsync::model::{Instance, SyncKind};
 use zdsync::stages::Stage;
 use zdsync_cli::local::{self, DataDir, Progress, RunRequest, World, WorldSpec, world};
-use zdsync_cli::{cloud, lambda_proxy, report, sandbox_cmd};
+use zdsync_cli::{cloud, lambda_proxy, report, runs, sandbox_cmd};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,8 @@ enum Command {
     Redrive(RedriveArgs),
     /// Run one stage (the `cargo lambda invoke` equivalent) and print its output.
     Stage(StageArgs),
+    /// Print a finished run's report (runs/<run_id>/report.md): the latest run without RUN_ID.
+    Report(ReportArgs),
     /// Serve the Salesforce/Zendesk/Slack emulator on loopback (for `cargo lambda watch`).
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Operate the deployed state machine (AWS credentials and region from the environment).
@@ -185,6 +188,19 @@ struct RedriveArgs {
 }
 
 #[derive(Args)]
+struct ReportArgs {
+    /// The run (execution name); default the run summarized last (latest_run.json).
+    run_id: Option<String>,
+    /// Settings whose store.url holds the runs (e.g. the deployed bucket); without it, the
+    /// local data directory.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The local data directory (without --config).
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
 struct StageArgs {
     /// guard, gather-accounts, gather-orgs, process, compare, sync, gather-users,
     /// gather-contacts or summarize.
@@ -247,6 +263,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run(args).await,
         Command::Redrive(args) => redrive(args).await,
         Command::Stage(args) => stage(args).await,
+        Command::Report(args) => report_cmd(args).await.map(|()| ExitCode::SUCCESS),
         Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Cloud(args) => cloud(args).await.map(|()| ExitCode::SUCCESS),
         Command::LambdaProxy(args) => lambda_proxy::run(args).await.map(|()| ExitCode::SUCCESS),
@@ -396,6 +413,13 @@ async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     .await?;
     print!("{}", report::render(&outcome, started.elapsed()));
     Ok(exit_code(&outcome))
+}
+
+async fn report_cmd(args: ReportArgs) -> anyhow::Result<()> {
+    let store = runs::open_store(args.config.as_deref(), &args.data_dir).await?;
+    let run_id = runs::resolve_run(store.as_ref(), args.run_id.as_deref()).await?;
+    print!("{}", runs::report(store.as_ref(), &run_id).await?);
+    Ok(())
 }
 
 async fn stage(args: StageArgs) -> anyhow::Result<ExitCode> {

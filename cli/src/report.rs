@@ -1,4 +1,5 @@
-//! The end-of-run report: a table per instance and where the artifacts are.
+//! The end-of-run summary on the terminal: a table per sync and where the artifacts and the
+//! run's report.md are.
 
 use std::fmt::Write;
 
@@ -55,6 +56,16 @@ pub fn render(outcome: &Outcome, elapsed: std::time::Duration) -> String {
         "\n  Artifacts and execution history: {}/",
         outcome.run_dir.display()
     );
+    // Written by the summarize stage, so a run that stopped before it (a skipped one) has none.
+    let report = outcome.run_dir.join(zdsync::stages::artifacts::REPORT);
+    if report.is_file() {
+        let _ = writeln!(
+            out,
+            "  Report (every record, warning and guard decision): {}   (zdsync report {})",
+            report.display(),
+            record.name
+        );
+    }
     out
 }
 

@@ -415,7 +415,9 @@ async fn summarize_failure(data: &DataDir, world: &World, record: &ExecutionReco
                 .map(|t| t.date_naive())
         })
         .unwrap_or_else(|| Utc::now().date_naive());
-    let input = serde_json::json!({"run_id": record.name, "as_of": as_of, "failure": failure});
+    // A stopped dry run's report still says what the syncs would have done.
+    let dry_run = record.input.get("dry_run").and_then(Value::as_bool) == Some(true);
+    let input = serde_json::json!({"run_id": record.name, "as_of": as_of, "dry_run": dry_run, "failure": failure});
     let summarized = match world.context(data) {
         Ok(ctx) => zdsync::stages::run(Stage::Summarize, &ctx, input)
             .await

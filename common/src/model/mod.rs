@@ -15,6 +15,8 @@
 //! | `users/salesforce_contacts.json` | [`SalesforceContacts`] |
 //! | `users/creates.json`, `users/updates.json`, `users/not_in_sync.json` | [`ChangeSet`] of [`DesiredUser`], [`UserUpdate`], [`UserMark`] |
 //! | `summary.json` | [`RunSummary`] |
+//! | `report.md` | Markdown, not JSON: [`crate::stages::report::render_report`] of the artifacts above |
+//! | `latest_run.json` (top level, outside `runs/`) | [`LatestRun`] |
 
 pub mod account;
 pub mod desired;
@@ -51,7 +53,7 @@ pub use result::{
     SyncProgress, SyncResult,
 };
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
-pub use summary::{RunFailure, RunStatus, RunSummary, StageSummary};
+pub use summary::{LatestRun, RunFailure, RunStatus, RunSummary, StageSummary};
 pub use sync_kind::SyncKind;
 pub use user::{
     AmbiguousEmail, Contact, DesiredUser, HeldContact, NotInSfdc, SalesforceContacts, UserMark,

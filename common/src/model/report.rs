@@ -48,6 +48,20 @@ pub enum SkipReason {
     Rejected,
 }
 
+impl SkipReason {
+    /// In words, for the run report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::Partner => "partner organization (the partner sync owns it)",
+            SkipReason::NoSubscriptions => "no subscription within the last three years",
+            SkipReason::NoMappedCharges => "no charge name plans.yaml knows",
+            SkipReason::ExpiredOverThreeYears => "expired more than three years ago",
+            SkipReason::DuplicateSalesforceId => "Salesforce id seen twice (first one used)",
+            SkipReason::Rejected => "record could not be mapped (its org is held as is)",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OverrideReport {
     pub applied: Vec<SalesforceId>,

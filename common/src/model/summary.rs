@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -86,4 +86,15 @@ pub struct StageSummary {
     /// Its first record errors (sync stages).
     #[serde(default)]
     pub errors: Vec<String>,
+}
+
+/// `latest_run.json`, at the top of the store (outside `runs/`, which the bucket's lifecycle
+/// rule expires): the run summarized last, so an operator's tools find it without listing
+/// every run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestRun {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub as_of: Option<NaiveDate>,
+    pub finished_at: DateTime<Utc>,
 }

@@ -6,6 +6,11 @@ use crate::model::{Instance, SyncKind};
 pub const SALESFORCE_ACCOUNTS: &str = "salesforce_accounts.json";
 pub const PROCESS_REPORT: &str = "process_report.json";
 pub const SUMMARY: &str = "summary.json";
+/// The run in words for an admin, beside the summary (Markdown).
+pub const REPORT: &str = "report.md";
+/// The pointer to the run summarized last. A top-level key, not a run's artifact: it must
+/// outlive the runs/ lifecycle rule.
+pub const LATEST_RUN: &str = "latest_run.json";
 /// An operator's deletion allowance for a redrive of this run (`{"global": 40}`): a redriven
 /// execution keeps its input, so the allowance cannot travel in it.
 pub const ALLOW_DELETIONS: &str = "allow_deletions.json";

@@ -14,6 +14,7 @@ mod gather_orgs;
 mod gather_users;
 mod guard;
 pub(crate) mod process;
+pub mod report;
 pub mod summarize;
 mod sync;
 
@@ -27,6 +28,7 @@ use serde_json::Value;
 
 pub use context::{Executions, HowItEnded, RunningExecution, StageContext};
 pub use guard::{GuardInput, GuardOutput, RunOptions};
+pub use summarize::latest_run;
 
 use crate::config::SecretKind;
 use crate::error::StageError;

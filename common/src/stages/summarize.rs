@@ -6,15 +6,19 @@
 //! change invokes it with the event, locally `zdsync run` and `redrive` call it. Then it also
 //! names the failed state and the error, and sends the one alert.
 
-use chrono::{DateTime, NaiveDate};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not.
-use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, read_opt};
+// A missing artifact is fine here (a dry run has no sync results); a corrupt one is not,
+// except in a failed run's summary and report, which are written with what could be read.
+use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, report};
 use crate::error::StageError;
-use crate::model::{Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
-use crate::store::{RunKeys, write_json};
+use crate::model::{LatestRun, Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
+use crate::store::{
+    ArtifactStore, RunKeys, StoreError, read_json_opt, validate_run_id, write_json,
+};
 
 /// Record errors copied into the summary (the sync results hold all of them).
 const ERRORS_SHOWN: usize = 20;
@@ -51,6 +55,18 @@ struct StatusChangeDetail {
     error: Option<String>,
     #[serde(default)]
     cause: Option<String>,
+    /// The execution's input, as JSON text.
+    #[serde(default)]
+    input: Option<String>,
+}
+
+/// Whether a stopped execution was a dry run, from its input (the guard refused any input it
+/// could not read, so unreadable input here means the run stopped before it: not a dry run).
+fn was_dry_run(input: Option<&str>) -> bool {
+    input
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|input| input.get("dry_run").and_then(Value::as_bool))
+        .unwrap_or(false)
 }
 
 pub const STATUS_CHANGE: &str = "Step Functions Execution Status Change";
@@ -88,7 +104,7 @@ pub async fn input(ctx: &StageContext, input: Value) -> Result<SummarizeInput, S
     Ok(SummarizeInput {
         run_id: detail.name,
         as_of,
-        dry_run: false,
+        dry_run: was_dry_run(detail.input.as_deref()),
         failure: Some(RunFailure {
             status,
             state: ended.failed_state,
@@ -107,25 +123,91 @@ pub async fn run(ctx: &StageContext, input: SummarizeInput) -> Result<StageOutpu
     let keys = RunKeys::new(&input.run_id)
         .map_err(|e| StageError::InvalidConfig(format!("stage input: {e}")))?;
     let summary = summarize(ctx, &keys, &input).await?;
-    let key = keys.key(artifacts::SUMMARY)?;
-    write_json(ctx.store.as_ref(), &key, &summary).await?;
-    if let Some(failure) = &summary.failure {
-        alert(ctx, &summary.run_id, failure, &key).await;
-    }
+    // The summary first: nothing the report or the pointer does can keep it from being written.
+    let summary_key = keys.key(artifacts::SUMMARY)?;
+    write_json(ctx.store.as_ref(), &summary_key, &summary).await?;
+    let latest = LatestRun {
+        run_id: summary.run_id.clone(),
+        status: summary.status,
+        as_of: summary.as_of,
+        finished_at: Utc::now(),
+    };
+    write_json(ctx.store.as_ref(), artifacts::LATEST_RUN, &latest).await?;
 
-    let mut output = StageOutput::new(Stage::Summarize, None).with_artifact(key);
+    let mut output = StageOutput::new(Stage::Summarize, None)
+        .with_artifact(summary_key)
+        .with_artifact(artifacts::LATEST_RUN.to_owned());
     for (stage, s) in &summary.stages {
         for (name, value) in &s.counts {
             output.counts.insert(format!("{stage}.{name}"), *value);
         }
     }
-    Ok(output)
+    let failure = summary.failure.clone();
+    let report_key = write_report(ctx, &keys, summary, input.dry_run).await?;
+    if let Some(failure) = &failure {
+        alert(ctx, &keys, failure).await;
+    }
+    Ok(output.with_artifact(report_key))
+}
+
+/// Writes `report.md`. For a succeeded run a corrupt artifact fails the stage, naming it; a
+/// failed run's report is written with whatever could be read, because that run has to
+/// report itself.
+async fn write_report(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    summary: RunSummary,
+    dry_run: bool,
+) -> Result<String, StageError> {
+    let store = ctx.store.as_ref();
+    let failed = summary.failure.is_some();
+    let corrupt = if failed {
+        report::Corrupt::Note
+    } else {
+        report::Corrupt::Fail
+    };
+    let inputs = match report::load(store, keys, summary.clone(), dry_run, corrupt).await {
+        Ok(inputs) => inputs,
+        Err(e) if failed => {
+            tracing::warn!(error = %e, "the failed run's report holds only its summary");
+            report::ReportInputs {
+                summary,
+                dry_run,
+                artifacts_at: format!(
+                    "{}/{}",
+                    store.describe().trim_end_matches('/'),
+                    keys.prefix()
+                ),
+                unreadable: vec![e.to_string()],
+                ..Default::default()
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let key = keys.key(artifacts::REPORT)?;
+    let text = report::render_report(&inputs);
+    store.put(&key, Bytes::from(text)).await?;
+    Ok(key)
+}
+
+/// The run the summarize stage wrote last (`latest_run.json`), or `None` before the first.
+pub async fn latest_run(store: &dyn ArtifactStore) -> Result<Option<String>, StoreError> {
+    let Some(latest) = read_json_opt::<LatestRun>(store, artifacts::LATEST_RUN).await? else {
+        return Ok(None);
+    };
+    // The pointer names a folder under runs/: a bad name there is a corrupt pointer.
+    validate_run_id(&latest.run_id).map_err(|e| StoreError::InvalidArtifact {
+        key: artifacts::LATEST_RUN.to_owned(),
+        path: "run_id".to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(Some(latest.run_id))
 }
 
 /// The one alert of a stopped run (SPEC §10): the run, the failed state, the error and where
-/// the summary is. Slack is best effort; without a webhook the alert is a log line.
-async fn alert(ctx: &StageContext, run_id: &str, failure: &RunFailure, summary_key: &str) {
-    let text = alert_text(run_id, failure, &ctx.store.describe(), summary_key);
+/// its report is. Slack is best effort; without a webhook the alert is a log line.
+async fn alert(ctx: &StageContext, keys: &RunKeys, failure: &RunFailure) {
+    let text = alert_text(keys, failure, &ctx.store.describe());
     match &ctx.slack {
         None => {
             tracing::warn!(%text, "Slack is not configured; the failed run is reported here only")
@@ -138,12 +220,8 @@ async fn alert(ctx: &StageContext, run_id: &str, failure: &RunFailure, summary_k
     }
 }
 
-pub fn alert_text(
-    run_id: &str,
-    failure: &RunFailure,
-    store_url: &str,
-    summary_key: &str,
-) -> String {
+pub fn alert_text(keys: &RunKeys, failure: &RunFailure, store_url: &str) -> String {
+    let run_id = keys.run_id();
     let state = failure
         .state
         .as_deref()
@@ -163,9 +241,12 @@ pub fn alert_text(
             failure.running.join(", ")
         ));
     }
+    // The report reads as a page; summary.json beside it is for tools.
+    let run = format!("{}/{}", store_url.trim_end_matches('/'), keys.prefix());
     text.push_str(&format!(
-        "\nSummary: {}/{summary_key}",
-        store_url.trim_end_matches('/')
+        "\nReport: {run}{} (counts: {run}{})",
+        artifacts::REPORT,
+        artifacts::SUMMARY
     ));
     text
 }
@@ -204,14 +285,16 @@ async fn summarize(
             .guard_decisions
             .push("dry run: compare only, Zendesk was not written".into());
     }
+    // A failed run must report itself: there a corrupt artifact is noted, not fatal.
+    let failed = input.failure.is_some();
+    let mut unreadable = Vec::new();
     // Every stage's own account of itself: its counts, API calls and time (and its error).
     let prefix = format!("{}{}", keys.prefix(), artifacts::STAGE_STATS);
     let mut stats_keys = ctx.store.list(&prefix).await?;
     stats_keys.sort();
     for key in stats_keys {
-        let Some(stats) =
-            crate::store::read_json_opt::<StageStats>(ctx.store.as_ref(), &key).await?
-        else {
+        let read = read_json_opt::<StageStats>(ctx.store.as_ref(), &key).await;
+        let Some(stats) = tolerate(read, &mut unreadable, failed)? else {
             continue;
         };
         let name = key
@@ -227,8 +310,9 @@ async fn summarize(
     }
     // What the syncs did record by record: their errors and guard decisions.
     for sync in SyncKind::ALL {
-        let Some(result) = read_opt::<SyncResult>(ctx, keys, &artifacts::sync_result(sync)).await?
-        else {
+        let key = keys.key(&artifacts::sync_result(sync))?;
+        let read = read_json_opt::<SyncResult>(ctx.store.as_ref(), &key).await;
+        let Some(result) = tolerate(read, &mut unreadable, failed)? else {
             continue;
         };
         let stage = summary.stages.entry(format!("sync_{sync}")).or_default();
@@ -260,5 +344,97 @@ async fn summarize(
             .extend(stage.errors.iter().map(|e| format!("{sync}: {e}")));
     }
     summary.errors.truncate(ERRORS_SHOWN);
+    // After the truncation, so what could not be read is never cut off.
+    summary.errors.extend(unreadable);
     Ok(summary)
+}
+
+/// A corrupt artifact of a failed run: noted in `unreadable` and read as absent. Anything else
+/// (a succeeded run's corrupt artifact, a store outage) stays an error.
+fn tolerate<T>(
+    read: Result<Option<T>, StoreError>,
+    unreadable: &mut Vec<String>,
+    failed: bool,
+) -> Result<Option<T>, StoreError> {
+    match read {
+        Err(e @ StoreError::InvalidArtifact { .. }) if failed => {
+            unreadable.push(format!(
+                "not summarized, the artifact could not be read: {e}"
+            ));
+            Ok(None)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DirStore;
+
+    #[test]
+    fn a_stopped_dry_run_is_known_by_its_input() {
+        assert!(was_dry_run(Some(r#"{"dry_run": true}"#)));
+        assert!(!was_dry_run(Some(
+            r#"{"dry_run": false, "as_of": "2026-11-23"}"#
+        )));
+        assert!(!was_dry_run(Some("{}")));
+        assert!(!was_dry_run(Some("not json")));
+        assert!(!was_dry_run(None));
+    }
+
+    #[test]
+    fn the_alert_names_the_failure_and_the_report() {
+        let failure = RunFailure {
+            status: RunStatus::Failed,
+            state: Some("Instances[0].SyncGlobal".into()),
+            error: "DeletionGuardTripped".into(),
+            cause: "3 orgs would be marked\nsecond line".into(),
+            running: vec!["Instances[1].SyncUsgov".into()],
+        };
+        let keys = RunKeys::new("r1").unwrap();
+        let text = alert_text(&keys, &failure, "s3://zdsync-artifacts/");
+        assert_eq!(
+            text,
+            "zdsync run r1 FAILED at Instances[0].SyncGlobal: DeletionGuardTripped 3 orgs would be marked\n\
+             Still running when it stopped (let them finish before a redrive): Instances[1].SyncUsgov\n\
+             Report: s3://zdsync-artifacts/runs/r1/report.md (counts: s3://zdsync-artifacts/runs/r1/summary.json)"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_latest_run_is_read_from_its_pointer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        assert_eq!(latest_run(&store).await.unwrap(), None, "no run yet");
+        let pointer = LatestRun {
+            run_id: "local-20261203T155115Z".into(),
+            status: RunStatus::Failed,
+            as_of: Some("2026-12-03".parse().unwrap()),
+            finished_at: "2026-12-03T15:52:00Z".parse().unwrap(),
+        };
+        write_json(&store, artifacts::LATEST_RUN, &pointer)
+            .await
+            .unwrap();
+        assert_eq!(
+            latest_run(&store).await.unwrap().as_deref(),
+            Some("local-20261203T155115Z")
+        );
+        // Outside runs/, so the lifecycle rule that expires runs never takes it.
+        assert!(dir.path().join("latest_run.json").is_file());
+
+        let climbing = LatestRun {
+            run_id: "../secrets".into(),
+            ..pointer
+        };
+        write_json(&store, artifacts::LATEST_RUN, &climbing)
+            .await
+            .unwrap();
+        match latest_run(&store).await {
+            Err(StoreError::InvalidArtifact { key, path, .. }) => {
+                assert_eq!((key.as_str(), path.as_str()), ("latest_run.json", "run_id"));
+            }
+            other => panic!("a pointer out of runs/ must be refused: {other:?}"),
+        }
+    }
 }

@@ -200,6 +200,8 @@ mod tests {
             "runs/manual-2026-11-23_01/partner/sync_result.json",
             "runs/r1/users/zendesk_users.json",
             "config/overrides.yaml",
+            "latest_run.json",
+            "runs/r1/report.md",
             "a",
             "a.b.c",
         ] {

@@ -106,7 +106,12 @@ impl Writes for OrgWrites {
     /// The Global sync's one Slack digest of the run's new orgs left without contacts.
     async fn finish(ctx: &StageContext, run: &RunKeys, sync: SyncKind, result: &mut SyncResult) {
         if sync == SyncKind::Global && !result.without_contacts.is_empty() {
-            let text = digest(run, Instance::Global, &result.without_contacts);
+            let text = digest(
+                run,
+                Instance::Global,
+                &result.without_contacts,
+                &ctx.store.describe(),
+            );
             notify(ctx, &text, result).await;
         }
     }
@@ -373,8 +378,14 @@ async fn known_user(client: &ZendeskClient, w: &SoldToOwner) -> Result<KnownUser
 }
 
 /// One Slack message per sync run (SPEC §8): the first [`DIGEST_NAMED`] new orgs without
-/// contacts and a count of the rest; the sync result keeps the full list.
-pub(crate) fn digest(run: &RunKeys, instance: Instance, orgs: &[NewOrgWithoutContacts]) -> String {
+/// contacts and a count of the rest; the sync result keeps the full list, and the run's report
+/// (in `store_url`, written when the run ends) shows the rest of the run.
+pub(crate) fn digest(
+    run: &RunKeys,
+    instance: Instance,
+    orgs: &[NewOrgWithoutContacts],
+    store_url: &str,
+) -> String {
     let mut text = format!(
         "zdsync run {}: {} new Zendesk {instance} organization{} without support contacts. Please add their users:",
         run.run_id(),
@@ -400,6 +411,12 @@ pub(crate) fn digest(run: &RunKeys, instance: Instance, orgs: &[NewOrgWithoutCon
                 .unwrap_or_default()
         ));
     }
+    text.push_str(&format!(
+        "\nThe run's report will be at {}/{}{} when the run ends.",
+        store_url.trim_end_matches('/'),
+        run.prefix(),
+        artifacts::REPORT
+    ));
     text
 }
 
@@ -483,18 +500,25 @@ mod tests {
     #[test]
     fn the_digest_names_the_first_fifty_and_counts_the_rest() {
         let run = RunKeys::new("r1").unwrap();
-        let one = digest(&run, Instance::Global, &[org(1)]);
+        let store = "s3://zdsync-artifacts/";
+        let one = digest(&run, Instance::Global, &[org(1)], store);
         assert!(
             one.contains("1 new Zendesk global organization is without"),
             "{one}"
         );
         assert!(one.contains("Org 1 (Salesforce 0011U00000V0tkDQAR, Zendesk org 1): none of a@b.example could be added"));
         let many: Vec<_> = (0..73).map(org).collect();
-        let text = digest(&run, Instance::Global, &many);
-        assert_eq!(text.lines().count(), 1 + 50 + 1, "{text}");
+        assert!(
+            one.ends_with(
+                "\nThe run's report will be at s3://zdsync-artifacts/runs/r1/report.md when the run ends."
+            ),
+            "{one}"
+        );
+        let text = digest(&run, Instance::Global, &many, store);
+        assert_eq!(text.lines().count(), 1 + 50 + 1 + 1, "{text}");
         assert!(text.contains("Org 49 ") && !text.contains("Org 50 "));
         assert!(
-            text.ends_with("… and 23 more: see runs/r1/global_sync_result.json"),
+            text.contains("\n… and 23 more: see runs/r1/global_sync_result.json\n"),
             "{text}"
         );
         assert!(text.contains("Org 0 (Salesforce 0011U00000V0tkDQAR, Zendesk org 0): Salesforce lists no sold-to contact"));
