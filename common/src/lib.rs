@@ -7,6 +7,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod retry;
 pub mod rules;
 pub mod salesforce;
