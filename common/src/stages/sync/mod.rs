@@ -27,6 +27,7 @@ use crate::model::{
     ChangeSet, GuardDecision, HeldBack, Instance, Pending, RecordError, RecordOutcome, SyncAction,
     SyncKind, SyncProgress, SyncResult, email_key,
 };
+use crate::progress::Counted;
 use crate::rules::account_mapping::MAX_NAME_CHARS;
 use crate::store::RunKeys;
 use crate::zendesk::{ItemError, ItemOutcome, MAX_JOB_ITEMS, ZendeskClient, ZendeskError};
@@ -316,7 +317,7 @@ async fn apply<W: Writes>(
     // stage's progress: moved by each bulk job of a slice, exact at the slice's end.
     let tripped = decision.is_tripped();
     let total = plan.left_after(&Pending::default(), tripped).total() as u64;
-    if decision.is_tripped() && !plan.marks.is_empty() {
+    if tripped && !plan.marks.is_empty() {
         tracing::warn!(%sync, decision = %decision.describe(sync.records()), "deletion guard tripped: nothing is marked");
     }
     loop {
@@ -363,6 +364,7 @@ async fn apply<W: Writes>(
         let progress = result.progress.as_mut().expect("an unfinished result");
         progress.done = done;
         progress.slice_seconds = progress.slice_seconds.max(started.elapsed().as_secs_f64());
+        crate::progress::report(Counted::RecordsWritten, done.total() as u64, Some(total));
         if saved.elapsed() >= SAVE_EVERY {
             write(ctx, keys, &artifacts::sync_result(sync), &*result).await?;
             saved = Instant::now();
