@@ -28,7 +28,7 @@ use crate::asl::{
     self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine, TaskInvoker,
 };
 pub use invoker::{CRASH_ERROR, CrashPlan, InProcessStages, deployed_stage};
-pub use progress::Progress;
+pub use progress::{LogWriter, Progress};
 pub use world::{World, WorldSpec};
 
 /// The state machine definition every local run executes.

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,12 +25,12 @@ impl Progress {
     /// Lines unless `quiet`; bars only on a terminal: indicatif's stderr target hides itself
     /// when stderr is not one, so piped or captured output is the lines alone.
     pub fn new(quiet: bool) -> Progress {
-        let target = if quiet {
-            ProgressDrawTarget::hidden()
+        let multi = if quiet {
+            MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
         } else {
-            ProgressDrawTarget::stderr()
+            terminal().clone()
         };
-        let bars = Arc::new(StageBars::new(target));
+        let bars = Arc::new(StageBars::new(multi));
         Progress {
             quiet,
             stages: bars.clone(),
@@ -63,6 +63,27 @@ impl Progress {
     }
 }
 
+/// The bars on stderr, one set per process, so that log lines ([`LogWriter`]) step around them
+/// as the state lines do.
+fn terminal() -> &'static MultiProgress {
+    static TERMINAL: OnceLock<MultiProgress> = OnceLock::new();
+    TERMINAL.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
+/// Stderr for the command's log lines, written with the bars suspended: a warning (a retry
+/// under `--faults`) then prints above the bars instead of through them.
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        terminal().suspend(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// One bar per running stage, by its label.
 struct StageBars {
     multi: MultiProgress,
@@ -72,8 +93,7 @@ struct StageBars {
 }
 
 impl StageBars {
-    fn new(target: ProgressDrawTarget) -> StageBars {
-        let multi = MultiProgress::with_draw_target(target);
+    fn new(multi: MultiProgress) -> StageBars {
         StageBars {
             visible: !multi.is_hidden(),
             multi,
@@ -211,7 +231,7 @@ mod tests {
     fn bars_are_drawn_on_stderr_only_when_it_is_a_terminal() {
         // indicatif's stderr target hides itself when stderr is piped or captured (CI, the
         // tests that read the state lines); on a terminal it draws.
-        let bars = StageBars::new(ProgressDrawTarget::stderr());
+        let bars = StageBars::new(terminal().clone());
         assert_eq!(
             bars.visible,
             std::io::IsTerminal::is_terminal(&std::io::stderr())
@@ -223,7 +243,7 @@ mod tests {
         // A drawn target that writes nowhere visible: the bars' bookkeeping, not the terminal.
         let bars = StageBars {
             visible: true,
-            ..StageBars::new(ProgressDrawTarget::hidden())
+            ..StageBars::new(MultiProgress::with_draw_target(ProgressDrawTarget::hidden()))
         };
         bars.report(&update("gather-orgs global", 100, None));
         bars.report(&update("gather-orgs usgov", 100, None));
