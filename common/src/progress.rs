@@ -120,10 +120,13 @@ pub fn stage_label(stage: &str, which: Option<&str>) -> String {
     }
 }
 
-/// The stage running on this task, and the tally of its writes.
+/// The stage running on this task, and the tallies of its reads and writes.
 struct Scope {
     sink: Arc<dyn ProgressSink>,
     label: String,
+    /// Records of the stage's paged reads that have ended (the contact gather reads one query
+    /// per chunk of accounts: its count goes on from the chunks before).
+    paged: Cell<u64>,
     writes: Cell<Option<Writes>>,
 }
 
@@ -168,6 +171,7 @@ pub async fn in_stage<F: Future>(
     let scope = Scope {
         sink,
         label,
+        paged: Cell::new(0),
         writes: Cell::new(None),
     };
     SCOPE.scope(scope, stage).await
@@ -182,6 +186,23 @@ pub fn report(what: Counted, done: u64, total: Option<u64>) {
             done,
             total,
         })
+    });
+}
+
+/// A paged read of the stage running on this task is at `read` records of `total` (when the
+/// API says how many); `last` after its last page. The stage's earlier reads count in.
+pub fn paged(read: u64, total: Option<u64>, last: bool) {
+    let _ = SCOPE.try_with(|scope| {
+        let before = scope.paged.get();
+        scope.sink.report(&ProgressUpdate {
+            label: scope.label.clone(),
+            what: Counted::RecordsPaged,
+            done: before + read,
+            total: total.map(|total| before + total),
+        });
+        if last {
+            scope.paged.set(before + read);
+        }
     });
 }
 
@@ -268,7 +289,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn jobs_inside_a_slice_move_the_written_count_and_the_stage_end_is_told() {
+    async fn a_stage_s_reads_and_writes_add_up_and_its_end_is_told() {
         let recorder = Arc::new(Recorder::default());
         job_finished(100); // outside any stage: nobody hears it
         in_stage(recorder.clone(), "sync global".into(), async {
@@ -279,7 +300,10 @@ mod tests {
             })
             .await;
             job_finished(100); // after the slice: not counted either
-            report(Counted::RecordsPaged, 7, None);
+            // Two reads: the second counts on from the first.
+            paged(5, Some(9), false);
+            paged(9, Some(9), true);
+            paged(4, None, true);
         })
         .await;
         let seen: Vec<(Counted, u64, Option<u64>)> = recorder
@@ -295,7 +319,9 @@ mod tests {
             [
                 (RecordsWritten, 100, Some(150)),
                 (RecordsWritten, 150, Some(150)),
-                (RecordsPaged, 7, None),
+                (RecordsPaged, 5, Some(9)),
+                (RecordsPaged, 9, Some(9)),
+                (RecordsPaged, 13, None),
             ]
         );
         assert_eq!(*recorder.1.lock().unwrap(), ["sync global"]);

@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig, SalesforceCredentials};
 use super::error::SalesforceError;
 use crate::calls::{self, Call};
-use crate::progress::{self, Counted};
+use crate::progress;
 
 /// What this client's calls count under in a stage's call stats.
 const SERVICE: &str = "salesforce";
@@ -417,7 +417,7 @@ impl QueryPages<'_> {
             (false, None) => return Err(missing_next_url()),
         };
         self.read += records.len() as u64;
-        progress::report(Counted::RecordsPaged, self.read, Some(page.total_size));
+        progress::paged(self.read, Some(page.total_size), self.next.is_none());
         Ok(Some(QueryPage {
             total_size: page.total_size,
             records,

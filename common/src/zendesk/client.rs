@@ -18,7 +18,7 @@ use super::jobs::{
 };
 use super::outcomes::{BulkUsers, ItemError, ItemOutcome, Outcomes};
 use super::transport::{RequestCounts, Transport};
-use crate::progress::{self, Counted};
+use crate::progress;
 
 /// Users created at once when bulk import is off: Zendesk documents no per-second limit for
 /// Create User, but the account's per-minute limit is shared with agents and integrations.
@@ -289,12 +289,12 @@ impl ZendeskClient {
             }
             let body = self.transport.get(url.clone()).await?.body;
             records.extend(page_records(&body, key)?);
+            next = self.next_page(&body, &url)?;
             if paging == Paging::Reported {
                 // Cursor pages carry no count; offset pages (searches) do.
                 let total = body.get("count").and_then(Value::as_u64);
-                progress::report(Counted::RecordsPaged, records.len() as u64, total);
+                progress::paged(records.len() as u64, total, next.is_none());
             }
-            next = self.next_page(&body, &url)?;
         }
         Ok(records)
     }
