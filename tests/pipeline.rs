@@ -789,6 +789,20 @@ async fn the_stages_report_their_progress_while_they_page_and_write() {
         Some(&(counts("gather-orgs-global")["orgs"], None))
     );
 
+    // The user side: every US Gov user listed, every contact of the chunked contact queries.
+    let users = recorded.counts("gather-users", RecordsPaged);
+    assert_eq!(
+        users.last().map(|u| u.0),
+        Some(counts("gather-users")["users"])
+    );
+    let contacts = recorded.counts("gather-contacts", RecordsPaged);
+    let records = counts("gather-contacts")["records"];
+    assert_eq!(
+        contacts.last(),
+        Some(&(records, Some(records))),
+        "{contacts:?}"
+    );
+
     // The sync: records written of the plan (creates + updates + marks), job by job.
     let written = recorded.counts("sync global", RecordsWritten);
     let plan = counts("compare-global");
