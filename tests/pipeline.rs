@@ -729,3 +729,136 @@ async fn a_continued_sync_crashed_in_a_later_invocation_is_redriven_from_its_pla
         "nothing left to write"
     );
 }
+
+/// What the stages of a run reported, in order, and which stages said they ended.
+#[derive(Default)]
+struct RecordedProgress {
+    updates: std::sync::Mutex<Vec<zdsync::progress::ProgressUpdate>>,
+    ended: std::sync::Mutex<Vec<String>>,
+}
+
+impl zdsync::progress::ProgressSink for RecordedProgress {
+    fn report(&self, update: &zdsync::progress::ProgressUpdate) {
+        self.updates.lock().unwrap().push(update.clone());
+    }
+
+    fn ended(&self, label: &str) {
+        self.ended.lock().unwrap().push(label.to_owned());
+    }
+}
+
+impl RecordedProgress {
+    /// `(done, total)` of each report of `label` counting `what`, after checking that the count
+    /// only rises and never passes its total.
+    fn counts(&self, label: &str, what: zdsync::progress::Counted) -> Vec<(u64, Option<u64>)> {
+        let seen: Vec<(u64, Option<u64>)> = self
+            .updates
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|u| u.label == label && u.what == what)
+            .map(|u| (u.done, u.total))
+            .collect();
+        assert!(!seen.is_empty(), "{label} reported no {what}");
+        for pair in seen.windows(2) {
+            assert!(
+                pair[0].0 <= pair[1].0,
+                "{label}: {what} went back: {seen:?}"
+            );
+        }
+        for (done, total) in &seen {
+            assert!(total.is_none_or(|t| *done <= t), "{label}: {seen:?}");
+        }
+        seen
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stages_report_their_progress_while_they_page_and_write() {
+    let (mut h, _) = first_run_world(150, 5).await;
+    // Slices of one job of 100: the Global sync's creates take several jobs and two slices.
+    h.world.settings_mut().sync.max_inflight_jobs = 1;
+    let recorded = std::sync::Arc::new(RecordedProgress::default());
+    let request = zdsync_cli::local::RunRequest {
+        run_id: "e2e-progress".into(),
+        as_of: as_of(),
+        dry_run: false,
+        allow_deletions: Default::default(),
+        retry_time_scale: 0.01,
+        crash: None,
+    };
+    let progress = zdsync_cli::local::Progress::new(true).reporting_to(recorded.clone());
+    let outcome = zdsync_cli::local::run(&h.data, &h.world, &request, &progress)
+        .await
+        .unwrap();
+    succeeded(&outcome);
+    let counts = |stage: &str| -> BTreeMap<String, u64> {
+        let path = h
+            .dir
+            .path()
+            .join(format!("runs/e2e-progress/stages/{stage}.json"));
+        let stats: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        serde_json::from_value(stats["counts"].clone()).unwrap()
+    };
+    use zdsync::progress::Counted::{RecordsPaged, RecordsWritten};
+
+    // Salesforce pages: records so far of its totalSize, ending at every record gathered.
+    let accounts = recorded.counts("gather-accounts", RecordsPaged);
+    let records = counts("gather-accounts")["records"];
+    assert_eq!(
+        accounts.last(),
+        Some(&(records, Some(records))),
+        "{accounts:?}"
+    );
+
+    // Zendesk cursor pages give no count: records so far, ending at every org gathered.
+    let orgs = recorded.counts("gather-orgs global", RecordsPaged);
+    assert_eq!(
+        orgs.last(),
+        Some(&(counts("gather-orgs-global")["orgs"], None))
+    );
+
+    // The user side: every US Gov user listed, every contact of the chunked contact queries.
+    let users = recorded.counts("gather-users", RecordsPaged);
+    assert_eq!(
+        users.last().map(|u| u.0),
+        Some(counts("gather-users")["users"])
+    );
+    let contacts = recorded.counts("gather-contacts", RecordsPaged);
+    let records = counts("gather-contacts")["records"];
+    assert_eq!(
+        contacts.last(),
+        Some(&(records, Some(records))),
+        "{contacts:?}"
+    );
+
+    // The sync: records written of the plan (creates + updates + marks), job by job.
+    let written = recorded.counts("sync global", RecordsWritten);
+    let plan = counts("compare-global");
+    let planned = plan["creates"] + plan["updates"] + plan["marks"];
+    assert!(planned > 100, "more than one slice: {plan:?}");
+    assert_eq!(
+        written.last(),
+        Some(&(planned, Some(planned))),
+        "{written:?}"
+    );
+    assert!(
+        written.iter().all(|(_, total)| *total == Some(planned)),
+        "{written:?}"
+    );
+    let steps: std::collections::BTreeSet<u64> = written.iter().map(|(done, _)| *done).collect();
+    assert!(
+        steps.len() > 2,
+        "reported job by job, not once: {written:?}"
+    );
+
+    // Every stage that reported was told it ended (so its bar is cleared).
+    let ended = recorded.ended.lock().unwrap().clone();
+    for update in recorded.updates.lock().unwrap().iter() {
+        assert!(
+            ended.contains(&update.label),
+            "{} never ended",
+            update.label
+        );
+    }
+}

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod progress;
 pub mod retry;
 pub mod rules;
 pub mod salesforce;

@@ -28,7 +28,7 @@ use crate::asl::{
     self, ExecutionOptions, ExecutionRecord, ExecutionStatus, StateMachine, TaskInvoker,
 };
 pub use invoker::{CRASH_ERROR, CrashPlan, InProcessStages, deployed_stage};
-pub use progress::Progress;
+pub use progress::{LogWriter, Progress};
 pub use world::{World, WorldSpec};
 
 /// The state machine definition every local run executes.
@@ -242,7 +242,8 @@ pub async fn run(
     request: &RunRequest,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
-    let mut invoker = InProcessStages::new(world.context(data)?);
+    let ctx = world.context(data)?.with_progress(progress.stage_sink());
+    let mut invoker = InProcessStages::new(ctx);
     if let Some(plan) = request.crash {
         let sandbox = world
             .sandbox()
@@ -359,7 +360,8 @@ pub async fn redrive(
     }
     let machine = sync_machine()?;
     let _marker = data.claim(run_id)?;
-    let invoker = InProcessStages::new(world.context(data)?);
+    let ctx = world.context(data)?.with_progress(progress.stage_sink());
+    let invoker = InProcessStages::new(ctx);
     let options = ExecutionOptions {
         retry_time_scale,
         checkpoint: Some(checkpoint(data)),

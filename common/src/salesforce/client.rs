@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig, SalesforceCredentials};
 use super::error::SalesforceError;
 use crate::calls::{self, Call};
+use crate::progress;
 
 /// What this client's calls count under in a stage's call stats.
 const SERVICE: &str = "salesforce";
@@ -84,6 +85,8 @@ pub struct QueryPage {
 pub struct QueryPages<'c> {
     client: &'c SalesforceClient,
     next: Option<Target>,
+    /// Top-level records read so far, for the stage's progress.
+    read: u64,
 }
 
 /// What a GET asks for; resolved against the session's instance URL at send time, so a
@@ -167,11 +170,13 @@ impl SalesforceClient {
         Ok(records)
     }
 
-    /// `soql`'s records one page at a time.
+    /// `soql`'s records one page at a time; each page reports the records read so far and
+    /// Salesforce's `totalSize` as the stage's progress.
     pub fn query_pages(&self, soql: &str) -> QueryPages<'_> {
         QueryPages {
             client: self,
             next: Some(Target::Query(soql.to_owned())),
+            read: 0,
         }
     }
 
@@ -411,6 +416,8 @@ impl QueryPages<'_> {
             (false, Some(url)) => Some(Target::Path(url)),
             (false, None) => return Err(missing_next_url()),
         };
+        self.read += records.len() as u64;
+        progress::paged(self.read, Some(page.total_size), self.next.is_none());
         Ok(Some(QueryPage {
             total_size: page.total_size,
             records,

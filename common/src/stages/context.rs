@@ -11,6 +11,7 @@ use super::{Needs, Stage};
 use crate::config::{ConfigError, SalesforceGrant, Settings};
 use crate::error::StageError;
 use crate::model::Instance;
+use crate::progress::{LogProgress, ProgressSink};
 use crate::salesforce::{SalesforceClient, SalesforceConfig, SalesforceCredentials};
 use crate::slack::SlackNotifier;
 use crate::store::ArtifactStore;
@@ -51,6 +52,9 @@ pub struct StageContext {
     pub slack: Option<Arc<SlackNotifier>>,
     pub executions: Option<Arc<dyn Executions>>,
     pub http: reqwest::Client,
+    /// Where the stages report how far they have got: a log line a minute by default (what
+    /// Lambda gets), live bars for `zdsync run`.
+    pub progress: Arc<dyn ProgressSink>,
 }
 
 impl StageContext {
@@ -88,7 +92,16 @@ impl StageContext {
             slack,
             executions,
             http: reqwest::Client::new(),
+            progress: Arc::new(LogProgress::default()),
         })
+    }
+
+    /// The same context, its stages reporting their progress to `sink`.
+    pub fn with_progress(self, sink: Arc<dyn ProgressSink>) -> StageContext {
+        StageContext {
+            progress: sink,
+            ..self
+        }
     }
 
     /// A context for every stage at once (local runs).

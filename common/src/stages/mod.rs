@@ -298,7 +298,12 @@ pub async fn run_measured(
     let started = std::time::Instant::now();
     let stats_name = StageStats::artifact_name(stage, &input);
     let which = StageStats::sync_of(stage, &input);
-    let (result, io) = crate::calls::in_stage(dispatch(stage, ctx, input)).await;
+    let label = crate::progress::stage_label(stage.function_name(), which.as_deref());
+    // On the heap: the stages' futures are large, and each scope around them would otherwise
+    // add another copy to the stack of whoever polls them.
+    let stage_run = Box::pin(dispatch(stage, ctx, input));
+    let reporting = crate::progress::in_stage(ctx.progress.clone(), label, stage_run);
+    let (result, io) = crate::calls::in_stage(reporting).await;
     let mut measured = None;
     if let Some((run_id, name)) = stats_name {
         let mut stats = StageStats {

@@ -18,12 +18,21 @@ use super::jobs::{
 };
 use super::outcomes::{BulkUsers, ItemError, ItemOutcome, Outcomes};
 use super::transport::{RequestCounts, Transport};
+use crate::progress;
 
 /// Users created at once when bulk import is off: Zendesk documents no per-second limit for
 /// Create User, but the account's per-minute limit is shared with agents and integrations.
 const SINGLE_CREATE_CONCURRENCY: usize = 3;
 
 type Record = Map<String, Value>;
+
+/// Whether a paged read is the stage's progress (a gather's list) or a lookup on the way (the
+/// sync's searches and org user lists, whose pages are not what the sync counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    Reported,
+    Quiet,
+}
 
 /// One Zendesk instance's API, as one API user. Cheap to share: every method takes `&self`,
 /// and concurrent bulk calls share the client's job allowance.
@@ -61,15 +70,18 @@ impl ZendeskClient {
         self.transport.counts()
     }
 
-    /// Every organization.
+    /// Every organization; each page reports the stage's progress.
     pub async fn list_organizations(&self) -> Result<Vec<Record>, ZendeskError> {
-        self.list_all("organizations", "organizations", &[]).await
+        self.list_all("organizations", "organizations", &[], Paging::Reported)
+            .await
     }
 
-    /// Every user, or those of one `role` (`end-user`, `agent`, `admin`).
+    /// Every user, or those of one `role` (`end-user`, `agent`, `admin`); each page reports
+    /// the stage's progress.
     pub async fn list_users(&self, role: Option<&str>) -> Result<Vec<Record>, ZendeskError> {
         let filter: Vec<(&str, &str)> = role.map(|role| ("role", role)).into_iter().collect();
-        self.list_all("users", "users", &filter).await
+        self.list_all("users", "users", &filter, Paging::Reported)
+            .await
     }
 
     /// The users of one organization (a list, not a search: it sees a user created moments ago,
@@ -82,6 +94,7 @@ impl ZendeskClient {
             &format!("organizations/{organization_id}/users"),
             "users",
             &[],
+            Paging::Quiet,
         )
         .await
     }
@@ -94,7 +107,8 @@ impl ZendeskClient {
         let url = self
             .transport
             .url("organizations/search", &[("name", name)])?;
-        self.collect_pages(url, "organizations").await
+        self.collect_pages(url, "organizations", Paging::Quiet)
+            .await
     }
 
     /// The user whose email is `email` (case-insensitive), if any. The search syntax also
@@ -104,7 +118,7 @@ impl ZendeskClient {
         let wanted = email.trim();
         let query = format!("email:\"{wanted}\"");
         let url = self.transport.url("users/search", &[("query", &query)])?;
-        let users = self.collect_pages(url, "users").await?;
+        let users = self.collect_pages(url, "users", Paging::Quiet).await?;
         Ok(users.into_iter().find(|user| {
             user.get("email")
                 .and_then(Value::as_str)
@@ -248,16 +262,22 @@ impl ZendeskClient {
         path: &str,
         key: &str,
         filter: &[(&str, &str)],
+        paging: Paging,
     ) -> Result<Vec<Record>, ZendeskError> {
         let page_size = self.config.page_size.to_string();
         let mut query = filter.to_vec();
         query.push(("page[size]", &page_size));
         let url = self.transport.url(path, &query)?;
-        self.collect_pages(url, key).await
+        self.collect_pages(url, key, paging).await
     }
 
     /// The records under `key` of the page at `first` and every page after it.
-    async fn collect_pages(&self, first: Url, key: &str) -> Result<Vec<Record>, ZendeskError> {
+    async fn collect_pages(
+        &self,
+        first: Url,
+        key: &str,
+        paging: Paging,
+    ) -> Result<Vec<Record>, ZendeskError> {
         let mut records = Vec::new();
         let mut visited = HashSet::new();
         let mut next = Some(first);
@@ -270,6 +290,11 @@ impl ZendeskClient {
             let body = self.transport.get(url.clone()).await?.body;
             records.extend(page_records(&body, key)?);
             next = self.next_page(&body, &url)?;
+            if paging == Paging::Reported {
+                // Cursor pages carry no count; offset pages (searches) do.
+                let total = body.get("count").and_then(Value::as_u64);
+                progress::paged(records.len() as u64, total, next.is_none());
+            }
         }
         Ok(records)
     }

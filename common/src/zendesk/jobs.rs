@@ -518,6 +518,7 @@ impl Batch<'_> {
         }
         self.outcomes.fail_rest(job.chunk.indexes(), uncovered);
         tracing::debug!(job = %job.id, "job finished");
+        crate::progress::job_finished(job.chunk.items.len());
     }
 }
 

@@ -27,6 +27,7 @@ use crate::model::{
     ChangeSet, GuardDecision, HeldBack, Instance, Pending, RecordError, RecordOutcome, SyncAction,
     SyncKind, SyncProgress, SyncResult, email_key,
 };
+use crate::progress::Counted;
 use crate::rules::account_mapping::MAX_NAME_CHARS;
 use crate::store::RunKeys;
 use crate::zendesk::{ItemError, ItemOutcome, MAX_JOB_ITEMS, ZendeskClient, ZendeskError};
@@ -295,9 +296,6 @@ fn next_step(
 /// a redrive then repeats, idempotently).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
 
-/// How often a long sync logs its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(60);
-
 /// Applies the plan from the result's place on, one slice (a full window of jobs) at a time,
 /// creates first, then updates, then marks (none when the guard tripped), until it is done or
 /// the budget says stop. The place moves with every slice and is saved every [`SAVE_EVERY`].
@@ -314,14 +312,17 @@ async fn apply<W: Writes>(
 ) -> Result<Stop, StageError> {
     let slice_items = ctx.settings.sync.max_inflight_jobs * MAX_JOB_ITEMS;
     let mut saved = Instant::now();
-    let mut logged = Instant::now();
     let mut first = true;
-    if decision.is_tripped() && !plan.marks.is_empty() {
+    // Records written of the plan (creates, updates and marks the guard lets through), as the
+    // stage's progress: moved by each bulk job of a slice, exact at the slice's end.
+    let tripped = decision.is_tripped();
+    let total = plan.left_after(&Pending::default(), tripped).total() as u64;
+    if tripped && !plan.marks.is_empty() {
         tracing::warn!(%sync, decision = %decision.describe(sync.records()), "deletion guard tripped: nothing is marked");
     }
     loop {
         let progress = result.progress.clone().expect("an unfinished result");
-        let left = plan.left_after(&progress.done, decision.is_tripped());
+        let left = plan.left_after(&progress.done, tripped);
         if left.is_empty() {
             return Ok(Stop::Done);
         }
@@ -332,9 +333,12 @@ async fn apply<W: Writes>(
         first = false;
         let started = Instant::now();
         let mut done = progress.done;
+        let written = done.total() as u64;
         if left.creates > 0 {
             let slice = &plan.creates[done.creates..][..left.creates.min(slice_items)];
-            W::create(ctx, sync, slice, result).await?;
+            let items = slice.len() as u64;
+            crate::progress::writing(written, items, total, W::create(ctx, sync, slice, result))
+                .await?;
             done.creates += slice.len();
         } else {
             // Updates, then marks: both are Update Many items.
@@ -350,7 +354,8 @@ async fn apply<W: Writes>(
                 (SyncAction::Mark, items.collect())
             };
             let n = targets.len();
-            update_many::<W>(client, targets, action, result).await?;
+            let applying = update_many::<W>(client, targets, action, result);
+            crate::progress::writing(written, n as u64, total, applying).await?;
             match action {
                 SyncAction::Update => done.updates += n,
                 _ => done.marks += n,
@@ -359,19 +364,7 @@ async fn apply<W: Writes>(
         let progress = result.progress.as_mut().expect("an unfinished result");
         progress.done = done;
         progress.slice_seconds = progress.slice_seconds.max(started.elapsed().as_secs_f64());
-        // A long sync says where it is at most once a minute (a CloudWatch log line in Lambda).
-        if logged.elapsed() >= PROGRESS_EVERY {
-            let planned = &progress.planned;
-            tracing::info!(
-                %sync,
-                creates = %format!("{}/{}", done.creates, planned.creates),
-                updates = %format!("{}/{}", done.updates, planned.updates),
-                marks = %format!("{}/{}", done.marks, planned.marks),
-                errors = result.errors.len(),
-                "sync progress"
-            );
-            logged = Instant::now();
-        }
+        crate::progress::report(Counted::RecordsWritten, done.total() as u64, Some(total));
         if saved.elapsed() >= SAVE_EVERY {
             write(ctx, keys, &artifacts::sync_result(sync), &*result).await?;
             saved = Instant::now();
