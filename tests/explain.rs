@@ -352,6 +352,31 @@ async fn explain_tells_each_case_with_the_reason_the_run_gave() {
         story.compare
     );
 
+    // The command tells the same story, for people and as JSON, of the latest run by default.
+    let federal = first(&h, "federal_exception");
+    let text = zdsync_cli::runs::explain(None, h.data_path(), Some(RUN), &federal, false)
+        .await
+        .unwrap();
+    assert!(
+        text.contains("exception tier on a federal-support account"),
+        "{text}"
+    );
+    assert!(text.contains("US Gov orgs (usgov sync)"), "{text}");
+    let json: Value = serde_json::from_str(
+        &zdsync_cli::runs::explain(None, h.data_path(), None, &federal, true)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&json["run_id"], &json["subject"]),
+        (&json!(RUN), &json!(federal))
+    );
+    let error = zdsync_cli::runs::explain(None, h.data_path(), Some(RUN), "Acme Corp", false)
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("neither a Salesforce account id nor an email"));
+
     // Bad subjects are named.
     assert!(
         Subject::parse("not-an-id")

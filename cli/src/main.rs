@@ -40,6 +40,10 @@ enum Command {
     Stage(StageArgs),
     /// Print a finished run's report (runs/<run_id>/report.md): the latest run without RUN_ID.
     Report(ReportArgs),
+    /// Why one account (Salesforce id) or US Gov user (email) is as it is after a run: its
+    /// record, each rule that applied, the Zendesk record it matched, the change, what the sync
+    /// did. From the run's artifacts, by the functions that ran.
+    Explain(ExplainArgs),
     /// Serve the Salesforce/Zendesk/Slack emulator on loopback (for `cargo lambda watch`).
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Operate the deployed state machine (AWS credentials and region from the environment).
@@ -201,6 +205,26 @@ struct ReportArgs {
 }
 
 #[derive(Args)]
+struct ExplainArgs {
+    /// A Salesforce account id (15 or 18 characters) or a US Gov user's email.
+    subject: String,
+    /// The run (execution name); default the run summarized last (latest_run.json).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Settings whose store.url holds the runs and whose plans.yaml, overrides and protected
+    /// ids the run used; without it, the local data directory and the settings the local run
+    /// was started with.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The local data directory (without --config).
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// The explanation as JSON, for tools.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct StageArgs {
     /// guard, gather-accounts, gather-orgs, process, compare, sync, gather-users,
     /// gather-contacts or summarize.
@@ -264,6 +288,18 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Redrive(args) => redrive(args).await,
         Command::Stage(args) => stage(args).await,
         Command::Report(args) => report_cmd(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Explain(args) => {
+            let text = runs::explain(
+                args.config.as_deref(),
+                &args.data_dir,
+                args.run_id.as_deref(),
+                &args.subject,
+                args.json,
+            )
+            .await?;
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sandbox(args) => sandbox_cmd::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Cloud(args) => cloud(args).await.map(|()| ExitCode::SUCCESS),
         Command::LambdaProxy(args) => lambda_proxy::run(args).await.map(|()| ExitCode::SUCCESS),

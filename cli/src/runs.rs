@@ -73,6 +73,68 @@ pub async fn report(store: &dyn ArtifactStore, run_id: &str) -> anyhow::Result<S
     )
 }
 
+/// The settings a run used, as far as explain needs them (`plans.yaml`, the overrides, the
+/// protected ids and emails): `config` when given; else, for a local run, the settings it was
+/// started with (its `--config`, or for the sandbox the `ZDSYNC_SYNC_*` variables, as `zdsync
+/// run` takes them).
+pub fn run_settings(
+    config: Option<&Path>,
+    data_dir: &Path,
+    run_id: &str,
+) -> anyhow::Result<zdsync::config::Settings> {
+    use zdsync::config::Settings;
+    let env = Settings::process_env();
+    if let Some(config) = config {
+        return Ok(Settings::load(Some(config), &env)?);
+    }
+    let started_with = crate::local::DataDir::new(data_dir)
+        .load_info(run_id)
+        .ok()
+        .and_then(|info| match info.world {
+            crate::local::WorldSpec::Config { path } => path,
+            crate::local::WorldSpec::Sandbox { .. } => None,
+        });
+    match started_with {
+        Some(path) => Settings::load(Some(&path), &env)
+            .with_context(|| format!("the settings {} the run was started with", path.display())),
+        None => {
+            let sync_env = env
+                .into_iter()
+                .filter(|(key, _)| key.starts_with("ZDSYNC_SYNC_"))
+                .collect();
+            Ok(Settings::load(None, &sync_env).context("the ZDSYNC_SYNC_* settings")?)
+        }
+    }
+}
+
+/// `zdsync explain`: the story of `subject` (a Salesforce account id or a US Gov user's email)
+/// in the run, for people or as JSON.
+pub async fn explain(
+    config: Option<&Path>,
+    data_dir: &Path,
+    run_id: Option<&str>,
+    subject: &str,
+    json: bool,
+) -> anyhow::Result<String> {
+    let subject = zdsync::explain::Subject::parse(subject).map_err(anyhow::Error::msg)?;
+    let store = open_store(config, data_dir).await?;
+    let run_id = resolve_run(store.as_ref(), run_id).await?;
+    let settings = run_settings(config, data_dir, &run_id)?;
+    let run = zdsync::store::RunKeys::new(&run_id)?;
+    let sources = zdsync::explain::Sources {
+        store: store.as_ref(),
+        run: &run,
+        settings: &settings,
+        http: &reqwest::Client::new(),
+    };
+    let explanation = zdsync::explain::explain(&sources, &subject).await?;
+    Ok(if json {
+        serde_json::to_string_pretty(&explanation)? + "\n"
+    } else {
+        zdsync::explain::render(&explanation)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;

@@ -195,6 +195,7 @@ async fn explain_account(
                     .orgs
                     .iter()
                     .map(|org| OrgKey {
+                        id: org.id,
                         salesforce_id: org.salesforce_id.clone(),
                         partner: org.partner,
                     })

@@ -33,48 +33,18 @@ pub struct DesiredOrg {
     pub sold_tos: Vec<SoldTo>,
 }
 
-/// Encodes `{instance}_accounts.json` one org at a time, so the process stage never holds every
-/// desired object at once: each is encoded as it is made and dropped. The bytes are exactly
-/// those of `serde_json::to_vec(&DesiredOrgs { … })`.
-pub struct DesiredOrgsEncoder {
-    body: Vec<u8>,
-    orgs: usize,
+/// The fields of `{instance}_accounts.json` before its `orgs`, for a stage that encodes the
+/// orgs one at a time ([`crate::store::StreamedArtifact`]).
+#[derive(Serialize)]
+pub struct DesiredOrgsHead {
+    pub instance: Instance,
+    pub as_of: NaiveDate,
 }
 
-impl DesiredOrgsEncoder {
-    pub fn new(instance: Instance, as_of: NaiveDate) -> DesiredOrgsEncoder {
-        let mut body = Vec::with_capacity(1 << 20);
-        body.extend_from_slice(b"{\"instance\":");
-        serde_json::to_writer(&mut body, &instance).expect("an instance encodes");
-        body.extend_from_slice(b",\"as_of\":");
-        serde_json::to_writer(&mut body, &as_of).expect("a date encodes");
-        body.extend_from_slice(b",\"orgs\":[");
-        DesiredOrgsEncoder { body, orgs: 0 }
-    }
-
-    pub fn push(&mut self, org: &DesiredOrg) -> Result<(), serde_json::Error> {
-        if self.orgs > 0 {
-            self.body.push(b',');
-        }
-        serde_json::to_writer(&mut self.body, org)?;
-        self.orgs += 1;
-        Ok(())
-    }
-
-    pub fn len(&self) -> usize {
-        self.orgs
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.orgs == 0
-    }
-
-    pub fn finish(mut self, held_salesforce_ids: &[SalesforceId]) -> Vec<u8> {
-        self.body.extend_from_slice(b"],\"held_salesforce_ids\":");
-        serde_json::to_writer(&mut self.body, held_salesforce_ids).expect("ids encode");
-        self.body.push(b'}');
-        self.body
-    }
+/// The fields after `orgs`.
+#[derive(Serialize)]
+pub struct DesiredOrgsTail<'a> {
+    pub held_salesforce_ids: &'a [SalesforceId],
 }
 
 #[cfg(test)]
@@ -82,9 +52,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::StreamedArtifact;
 
     #[test]
-    fn the_encoder_writes_what_serde_writes() {
+    fn streamed_desired_orgs_are_the_artifact_serde_writes() {
         let org = |id: &str, name: &str| DesiredOrg {
             salesforce_id: SalesforceId::parse(id).unwrap(),
             name: name.into(),
@@ -99,29 +70,30 @@ mod tests {
         };
         let as_of: NaiveDate = "2026-12-01".parse().unwrap();
         let held = vec![SalesforceId::parse("001D000000IRFmaIAH").unwrap()];
-        for orgs in [
-            vec![],
-            vec![org("0011U00000V0tkDQAR", "Acme")],
-            vec![
-                org("0011U00000V0tkDQAR", "Acme"),
-                org("0013l00002PMMqSAAX", "Ünïcode ✓"),
-            ],
-        ] {
-            let mut encoder = DesiredOrgsEncoder::new(Instance::Usgov, as_of);
-            for o in &orgs {
-                encoder.push(o).unwrap();
-            }
-            let expected = serde_json::to_vec(&DesiredOrgs {
-                instance: Instance::Usgov,
-                as_of,
-                orgs: orgs.clone(),
-                held_salesforce_ids: held.clone(),
+        let orgs = vec![
+            org("0011U00000V0tkDQAR", "Acme"),
+            org("0013l00002PMMqSAAX", "Ünïcode ✓"),
+        ];
+        let head = DesiredOrgsHead {
+            instance: Instance::Usgov,
+            as_of,
+        };
+        let mut streamed = StreamedArtifact::begin(&head, "orgs").unwrap();
+        for o in &orgs {
+            streamed.push(o).unwrap();
+        }
+        let bytes = streamed
+            .finish(&DesiredOrgsTail {
+                held_salesforce_ids: &held,
             })
             .unwrap();
-            assert_eq!(
-                String::from_utf8(encoder.finish(&held)).unwrap(),
-                String::from_utf8(expected).unwrap()
-            );
-        }
+        let whole = serde_json::to_vec(&DesiredOrgs {
+            instance: Instance::Usgov,
+            as_of,
+            orgs,
+            held_salesforce_ids: held,
+        })
+        .unwrap();
+        assert_eq!(bytes, whole);
     }
 }

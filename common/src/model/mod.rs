@@ -35,13 +35,13 @@ pub mod user;
 pub use account::{
     Account, Charge, Region, RejectedRecord, SalesforceAccounts, SoldTo, Subscription,
 };
-pub use desired::{DesiredOrg, DesiredOrgs, DesiredOrgsEncoder};
+pub use desired::{DesiredOrg, DesiredOrgs, DesiredOrgsHead, DesiredOrgsTail};
 pub use diff::{
     ChangeSet, Conflict, ConflictingRecord, Diff, HeldBack, HoldReason, MarkForDeletion, OrgDiff,
     OrgMark, OrgUpdate, UserDiff,
 };
 pub use instance::{Instance, SupportLevel};
-pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs};
+pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs, ZendeskOrgsHead, ZendeskOrgsTail};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};
 pub use raw_org::{
     FieldsText, OrgKey, RawDesiredOrg, RawDesiredOrgs, RawZendeskOrg, RawZendeskOrgs,

@@ -20,6 +20,20 @@ pub struct ZendeskOrgs {
     pub others: Vec<ForeignRecord>,
 }
 
+/// The fields of a gathered orgs artifact before its `orgs`, for a gather that encodes the orgs
+/// a page at a time ([`crate::store::StreamedArtifact`]).
+#[derive(Serialize)]
+pub struct ZendeskOrgsHead {
+    pub instance: Instance,
+}
+
+/// The fields after `orgs`.
+#[derive(Serialize)]
+pub struct ZendeskOrgsTail<'a> {
+    #[serde(skip_serializing_if = "<[ForeignRecord]>::is_empty")]
+    pub others: &'a [ForeignRecord],
+}
+
 /// A Zendesk record another sync owns, or no sync may write (an agent, a protected user): its id,
 /// name and key are all a compare needs to keep from duplicating it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,5 +235,33 @@ mod tests {
                 .unwrap_err()
                 .contains("array")
         );
+    }
+
+    #[test]
+    fn streamed_orgs_are_the_artifact_serde_writes() {
+        let org = ZendeskOrg::from_api(
+            json!({"id": 5, "name": "Acme", "organization_fields": {"salesforce_id": "0011U00000V0tkDQAR"}, "notes": "n"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+        for others in [vec![], vec![ForeignRecord::of_org(&org)]] {
+            let head = ZendeskOrgsHead {
+                instance: Instance::Global,
+            };
+            let mut streamed = crate::store::StreamedArtifact::begin(&head, "orgs").unwrap();
+            streamed.push(&org).unwrap();
+            let bytes = streamed
+                .finish(&ZendeskOrgsTail { others: &others })
+                .unwrap();
+            let whole = serde_json::to_vec(&ZendeskOrgs {
+                instance: Instance::Global,
+                orgs: vec![org.clone()],
+                others,
+            })
+            .unwrap();
+            assert_eq!(bytes, whole);
+        }
     }
 }

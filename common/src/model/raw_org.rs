@@ -192,24 +192,28 @@ pub fn is_partner_type(account_type: Option<&str>) -> bool {
     account_type.is_some_and(|t| PARTNER_ACCOUNT_TYPES.contains(&t.trim()))
 }
 
-/// `zendesk_{instance}.json` as the processor reads it: which Salesforce ids partner orgs carry,
-/// and nothing else of the orgs.
+/// A gathered orgs artifact as the processor (which ids partner orgs carry) and the sync (which
+/// records it may write, which keys are taken) read it: ids and keys, none of the fields.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ZendeskOrgKeys {
     pub instance: Instance,
     pub orgs: Vec<OrgKey>,
+    #[serde(default)]
+    pub others: Vec<ForeignRecord>,
 }
 
-/// An org's key and whether it is a partner org.
+/// An org's id and key, and whether it is a partner org.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "OrgKeyRecord")]
 pub struct OrgKey {
+    pub id: u64,
     pub salesforce_id: Option<String>,
     pub partner: bool,
 }
 
 #[derive(Deserialize)]
 struct OrgKeyRecord {
+    id: u64,
     salesforce_id: Option<String>,
     #[serde(default)]
     organization_fields: Option<Sketch>,
@@ -219,6 +223,7 @@ impl From<OrgKeyRecord> for OrgKey {
     fn from(r: OrgKeyRecord) -> OrgKey {
         let account_type = r.organization_fields.and_then(|f| f.account_type);
         OrgKey {
+            id: r.id,
             salesforce_id: r.salesforce_id,
             partner: is_partner_type(account_type.as_ref().and_then(Value::as_str)),
         }
@@ -228,6 +233,7 @@ impl From<OrgKeyRecord> for OrgKey {
 impl From<&ZendeskOrg> for OrgKey {
     fn from(org: &ZendeskOrg) -> OrgKey {
         OrgKey {
+            id: org.id,
             salesforce_id: org.salesforce_id.clone(),
             partner: org.is_partner(),
         }

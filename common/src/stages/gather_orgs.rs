@@ -6,50 +6,54 @@
 //! - the user sync (`{"sync": "users"}`), after the US Gov org sync, so orgs created by it have
 //!   their ids: every US Gov org → `users/zendesk_orgs.json`.
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, write, zendesk_records};
+use super::{RunInput, Stage, StageContext, StageOutput, artifacts, zendesk_records};
 use crate::error::StageError;
-use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgs};
+use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
+use crate::store::{StoreError, StreamedArtifact, write_encoded};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
     let sync = input.sync(Stage::GatherOrgs)?;
     let instance = sync.instance();
-    let raw = ctx.zendesk(instance)?.list_organizations().await?;
-    let orgs = zendesk_records(instance, "an organization", raw, ZendeskOrg::from_api)?;
-    let total = orgs.len();
-    let managed = orgs.iter().filter(|o| o.managed_id().is_some()).count();
-    let partners = orgs.iter().filter(|o| o.is_partner()).count();
-    let (name, gathered) = match sync {
-        SyncKind::Global | SyncKind::Usgov => (
-            artifacts::zendesk_orgs(instance),
-            ZendeskOrgs {
-                instance,
-                orgs,
-                others: Vec::new(),
-            },
-        ),
-        SyncKind::Partners => {
-            let (partner_orgs, others): (Vec<ZendeskOrg>, Vec<ZendeskOrg>) =
-                orgs.into_iter().partition(|org| sync.owns_org(org));
-            (
-                artifacts::PARTNER_ORGS.to_owned(),
-                ZendeskOrgs {
-                    instance,
-                    orgs: partner_orgs,
-                    others: others.iter().map(ForeignRecord::of_org).collect(),
-                },
-            )
-        }
-        SyncKind::Users => (
-            artifacts::USER_ORGS.to_owned(),
-            ZendeskOrgs {
-                instance,
-                orgs,
-                others: Vec::new(),
-            },
-        ),
+    let name = match sync {
+        SyncKind::Global | SyncKind::Usgov => artifacts::zendesk_orgs(instance),
+        SyncKind::Partners => artifacts::PARTNER_ORGS.to_owned(),
+        SyncKind::Users => artifacts::USER_ORGS.to_owned(),
     };
-    let key = write(ctx, &keys, &name, &gathered).await?;
+    let key = keys.key(&name)?;
+    let unencodable = |e: serde_json::Error| {
+        StageError::from(StoreError::Unencodable {
+            key: key.clone(),
+            message: e.to_string(),
+        })
+    };
+    // Each page is mapped and encoded as it arrives, so the stage holds the artifact's bytes
+    // and one page, not every org of the instance as a map.
+    let mut artifact =
+        StreamedArtifact::begin(&ZendeskOrgsHead { instance }, "orgs").map_err(unencodable)?;
+    let mut others: Vec<ForeignRecord> = Vec::new();
+    let (mut total, mut managed, mut partners) = (0, 0, 0);
+    ctx.zendesk(instance)?
+        .for_each_organization_page(|page| {
+            for org in zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)? {
+                total += 1;
+                managed += usize::from(org.managed_id().is_some());
+                partners += usize::from(org.is_partner());
+                // The partner sync keeps its own orgs whole and the others only by id, name
+                // and key; the org syncs and the user sync keep every org.
+                if sync == SyncKind::Partners && !sync.owns_org(&org) {
+                    others.push(ForeignRecord::of_org(&org));
+                } else {
+                    artifact.push(&org).map_err(unencodable)?;
+                }
+            }
+            Ok::<(), StageError>(())
+        })
+        .await?;
+    let body = artifact
+        .finish(&ZendeskOrgsTail { others: &others })
+        .map_err(unencodable)?;
+    write_encoded(ctx.store.as_ref(), &key, body).await?;
     Ok(StageOutput::new(Stage::GatherOrgs, Some(instance))
         .count("orgs", total)
         .count("managed", managed)

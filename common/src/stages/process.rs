@@ -4,10 +4,12 @@
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts, mismatch, read, write};
 use crate::config::SyncSettings;
 use crate::error::StageError;
-use crate::model::{DesiredOrgsEncoder, Instance, SalesforceAccounts, ZendeskOrgKeys};
+use crate::model::{
+    DesiredOrgsHead, DesiredOrgsTail, Instance, SalesforceAccounts, ZendeskOrgKeys,
+};
 use crate::rules::processor::{held_ids, partner_ids, process_each};
 use crate::rules::{Overrides, Plans, ProcessInput, RunDates};
-use crate::store::{ArtifactStore, StoreError, write_encoded};
+use crate::store::{ArtifactStore, StoreError, StreamedArtifact, write_encoded};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -44,8 +46,14 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     };
     // Each object is encoded the moment it is made and dropped: at 200 000 accounts holding
     // them all as maps was the stage's largest allocation.
-    let mut global = DesiredOrgsEncoder::new(Instance::Global, input.as_of);
-    let mut usgov = DesiredOrgsEncoder::new(Instance::Usgov, input.as_of);
+    let begin = |instance| {
+        let head = DesiredOrgsHead {
+            instance,
+            as_of: input.as_of,
+        };
+        StreamedArtifact::begin(&head, "orgs").expect("an instance and a date encode")
+    };
+    let (mut global, mut usgov) = (begin(Instance::Global), begin(Instance::Usgov));
     let mut unencodable = None;
     let report = process_each(&input_rules, |instance, object| {
         let encoder = match instance {
@@ -72,8 +80,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     }
     let output = StageOutput::new(Stage::Process, None)
         .count("accounts", report.accounts)
-        .count("global_objects", global.len())
-        .count("usgov_objects", usgov.len())
+        .count("global_objects", global.items())
+        .count("usgov_objects", usgov.items())
         .count("skipped_accounts", report.skipped_accounts.len())
         .count("unmapped_charge_names", report.unmapped_charges.len())
         .count("overrides_applied", report.overrides.applied.len())
@@ -81,7 +89,11 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     let mut written = Vec::new();
     for (instance, encoder) in [(Instance::Global, global), (Instance::Usgov, usgov)] {
         let key = keys.key(&artifacts::desired_orgs(instance))?;
-        write_encoded(ctx.store.as_ref(), &key, encoder.finish(&held)).await?;
+        let tail = DesiredOrgsTail {
+            held_salesforce_ids: &held,
+        };
+        let body = encoder.finish(&tail).expect("Salesforce ids encode");
+        write_encoded(ctx.store.as_ref(), &key, body).await?;
         written.push(key);
     }
     written.push(write(ctx, &keys, artifacts::PROCESS_REPORT, &report).await?);

@@ -11,6 +11,7 @@ mod error;
 mod key;
 mod location;
 mod s3;
+mod streamed;
 
 use std::fmt;
 
@@ -26,6 +27,7 @@ pub use key::{
 };
 pub use location::{StoreUrl, open_store};
 pub use s3::{S3Location, S3Store};
+pub use streamed::StreamedArtifact;
 
 /// A flat namespace of objects addressed by relative keys (see [`validate_key`]).
 ///

@@ -76,6 +76,20 @@ impl ZendeskClient {
             .await
     }
 
+    /// Every organization, handed to `on_page` a page at a time (a gather of a big instance
+    /// need not hold every org's record at once).
+    pub async fn for_each_organization_page<E: From<ZendeskError>>(
+        &self,
+        on_page: impl FnMut(Vec<Record>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let page_size = self.config.page_size.to_string();
+        let url = self
+            .transport
+            .url("organizations", &[("page[size]", &page_size)])?;
+        self.for_each_page(url, "organizations", Paging::Reported, on_page)
+            .await
+    }
+
     /// Every user, or those of one `role` (`end-user`, `agent`, `admin`); each page reports
     /// the stage's progress.
     pub async fn list_users(&self, role: Option<&str>) -> Result<Vec<Record>, ZendeskError> {
@@ -279,24 +293,46 @@ impl ZendeskClient {
         paging: Paging,
     ) -> Result<Vec<Record>, ZendeskError> {
         let mut records = Vec::new();
+        self.for_each_page(first, key, paging, |page| {
+            records.extend(page);
+            Ok::<(), ZendeskError>(())
+        })
+        .await?;
+        Ok(records)
+    }
+
+    /// The records under `key` of the page at `first` and every page after it, a page at a
+    /// time.
+    async fn for_each_page<E: From<ZendeskError>>(
+        &self,
+        first: Url,
+        key: &str,
+        paging: Paging,
+        mut on_page: impl FnMut(Vec<Record>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut read = 0;
         let mut visited = HashSet::new();
         let mut next = Some(first);
         while let Some(url) = next.take() {
             if !visited.insert(url.to_string()) {
                 return Err(ZendeskError::InvalidResponse {
                     message: format!("pagination of {key} came back to a page already read"),
-                });
+                }
+                .into());
             }
             let body = self.transport.get(url.clone()).await?.body;
-            records.extend(page_records(&body, key)?);
+            let page = page_records(&body, key)?;
+            read += page.len() as u64;
             next = self.next_page(&body, &url)?;
+            // Cursor pages carry no count; offset pages (searches) do.
+            let total = body.get("count").and_then(Value::as_u64);
+            drop(body);
+            on_page(page)?;
             if paging == Paging::Reported {
-                // Cursor pages carry no count; offset pages (searches) do.
-                let total = body.get("count").and_then(Value::as_u64);
-                progress::paged(records.len() as u64, total, next.is_none());
+                progress::paged(read, total, next.is_none());
             }
         }
-        Ok(records)
+        Ok(())
     }
 
     /// Where the page after `body` is. Cursor pages stop on `meta.has_more == false` —
