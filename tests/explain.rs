@@ -119,12 +119,12 @@ async fn explain_tells_each_case_with_the_reason_the_run_gave() {
     assert!(process.charges.iter().any(|c| c.active && c.tier.is_some()));
     assert!(process.charges.iter().any(|c| !c.active));
     for c in &process.charges {
-        assert_eq!(c.active, c.effective_end >= grace, "{c:?}");
+        assert_eq!(c.active, c.charge.effective_end >= grace, "{c:?}");
     }
     let expired = process
         .charges
         .iter()
-        .find(|c| c.id == "a1y000000000EXPIRED")
+        .find(|c| c.charge.id == "a1y000000000EXPIRED")
         .unwrap();
     assert!(!expired.active && expired.tier.is_some());
     let global = &process.instances[0];
@@ -233,7 +233,7 @@ async fn explain_tells_each_case_with_the_reason_the_run_gave() {
     assert!(
         charges
             .iter()
-            .any(|c| c.tier.is_none() && c.name == "Legacy Starter - 1 Year")
+            .any(|c| c.tier.is_none() && c.charge.name == "Legacy Starter - 1 Year")
     );
     assert!(charges.iter().any(|c| c.tier.is_some()));
 

@@ -142,10 +142,12 @@ fn charge_line(out: &mut String, c: &ChargeStory) {
     let _ = writeln!(
         out,
         "  {state} {:?} {}–{} qty {}: {tier}",
-        c.name,
-        c.effective_start.map_or("?".to_owned(), |d| d.to_string()),
-        c.effective_end,
-        c.quantity.map_or("-".to_owned(), |q| q.to_string())
+        c.charge.name,
+        c.charge
+            .effective_start
+            .map_or("?".to_owned(), |d| d.to_string()),
+        c.charge.effective_end,
+        c.charge.quantity.map_or("-".to_owned(), |q| q.to_string())
     );
 }
 

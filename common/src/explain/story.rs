@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::model::{
-    Account, ChangeSet, ForeignRecord, Instance, PartnerAccount, RejectedRecord,
+    Account, ChangeSet, Charge, ForeignRecord, Instance, PartnerAccount, RejectedRecord,
     SalesforceContacts, SkipReason, SupportLevel, SyncKind, SyncResult,
 };
 use crate::rules::RunDates;
@@ -65,12 +65,9 @@ pub struct ProcessStory {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChargeStory {
-    pub id: String,
-    pub name: String,
-    pub subscription_id: Option<String>,
-    pub effective_start: Option<NaiveDate>,
-    pub effective_end: NaiveDate,
-    pub quantity: Option<f64>,
+    /// The charge as the gather mapped it.
+    #[serde(flatten)]
+    pub charge: Charge,
     /// The tier of `plans.yaml`; `None`: unmapped (the charge is ignored).
     pub tier: Option<String>,
     pub support_level: Option<SupportLevel>,
@@ -121,12 +118,7 @@ pub(crate) fn process_story(trace: &AccountTrace, dates: &RunDates) -> ProcessSt
             .charges
             .iter()
             .map(|c| ChargeStory {
-                id: c.charge.id.clone(),
-                name: c.charge.name.clone(),
-                subscription_id: c.charge.subscription_id.clone(),
-                effective_start: c.charge.effective_start,
-                effective_end: c.charge.effective_end,
-                quantity: c.charge.quantity,
+                charge: c.charge.clone(),
                 tier: c.tier.map(|t| t.name.clone()),
                 support_level: c.tier.map(|t| t.support_level),
                 flag: c.tier.and_then(|t| t.flag.clone()),

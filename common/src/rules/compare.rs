@@ -260,11 +260,25 @@ impl NameIndex {
     }
 
     fn add(&mut self, name: &str, id: u64, key: Option<impl Display>) {
-        if self.unique {
-            self.holders.entry(name_key(name)).or_insert(Holding {
-                id: Some(id),
-                key: key.map(|k| k.to_string()),
-            });
+        if !self.unique {
+            return;
+        }
+        let holding = Holding {
+            id: Some(id),
+            key: key.map(|k| k.to_string()),
+        };
+        // Two existing records whose names Zendesk would call the same (it should not let them
+        // exist; a name differing only in case slips through): the lowest id is named as the
+        // holder, so the report does not depend on the order Zendesk listed them in.
+        match self.holders.entry(name_key(name)) {
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(holding);
+            }
+            std::collections::btree_map::Entry::Occupied(mut entry) => {
+                if entry.get().id.is_some_and(|held| id < held) {
+                    entry.insert(holding);
+                }
+            }
         }
     }
 

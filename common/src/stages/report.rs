@@ -133,11 +133,7 @@ pub async fn load(
     let mut inputs = ReportInputs {
         summary,
         dry_run,
-        artifacts_at: format!(
-            "{}/{}",
-            store.describe().trim_end_matches('/'),
-            keys.prefix()
-        ),
+        artifacts_at: artifacts_at(store, keys),
         ..ReportInputs::default()
     };
     let mut reader = Reader {
@@ -618,6 +614,15 @@ fn one_line(text: &str) -> String {
 /// Text as one table cell.
 fn cell(text: &str) -> String {
     one_line(text).replace('|', "\\|")
+}
+
+/// Where the run's artifacts are, for people: the store and the run's prefix.
+pub fn artifacts_at(store: &dyn ArtifactStore, keys: &RunKeys) -> String {
+    format!(
+        "{}/{}",
+        store.describe().trim_end_matches('/'),
+        keys.prefix()
+    )
 }
 
 #[cfg(test)]

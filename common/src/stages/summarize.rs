@@ -173,11 +173,7 @@ async fn write_report(
             report::ReportInputs {
                 summary,
                 dry_run,
-                artifacts_at: format!(
-                    "{}/{}",
-                    store.describe().trim_end_matches('/'),
-                    keys.prefix()
-                ),
+                artifacts_at: report::artifacts_at(store, keys),
                 unreadable: vec![e.to_string()],
                 ..Default::default()
             }
