@@ -113,34 +113,21 @@ fn table(out: &mut String, summary: &RunSummary) {
     let count = |stage: Option<&StageSummary>, key: &str| {
         stage.and_then(|s| s.counts.get(key)).copied().unwrap_or(0)
     };
+    // The same rows as report.md: one rule for what a dry and a real run count.
+    let shown = |n: Option<u64>| n.map_or_else(|| "–".to_owned(), |n| n.to_string());
     for sync in SyncKind::ALL {
-        let compare = summary.stages.get(&format!("compare_{sync}"));
-        let sync_stage = summary.stages.get(&format!("sync_{sync}"));
-        if compare.is_none() && sync_stage.is_none() {
+        let Some(r) = zdsync::stages::report::sync_row(summary, sync, dry) else {
             continue;
-        }
-        let (creates, updates, marks) = if dry {
-            (
-                count(compare, "creates"),
-                count(compare, "updates"),
-                count(compare, "marks"),
-            )
-        } else {
-            (
-                count(sync_stage, "created"),
-                count(sync_stage, "updated"),
-                count(sync_stage, "marked"),
-            )
         };
         let cells = [
-            creates,
-            updates,
-            marks,
-            count(sync_stage, "errors"),
-            count(compare, "held_back"),
-            count(compare, "conflicts"),
+            r.creates,
+            r.updates,
+            r.marks,
+            r.errors,
+            r.held_back,
+            r.conflicts,
         ]
-        .map(|n| n.to_string());
+        .map(shown);
         row(out, sync.label(), &cells);
     }
     let partners = summary.stages.get("gather_accounts_partners");
