@@ -110,6 +110,11 @@ impl Sources<'_> {
         Ok(read_json_opt(self.store, &key).await?)
     }
 
+    /// What the sync did, as its result artifact says (none when it did not run).
+    async fn sync_result(&self, sync: SyncKind) -> Result<Option<SyncResult>, StageError> {
+        self.read(&artifacts::sync_result(sync)).await
+    }
+
     async fn change_sets<K: RecordKind>(
         &self,
         sync: SyncKind,
@@ -278,9 +283,7 @@ async fn explain_account(
             rules: &rules,
             held_why,
             sets: sources.change_sets::<Orgs>(sync).await?,
-            result: sources
-                .read::<SyncResult>(&artifacts::sync_result(sync))
-                .await?,
+            result: sources.sync_result(sync).await?,
         };
         let story = story::sync_story(id, &view);
         if story.says_something() {
@@ -332,9 +335,7 @@ async fn explain_partner(
             )
         }),
         sets: sources.change_sets::<Orgs>(sync).await?,
-        result: sources
-            .read::<SyncResult>(&artifacts::sync_result(sync))
-            .await?,
+        result: sources.sync_result(sync).await?,
     };
     let story = story::sync_story(id, &view);
     // A customer account's org appears among the partner sync's foreign records: that alone
@@ -379,9 +380,7 @@ async fn explain_user(
         rules: &rules,
         held_why: contact.held_why(),
         sets: sources.change_sets::<Users>(sync).await?,
-        result: sources
-            .read::<SyncResult>(&artifacts::sync_result(sync))
-            .await?,
+        result: sources.sync_result(sync).await?,
     };
     out.syncs.push(story::sync_story(&email.to_owned(), &view));
     out.contact = Some(contact);
