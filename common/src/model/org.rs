@@ -120,9 +120,7 @@ impl ZendeskOrg {
     /// The canonical Salesforce id when the org is managed by the sync; `None` for unmanaged
     /// orgs (no or invalid id), which the sync never creates, updates or marks.
     pub fn managed_id(&self) -> Option<SalesforceId> {
-        self.salesforce_id
-            .as_deref()
-            .and_then(|id| SalesforceId::parse(id).ok())
+        managed_id(self.salesforce_id.as_deref())
     }
 
     /// The trimmed `account_type` field, if any.
@@ -148,6 +146,12 @@ pub(crate) fn json_type(value: &Value) -> &'static str {
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     }
+}
+
+/// The one rule for which orgs the sync manages: a `salesforce_id` that parses as a Salesforce
+/// id (canonicalised). Every view of a gathered org asks it, so they cannot disagree.
+pub fn managed_id(salesforce_id: Option<&str>) -> Option<SalesforceId> {
+    salesforce_id.and_then(|id| SalesforceId::parse(id).ok())
 }
 
 #[cfg(test)]

@@ -173,9 +173,7 @@ impl From<&ZendeskOrg> for RawZendeskOrg {
 impl RawZendeskOrg {
     /// As [`ZendeskOrg::managed_id`].
     pub fn managed_id(&self) -> Option<SalesforceId> {
-        self.salesforce_id
-            .as_deref()
-            .and_then(|id| SalesforceId::parse(id).ok())
+        super::org::managed_id(self.salesforce_id.as_deref())
     }
 
     pub fn foreign(&self) -> ForeignRecord {
@@ -242,9 +240,7 @@ impl From<&ZendeskOrg> for OrgKey {
 
 impl OrgKey {
     pub fn managed_id(&self) -> Option<SalesforceId> {
-        self.salesforce_id
-            .as_deref()
-            .and_then(|id| SalesforceId::parse(id).ok())
+        super::org::managed_id(self.salesforce_id.as_deref())
     }
 }
 
