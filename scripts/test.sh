@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --all-features --locked
 
-step "infrastructure: cfn-lint, checkov, asl-validator, arm64 release build"
+step "infrastructure: cfn-lint, checkov, asl-validator, arm64 build of every function"
 scripts/check-infra.sh
 
 step "the state machine in a real Step Functions engine (moto) with the functions under cargo lambda watch"
