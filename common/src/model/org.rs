@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::instance::field;
+use super::instance::{PARTNER_ACCOUNT_TYPES, field};
 use super::{Instance, SalesforceId};
 
 /// `zendesk_{instance}.json`: every organization of one instance, managed or not.
@@ -133,7 +133,7 @@ impl ZendeskOrg {
 
     /// Alliance, open or select partner organization (owned by the partner sync).
     pub fn is_partner(&self) -> bool {
-        super::raw_org::is_partner_type(self.account_type())
+        is_partner_type(self.account_type())
     }
 }
 
@@ -152,6 +152,11 @@ pub(crate) fn json_type(value: &Value) -> &'static str {
 /// id (canonicalised). Every view of a gathered org asks it, so they cannot disagree.
 pub fn managed_id(salesforce_id: Option<&str>) -> Option<SalesforceId> {
     salesforce_id.and_then(|id| SalesforceId::parse(id).ok())
+}
+
+/// The partner account types: `account_type`, trimmed, is one of them.
+pub fn is_partner_type(account_type: Option<&str>) -> bool {
+    account_type.is_some_and(|t| PARTNER_ACCOUNT_TYPES.contains(&t.trim()))
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::instance::{PARTNER_ACCOUNT_TYPES, field};
+use super::instance::field;
+use super::org::{is_partner_type, managed_id};
 use super::{DesiredOrg, ForeignRecord, Instance, SalesforceId, ZendeskOrg};
 
 /// A JSON object kept as text. Checked to be an object when read, so parsing it again cannot
@@ -173,7 +174,7 @@ impl From<&ZendeskOrg> for RawZendeskOrg {
 impl RawZendeskOrg {
     /// As [`ZendeskOrg::managed_id`].
     pub fn managed_id(&self) -> Option<SalesforceId> {
-        super::org::managed_id(self.salesforce_id.as_deref())
+        managed_id(self.salesforce_id.as_deref())
     }
 
     pub fn foreign(&self) -> ForeignRecord {
@@ -183,11 +184,6 @@ impl RawZendeskOrg {
             key: self.salesforce_id.clone(),
         }
     }
-}
-
-/// The partner account types: `account_type`, trimmed, is one of them.
-pub fn is_partner_type(account_type: Option<&str>) -> bool {
-    account_type.is_some_and(|t| PARTNER_ACCOUNT_TYPES.contains(&t.trim()))
 }
 
 /// A gathered orgs artifact as the processor (which ids partner orgs carry) and the sync (which
@@ -240,7 +236,7 @@ impl From<&ZendeskOrg> for OrgKey {
 
 impl OrgKey {
     pub fn managed_id(&self) -> Option<SalesforceId> {
-        super::org::managed_id(self.salesforce_id.as_deref())
+        managed_id(self.salesforce_id.as_deref())
     }
 }
 
