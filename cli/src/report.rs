@@ -197,3 +197,59 @@ pub fn api_calls(counters: &zdsync_sandbox::Counters) -> String {
         counters.total("slack")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(value: serde_json::Value) -> RunSummary {
+        serde_json::from_value(value).expect("a run summary")
+    }
+
+    fn table_of(summary: &RunSummary) -> String {
+        let mut out = String::new();
+        table(&mut out, summary);
+        out
+    }
+
+    #[test]
+    fn a_dry_runs_columns_stay_apart_and_show_what_compare_planned() {
+        let dry = summary(serde_json::json!({
+            "run_id": "r", "as_of": "2026-12-01",
+            "stages": {
+                "compare_global": {"counts": {"creates": 19, "updates": 6, "marks": 3,
+                                              "held_back": 1, "conflicts": 2}}
+            },
+            "guard_decisions": ["dry run: global: 3 marks would be checked, limit 25"]
+        }));
+        let out = table_of(&dry);
+        let header = out
+            .lines()
+            .find(|l| l.contains("would create"))
+            .expect(&out);
+        for pair in ["would createwould", "would updatewould", "markerrors"] {
+            assert!(!header.contains(pair), "{header}");
+        }
+        let global = out.lines().find(|l| l.contains("Global orgs")).expect(&out);
+        let cells: Vec<&str> = global.split_whitespace().skip(2).collect();
+        // Nothing was sent in a dry run, so there is no error count: "–", not 0.
+        assert_eq!(cells, ["19", "6", "3", "–", "1", "2"], "{out}");
+    }
+
+    #[test]
+    fn a_real_run_shows_what_the_sync_did() {
+        let real = summary(serde_json::json!({
+            "run_id": "r", "as_of": "2026-12-01",
+            "stages": {
+                "compare_usgov": {"counts": {"creates": 5, "updates": 5, "marks": 5, "conflicts": 0}},
+                "sync_usgov": {"counts": {"created": 1, "updated": 2, "marked": 0,
+                                           "errors": 4, "held_back": 0}}
+            }
+        }));
+        let out = table_of(&real);
+        assert!(!out.contains("would"), "{out}");
+        let usgov = out.lines().find(|l| l.contains("US Gov orgs")).expect(&out);
+        let cells: Vec<&str> = usgov.split_whitespace().skip(3).collect();
+        assert_eq!(cells, ["1", "2", "0", "4", "0", "0"], "{out}");
+    }
+}
