@@ -77,7 +77,8 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
 }
 
 /// Counts every request to an emulated service and, for Zendesk and Salesforce, lets the
-/// fault injector answer (or drop the connection) before the service sees it.
+/// fault injector answer (or drop the connection) before the service sees it (Zendesk
+/// requests only when they are in the faults' `zendesk_only` scope).
 async fn observe(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> Response {
     let Some(endpoint) = Endpoint::classify(request.method(), request.uri().path()) else {
         return next.run(request).await;
@@ -90,9 +91,11 @@ async fn observe(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> R
         // The write that never arrives: the client's process "died" before it did.
         return std::future::pending().await;
     }
-    let fault = endpoint
-        .fault_target
-        .and_then(|target| hub.faults.decide(target).map(|f| (target, f)));
+    let fault = endpoint.fault_target.and_then(|target| {
+        hub.faults
+            .decide(target, &endpoint.path, &endpoint.template)
+            .map(|f| (target, f))
+    });
     hub.counters
         .lock()
         .expect("counters lock")
@@ -113,10 +116,7 @@ async fn observe(State(hub): State<Arc<Hub>>, request: Request, next: Next) -> R
             drop_connection(killer).await
         }
         Some((_, Fault::Slow)) => {
-            tokio::time::sleep(std::time::Duration::from_millis(
-                hub.faults.current().slow_ms,
-            ))
-            .await;
+            tokio::time::sleep(std::time::Duration::from_millis(hub.faults.slow_ms())).await;
             next.run(request).await
         }
     }

@@ -101,6 +101,10 @@ pub(crate) struct Endpoint {
     pub service: String,
     pub key: String,
     pub fault_target: Option<FaultTarget>,
+    /// The path under the service (`/api/v2/organizations/42`).
+    pub path: String,
+    /// The same with record ids as `{id}` and `.json` removed (`/api/v2/organizations/{id}`).
+    pub template: String,
 }
 
 impl Endpoint {
@@ -119,6 +123,8 @@ impl Endpoint {
             key: format!("{service} {method} {template}"),
             service,
             fault_target,
+            path: rest.to_owned(),
+            template,
         })
     }
 }

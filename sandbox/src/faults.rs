@@ -13,6 +13,8 @@ use crate::error::SandboxError;
 /// before the emulated API sees the request; a *lost* answer is the worst case for a client:
 /// the request is carried out (a write lands) and the connection closes before the response;
 /// a *slow* answer arrives after `slow_ms`.
+///
+/// `zendesk_only` narrows the Zendesk faults to one endpoint (see [`Faults::zendesk_only`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -32,6 +34,13 @@ pub struct Faults {
     pub salesforce_slow: f64,
     /// How late a slow answer is.
     pub slow_ms: u64,
+    /// When set, only requests to this Zendesk endpoint meet the Zendesk faults, on either
+    /// instance, whatever the method. Other Zendesk requests are never faulted and draw
+    /// nothing from the fault stream, so the faults a seed gives the chosen endpoint do not
+    /// depend on the other calls. The Salesforce faults are not affected. In JSON a string:
+    /// `"zendesk_only": "organizations/create_many"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zendesk_only: Option<ZendeskEndpoint>,
 }
 
 impl Default for Faults {
@@ -47,6 +56,7 @@ impl Default for Faults {
             salesforce_lost: 0.0,
             salesforce_slow: 0.0,
             slow_ms: 1500,
+            zendesk_only: None,
         }
     }
 }
@@ -72,13 +82,18 @@ impl Faults {
     }
 
     /// Parses `429=0.1,500=0.1,drop=0.05,lost=0.05,slow=0.02,slow_ms=800` (the `--faults` of
-    /// the CLI): each kind on both services, as [`Faults::everywhere`].
+    /// the CLI): each kind on both services, as [`Faults::everywhere`]. `only=PATH` sets
+    /// [`Faults::zendesk_only`], e.g. `lost=1.0,only=organizations/create_many`.
     pub fn parse(text: &str) -> Result<Self, SandboxError> {
         let mut faults = Faults::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| {
                 SandboxError::Faults(format!("{part:?}: expected KIND=FRACTION, e.g. 500=0.1"))
             })?;
+            if name == "only" {
+                faults.zendesk_only = Some(value.parse()?);
+                continue;
+            }
             if name == "slow_ms" {
                 faults.slow_ms = value.parse().map_err(|_| {
                     SandboxError::Faults(format!("slow_ms={value}: not a number of milliseconds"))
@@ -96,7 +111,7 @@ impl Faults {
                 "slow" => (faults.zendesk_slow, faults.salesforce_slow) = (fraction, fraction),
                 other => {
                     return Err(SandboxError::Faults(format!(
-                        "unknown fault {other:?}; expected 429, 500, drop, lost, slow or slow_ms"
+                        "unknown fault {other:?}; expected 429, 500, drop, lost, slow, slow_ms or only"
                     )));
                 }
             }
@@ -137,6 +152,107 @@ impl Faults {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a Zendesk request meets the Zendesk faults: every request, unless
+    /// `zendesk_only` names another endpoint. `path` is the request's path under the
+    /// instance (`/api/v2/organizations/42.json`), `template` the same with record ids as
+    /// `{id}` (`/api/v2/organizations/{id}`).
+    fn covers_zendesk(&self, path: &str, template: &str) -> bool {
+        self.zendesk_only.is_none_or(|only| {
+            only.as_str() == api_path(path) || only.as_str() == api_path(template)
+        })
+    }
+}
+
+/// A Zendesk path reduced to the part under `/api/v2/`, without `.json` or slashes at the
+/// ends: `/api/v2/organizations/create_many.json` → `organizations/create_many`.
+fn api_path(path: &str) -> &str {
+    let path = path.trim().trim_matches('/');
+    let path = match path.strip_prefix("api/v2") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
+        _ => path,
+    };
+    path.strip_suffix(".json")
+        .unwrap_or(path)
+        .trim_end_matches('/')
+}
+
+/// One Zendesk endpoint, as [`Faults::zendesk_only`] names it: its path under `/api/v2/`,
+/// such as `organizations/create_many`, `job_statuses/show_many` or `organizations/{id}`
+/// (`{id}` stands for any record id, as in the counter keys; a literal id names one record).
+/// A leading `/api/v2/` and a trailing `.json` are accepted and dropped.
+///
+/// Kept inline (at most [`ZendeskEndpoint::MAX_LEN`] bytes) so that [`Faults`] stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ZendeskEndpoint {
+    len: u8,
+    bytes: [u8; ZendeskEndpoint::MAX_LEN],
+}
+
+impl ZendeskEndpoint {
+    pub const MAX_LEN: usize = 120;
+
+    pub fn new(path: &str) -> Result<Self, SandboxError> {
+        let path = api_path(path);
+        let invalid = |why: &str| {
+            SandboxError::Faults(format!(
+                "endpoint {path:?} {why}; expected a path under /api/v2/, e.g. organizations/create_many"
+            ))
+        };
+        if path.is_empty() {
+            return Err(invalid("is empty"));
+        }
+        if path.contains(|c: char| c.is_whitespace() || matches!(c, '?' | '#' | '=' | ',')) {
+            return Err(invalid("is not a plain path"));
+        }
+        if path.len() > Self::MAX_LEN {
+            return Err(invalid("is too long"));
+        }
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..path.len()].copy_from_slice(path.as_bytes());
+        Ok(ZendeskEndpoint {
+            len: path.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The path under `/api/v2/`, without `.json`: `organizations/create_many`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).expect("built from a str")
+    }
+}
+
+impl std::str::FromStr for ZendeskEndpoint {
+    type Err = SandboxError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ZendeskEndpoint::new(s)
+    }
+}
+
+impl std::fmt::Display for ZendeskEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for ZendeskEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ZendeskEndpoint({:?})", self.as_str())
+    }
+}
+
+impl Serialize for ZendeskEndpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ZendeskEndpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ZendeskEndpoint::new(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -179,11 +295,20 @@ impl FaultInjector {
         *self.faults.lock().expect("faults lock")
     }
 
+    pub(crate) fn slow_ms(&self) -> u64 {
+        self.faults.lock().expect("faults lock").slow_ms
+    }
+
     /// Draws for every faultable request, even with all fractions at zero, so changing the
-    /// fractions mid-run does not shift which later requests a seed picks.
-    pub(crate) fn decide(&self, target: FaultTarget) -> Option<Fault> {
+    /// fractions mid-run does not shift which later requests a seed picks. A Zendesk request
+    /// outside [`Faults::zendesk_only`] draws nothing and is never faulted. `path` and
+    /// `template` are the request's path under the service and its route template.
+    pub(crate) fn decide(&self, target: FaultTarget, path: &str, template: &str) -> Option<Fault> {
+        let faults = self.faults.lock().expect("faults lock");
+        if target == FaultTarget::Zendesk && !faults.covers_zendesk(path, template) {
+            return None;
+        }
         let draw: f64 = self.rng.lock().expect("fault rng lock").random();
-        let faults = self.current();
         let bands: &[(Fault, f64)] = match target {
             FaultTarget::Zendesk => &[
                 (Fault::Drop, faults.zendesk_drop),
@@ -286,7 +411,7 @@ mod tests {
         let run = |seed| {
             let injector = FaultInjector::new(faults, seed);
             (0..200)
-                .map(|_| injector.decide(FaultTarget::Zendesk))
+                .map(|_| injector.decide(FaultTarget::Zendesk, LIST, LIST))
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));
@@ -302,7 +427,84 @@ mod tests {
             },
             1,
         );
-        assert!((0..50).all(|_| injector.decide(FaultTarget::Salesforce).is_none()));
-        assert_eq!(injector.decide(FaultTarget::Zendesk), Some(Fault::Throttle));
+        let query = "/services/data/v62.0/query";
+        assert!((0..50).all(|_| {
+            injector
+                .decide(FaultTarget::Salesforce, query, query)
+                .is_none()
+        }));
+        assert_eq!(
+            injector.decide(FaultTarget::Zendesk, LIST, LIST),
+            Some(Fault::Throttle)
+        );
+    }
+
+    const LIST: &str = "/api/v2/organizations";
+
+    #[test]
+    fn a_scope_matches_its_endpoint_with_or_without_json_and_ids() {
+        let scoped = |only: &str| Faults {
+            zendesk_only: Some(only.parse().expect("a path")),
+            ..Faults::none()
+        };
+        let create_many = "/api/v2/organizations/create_many";
+        for only in [
+            "organizations/create_many",
+            "/api/v2/organizations/create_many.json",
+            "organizations/create_many/",
+        ] {
+            let faults = scoped(only);
+            assert_eq!(
+                faults.zendesk_only.map(|e| e.to_string()).as_deref(),
+                Some("organizations/create_many")
+            );
+            assert!(faults.covers_zendesk(create_many, create_many), "{only}");
+            assert!(
+                faults.covers_zendesk("/api/v2/organizations/create_many.json", create_many),
+                "{only}"
+            );
+            assert!(!faults.covers_zendesk(LIST, LIST), "{only}");
+        }
+        let one = "/api/v2/organizations/{id}";
+        assert!(scoped("organizations/{id}").covers_zendesk("/api/v2/organizations/42", one));
+        assert!(scoped("organizations/42").covers_zendesk("/api/v2/organizations/42", one));
+        assert!(!scoped("organizations/42").covers_zendesk("/api/v2/organizations/43", one));
+        assert!(Faults::none().covers_zendesk(LIST, LIST));
+        for bad in ["", "/api/v2/", "organizations?x=1", "a b"] {
+            assert!(ZendeskEndpoint::new(bad).is_err(), "{bad:?}");
+        }
+        assert!(ZendeskEndpoint::new(&"x".repeat(ZendeskEndpoint::MAX_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn out_of_scope_requests_draw_nothing() {
+        let faults = Faults {
+            zendesk_500: 0.5,
+            zendesk_only: Some("organizations/create_many".parse().expect("a path")),
+            ..Faults::none()
+        };
+        let create_many = "/api/v2/organizations/create_many";
+        let alone = FaultInjector::new(faults, 3);
+        let interleaved = FaultInjector::new(faults, 3);
+        for _ in 0..100 {
+            assert_eq!(interleaved.decide(FaultTarget::Zendesk, LIST, LIST), None);
+            assert_eq!(
+                interleaved.decide(FaultTarget::Zendesk, create_many, create_many),
+                alone.decide(FaultTarget::Zendesk, create_many, create_many)
+            );
+        }
+    }
+
+    #[test]
+    fn parse_reads_the_scope_and_names_every_kind_when_lost() {
+        let faults = Faults::parse("lost=1.0, only=organizations/create_many").expect("valid");
+        assert_eq!(faults.zendesk_lost, 1.0);
+        assert_eq!(
+            faults.zendesk_only,
+            Some(ZendeskEndpoint::new("/api/v2/organizations/create_many.json").expect("a path"))
+        );
+        let unknown = Faults::parse("late=0.1").expect_err("unknown kind");
+        assert!(unknown.to_string().contains("slow_ms or only"), "{unknown}");
+        assert!(Faults::parse("500=0.1,only=").is_err());
     }
 }

@@ -30,7 +30,7 @@ mod zendesk;
 pub use config::{SandboxConfig, ZendeskInstance};
 pub use counters::{Counters, FaultTally};
 pub use error::{FixtureError, SandboxError};
-pub use faults::{CrashSwitch, Faults};
+pub use faults::{CrashSwitch, Faults, ZendeskEndpoint};
 pub use fixture::{
     FieldDefinition, FieldType, Fixture, GeneratedInfo, SlackFailure, SlackFixture,
     ZendeskCredentials, ZendeskFixture, ZendeskFixtures,

@@ -282,3 +282,173 @@ async fn the_dump_holds_everything_a_test_asserts_on() {
         usgov["organizations"]
     );
 }
+
+/// A request whose connection may close without an answer: `Err` then.
+async fn try_send(
+    h: &Harness,
+    instance: ZendeskInstance,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<u16, reqwest::Error> {
+    let credentials = h.sandbox.zendesk_credentials(instance);
+    let mut request = h
+        .http
+        .request(method, h.zendesk(instance).url(path))
+        .basic_auth(
+            format!("{}/token", credentials.email),
+            Some(&credentials.token),
+        );
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.map(|r| r.status().as_u16())
+}
+
+/// Waits (up to 5 s) until `instance` holds an organization named `name`.
+async fn wait_for_org(h: &Harness, instance: ZendeskInstance, name: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let orgs = h.sandbox.zendesk(instance).organizations();
+        if let Some(org) = orgs.into_iter().find(|o| o["name"] == json!(name)) {
+            return org;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} never landed");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn faults_scoped_to_one_endpoint_spare_every_other_request() {
+    let faults = Faults::parse("lost=1.0,only=organizations/create_many").expect("valid");
+    let h = Harness::with_config(faulty(faults, 5)).await;
+    let zd = h.global();
+    // Out of scope: a single create, list and show are answered.
+    let org = zd.create_org(json!({"name": "Single"})).await;
+
+    for (instance, path, name) in [
+        (
+            ZendeskInstance::Global,
+            "/api/v2/organizations/create_many",
+            "Bulk",
+        ),
+        (
+            ZendeskInstance::Usgov,
+            "/api/v2/organizations/create_many.json",
+            "Bulk US",
+        ),
+    ] {
+        let sent = try_send(
+            &h,
+            instance,
+            reqwest::Method::POST,
+            path,
+            Some(json!({"organizations": [{"name": name}]})),
+        )
+        .await;
+        let error = sent.expect_err("the answer is lost");
+        assert!(error.is_request() && !error.is_status(), "{error:?}");
+        // The job was queued and runs: the organization lands.
+        wait_for_org(&h, instance, name).await;
+    }
+    let jobs = h.sandbox.zendesk(ZendeskInstance::Global).jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["job_type"], json!("OrganizationBulkCreateJob"));
+
+    let list = zd.get("/api/v2/organizations").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["count"], json!(2));
+    let shown = zd
+        .get(&format!("/api/v2/organizations/{}.json", org["id"]))
+        .await;
+    assert_eq!(shown.status, 200);
+    let job_id = jobs[0]["id"].as_str().expect("job id");
+    assert_eq!(
+        zd.get(&format!("/api/v2/job_statuses/{job_id}"))
+            .await
+            .status,
+        200
+    );
+
+    let counters = h.sandbox.counters();
+    let faulted: Vec<&String> = counters.faulted.keys().collect();
+    assert_eq!(
+        faulted,
+        vec![
+            "global POST /api/v2/organizations/create_many",
+            "usgov POST /api/v2/organizations/create_many"
+        ]
+    );
+    assert_eq!(
+        counters.faulted["global POST /api/v2/organizations/create_many"].lost,
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_admin_route_sets_a_scope_with_record_ids() {
+    let h = Harness::start(empty()).await;
+    let org = h.global().create_org(json!({"name": "Shown"})).await;
+    let set = h
+        .http
+        .put(format!("{}/_sandbox/faults", h.sandbox.base_url()))
+        .json(&json!({"zendesk_500": 1.0, "zendesk_only": "/api/v2/organizations/{id}"}))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(set.status(), 200);
+    assert_eq!(
+        h.sandbox.faults().zendesk_only.map(|e| e.to_string()),
+        Some("organizations/{id}".to_owned())
+    );
+    let current: Value = h
+        .http
+        .get(format!("{}/_sandbox/faults", h.sandbox.base_url()))
+        .send()
+        .await
+        .expect("reply")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(current["zendesk_only"], json!("organizations/{id}"));
+
+    let shown = h
+        .global()
+        .get(&format!("/api/v2/organizations/{}", org["id"]))
+        .await;
+    assert_eq!(shown.status, 500);
+    assert_eq!(h.global().get("/api/v2/organizations").await.status, 200);
+    assert_eq!(
+        h.usgov().get("/api/v2/organizations/1.json").await.status,
+        500
+    );
+
+    let empty_scope = h
+        .http
+        .put(format!("{}/_sandbox/faults", h.sandbox.base_url()))
+        .json(&json!({"zendesk_500": 1.0, "zendesk_only": ""}))
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(empty_scope.status(), 400);
+}
+
+#[tokio::test]
+async fn a_scoped_endpoint_meets_the_same_faults_whatever_else_is_called() {
+    let faults = Faults {
+        zendesk_500: 0.5,
+        zendesk_only: Some("organizations".parse().expect("a path")),
+        ..Faults::none()
+    };
+    // The scoped endpoint alone, then interleaved with calls outside the scope.
+    let alone = Harness::with_config(faulty(faults, 11)).await;
+    let seen = statuses(&alone, 40).await;
+    assert!(seen.contains(&500) && seen.contains(&200), "{seen:?}");
+    let busy = Harness::with_config(faulty(faults, 11)).await;
+    let mut interleaved = Vec::new();
+    for _ in 0..40 {
+        assert_eq!(busy.global().get("/api/v2/users").await.status, 200);
+        interleaved.extend(statuses(&busy, 1).await);
+    }
+    assert_eq!(interleaved, seen);
+}
