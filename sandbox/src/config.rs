@@ -57,6 +57,10 @@ pub struct SandboxConfig {
     /// How long a Zendesk background job takes from queued to completed. Half of it is spent
     /// queued, half working; the job's effects are applied when it completes.
     pub job_delay: Duration,
+    /// How many jobs of one instance may be `working` at once; 0 (the default) for no limit.
+    /// With a limit the others stay `queued` until a worker is free, taken in the order they
+    /// were submitted; each still spends at least half of `job_delay` queued and half working.
+    pub job_workers: usize,
     /// Account-wide requests per rate-limit window, per Zendesk instance (Enterprise: 700).
     /// 0 turns the account limit off.
     pub zendesk_rate_limit_per_minute: u32,
@@ -83,6 +87,7 @@ impl SandboxConfig {
             fixture,
             faults: Faults::default(),
             job_delay: Duration::from_millis(200),
+            job_workers: 0,
             zendesk_rate_limit_per_minute: 700,
             zendesk_rate_limit_window: Duration::from_secs(60),
             max_inflight_jobs: 30,

@@ -4,6 +4,10 @@
 //! is queued for the first half of `job_delay`, working for the second half, and applies its
 //! items when it completes, validating each against the records as they are *then*: two
 //! in-flight creates of one name give one success and one `DuplicateValue`.
+//!
+//! With `job_workers` set, at most that many jobs of an instance work at once; the others
+//! stay queued, past their half `job_delay`, until a worker is free, and are taken in the
+//! order they were submitted.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,6 +108,8 @@ impl JobState {
 
 pub(crate) struct Job {
     id: String,
+    /// Its place in the instance's submission order.
+    number: u64,
     job_type: &'static str,
     state: JobState,
     total: usize,
@@ -112,6 +118,11 @@ pub(crate) struct Job {
     results: Option<Vec<Value>>,
     created: Instant,
     created_at: DateTime<Utc>,
+    /// It has been queued for its half of `job_delay` and may start when a worker is free.
+    ready: bool,
+    /// When it started working.
+    started: Option<Instant>,
+    completed_at: Option<DateTime<Utc>>,
     work: Option<JobWork>,
 }
 
@@ -154,8 +165,11 @@ pub(crate) fn enqueue(state: &Arc<InstanceState>, work: JobWork) -> Result<Respo
             });
         }
         let id = data.new_job_id();
+        let number = data.next_job_number;
+        data.next_job_number += 1;
         let job = Job {
             id: id.clone(),
+            number,
             job_type: work.job_type(),
             state: JobState::Queued,
             total: work.len(),
@@ -164,10 +178,14 @@ pub(crate) fn enqueue(state: &Arc<InstanceState>, work: JobWork) -> Result<Respo
             results: None,
             created: Instant::now(),
             created_at: Utc::now(),
+            ready: false,
+            started: None,
+            completed_at: None,
             work: Some(work),
         };
         let body = json!({"job_status": job.render(&data.base_url)});
         data.jobs.insert(id.clone(), job);
+        data.job_queue.push_back(id.clone());
         let remaining = max - in_flight.len() - 1;
         let header = inflight_header(
             max,
@@ -191,19 +209,40 @@ fn inflight_header(total: usize, remaining: usize, resets: Duration) -> HeaderVa
     HeaderValue::from_str(&value).expect("ascii header value")
 }
 
+/// A job's queued half: once it has waited half of `job_delay` it may start, and starts at
+/// once unless every worker is busy or an earlier job is still waiting.
 async fn run(state: Arc<InstanceState>, id: String) {
+    if !state.pause(state.settings.job_delay / 2).await {
+        return;
+    }
+    let started = {
+        let mut data = state.data();
+        if let Some(job) = data.jobs.get_mut(&id) {
+            job.ready = true;
+        }
+        data.start_ready_jobs(state.settings.job_workers)
+    };
+    work_on(&state, started);
+}
+
+fn work_on(state: &Arc<InstanceState>, ids: Vec<String>) {
+    for id in ids {
+        tokio::spawn(work(Arc::clone(state), id));
+    }
+}
+
+/// A job's working half; completing it frees its worker for the next queued job.
+async fn work(state: Arc<InstanceState>, id: String) {
     let delay = state.settings.job_delay;
-    let queued_for = delay / 2;
-    if !state.pause(queued_for).await {
+    if !state.pause(delay - delay / 2).await {
         return;
     }
-    if let Some(job) = state.data().jobs.get_mut(&id) {
-        job.state = JobState::Working;
-    }
-    if !state.pause(delay - queued_for).await {
-        return;
-    }
-    state.data().complete_job(&id, Utc::now());
+    let started = {
+        let mut data = state.data();
+        data.complete_job(&id, Utc::now());
+        data.start_ready_jobs(state.settings.job_workers)
+    };
+    work_on(&state, started);
 }
 
 impl InstanceData {
@@ -214,18 +253,65 @@ impl InstanceData {
 
     pub(crate) fn in_flight_job_ids(&self) -> Vec<String> {
         let mut in_flight: Vec<&Job> = self.jobs.values().filter(|j| j.in_flight()).collect();
-        in_flight.sort_by_key(|j| j.created);
+        in_flight.sort_by_key(|j| j.number);
         in_flight.into_iter().map(|j| j.id.clone()).collect()
     }
 
-    /// When the oldest in-flight job should finish, freeing a slot.
+    /// When the first in-flight job should finish, freeing a slot: a working job half a
+    /// `job_delay` after it started, a queued one half a `job_delay` after it can start
+    /// (when every worker is busy, a working job finishes first anyway).
     fn next_slot_frees_in(&self, job_delay: Duration) -> Duration {
+        let (queued_for, working_for) = (job_delay / 2, job_delay - job_delay / 2);
+        let now = Instant::now();
         self.jobs
             .values()
             .filter(|j| j.in_flight())
-            .map(|j| (j.created + job_delay).saturating_duration_since(Instant::now()))
+            .map(|j| {
+                let start = j
+                    .started
+                    .unwrap_or_else(|| (j.created + queued_for).max(now));
+                (start + working_for).saturating_duration_since(now)
+            })
             .min()
             .unwrap_or_default()
+    }
+
+    /// Moves queued jobs that have served their queued time to `working`, oldest first, while
+    /// a worker is free (`workers` 0: no limit), and returns their ids. With a limit the
+    /// queue is strict: no job starts before one submitted earlier.
+    fn start_ready_jobs(&mut self, workers: usize) -> Vec<String> {
+        let limited = workers > 0;
+        let mut working = if limited {
+            self.jobs
+                .values()
+                .filter(|j| j.state == JobState::Working)
+                .count()
+        } else {
+            0
+        };
+        let now = Instant::now();
+        let mut started = Vec::new();
+        let mut blocked = false;
+        let jobs = &mut self.jobs;
+        self.job_queue.retain(|id| {
+            let Some(job) = jobs.get_mut(id) else {
+                // Expired (job_ttl) before it could start.
+                return false;
+            };
+            if blocked {
+                return true;
+            }
+            if !job.ready || (limited && working >= workers) {
+                blocked = limited;
+                return true;
+            }
+            job.state = JobState::Working;
+            job.started = Some(now);
+            working += 1;
+            started.push(id.clone());
+            false
+        });
+        started
     }
 
     fn forget_expired_jobs(&mut self, ttl: Duration) {
@@ -257,6 +343,7 @@ impl InstanceData {
         };
         if let Some(job) = self.jobs.get_mut(id) {
             job.state = JobState::Completed;
+            job.completed_at = Some(now);
             job.progress = results.len();
             job.message = Some(
                 now.format("Completed at %Y-%m-%d %H:%M:%S +0000")

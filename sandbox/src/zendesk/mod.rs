@@ -35,6 +35,8 @@ pub(crate) use store::InstanceData;
 #[derive(Clone, Debug)]
 pub(crate) struct InstanceSettings {
     pub job_delay: Duration,
+    /// Jobs working at once; 0 for no limit.
+    pub job_workers: usize,
     pub job_ttl: Duration,
     pub max_inflight_jobs: usize,
 }
@@ -77,6 +79,7 @@ impl InstanceState {
             ),
             settings: InstanceSettings {
                 job_delay: config.job_delay,
+                job_workers: config.job_workers,
                 job_ttl: config.job_ttl,
                 max_inflight_jobs: config.max_inflight_jobs,
             },

@@ -1,6 +1,6 @@
 //! The records of one instance and the fixture loading that fills them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rand::SeedableRng;
@@ -32,6 +32,11 @@ pub(crate) struct InstanceData {
     /// this user in" for every user write and search hit, too often to scan for.
     pub memberships_by_user: HashMap<u64, BTreeSet<u64>>,
     pub jobs: BTreeMap<String, Job>,
+    /// Jobs not yet working, in the order they were submitted: the workers take them from
+    /// the front.
+    pub job_queue: VecDeque<String>,
+    /// The number the next job is submitted under (its place in submission order).
+    pub next_job_number: u64,
     pub bulk_user_import: bool,
     pub ignored: IgnoredFields,
     pub ids: IdSequences,
@@ -127,6 +132,8 @@ impl InstanceData {
             memberships: BTreeMap::new(),
             memberships_by_user: HashMap::new(),
             jobs: BTreeMap::new(),
+            job_queue: VecDeque::new(),
+            next_job_number: 0,
             bulk_user_import: fixture.bulk_user_import,
             ignored: IgnoredFields::default(),
             ids: IdSequences::new(instance),

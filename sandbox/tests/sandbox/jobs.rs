@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use zdsync_sandbox::ZendeskInstance;
@@ -298,4 +298,131 @@ async fn batches_over_100_are_refused() {
         .await;
     assert_eq!(missing.status, 400);
     assert_eq!(missing.body["error"], json!("ParameterMissing"));
+}
+
+/// The status of each job, in the order of `ids`.
+async fn statuses_of(zd: &crate::support::Zendesk<'_>, ids: &[String]) -> Vec<String> {
+    let reply = zd
+        .get(&format!(
+            "/api/v2/job_statuses/show_many?ids={}",
+            ids.join(",")
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let statuses = reply.body["job_statuses"].as_array().expect("statuses");
+    assert_eq!(statuses.len(), ids.len());
+    statuses
+        .iter()
+        .zip(ids)
+        .map(|(status, id)| {
+            assert_eq!(status["id"], json!(id));
+            status["status"].as_str().expect("status").to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn one_worker_works_the_jobs_one_at_a_time_in_submission_order() {
+    let mut config = fast_config(empty());
+    config.job_delay = Duration::from_millis(200);
+    config.job_workers = 1;
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    let submitted = Instant::now();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let reply = zd
+            .post(
+                "/api/v2/organizations/create_many",
+                json!({"organizations": [{"name": format!("Worked {n}")}]}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_eq!(reply.body["job_status"]["status"], json!("queued"));
+        ids.push(
+            reply.body["job_status"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let mut queued_behind_a_worker = false;
+    loop {
+        let statuses = statuses_of(&zd, &ids).await;
+        // Completed jobs are a prefix of the submission order, the one working (if any)
+        // comes right after them, and everything later is still queued.
+        let done = statuses.iter().take_while(|s| *s == "completed").count();
+        let rest = &statuses[done..];
+        let working = rest.iter().filter(|s| *s == "working").count();
+        assert!(working <= 1, "{statuses:?}");
+        if working == 1 {
+            assert_eq!(rest[0], "working", "{statuses:?}");
+        }
+        assert!(
+            rest.iter().skip(working).all(|s| s == "queued"),
+            "{statuses:?}"
+        );
+        if working == 1 && rest.len() >= 3 {
+            // Jobs that have long served their own queued time still wait for the worker.
+            queued_behind_a_worker = true;
+        }
+        if done == ids.len() {
+            break;
+        }
+        assert!(
+            submitted.elapsed() < Duration::from_secs(10),
+            "jobs never finished: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let elapsed = submitted.elapsed();
+    // Each job works for 100 ms after the one before it: the last ends ~600 ms in.
+    assert!(
+        elapsed >= Duration::from_millis(500),
+        "five jobs done in {elapsed:?}"
+    );
+    assert!(queued_behind_a_worker);
+    let names: Vec<Value> = h
+        .sandbox
+        .zendesk(ZendeskInstance::Global)
+        .organizations()
+        .iter()
+        .map(|o| o["name"].clone())
+        .collect();
+    assert_eq!(names.len(), 5);
+}
+
+#[tokio::test]
+async fn jobs_waiting_for_a_worker_count_as_in_flight() {
+    let mut config = fast_config(empty());
+    config.job_delay = Duration::from_secs(10);
+    config.job_workers = 1;
+    config.max_inflight_jobs = 3;
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let reply = zd
+            .post(
+                "/api/v2/organizations/create_many",
+                json!({"organizations": [{"name": format!("Org {n}")}]}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let header = reply
+            .header("zendesk-ratelimit-inflight-jobs")
+            .expect("header");
+        // The first job can finish 10 s after it was submitted, and no sooner.
+        assert_eq!(header, format!("total=3; remaining={}; resets=10", 2 - n));
+        ids.push(reply.body["job_status"]["id"].clone());
+    }
+    let refused = zd
+        .post(
+            "/api/v2/organizations/create_many",
+            json!({"organizations": [{"name": "One too many"}]}),
+        )
+        .await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.body["error"], json!("TooManyJobs"));
+    assert_eq!(refused.body["current_job_ids"], Value::Array(ids));
 }
