@@ -9,6 +9,8 @@
 //! stay queued, past their half `job_delay`, until a worker is free, and are taken in the
 //! order they were submitted.
 
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +25,7 @@ use serde_json::{Map, Value, json};
 use super::InstanceState;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::guard::ceil_secs;
+use super::pagination::{self, CursorKey, PageRequest};
 use super::request::{RequestUrl, check_batch_size};
 use super::store::InstanceData;
 
@@ -131,6 +134,18 @@ impl Job {
         self.state != JobState::Completed
     }
 
+    /// Where the job sorts in the job status list.
+    fn list_key(&self) -> JobListKey {
+        JobListKey {
+            completed: self.completed_at.is_some(),
+            completed_at: Reverse(
+                self.completed_at
+                    .map_or(0, |at| at.timestamp_nanos_opt().unwrap_or(i64::MAX)),
+            ),
+            submitted: Reverse(self.number),
+        }
+    }
+
     fn render(&self, base_url: &str) -> Value {
         json!({
             "id": self.id,
@@ -141,6 +156,49 @@ impl Job {
             "status": self.state.as_str(),
             "message": self.message,
             "results": self.results,
+        })
+    }
+}
+
+/// The order of `GET /api/v2/job_statuses`: "by completion date then creation date,
+/// descending" (apis.md A8). Jobs still queued or working have no completion date and come
+/// first, newest submitted first; then completed ones, most recently completed first, ties
+/// by newest submitted. Cursors of the list carry this key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct JobListKey {
+    completed: bool,
+    /// Nanoseconds since the epoch; 0 while in flight.
+    completed_at: Reverse<i64>,
+    /// The job's place in submission order (creation order, exactly).
+    submitted: Reverse<u64>,
+}
+
+impl CursorKey for JobListKey {
+    fn to_text(&self) -> String {
+        format!(
+            "job:{}:{}:{}",
+            u8::from(self.completed),
+            self.completed_at.0,
+            self.submitted.0
+        )
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        let mut parts = text.strip_prefix("job:")?.split(':');
+        let completed = match parts.next()? {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
+        let completed_at = parts.next()?.parse().ok()?;
+        let submitted = parts.next()?.parse().ok()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(JobListKey {
+            completed,
+            completed_at: Reverse(completed_at),
+            submitted: Reverse(submitted),
         })
     }
 }
@@ -408,6 +466,31 @@ fn failed_update(index: usize, id: Option<u64>, error: &str, details: &str) -> V
         result["id"] = json!(id);
     }
     result
+}
+
+/// The account's job statuses still kept (`job_ttl`), cursor-paginated only, in
+/// [`JobListKey`] order. Without `page[size]` a page holds 100.
+pub(crate) async fn list(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let request = PageRequest::cursor_from_url(&url)?;
+    let mut data = state.data();
+    data.forget_expired_jobs(state.settings.job_ttl);
+    let by_key: BTreeMap<JobListKey, &Job> = data
+        .jobs
+        .values()
+        .map(|job| (job.list_key(), job))
+        .collect();
+    let keys: Vec<JobListKey> = by_key.keys().cloned().collect();
+    Ok(Json(pagination::page(
+        keys,
+        request,
+        "job_statuses",
+        &url,
+        &state.server_url,
+        |key| by_key[&key].render(&data.base_url),
+    )))
 }
 
 pub(crate) async fn show(

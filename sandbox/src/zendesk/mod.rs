@@ -184,6 +184,7 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
             "/api/v2/organization_memberships/{id}",
             get(memberships::show).delete(memberships::delete),
         )
+        .route("/api/v2/job_statuses", get(jobs::list))
         .route("/api/v2/job_statuses/show_many", get(jobs::show_many))
         .route("/api/v2/job_statuses/{id}", get(jobs::show))
         .method_not_allowed_fallback(invalid_endpoint)

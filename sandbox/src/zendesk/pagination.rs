@@ -1,9 +1,9 @@
 //! Cursor and offset pagination (apis.md A1).
 //!
 //! Cursor pages are requested with `page[size]` (1–100; more is a 400, see FIXTURE.md) and
-//! walk records in id order. Cursors are opaque: base64 of the boundary record's id. Like
-//! Zendesk, the last page still carries `after_cursor` and `links.next`; only
-//! `meta.has_more` says to stop.
+//! walk records in id order (or, for a list sorted otherwise, in the order of its
+//! [`CursorKey`]). Cursors are opaque: base64 of the boundary record's key. Like Zendesk, the
+//! last page still carries `after_cursor` and `links.next`; only `meta.has_more` says to stop.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,12 +17,29 @@ pub(crate) const MAX_PAGE_SIZE: usize = 100;
 const MAX_OFFSET_RECORDS: usize = 10_000;
 const CURSOR_PREFIX: &str = "zdsb:";
 
+/// What a cursor marks: a record id, or the sort key of a list not sorted by id. Keys sort
+/// in page order; a cursor is the key's text, prefixed and base64-encoded.
+pub(crate) trait CursorKey: Ord + Clone {
+    fn to_text(&self) -> String;
+    fn from_text(text: &str) -> Option<Self>;
+}
+
+impl CursorKey for u64 {
+    fn to_text(&self) -> String {
+        self.to_string()
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PageRequest {
+pub(crate) enum PageRequest<K = u64> {
     Cursor {
         size: usize,
-        after: Option<u64>,
-        before: Option<u64>,
+        after: Option<K>,
+        before: Option<K>,
     },
     Offset(Offset),
 }
@@ -69,24 +86,31 @@ impl Offset {
     }
 }
 
-impl PageRequest {
+impl<K: CursorKey> PageRequest<K> {
+    /// A cursor page when any `page[…]` parameter is given, an offset page otherwise.
     pub(crate) fn from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
-        let query = &url.query;
         let cursor_mode = ["page[size]", "page[after]", "page[before]"]
             .iter()
-            .any(|k| query.has(k));
+            .any(|k| url.query.has(k));
         if cursor_mode {
-            let size = match query.get("page[size]") {
-                Some(raw) => page_size(raw)?,
-                None => MAX_PAGE_SIZE,
-            };
-            return Ok(PageRequest::Cursor {
-                size,
-                after: query.get("page[after]").map(decode_cursor).transpose()?,
-                before: query.get("page[before]").map(decode_cursor).transpose()?,
-            });
+            return Self::cursor_from_url(url);
         }
         Offset::from_url(url).map(PageRequest::Offset)
+    }
+
+    /// A cursor page, for lists that only paginate that way: without `page[size]` a page
+    /// holds 100.
+    pub(crate) fn cursor_from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
+        let query = &url.query;
+        let size = match query.get("page[size]") {
+            Some(raw) => page_size(raw)?,
+            None => MAX_PAGE_SIZE,
+        };
+        Ok(PageRequest::Cursor {
+            size,
+            after: query.get("page[after]").map(decode_cursor).transpose()?,
+            before: query.get("page[before]").map(decode_cursor).transpose()?,
+        })
     }
 }
 
@@ -102,28 +126,28 @@ fn page_size(raw: &str) -> Result<usize, ZendeskError> {
         })
 }
 
-pub(crate) fn encode_cursor(id: u64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
+pub(crate) fn encode_cursor<K: CursorKey>(key: &K) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", key.to_text()))
 }
 
-fn decode_cursor(raw: &str) -> Result<u64, ZendeskError> {
+fn decode_cursor<K: CursorKey>(raw: &str) -> Result<K, ZendeskError> {
     URL_SAFE_NO_PAD
         .decode(raw)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix(CURSOR_PREFIX)?.parse().ok())
+        .and_then(|text| K::from_text(text.strip_prefix(CURSOR_PREFIX)?))
         .ok_or_else(|| ZendeskError::bad_request("InvalidPaginationParameter", "Invalid cursor"))
 }
 
 /// One page of the records `ids` (sorted ascending) under `key`, in the form the request
 /// asked for. Only the records on the page are rendered.
-pub(crate) fn page(
-    ids: Vec<u64>,
-    request: PageRequest,
+pub(crate) fn page<K: CursorKey>(
+    ids: Vec<K>,
+    request: PageRequest<K>,
     key: &str,
     url: &RequestUrl,
     server_url: &str,
-    render: impl Fn(u64) -> Value,
+    render: impl Fn(K) -> Value,
 ) -> Value {
     match request {
         PageRequest::Cursor {
@@ -138,34 +162,36 @@ pub(crate) fn page(
     }
 }
 
-fn cursor_select(
-    ids: Vec<u64>,
+fn cursor_select<K: CursorKey>(
+    ids: Vec<K>,
     size: usize,
-    after: Option<u64>,
-    before: Option<u64>,
-) -> (Vec<u64>, bool) {
+    after: Option<K>,
+    before: Option<K>,
+) -> (Vec<K>, bool) {
     if let Some(before) = before {
-        let earlier: Vec<u64> = ids.into_iter().filter(|id| *id < before).collect();
+        let mut earlier: Vec<K> = ids.into_iter().filter(|id| *id < before).collect();
         let start = earlier.len().saturating_sub(size);
-        return (earlier[start..].to_vec(), start > 0);
+        return (earlier.split_off(start), start > 0);
     }
-    let mut later = ids.into_iter().filter(|id| after.is_none_or(|a| *id > a));
-    let selected: Vec<u64> = later.by_ref().take(size).collect();
+    let mut later = ids
+        .into_iter()
+        .filter(|id| after.as_ref().is_none_or(|a| id > a));
+    let selected: Vec<K> = later.by_ref().take(size).collect();
     let has_more = later.next().is_some();
     (selected, has_more)
 }
 
-fn cursor_body(
-    selected: Vec<u64>,
+fn cursor_body<K: CursorKey>(
+    selected: Vec<K>,
     has_more: bool,
     size: usize,
     key: &str,
     url: &RequestUrl,
     server_url: &str,
-    render: impl Fn(u64) -> Value,
+    render: impl Fn(K) -> Value,
 ) -> Value {
-    let after_cursor = selected.last().map(|id| encode_cursor(*id));
-    let before_cursor = selected.first().map(|id| encode_cursor(*id));
+    let after_cursor = selected.last().map(encode_cursor);
+    let before_cursor = selected.first().map(encode_cursor);
     let carried = url.query.without(|k| k.starts_with("page["));
     let link = |direction: &str, cursor: &Option<String>| {
         cursor.as_ref().map(|cursor| {
@@ -191,13 +217,13 @@ fn cursor_body(
     Value::Object(body)
 }
 
-pub(crate) fn offset_page(
-    ids: Vec<u64>,
+pub(crate) fn offset_page<K>(
+    ids: Vec<K>,
     Offset { page, per_page }: Offset,
     key: &str,
     url: &RequestUrl,
     server_url: &str,
-    render: impl Fn(u64) -> Value,
+    render: impl Fn(K) -> Value,
 ) -> Value {
     let count = ids.len();
     let start = (page - 1) * per_page;
@@ -256,7 +282,7 @@ mod tests {
     #[test]
     fn cursor_walks_forward_and_back() {
         let first_url = url("page[size]=2");
-        let request = PageRequest::from_url(&first_url).expect("valid");
+        let request = PageRequest::<u64>::from_url(&first_url).expect("valid");
         let first = page(
             records(5),
             request,
@@ -272,7 +298,7 @@ mod tests {
 
         let after = first["meta"]["after_cursor"].as_str().expect("cursor");
         let second_url = url(&format!("page[size]=2&page[after]={after}"));
-        let request = PageRequest::from_url(&second_url).expect("valid");
+        let request = PageRequest::<u64>::from_url(&second_url).expect("valid");
         let second = page(
             records(5),
             request,
@@ -285,7 +311,7 @@ mod tests {
 
         let before = second["meta"]["before_cursor"].as_str().expect("cursor");
         let back_url = url(&format!("page[size]=2&page[before]={before}"));
-        let request = PageRequest::from_url(&back_url).expect("valid");
+        let request = PageRequest::<u64>::from_url(&back_url).expect("valid");
         let back = page(
             records(5),
             request,
@@ -300,8 +326,11 @@ mod tests {
 
     #[test]
     fn last_page_keeps_cursor_but_has_no_more() {
-        let u = url(&format!("page[size]=3&page[after]={}", encode_cursor(30)));
-        let request = PageRequest::from_url(&u).expect("valid");
+        let u = url(&format!(
+            "page[size]=3&page[after]={}",
+            encode_cursor(&30u64)
+        ));
+        let request = PageRequest::<u64>::from_url(&u).expect("valid");
         let last = page(records(5), request, "organizations", &u, "http://h", render);
         assert_eq!(ids(&last), vec![40, 50]);
         assert_eq!(last["meta"]["has_more"], json!(false));
@@ -311,7 +340,7 @@ mod tests {
     #[test]
     fn empty_page_has_null_cursors() {
         let u = url("page[size]=3");
-        let request = PageRequest::from_url(&u).expect("valid");
+        let request = PageRequest::<u64>::from_url(&u).expect("valid");
         let empty = page(Vec::new(), request, "organizations", &u, "http://h", render);
         assert_eq!(empty["meta"]["after_cursor"], Value::Null);
         assert_eq!(empty["links"]["next"], Value::Null);
@@ -325,14 +354,17 @@ mod tests {
             "page[size]=x",
             "page[after]=nope",
         ] {
-            assert!(PageRequest::from_url(&url(query)).is_err(), "{query}");
+            assert!(
+                PageRequest::<u64>::from_url(&url(query)).is_err(),
+                "{query}"
+            );
         }
     }
 
     #[test]
     fn offset_pages_count_and_link() {
         let u = url("page=2&per_page=2&name=x");
-        let request = PageRequest::from_url(&u).expect("valid");
+        let request = PageRequest::<u64>::from_url(&u).expect("valid");
         let body = page(records(5), request, "organizations", &u, "http://h", render);
         assert_eq!(ids(&body), vec![30, 40]);
         assert_eq!(body["count"], json!(5));

@@ -426,3 +426,232 @@ async fn jobs_waiting_for_a_worker_count_as_in_flight() {
     assert_eq!(refused.body["error"], json!("TooManyJobs"));
     assert_eq!(refused.body["current_job_ids"], Value::Array(ids));
 }
+
+/// Every job status of the list, following `links.next` with pages of `size`.
+async fn list_all_jobs(zd: &crate::support::Zendesk<'_>, size: usize) -> Vec<Value> {
+    let mut url = format!("/api/v2/job_statuses?page[size]={size}");
+    let mut all = Vec::new();
+    loop {
+        let reply = zd.get(&url).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let page = reply.body["job_statuses"].as_array().expect("statuses");
+        assert!(page.len() <= size);
+        all.extend(page.iter().cloned());
+        if reply.body["meta"]["has_more"] == json!(false) {
+            return all;
+        }
+        url = reply.body["links"]["next"]
+            .as_str()
+            .expect("next link")
+            .to_owned();
+    }
+}
+
+fn job_ids(statuses: &[Value]) -> Vec<String> {
+    statuses
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_job_status_list_shows_every_job_type_newest_first() {
+    let h = Harness::start(empty()).await;
+    let zd = h.global();
+    let a = zd.create_org(json!({"name": "A"})).await;
+    let b = zd.create_org(json!({"name": "B"})).await;
+    let user = zd
+        .create_user(json!({"name": "Pat", "email": "pat@x.example"}))
+        .await;
+    let jobs = [
+        (
+            "POST",
+            "/api/v2/organizations/create_many".to_owned(),
+            json!({"organizations": [{"name": "C"}, {"name": "D"}]}),
+            "OrganizationBulkCreateJob",
+            2,
+        ),
+        (
+            "PUT",
+            format!(
+                "/api/v2/organizations/update_many?ids={},{}",
+                a["id"], b["id"]
+            ),
+            json!({"organization": {"notes": "bulk"}}),
+            "OrganizationBulkUpdateJob",
+            2,
+        ),
+        (
+            "POST",
+            "/api/v2/users/create_many".to_owned(),
+            json!({"users": [
+                {"name": "U1", "email": "u1@x.example"},
+                {"name": "U2", "email": "u2@x.example"},
+                {"name": "U3", "email": "u3@x.example"},
+            ]}),
+            "UserBulkCreateJobV2",
+            3,
+        ),
+        (
+            "PUT",
+            "/api/v2/users/update_many".to_owned(),
+            json!({"users": [{"id": user["id"], "notes": "n"}]}),
+            "UserBulkUpdateJobV2",
+            1,
+        ),
+        (
+            "POST",
+            "/api/v2/organization_memberships/create_many".to_owned(),
+            json!({"organization_memberships": [
+                {"user_id": user["id"], "organization_id": a["id"]},
+                {"user_id": user["id"], "organization_id": b["id"]},
+            ]}),
+            "OrganizationMembershipBulkCreateJob",
+            2,
+        ),
+    ];
+    let mut submitted = Vec::new();
+    for (method, path, body, _, _) in &jobs {
+        let done = zd.run_job(method, path, body.clone()).await;
+        submitted.push(done["id"].as_str().expect("id").to_owned());
+    }
+
+    let reply = zd.get("/api/v2/job_statuses.json").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let listed = reply.body["job_statuses"].as_array().expect("statuses");
+    assert_eq!(reply.body["meta"]["has_more"], json!(false));
+    assert!(reply.body["meta"]["after_cursor"].is_string());
+    // Completed one after the other: the most recently completed (the last) comes first.
+    let mut newest_first = submitted.clone();
+    newest_first.reverse();
+    assert_eq!(job_ids(listed), newest_first);
+    for (status, (_, _, _, job_type, total)) in listed.iter().rev().zip(&jobs) {
+        assert_eq!(status["job_type"], json!(job_type), "{status}");
+        assert_eq!(status["total"], json!(total), "{status}");
+        assert_eq!(status["progress"], json!(total), "{status}");
+        assert_eq!(status["status"], json!("completed"));
+        assert_eq!(status["results"].as_array().map(Vec::len), Some(*total));
+        // Each item is the very object the other job endpoints render.
+        let id = status["id"].as_str().expect("id");
+        let shown = zd.get(&format!("/api/v2/job_statuses/{id}")).await;
+        assert_eq!(&shown.body["job_status"], status);
+    }
+
+    // Pages of two walk the same list; prev goes back.
+    assert_eq!(job_ids(&list_all_jobs(&zd, 2).await), newest_first);
+    let first = zd.get("/api/v2/job_statuses?page[size]=2").await;
+    assert_eq!(first.body["meta"]["has_more"], json!(true));
+    let next = first.body["links"]["next"].as_str().expect("next");
+    assert!(next.contains("page%5Bsize%5D=2"), "{next}");
+    let second = zd.get(next).await;
+    assert_eq!(
+        job_ids(second.body["job_statuses"].as_array().expect("page")),
+        newest_first[2..4]
+    );
+    let back = zd
+        .get(second.body["links"]["prev"].as_str().expect("prev"))
+        .await;
+    assert_eq!(
+        job_ids(back.body["job_statuses"].as_array().expect("page")),
+        newest_first[..2]
+    );
+
+    let too_big = zd.get("/api/v2/job_statuses?page[size]=101").await;
+    assert_eq!(too_big.status, 400);
+    assert_eq!(too_big.body["error"], json!("InvalidPaginationParameter"));
+    // A cursor of another list is no cursor here.
+    let orgs = zd.get("/api/v2/organizations?page[size]=1").await;
+    let foreign_cursor = zd
+        .get(&format!(
+            "/api/v2/job_statuses?page[after]={}",
+            orgs.body["meta"]["after_cursor"].as_str().expect("cursor")
+        ))
+        .await;
+    assert_eq!(foreign_cursor.status, 400);
+    // The other instance has its own jobs.
+    let usgov = h.usgov().get("/api/v2/job_statuses").await;
+    assert_eq!(usgov.body["job_statuses"], json!([]));
+    assert_eq!(usgov.body["meta"]["after_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn jobs_in_flight_head_the_list() {
+    let mut config = fast_config(empty());
+    config.job_delay = Duration::from_millis(300);
+    config.job_workers = 1;
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    let create = |name: &str| json!({"organizations": [{"name": name}]});
+    let first = zd
+        .run_job("POST", "/api/v2/organizations/create_many", create("One"))
+        .await;
+    let second = zd
+        .run_job("POST", "/api/v2/organizations/create_many", create("Two"))
+        .await;
+    let mut in_flight = Vec::new();
+    for name in ["Three", "Four"] {
+        let reply = zd
+            .post("/api/v2/organizations/create_many", create(name))
+            .await;
+        in_flight.push(reply.body["job_status"].clone());
+    }
+    let listed = list_all_jobs(&zd, 100).await;
+    let ids = job_ids(&listed);
+    assert_eq!(
+        ids,
+        vec![
+            in_flight[1]["id"].as_str().expect("id"),
+            in_flight[0]["id"].as_str().expect("id"),
+            second["id"].as_str().expect("id"),
+            first["id"].as_str().expect("id"),
+        ]
+    );
+    let states: Vec<&Value> = listed.iter().map(|s| &s["status"]).collect();
+    assert_eq!(states[0], "queued");
+    assert_ne!(states[1], "completed");
+    assert_eq!(states[2..], [&json!("completed"), &json!("completed")]);
+    assert_eq!(listed[0]["results"], Value::Null);
+    assert_eq!(listed[0]["total"], json!(1));
+    assert_eq!(listed[0]["progress"], json!(0));
+
+    for job in &in_flight {
+        zd.wait_for_job(job).await;
+    }
+    let after = list_all_jobs(&zd, 3).await;
+    assert_eq!(job_ids(&after), ids, "completed in submission order");
+    assert!(after.iter().all(|s| s["status"] == "completed"));
+}
+
+#[tokio::test]
+async fn the_job_status_list_forgets_expired_jobs() {
+    let mut config = fast_config(empty());
+    config.job_ttl = Duration::from_millis(700);
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    let old = zd
+        .run_job(
+            "POST",
+            "/api/v2/organizations/create_many",
+            json!({"organizations": [{"name": "Old"}]}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let new = zd
+        .run_job(
+            "POST",
+            "/api/v2/organizations/create_many",
+            json!({"organizations": [{"name": "New"}]}),
+        )
+        .await;
+    assert_eq!(list_all_jobs(&zd, 1).await.len(), 2);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let listed = list_all_jobs(&zd, 1).await;
+    assert_eq!(job_ids(&listed), job_ids(&[new]));
+    let gone = zd
+        .get(&format!(
+            "/api/v2/job_statuses/{}",
+            old["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(gone.status, 404);
+}

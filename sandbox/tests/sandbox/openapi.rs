@@ -254,6 +254,9 @@ async fn zendesk_responses_match_the_documented_schemas() {
         "/api/v2/job_statuses/show_many",
         &statuses,
     );
+    let list = zd.get("/api/v2/job_statuses?page[size]=1").await;
+    assert_eq!(list.body["meta"]["has_more"], json!(true));
+    oas.check("job-statuses", "get", "/api/v2/job_statuses", &list);
 
     let user = zd
         .post("/api/v2/users", json!({"user": {"name": "Schema User", "email": "schema@x.example", "organization_id": id}}))
@@ -305,6 +308,13 @@ async fn zendesk_responses_match_the_documented_schemas() {
         )
         .await;
     oas.check("users", "put", "/api/v2/users/update_many", &update_users);
+    // The list with jobs still in flight (no results yet).
+    oas.check(
+        "job-statuses",
+        "get",
+        "/api/v2/job_statuses",
+        &zd.get("/api/v2/job_statuses").await,
+    );
 
     let other_org = h.sandbox.zendesk(ZendeskInstance::Global).organizations()[0]["id"].clone();
     let membership = zd
@@ -337,5 +347,17 @@ async fn zendesk_responses_match_the_documented_schemas() {
         "get",
         "/api/v2/organization_memberships/{organization_membership_id}",
         &one,
+    );
+    let create_memberships = zd
+        .post(
+            "/api/v2/organization_memberships/create_many",
+            json!({"organization_memberships": [{"user_id": user_id, "organization_id": id}]}),
+        )
+        .await;
+    oas.check(
+        "organization-memberships",
+        "post",
+        "/api/v2/organization_memberships/create_many",
+        &create_memberships,
     );
 }
