@@ -71,6 +71,11 @@ pub struct SandboxConfig {
     pub max_inflight_jobs: usize,
     /// How long a job status stays readable after the job was created (Zendesk: one day).
     pub job_ttl: Duration,
+    /// How far Zendesk's search index lags behind writes (default zero: search sees every
+    /// write at once). The user and organization searches answer from the records as they
+    /// were this long ago: a record created since is not found, one changed since is found
+    /// (and rendered) as it was. Other reads are never stale.
+    pub search_index_delay: Duration,
     /// Single-record updates (`PUT /organizations/{id}`, `PUT /users/{id}`) allowed per
     /// record per minute (Zendesk: 5). 0 turns the limit off.
     pub record_update_limit_per_minute: u32,
@@ -92,6 +97,7 @@ impl SandboxConfig {
             zendesk_rate_limit_window: Duration::from_secs(60),
             max_inflight_jobs: 30,
             job_ttl: Duration::from_secs(24 * 60 * 60),
+            search_index_delay: Duration::ZERO,
             record_update_limit_per_minute: 5,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             seed: 0,

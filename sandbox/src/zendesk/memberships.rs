@@ -77,6 +77,7 @@ impl InstanceData {
         now: DateTime<Utc>,
     ) -> Result<u64, RecordInvalid> {
         self.check_new_membership(user_id, organization_id)?;
+        self.note_user_write(user_id, now);
         let id = self.ids.membership();
         self.insert_membership(id, user_id, organization_id, make_default, now);
         self.touch_user(user_id, now);
@@ -160,6 +161,7 @@ impl InstanceData {
         organization_id: Option<u64>,
         now: DateTime<Utc>,
     ) {
+        self.note_user_write(user_id, now);
         for id in self
             .memberships_by_user
             .remove(&user_id)
@@ -175,9 +177,11 @@ impl InstanceData {
     }
 
     fn remove_membership(&mut self, id: u64, now: DateTime<Utc>) -> bool {
-        let Some(removed) = self.memberships.remove(&id) else {
+        let Some(user_id) = self.memberships.get(&id).map(|m| m.user_id) else {
             return false;
         };
+        self.note_user_write(user_id, now);
+        let removed = self.memberships.remove(&id).expect("found above");
         if let Some(ids) = self.memberships_by_user.get_mut(&removed.user_id) {
             ids.remove(&id);
         }

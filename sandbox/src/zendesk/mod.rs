@@ -6,6 +6,7 @@ pub(crate) mod default_fields;
 mod errors;
 mod fields;
 mod guard;
+mod index;
 mod jobs;
 mod memberships;
 mod organizations;
@@ -62,6 +63,9 @@ impl InstanceState {
     ) -> Result<Self, FixtureError> {
         let base_url = format!("{server_url}/zendesk/{instance}");
         let job_seed = config.seed ^ (instance as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut data = InstanceData::from_fixture(instance, &base_url, fixture, job_seed)?;
+        // Set after loading: the starting world is already indexed.
+        data.index = index::SearchIndex::new(config.search_index_delay);
         Ok(InstanceState {
             instance,
             server_url: server_url.to_owned(),
@@ -69,9 +73,7 @@ impl InstanceState {
                 .credentials
                 .clone()
                 .unwrap_or_else(|| ZendeskCredentials::default_for(instance)),
-            data: Mutex::new(InstanceData::from_fixture(
-                instance, &base_url, fixture, job_seed,
-            )?),
+            data: Mutex::new(data),
             limits: Limits::new(
                 config.zendesk_rate_limit_per_minute,
                 config.zendesk_rate_limit_window,

@@ -1,5 +1,6 @@
 //! Organizations (apis.md A2, A3): the records the sync creates, updates and marks.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -14,6 +15,7 @@ use super::InstanceState;
 use super::attributes::{self, check, same_key};
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::{FieldSet, IgnoredFields};
+use super::index::Indexed;
 use super::jobs::{self, JobWork, RecordRef, UpdateItem};
 use super::pagination::{self, Offset, PageRequest};
 use super::request::{
@@ -41,7 +43,7 @@ pub(crate) struct Organization {
 
 impl Organization {
     /// The defaults of a new record (the 201 example of apis.md A2).
-    fn blank(now: DateTime<Utc>) -> Self {
+    pub(crate) fn blank(now: DateTime<Utc>) -> Self {
         Organization {
             id: 0,
             name: String::new(),
@@ -285,6 +287,7 @@ impl InstanceData {
         self.organization_conflicts(&org).into_result()?;
         org.id = self.ids.organization();
         let id = org.id;
+        self.index.note_organization(id, now, || None);
         self.put_organization(org);
         Ok(id)
     }
@@ -307,6 +310,9 @@ impl InstanceData {
         .and_then(|()| self.organization_conflicts(&org).into_result());
         if outcome.is_ok() {
             org.updated_at = now;
+            let organizations = &self.organizations;
+            self.index
+                .note_organization(id, now, || organizations.get(&id).cloned());
             self.put_organization(org);
         }
         Some(outcome)
@@ -354,8 +360,70 @@ impl InstanceData {
             .map_err(|e| invalid(e.summary()))?;
         self.ids.reserve_organization(org.id);
         let id = org.id;
+        // A fixture's records are indexed; one a test adds later is new to the index.
+        self.index.note_organization(id, now, || None);
         self.put_organization(org);
         Ok(self.render_organization(id))
+    }
+
+    /// The organization as the search index has it (`None`: not in the index).
+    fn indexed_organization(&self, id: u64) -> Option<&Organization> {
+        match self.index.organizations.get(id) {
+            Indexed::Current => self.organizations.get(&id),
+            Indexed::Earlier(before) => before,
+        }
+    }
+
+    fn render_indexed_organization(&self, id: u64) -> Value {
+        self.indexed_organization(id)
+            .expect("search found it in the index")
+            .render(&self.base_url, &self.organization_fields)
+    }
+
+    /// Name search as the index answers it: the organizations whose indexed name matches
+    /// (trimmed, case-insensitively), the first of them as name search returns one.
+    fn search_organizations_by_name(&self, name: &str) -> Option<u64> {
+        let key = name_key(name);
+        let lagging = &self.index.organizations;
+        let mut ids: BTreeSet<u64> = self
+            .organization_names
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| !lagging.is_lagging(*id))
+            .collect();
+        ids.extend(lagging.ids().filter(|id| {
+            self.indexed_organization(*id)
+                .is_some_and(|org| name_key(&org.name) == key)
+        }));
+        ids.first().copied()
+    }
+
+    /// External-id search as the index answers it.
+    fn search_organizations_by_external_id(&self, external_id: &str) -> Option<u64> {
+        let lagging = &self.index.organizations;
+        if lagging.is_empty() {
+            return self.find_organization_by_external_id(external_id);
+        }
+        let matches = |org: &&Organization| {
+            org.external_id
+                .as_deref()
+                .is_some_and(|e| same_key(e, external_id))
+        };
+        let current = self
+            .organizations
+            .values()
+            .filter(matches)
+            .find(|org| !lagging.is_lagging(org.id))
+            .map(|org| org.id);
+        let earlier = lagging
+            .ids()
+            .filter_map(|id| self.indexed_organization(id))
+            .filter(matches)
+            .map(|org| org.id)
+            .min();
+        current.into_iter().chain(earlier).min()
     }
 
     pub(crate) fn edit_organization(
@@ -442,17 +510,22 @@ pub(crate) async fn show_many(
     )))
 }
 
-/// Exact, case-insensitive match on `name` or `external_id`, not both (apis.md A3).
+/// Exact, case-insensitive match on `name` or `external_id`, not both (apis.md A3), from
+/// the search index (which may lag behind writes, see `SandboxConfig::search_index_delay`).
 pub(crate) async fn search(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
     let offset = Offset::from_url(&url)?;
-    let data = state.data();
+    let mut data = state.data();
+    data.index.catch_up(Utc::now());
     let ids: Vec<u64> = match (url.query.get("name"), url.query.get("external_id")) {
-        (Some(name), None) => data.find_organization_by_name(name).into_iter().collect(),
+        (Some(name), None) => data
+            .search_organizations_by_name(name)
+            .into_iter()
+            .collect(),
         (None, Some(external_id)) => data
-            .find_organization_by_external_id(external_id)
+            .search_organizations_by_external_id(external_id)
             .into_iter()
             .collect(),
         _ => {
@@ -468,7 +541,7 @@ pub(crate) async fn search(
         "organizations",
         &url,
         &state.server_url,
-        |id| data.render_organization(id),
+        |id| data.render_indexed_organization(id),
     )))
 }
 

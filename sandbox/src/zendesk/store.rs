@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::default_fields;
 use super::fields::{FieldSet, IgnoredFields};
+use super::index::SearchIndex;
 use super::jobs::Job;
 use super::memberships::Membership;
 use super::organizations::Organization;
@@ -38,6 +39,8 @@ pub(crate) struct InstanceData {
     /// The number the next job is submitted under (its place in submission order).
     pub next_job_number: u64,
     pub bulk_user_import: bool,
+    /// What the search endpoints see: the records as they were `search_index_delay` ago.
+    pub index: SearchIndex,
     pub ignored: IgnoredFields,
     pub ids: IdSequences,
     pub job_ids: ChaCha8Rng,
@@ -135,6 +138,7 @@ impl InstanceData {
             job_queue: VecDeque::new(),
             next_job_number: 0,
             bulk_user_import: fixture.bulk_user_import,
+            index: SearchIndex::default(),
             ignored: IgnoredFields::default(),
             ids: IdSequences::new(instance),
             job_ids: ChaCha8Rng::seed_from_u64(job_seed),

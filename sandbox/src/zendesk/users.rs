@@ -15,6 +15,7 @@ use super::InstanceState;
 use super::attributes::{self, check, same_key};
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::{FieldSet, IgnoredFields};
+use super::index::{Indexed, IndexedUser};
 use super::jobs::{self, JobWork, RecordRef};
 use super::organizations::{reject_unknown, update_items};
 use super::pagination::{self, Offset, PageRequest};
@@ -406,6 +407,83 @@ impl InstanceData {
         }
     }
 
+    /// Notes, for the search index, what user `id` is before a write at `now` changes them
+    /// (or their memberships). Nothing when the index keeps up with writes or an earlier
+    /// step of the same write noted them already.
+    pub(crate) fn note_user_write(&mut self, id: u64, now: DateTime<Utc>) {
+        if !self.index.needs(&self.index.users, id, now) {
+            return;
+        }
+        let before = self.users.get(&id).map(|user| IndexedUser {
+            user: user.clone(),
+            organization_id: self.default_organization_of(id),
+        });
+        self.index.note_user(id, now, before);
+    }
+
+    /// The user as the search index has them, with their organization (`None`: not in the
+    /// index).
+    fn indexed_user(&self, id: u64) -> Option<(&User, Option<u64>)> {
+        match self.index.users.get(id) {
+            Indexed::Current => self
+                .users
+                .get(&id)
+                .map(|user| (user, self.default_organization_of(id))),
+            Indexed::Earlier(before) => before.map(|i| (&i.user, i.organization_id)),
+        }
+    }
+
+    fn render_indexed_user(&self, id: u64) -> Value {
+        let (user, organization_id) = self.indexed_user(id).expect("search found it in the index");
+        user.render(&self.base_url, &self.user_fields, organization_id)
+    }
+
+    /// The users whose indexed state satisfies `query`, by id.
+    fn search_users(&self, query: &UserQuery) -> Vec<u64> {
+        let lagging = &self.index.users;
+        let mut ids: Vec<u64> = self
+            .users
+            .values()
+            .filter(|u| query.matches(u, self.default_organization_of(u.id)))
+            .filter(|u| !lagging.is_lagging(u.id))
+            .map(|u| u.id)
+            .collect();
+        if !lagging.is_empty() {
+            ids.extend(lagging.ids().filter(|id| {
+                self.indexed_user(*id)
+                    .is_some_and(|(user, organization_id)| query.matches(user, organization_id))
+            }));
+            ids.sort_unstable();
+        }
+        ids
+    }
+
+    /// External-id search as the index answers it.
+    fn search_users_by_external_id(&self, external_id: &str) -> Option<u64> {
+        let lagging = &self.index.users;
+        if lagging.is_empty() {
+            return self.find_user_by_external_id(external_id);
+        }
+        let matches = |user: &User| {
+            user.external_id
+                .as_deref()
+                .is_some_and(|e| same_key(e, external_id))
+        };
+        let current = self
+            .users
+            .values()
+            .filter(|user| matches(user))
+            .find(|user| !lagging.is_lagging(user.id))
+            .map(|user| user.id);
+        let earlier = lagging
+            .ids()
+            .filter_map(|id| self.indexed_user(id))
+            .filter(|(user, _)| matches(user))
+            .map(|(user, _)| user.id)
+            .min();
+        current.into_iter().chain(earlier).min()
+    }
+
     fn apply_organization_change(
         &mut self,
         user_id: u64,
@@ -445,6 +523,7 @@ impl InstanceData {
             .into_result()?;
         user.id = self.ids.user();
         let id = user.id;
+        self.note_user_write(id, now);
         self.users.insert(id, user);
         if let Some(change) = applied.organization {
             self.apply_organization_change(id, change, now);
@@ -476,6 +555,7 @@ impl InstanceData {
                     .into_result()
             });
         if outcome.is_ok() {
+            self.note_user_write(id, now);
             user.updated_at = now;
             self.users.insert(id, user);
             if let Some(change) = applied.organization {
@@ -496,6 +576,19 @@ impl InstanceData {
     /// Loads a fixture user: API attributes plus optional `id`, `created_at`, `updated_at`
     /// and `secondary_emails`. `organization_id` makes the default membership.
     pub(crate) fn seed_user(&mut self, record: &Value) -> Result<Value, FixtureError> {
+        // The steps of seeding (the membership made at the fixture's `created_at`) are not
+        // writes the index sees one by one: a fixture's users are indexed, and one a test
+        // adds later is new to the index as a whole.
+        let recording = self.index.pause();
+        let seeded = self.load_user(record);
+        self.index.resume(recording);
+        let user = seeded?;
+        let id = user["id"].as_u64().expect("a seeded user has an id");
+        self.index.note_user(id, Utc::now(), None);
+        Ok(user)
+    }
+
+    fn load_user(&mut self, record: &Value) -> Result<Value, FixtureError> {
         let now = Utc::now();
         let invalid = |reason: String| FixtureError::Invalid(reason);
         let mut attributes = record
@@ -647,24 +740,22 @@ pub(crate) async fn show_many(
 }
 
 /// `?query=` (a subset of the search syntax, see [`UserQuery`]) or `?external_id=`; offset
-/// pagination only.
+/// pagination only. Answered from the search index, which may lag behind writes (see
+/// `SandboxConfig::search_index_delay`).
 pub(crate) async fn search(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
     let offset = Offset::from_url(&url)?;
-    let data = state.data();
+    let mut data = state.data();
+    data.index.catch_up(Utc::now());
     let ids: Vec<u64> = match (url.query.get("query"), url.query.get("external_id")) {
         (Some(query), None) => {
             let query = UserQuery::parse(query).map_err(ZendeskError::QueryError)?;
-            data.users
-                .values()
-                .filter(|u| query.matches(u, data.default_organization_of(u.id)))
-                .map(|u| u.id)
-                .collect()
+            data.search_users(&query)
         }
         (None, Some(external_id)) => data
-            .find_user_by_external_id(external_id)
+            .search_users_by_external_id(external_id)
             .into_iter()
             .collect(),
         _ => {
@@ -680,7 +771,7 @@ pub(crate) async fn search(
         "users",
         &url,
         &state.server_url,
-        |id| data.render_user(id),
+        |id| data.render_indexed_user(id),
     )))
 }
 

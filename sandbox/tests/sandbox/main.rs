@@ -8,6 +8,7 @@ mod jobs;
 mod openapi;
 mod organizations;
 mod rate_limits;
+mod search;
 mod slack;
 mod snapshot;
 mod support;
