@@ -5,6 +5,7 @@
 //! know survive a read (and a gathered artifact is a faithful snapshot).
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::{Map, Value, json};
@@ -13,8 +14,8 @@ use url::Url;
 use super::config::ZendeskConfig;
 use super::error::ZendeskError;
 use super::jobs::{
-    BulkRun, CREATE_MEMBERSHIPS, CREATE_ORGANIZATIONS, CREATE_USERS, Chunk, Jobs, OnForbidden,
-    UPDATE_ORGANIZATIONS, UPDATE_USERS,
+    AcceptedJob, BulkEndpoint, BulkOptions, BulkRun, CREATE_MEMBERSHIPS, CREATE_ORGANIZATIONS,
+    CREATE_USERS, Chunk, Jobs, LostAnswers, OnForbidden, UPDATE_ORGANIZATIONS, UPDATE_USERS,
 };
 use super::outcomes::{BulkUsers, ItemError, ItemOutcome, Outcomes};
 use super::transport::{RequestCounts, Transport};
@@ -25,6 +26,53 @@ use crate::progress;
 const SINGLE_CREATE_CONCURRENCY: usize = 3;
 
 type Record = Map<String, Value>;
+
+/// The bulk writes a sync sends, each one Zendesk endpoint of background jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkKind {
+    CreateOrganizations,
+    UpdateOrganizations,
+    CreateUsers,
+    UpdateUsers,
+    CreateMemberships,
+}
+
+impl BulkKind {
+    fn endpoint(self) -> &'static BulkEndpoint {
+        match self {
+            BulkKind::CreateOrganizations => &CREATE_ORGANIZATIONS,
+            BulkKind::UpdateOrganizations => &UPDATE_ORGANIZATIONS,
+            BulkKind::CreateUsers => &CREATE_USERS,
+            BulkKind::UpdateUsers => &UPDATE_USERS,
+            BulkKind::CreateMemberships => &CREATE_MEMBERSHIPS,
+        }
+    }
+}
+
+/// The items of Create Many Memberships for `(user_id, organization_id)` pairs.
+pub fn membership_items(pairs: &[(u64, u64)]) -> Vec<Value> {
+    pairs
+        .iter()
+        .map(|(user_id, organization_id)| {
+            json!({"user_id": user_id, "organization_id": organization_id})
+        })
+        .collect()
+}
+
+/// What a bulk write did, as far as it went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkWrite {
+    /// One outcome per item whose job finished, in index order.
+    pub outcomes: Vec<ItemOutcome>,
+    /// Jobs accepted whose outcome is not known yet (running at the deadline, or working
+    /// past the job timeout): ask Zendesk again later.
+    pub open: Vec<AcceptedJob>,
+    /// Items never sent (the deadline came first), in index order.
+    pub unsubmitted: Vec<usize>,
+    pub lost: LostAnswers,
+    pub fell_back_to_single_creates: bool,
+}
 
 /// Whether a paged read is the stage's progress (a gather's list) or a lookup on the way (the
 /// sync's searches and org user lists, whose pages are not what the sync counts).
@@ -140,6 +188,22 @@ impl ZendeskClient {
         }))
     }
 
+    /// One user as Zendesk holds it now (a direct read, never stale as search can be), or
+    /// `None` when there is no such user.
+    pub async fn show_user(&self, id: u64) -> Result<Option<Record>, ZendeskError> {
+        let url = self.transport.url(&format!("users/{id}"), &[])?;
+        match self.transport.get(url).await {
+            Ok(answer) => match answer.body.get("user") {
+                Some(Value::Object(user)) => Ok(Some(user.clone())),
+                _ => Err(ZendeskError::InvalidResponse {
+                    message: format!("Show User answered {} without a user", answer.status),
+                }),
+            },
+            Err(ZendeskError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates one user (`{"name", "email", "organization_id", …}`) and returns it as stored.
     pub async fn create_user(&self, user: Value) -> Result<Record, ZendeskError> {
         let url = self.transport.url("users", &[])?;
@@ -159,22 +223,10 @@ impl ZendeskClient {
         &self,
         pairs: &[(u64, u64)],
     ) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        let items = pairs
-            .iter()
-            .map(|(user_id, organization_id)| {
-                json!({"user_id": user_id, "organization_id": organization_id})
-            })
-            .collect();
-        let mut outcomes = self.bulk(&CREATE_MEMBERSHIPS, items).await?;
-        for outcome in &mut outcomes {
-            if let Err(e) = &outcome.result
-                && e.error == "DuplicateValue"
-            {
-                tracing::debug!(pair = ?pairs[outcome.index], "already a member");
-                outcome.result = Ok(None);
-            }
-        }
-        Ok(outcomes)
+        let items = membership_items(pairs);
+        self.waiting_for_all(BulkKind::CreateMemberships, items)
+            .await
+            .map(|write| write.outcomes)
     }
 
     /// Create Many Organizations, paced; one outcome per item, in order.
@@ -182,7 +234,9 @@ impl ZendeskClient {
         &self,
         items: Vec<Value>,
     ) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        self.bulk(&CREATE_ORGANIZATIONS, items).await
+        self.waiting_for_all(BulkKind::CreateOrganizations, items)
+            .await
+            .map(|write| write.outcomes)
     }
 
     /// Update Many Organizations (batch form: each item has its `id`), paced.
@@ -190,69 +244,141 @@ impl ZendeskClient {
         &self,
         items: Vec<Value>,
     ) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        self.bulk(&UPDATE_ORGANIZATIONS, items).await
+        self.waiting_for_all(BulkKind::UpdateOrganizations, items)
+            .await
+            .map(|write| write.outcomes)
     }
 
     /// Update Many Users (batch form: each item has its `id`), paced.
     pub async fn update_users(&self, items: Vec<Value>) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        self.bulk(&UPDATE_USERS, items).await
+        self.waiting_for_all(BulkKind::UpdateUsers, items)
+            .await
+            .map(|write| write.outcomes)
     }
 
     /// Create Many Users, paced. When the account has bulk user import off (403), each user
     /// not yet submitted is created with its own call instead, and a 422 becomes that item's
     /// error (`DuplicateValue` for a taken email).
     pub async fn create_users(&self, items: Vec<Value>) -> Result<BulkUsers, ZendeskError> {
+        let write = self.waiting_for_all(BulkKind::CreateUsers, items).await?;
+        Ok(BulkUsers {
+            outcomes: write.outcomes,
+            fell_back_to_single_creates: write.fell_back_to_single_creates,
+        })
+    }
+
+    /// A bulk write with one outcome for every item: no deadline, and a job given up on
+    /// (working past the job timeout) fails its items with `JobTimedOut`.
+    async fn waiting_for_all(
+        &self,
+        kind: BulkKind,
+        items: Vec<Value>,
+    ) -> Result<BulkWrite, ZendeskError> {
+        let len = items.len();
+        let mut write = self.write_many(kind, items, BulkOptions::default()).await?;
+        let mut outcomes = Outcomes::new(len);
+        for outcome in write.outcomes.drain(..) {
+            outcomes.record(outcome.index, outcome.result);
+        }
+        for job in &write.open {
+            outcomes.fail_rest(
+                job.items(),
+                &ItemError::new(
+                    ItemError::JOB_TIMED_OUT,
+                    format!("job {}: still working at the job timeout", job.id),
+                ),
+            );
+        }
+        write.outcomes = outcomes.into_vec();
+        write.open.clear();
+        Ok(write)
+    }
+
+    /// A bulk write of `kind`, paced, as far as `options` let it go: an outcome for each item
+    /// whose job finished, the jobs still open at the deadline (or working past the job
+    /// timeout), and the items not sent. Memberships that already exist count as added;
+    /// users are created one by one when bulk import is off.
+    pub async fn write_many(
+        &self,
+        kind: BulkKind,
+        items: Vec<Value>,
+        options: BulkOptions<'_>,
+    ) -> Result<BulkWrite, ZendeskError> {
+        let deadline = options.deadline;
+        let on_forbidden = match kind {
+            BulkKind::CreateUsers => OnForbidden::HandBack,
+            _ => OnForbidden::Fail,
+        };
         let BulkRun {
             mut outcomes,
             refused,
+            open,
+            mut unsubmitted,
+            lost,
         } = self
             .jobs
-            .run(&self.transport, &CREATE_USERS, items, OnForbidden::HandBack)
+            .run(&self.transport, kind.endpoint(), items, on_forbidden, options)
             .await?;
         let fell_back_to_single_creates = !refused.is_empty();
         if fell_back_to_single_creates {
             tracing::warn!(
                 "Create Many Users is refused (bulk user import is off); creating users one by one"
             );
-            self.create_users_one_by_one(refused, &mut outcomes).await?;
+            unsubmitted.extend(
+                self.create_users_one_by_one(refused, &mut outcomes, deadline)
+                    .await?,
+            );
         }
-        Ok(BulkUsers {
-            outcomes: outcomes.into_vec(),
+        let mut settled = outcomes.settled();
+        if kind == BulkKind::CreateMemberships {
+            for outcome in &mut settled {
+                if let Err(e) = &outcome.result
+                    && e.is_already_member()
+                {
+                    tracing::debug!(index = outcome.index, "already a member");
+                    outcome.result = Ok(None);
+                }
+            }
+        }
+        unsubmitted.sort_unstable();
+        Ok(BulkWrite {
+            outcomes: settled,
+            open,
+            unsubmitted,
+            lost,
             fell_back_to_single_creates,
         })
     }
 
-    async fn bulk(
-        &self,
-        endpoint: &super::jobs::BulkEndpoint,
-        items: Vec<Value>,
-    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        let run = self
-            .jobs
-            .run(&self.transport, endpoint, items, OnForbidden::Fail)
-            .await?;
-        Ok(run.outcomes.into_vec())
-    }
-
+    /// Creates the users of `chunks` one call each; answers the indexes not sent before the
+    /// deadline.
     async fn create_users_one_by_one(
         &self,
         chunks: Vec<Chunk>,
         outcomes: &mut Outcomes,
-    ) -> Result<(), ZendeskError> {
+        deadline: Option<Instant>,
+    ) -> Result<Vec<usize>, ZendeskError> {
         let users = chunks.into_iter().flat_map(Chunk::into_indexed);
         let created = stream::iter(users)
             .map(|(index, user)| async move {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok((index, None));
+                }
                 self.create_user_as_item(user)
                     .await
-                    .map(|result| (index, result))
+                    .map(|result| (index, Some(result)))
             })
             .buffer_unordered(SINGLE_CREATE_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?;
+        let mut unsent = Vec::new();
         for (index, result) in created {
-            outcomes.record(index, result);
+            match result {
+                Some(result) => outcomes.record(index, result),
+                None => unsent.push(index),
+            }
         }
-        Ok(())
+        Ok(unsent)
     }
 
     /// A single create as a bulk item's outcome: a rejected record is the item's error, not
@@ -396,9 +522,6 @@ fn with_cursor(current: &Url, cursor: &str) -> Url {
     next
 }
 
-/// Zendesk answers 422 when "the user is already assigned to the organization" (apis.md A6);
-/// the body's exact wording is not documented, so a `DuplicateValue` detail or the words
-/// "already" both count.
 #[cfg(test)]
 mod tests {
     use crate::config::Secret;

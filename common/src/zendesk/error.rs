@@ -47,6 +47,10 @@ pub enum ZendeskError {
     /// 5xx, timeouts and connection failures that persisted through the client's retries.
     #[error("Zendesk is unavailable: {message}")]
     Transient { message: String },
+    /// A write that must not be sent twice failed in a way that may have landed (a 5xx, a
+    /// timeout, a connection broken after sending): what became of it is unknown.
+    #[error("Zendesk's answer was lost: {message}")]
+    AnswerLost { message: String },
     /// A success status with a body that is not what the API documents.
     #[error("unexpected Zendesk response: {message}")]
     InvalidResponse { message: String },
@@ -61,7 +65,10 @@ impl ZendeskError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::TooManyJobs { .. } | Self::Transient { .. }
+            Self::RateLimited { .. }
+                | Self::TooManyJobs { .. }
+                | Self::Transient { .. }
+                | Self::AnswerLost { .. }
         )
     }
 }

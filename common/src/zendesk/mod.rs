@@ -15,7 +15,8 @@ mod outcomes;
 mod transport;
 
 pub use crate::retry::RetryPolicy;
-pub use client::ZendeskClient;
+pub use client::{BulkKind, BulkWrite, ZendeskClient, membership_items};
+pub use jobs::{AcceptedJob, BulkOptions, JobWatcher, LostAnswers};
 pub use config::{DEFAULT_MAX_INFLIGHT_JOBS, MAX_JOB_ITEMS, MAX_PAGE_SIZE, ZendeskConfig};
 pub use error::{ValidationDetail, ZendeskError};
 pub use outcomes::{BulkUsers, ItemError, ItemOutcome};

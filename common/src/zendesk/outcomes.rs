@@ -38,7 +38,30 @@ impl ItemError {
     /// The job completed without a result entry for the item.
     pub const NO_RESULT: &'static str = "NoResult";
 
-    pub(super) fn new(error: impl Into<String>, details: impl Into<String>) -> Self {
+    /// Zendesk refused a create because the record's unique value (an org's name, a user's
+    /// email) is taken.
+    pub fn is_taken(&self) -> bool {
+        let details = self.details.as_deref().unwrap_or_default().to_lowercase();
+        self.error.contains("DuplicateValue")
+            || details.contains("already been taken")
+            || details.contains("already being used")
+            || details.contains("duplicatevalue")
+    }
+
+    /// Zendesk refused a membership because the user already is in the organization: it
+    /// answers 422 "if the user is already assigned to the organization" (apis.md A6) without
+    /// documenting the body, so a `DuplicateValue` code or a description saying the user is
+    /// already a member, assigned, or taken all count.
+    pub fn is_already_member(&self) -> bool {
+        let details = self.details.as_deref().unwrap_or_default().to_lowercase();
+        self.is_taken()
+            || (details.contains("already")
+                && ["member", "assigned", "exists", "taken"]
+                    .iter()
+                    .any(|word| details.contains(word)))
+    }
+
+    pub fn new(error: impl Into<String>, details: impl Into<String>) -> Self {
         Self {
             error: error.into(),
             details: Some(details.into()),
@@ -116,6 +139,15 @@ impl Outcomes {
         for index in indexes {
             self.record(index, Err(error.clone()));
         }
+    }
+
+    /// The outcomes of the items that have one, in index order.
+    pub(super) fn settled(self) -> Vec<ItemOutcome> {
+        self.slots
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, result)| Some(ItemOutcome { index, result: result? }))
+            .collect()
     }
 
     pub(super) fn into_vec(self) -> Vec<ItemOutcome> {

@@ -85,6 +85,9 @@ pub(super) struct Answer {
 struct Failure {
     error: ZendeskError,
     retry_after: Option<Duration>,
+    /// Whether Zendesk may have carried the request out: a 5xx, a timeout or a connection
+    /// that broke after the request was sent. A refused connection or a 429 never landed.
+    maybe_landed: bool,
 }
 
 impl Failure {
@@ -93,6 +96,12 @@ impl Failure {
             self.error,
             ZendeskError::RateLimited { .. } | ZendeskError::Transient { .. }
         )
+    }
+
+    /// Worth repeating a write that must not be carried out twice: only when the first
+    /// attempt surely did not land.
+    fn is_safe_to_repeat(&self) -> bool {
+        self.is_worth_repeating() && !self.maybe_landed
     }
 }
 
@@ -128,6 +137,13 @@ impl Transport {
             counters: Counters::default(),
             service: config.service.clone(),
         })
+    }
+
+    /// A request sent again by a caller (a job submission whose answer was lost and that
+    /// never landed) counts as a retry, as the transport's own repeats do.
+    pub(super) fn count_retry(&self) {
+        Counters::bump(&self.counters.retries);
+        calls::count(&self.service, Call::Retry);
     }
 
     pub(super) fn counts(&self) -> RequestCounts {
@@ -174,6 +190,30 @@ impl Transport {
 
     pub(super) async fn put(&self, url: Url, body: &Value) -> Result<Answer, ZendeskError> {
         self.send(Method::PUT, url, Some(body)).await
+    }
+
+    /// A POST that must not be carried out twice (a Create Many job: two identical jobs can
+    /// both create). Repeated only after failures that surely did not reach Zendesk (a refused
+    /// connection, a 429); a failure that may have landed (a 5xx, a timeout, a connection
+    /// broken after sending) is [`ZendeskError::AnswerLost`], for the caller to find out what
+    /// became of it before sending it again.
+    pub(super) async fn post_once(&self, url: Url, body: &Value) -> Result<Answer, ZendeskError> {
+        (|| self.send_once(Method::POST, url.clone(), Some(body)))
+            .retry(self.retry.backoff())
+            .when(Failure::is_safe_to_repeat)
+            .adjust(wait_before_repeating)
+            .notify(|failure, wait| {
+                Counters::bump(&self.counters.retries);
+                calls::count(&self.service, Call::Retry);
+                tracing::warn!(error = %failure.error, ?wait, path = url.path(), "Zendesk refused a job submission before it landed; repeating it");
+            })
+            .await
+            .map_err(|failure| match failure.error {
+                ZendeskError::Transient { message } if failure.maybe_landed => {
+                    ZendeskError::AnswerLost { message }
+                }
+                error => error,
+            })
     }
 
     /// Sends until answered, retrying throttling and outages within the policy.
@@ -241,6 +281,7 @@ impl Transport {
         }
         let retry_after = retry_after(&headers);
         let error = from_response(status.as_u16(), retry_after, &text);
+        let maybe_landed = status.is_server_error();
         match &error {
             ZendeskError::TooManyJobs { .. } => {
                 Counters::bump(&self.counters.too_many_jobs);
@@ -252,7 +293,11 @@ impl Transport {
             }
             _ => {}
         }
-        Err(Failure { error, retry_after })
+        Err(Failure {
+            error,
+            retry_after,
+            maybe_landed,
+        })
     }
 }
 
@@ -277,6 +322,7 @@ fn parse_body(text: &str) -> Result<Value, Failure> {
             message: format!("the body of a success answer is not JSON: {e}"),
         },
         retry_after: None,
+        maybe_landed: false,
     })
 }
 
@@ -307,6 +353,7 @@ fn job_slots_left(headers: &HeaderMap) -> Option<u64> {
 /// URL is left out: a search URL holds an email address.
 fn transport_failure(error: reqwest::Error) -> Failure {
     Failure {
+        maybe_landed: !error.is_connect(),
         error: ZendeskError::Transient {
             message: crate::http::describe_failure(&error),
         },
@@ -356,6 +403,7 @@ mod tests {
                 retry_after,
             },
             retry_after,
+            maybe_landed: false,
         };
         let backoff = Some(Duration::from_millis(300));
         let three = Some(Duration::from_secs(3));
