@@ -53,6 +53,31 @@ impl ArtifactStore for DirStore {
         blocking(root.clone(), move || list_keys(&root, &prefix)).await
     }
 
+    async fn modified(
+        &self,
+        key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        validate_key(key)?;
+        let path = self.path_of(key);
+        blocking(path.clone(), move || match fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => meta
+                .modified()
+                .map(|t| Some(t.into()))
+                .map_err(|err| StoreError::io("read the time of", &path, err)),
+            Ok(_) => Ok(None),
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::io("read the time of", &path, err)),
+        })
+        .await
+    }
+
     fn describe(&self) -> String {
         self.root.display().to_string()
     }

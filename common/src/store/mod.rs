@@ -48,6 +48,13 @@ pub trait ArtifactStore: fmt::Debug + Send + Sync {
     /// there by something else) are left out, so every listed key can be read back.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
 
+    /// When the object was last written, or `None` when no object has this key: how old a
+    /// gathered artifact (and so a plan made from it) is.
+    async fn modified(
+        &self,
+        key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+
     /// Where the store is, for logs and error messages: `s3://bucket/prefix` or a directory.
     fn describe(&self) -> String;
 }

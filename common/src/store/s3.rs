@@ -283,6 +283,32 @@ impl ArtifactStore for S3Store {
         Ok(keys)
     }
 
+    async fn modified(
+        &self,
+        key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        validate_key(key)?;
+        let object_key = self.location.object_key(key);
+        let response = self
+            .client
+            .head_object()
+            .bucket(&self.location.bucket)
+            .key(&object_key)
+            .send()
+            .await;
+        match response {
+            Ok(output) => Ok(output.last_modified().and_then(|t| {
+                chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+            })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(err) => Err(s3_error(
+                "HeadObject",
+                self.object_url(&object_key),
+                err,
+            )),
+        }
+    }
+
     fn describe(&self) -> String {
         self.location.to_string()
     }
