@@ -346,8 +346,13 @@ async fn crash_and_redrive(sync: SyncKind) {
     assert_eq!(crashed.record.status, ExecutionStatus::Failed);
     assert_eq!(crashed.record.error.as_deref(), Some(CRASH_ERROR));
     assert_eq!(crashed.record.failed_states()[0], state);
-    // A crashed function writes no result; the run's summary says where it stopped.
-    assert!(!h.artifact_exists(&run, &artifacts::sync_result(sync)));
+    // A crashed function leaves at most its place (saved per window), never a finished
+    // result; the run's summary says where it stopped.
+    if h.artifact_exists(&run, &artifacts::sync_result(sync)) {
+        let place: zdsync::model::SyncResult =
+            h.artifact(&run, &artifacts::sync_result(sync)).await;
+        assert!(place.progress.is_some(), "{sync}: an unfinished place");
+    }
     let failure = crashed.summary.unwrap().failure.unwrap();
     assert_eq!(failure.state.as_deref(), Some(state));
     assert!(
@@ -360,19 +365,29 @@ async fn crash_and_redrive(sync: SyncKind) {
     assert_eq!(redriven.record.redrive_count, 1);
     assert_same_end(&clean, &h, &format!("a redrive after {sync}'s crash"));
     // The redriven sync says what it re-did: the creates that had landed before the crash
-    // count as done, nothing is an error.
+    // count as done — settled by the crashed attempt in its saved place, or learned by the
+    // redrive from their jobs or found taken (`already`) — and nothing is an error.
     let result: zdsync::model::SyncResult = h.artifact(&run, &artifacts::sync_result(sync)).await;
     assert!(result.errors.is_empty(), "{:#?}", result.errors);
-    let stage = &redriven.summary.unwrap().stages[&format!("sync_{sync}")];
+    let summary = redriven.summary.unwrap();
+    let stage = &summary.stages[&format!("sync_{sync}")];
     assert_eq!(
         stage.counts["already_done"],
         result.created.iter().filter(|c| c.already).count() as u64
     );
     if sync != SyncKind::Users || !result.created.is_empty() {
         assert!(
-            result.created.iter().any(|c| c.already),
+            result.created.iter().any(|c| c.attempt == 0 || c.already),
             "{sync}: the creates of the crashed attempt are found done: {:#?}",
             result.created
+        );
+        // The summary tells the redrive's work from the crashed attempt's.
+        assert!(
+            summary.attempts.iter().any(|line| line
+                .starts_with(&format!("{sync}: this redrive (attempt 2)"))
+                && line.contains("earlier attempts created")),
+            "{:?}",
+            summary.attempts
         );
     }
 }

@@ -175,6 +175,9 @@ fn table(out: &mut String, summary: &RunSummary) {
     for left in &summary.left_for_next_run {
         let _ = writeln!(out, "  {left}");
     }
+    for attempts in &summary.attempts {
+        let _ = writeln!(out, "  {attempts}");
+    }
     for error in summary.errors.iter().take(10) {
         let _ = writeln!(out, "  error: {error}");
     }

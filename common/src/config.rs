@@ -155,17 +155,23 @@ pub struct SyncSettings {
     pub max_rejected_ratio: f64,
     pub deletion_guard_min: usize,
     pub deletion_guard_ratio: f64,
-    /// A sync invocation starts no slice of work it does not expect to finish within this
-    /// many seconds of its start; the state machine invokes it again for the rest (Lambda
-    /// stops a function at 15 minutes).
+    /// A sync invocation sends no job and waits for none past this many seconds of its start
+    /// (it saves its place and the state machine invokes it again for the rest: Lambda stops a
+    /// function at 15 minutes), and starts no window of work it does not expect to finish in
+    /// it but the first.
     pub invocation_budget_secs: u64,
-    /// A sync starts no slice of work it does not expect to finish within this many seconds
-    /// of the execution's start; the rest is left for the next run (the state machine's
-    /// timeout is 50 minutes, and the summary must still run).
+    /// A sync starts no window of work it does not expect to finish within this many seconds
+    /// of the execution's start — of its redrive, for a redriven execution; the rest is left
+    /// for the next run (the state machine's timeout is 50 minutes, and the summary must still
+    /// run).
     pub execution_budget_secs: u64,
+    /// A sync whose plan was made from gathers older than this writes nothing and fails with
+    /// `PlanStale` (a redrive hours later must not apply an old plan). Default: the schedule's
+    /// interval.
+    pub plan_max_age_secs: u64,
 }
 
-/// Lambda's 900 s less room for one slice of work started just inside the budget.
+/// Lambda's 900 s less room for saving the place after the budget's end.
 pub const MAX_INVOCATION_BUDGET_SECS: u64 = 720;
 /// The state machine's 3000 s less room for a slice, the other syncs and the summary.
 pub const MAX_EXECUTION_BUDGET_SECS: u64 = 2820;
@@ -186,6 +192,7 @@ impl Default for SyncSettings {
             deletion_guard_ratio: 0.05,
             invocation_budget_secs: 600,
             execution_budget_secs: 45 * 60,
+            plan_max_age_secs: 3600,
         }
     }
 }
@@ -382,7 +389,7 @@ impl Settings {
             return Err(ConfigError::new(
                 "sync.invocation_budget_secs",
                 format!(
-                    "must be at most {MAX_INVOCATION_BUDGET_SECS} (Lambda ends a function at 900 seconds, and a slice of work may run past the budget)"
+                    "must be at most {MAX_INVOCATION_BUDGET_SECS} (Lambda ends a function at 900 seconds, and the place is saved after the budget's end)"
                 ),
             ));
         }
@@ -392,6 +399,12 @@ impl Settings {
                 format!(
                     "must be at most {MAX_EXECUTION_BUDGET_SECS} (the state machine times out at 3000 seconds, and the summary runs after the syncs)"
                 ),
+            ));
+        }
+        if sync.plan_max_age_secs == 0 {
+            return Err(ConfigError::new(
+                "sync.plan_max_age_secs",
+                "must be at least 1 (a plan is at least as old as its gathers)",
             ));
         }
         for id in &sync.protected_ids {

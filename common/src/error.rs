@@ -50,6 +50,28 @@ pub enum StageError {
     EmptySource(String),
     #[error("{0}")]
     AuthFailed(String),
+    /// The plan was made from gathers older than `sync.plan_max_age_secs`: applying it could
+    /// write stale values or mark an org whose account came back. Nothing was written.
+    #[error(
+        "{sync}: the plan was made from Zendesk and Salesforce as they were {age_secs} s ago, \
+         more than sync.plan_max_age_secs ({max_secs} s); nothing was written. Start a new \
+         execution, which gathers afresh{allowance}"
+    )]
+    PlanStale {
+        sync: SyncKind,
+        age_secs: u64,
+        max_secs: u64,
+        /// What to add to the new execution's input when the deletion guard had tripped.
+        allowance: String,
+    },
+    /// A redriven execution's sync found another execution of the state machine running: two
+    /// syncs writing at once could duplicate creates. Nothing was written.
+    #[error(
+        "{sync}: another execution of the state machine is running ({other}); this redriven \
+         execution wrote nothing. Redrive it again once that execution has ended, or let that \
+         execution bring Zendesk up to date"
+    )]
+    AnotherExecutionRunning { sync: SyncKind, other: String },
 }
 
 impl StageError {
@@ -63,6 +85,8 @@ impl StageError {
             StageError::TooManyRecordErrors { .. } => "TooManyRecordErrors",
             StageError::EmptySource(_) => "EmptySource",
             StageError::AuthFailed(_) => "AuthFailed",
+            StageError::PlanStale { .. } => "PlanStale",
+            StageError::AnotherExecutionRunning { .. } => "AnotherExecutionRunning",
         }
     }
 
@@ -71,7 +95,7 @@ impl StageError {
     }
 
     /// Every name, for checks against the state machine's Retry rules.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "Retryable",
         "InvalidArtifact",
         "InvalidConfig",
@@ -79,6 +103,8 @@ impl StageError {
         "TooManyRecordErrors",
         "EmptySource",
         "AuthFailed",
+        "PlanStale",
+        "AnotherExecutionRunning",
     ];
 }
 
@@ -117,6 +143,16 @@ mod tests {
             },
             StageError::EmptySource("x".into()),
             StageError::AuthFailed("x".into()),
+            StageError::PlanStale {
+                sync: SyncKind::Global,
+                age_secs: 4000,
+                max_secs: 3600,
+                allowance: String::new(),
+            },
+            StageError::AnotherExecutionRunning {
+                sync: SyncKind::Global,
+                other: "arn".into(),
+            },
         ];
         let names: Vec<&str> = errors.iter().map(StageError::name).collect();
         assert_eq!(names, StageError::NAMES);

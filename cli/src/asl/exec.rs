@@ -121,6 +121,9 @@ pub struct ExecutionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
     pub redrive_count: u32,
+    /// When it was last redriven (Step Functions' `RedriveTime`); none before a redrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_time: Option<String>,
     pub states: BTreeMap<String, StateRecord>,
 }
 
@@ -148,6 +151,7 @@ impl ExecutionRecord {
             error: None,
             cause: None,
             redrive_count: 0,
+            redrive_time: None,
             states: BTreeMap::new(),
         }
     }
@@ -223,6 +227,7 @@ pub async fn redrive(
         .map(|(p, r)| (p.clone(), r.clone()))
         .collect();
     record.redrive_count += 1;
+    record.redrive_time = Some(now_string());
     record.status = ExecutionStatus::Running;
     record.error = None;
     record.cause = None;
@@ -242,14 +247,19 @@ async fn run(
     options: ExecutionOptions,
 ) -> ExecutionRecord {
     let input = record.input.clone();
+    let mut execution = json!({
+        "Id": record.execution_arn,
+        "Name": record.name,
+        "StartTime": record.start_time,
+        "Input": record.input,
+        "RedriveCount": record.redrive_count,
+    });
+    // As in Step Functions, RedriveTime is there only once the execution was redriven.
+    if let Some(redriven) = &record.redrive_time {
+        execution["RedriveTime"] = json!(redriven);
+    }
     let context = json!({
-        "Execution": {
-            "Id": record.execution_arn,
-            "Name": record.name,
-            "StartTime": record.start_time,
-            "Input": record.input,
-            "RedriveCount": record.redrive_count,
-        },
+        "Execution": execution,
         "StateMachine": {
             "Id": record.state_machine_arn,
             "Name": record.state_machine_arn.rsplit(':').next().unwrap_or_default(),

@@ -199,12 +199,12 @@ async fn a_full_run_calls_every_stage_once_with_small_inputs() {
     let sync = &calls.iter().find(|(k, _)| k == "sync/usgov").unwrap().1;
     assert_eq!(
         sync,
-        &json!({"run_id": "run-1", "as_of": "2026-11-23", "instance": "usgov", "allow_deletions": {}, "execution_started": "2026-11-23T10:00:00.000Z"})
+        &json!({"run_id": "run-1", "as_of": "2026-11-23", "instance": "usgov", "allow_deletions": {}, "execution": {"Id": "arn:aws:states:local:000000000000:execution:zdsync-sync:run-1", "Name": "run-1", "StartTime": "2026-11-23T10:00:00.000Z", "Input": {}, "RedriveCount": 0}, "state_machine_arn": "arn:aws:states:local:000000000000:stateMachine:zdsync-sync"})
     );
     let sync = &calls.iter().find(|(k, _)| k == "sync/users").unwrap().1;
     assert_eq!(
         sync,
-        &json!({"run_id": "run-1", "as_of": "2026-11-23", "sync": "users", "allow_deletions": {}, "execution_started": "2026-11-23T10:00:00.000Z"})
+        &json!({"run_id": "run-1", "as_of": "2026-11-23", "sync": "users", "allow_deletions": {}, "execution": {"Id": "arn:aws:states:local:000000000000:execution:zdsync-sync:run-1", "Name": "run-1", "StartTime": "2026-11-23T10:00:00.000Z", "Input": {}, "RedriveCount": 0}, "state_machine_arn": "arn:aws:states:local:000000000000:stateMachine:zdsync-sync"})
     );
     // Each branch's two gathers run in a Parallel of their own, after the branch's org sync.
     let order: Vec<&str> = calls.iter().map(|(k, _)| k.as_str()).collect();

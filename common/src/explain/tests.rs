@@ -87,6 +87,7 @@ fn errors_and_already_done_creates_are_the_keys_own() {
         key: ID.into(),
         id: Some(9),
         already: true,
+        attempt: 0,
     });
     r.created
         .push(RecordOutcome::new("001D000000IRFmaIAH", Some(10)));
@@ -95,6 +96,7 @@ fn errors_and_already_done_creates_are_the_keys_own() {
         action: crate::model::SyncAction::AssociateUser,
         error: "RecordInvalid".into(),
         details: Some("email".into()),
+        attempt: 0,
     });
     let said = outcomes(ID, &[Decision::Create], Some(&r));
     assert_eq!(said.len(), 2, "{said:?}");

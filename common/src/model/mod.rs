@@ -49,8 +49,8 @@ pub use raw_org::{
 };
 pub use report::{ExpiredOverride, OverrideReport, ProcessReport, SkipReason, SkippedAccount};
 pub use result::{
-    GuardDecision, NewOrgWithoutContacts, Pending, RecordError, RecordOutcome, SyncAction,
-    SyncProgress, SyncResult,
+    AssociatedUser, AttemptCounts, GuardDecision, NewOrgWithoutContacts, Pending, RecordError,
+    RecordOutcome, SyncAction, SyncProgress, SyncResult, SyncWindow, WindowJob, WindowStep,
 };
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
 pub use summary::{LatestRun, RunFailure, RunStatus, RunSummary, StageSummary};

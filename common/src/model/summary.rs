@@ -29,6 +29,10 @@ pub struct RunSummary {
     /// left for the next run".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub left_for_next_run: Vec<String>,
+    /// For a redriven run, per sync: what the last redrive did and what earlier attempts did,
+    /// in words ("global: this redrive marked 3; earlier attempts created 19, updated 6").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<String>,
     #[serde(default)]
     pub errors: Vec<String>,
 }

@@ -70,6 +70,24 @@ pub fn sync_result(sync: SyncKind) -> String {
     of_sync(sync, "sync_result.json")
 }
 
+/// The window a sync is working on and its accepted jobs (`global_sync_window.json`).
+pub fn sync_window(sync: SyncKind) -> String {
+    of_sync(sync, "sync_window.json")
+}
+
+/// The gathered artifacts a sync's plan rests on: its compare read them (the desired objects
+/// derive from the Salesforce gather). The plan is as old as the oldest of them.
+pub fn plan_sources(sync: SyncKind) -> Vec<String> {
+    match sync {
+        SyncKind::Global | SyncKind::Usgov => vec![
+            SALESFORCE_ACCOUNTS.to_owned(),
+            zendesk_orgs(sync.instance()),
+        ],
+        SyncKind::Partners => vec![PARTNER_ACCOUNTS.to_owned(), PARTNER_ORGS.to_owned()],
+        SyncKind::Users => vec![USER_ORGS.to_owned(), USERS.to_owned(), CONTACTS.to_owned()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -145,9 +145,11 @@ impl Stage {
                 executions: true,
                 ..none
             },
+            // A redriven sync checks that no other execution is running before it writes.
             Stage::Sync => Needs {
                 zendesk: &Instance::ALL,
                 slack: true,
+                executions: true,
                 ..none
             },
         }
@@ -213,10 +215,45 @@ pub struct RunInput {
     /// Sync only: the operator's per-sync allowance for the deletion guard.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub allow_deletions: BTreeMap<SyncKind, usize>,
-    /// Sync only: when the execution started (`$$.Execution.StartTime`), which with
-    /// `sync.execution_budget_secs` bounds the work this run may still start.
+    /// Sync only: the execution as Step Functions describes it (`$$.Execution`): when it
+    /// started and whether and when it was redriven, which with `sync.execution_budget_secs`
+    /// bounds the work this attempt may still start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_started: Option<chrono::DateTime<chrono::Utc>>,
+    pub execution: Option<ExecutionContext>,
+    /// Sync only: the state machine (`$$.StateMachine.Id`), whose other running executions a
+    /// redriven sync must not write beside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine_arn: Option<String>,
+}
+
+/// The execution part of Step Functions' context object (`$$.Execution`); its other fields
+/// (`Input`, `Name`, `RoleArn`) are not read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecutionContext {
+    /// The execution's ARN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// When it started; a redrive keeps it (so `as_of` stays the original's).
+    pub start_time: chrono::DateTime<chrono::Utc>,
+    /// 0 for the first attempt; each redrive adds one.
+    #[serde(default)]
+    pub redrive_count: u32,
+    /// When it was last redriven (only present on a redriven execution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ExecutionContext {
+    /// When this attempt began: a redriven execution gets a fresh budget, counted from the
+    /// redrive (SPEC §8), not from the original start hours before.
+    pub fn attempt_started(&self) -> chrono::DateTime<chrono::Utc> {
+        self.redrive_time.unwrap_or(self.start_time)
+    }
+
+    pub fn is_redriven(&self) -> bool {
+        self.redrive_count > 0
+    }
 }
 
 impl RunInput {

@@ -317,6 +317,7 @@ pub fn render_report(inputs: &ReportInputs) -> String {
     let mut out = String::new();
     headline(&mut out, inputs);
     sync_table(&mut out, inputs);
+    attempts(&mut out, &inputs.summary);
     guard_decisions(&mut out, &inputs.summary);
     process_section(&mut out, inputs.process.as_ref());
     field_table(&mut out, &inputs.field_changes);
@@ -429,6 +430,22 @@ fn sync_table(out: &mut String, inputs: &ReportInputs) {
          merged. *Ambiguous*: emails on several Salesforce contacts, left alone. \
          `–`: the stage did not run.\n"
     );
+}
+
+/// A redriven run: what the redrive did and what the attempts before it did, per sync.
+fn attempts(out: &mut String, summary: &RunSummary) {
+    if summary.attempts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Redrive\n");
+    let _ = writeln!(
+        out,
+        "The table counts the whole run; what each attempt applied:\n"
+    );
+    for line in &summary.attempts {
+        let _ = writeln!(out, "- {}", one_line(line));
+    }
+    let _ = writeln!(out);
 }
 
 fn guard_decisions(out: &mut String, summary: &RunSummary) {
@@ -757,6 +774,7 @@ mod tests {
             action: SyncAction::Update,
             error: "RecordInvalid".into(),
             details: Some("a | b".into()),
+            attempt: 0,
         }
     }
 

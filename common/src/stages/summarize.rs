@@ -15,7 +15,9 @@ use serde_json::Value;
 // except in a failed run's summary and report, which are written with what could be read.
 use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, report};
 use crate::error::StageError;
-use crate::model::{LatestRun, Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult};
+use crate::model::{
+    AttemptCounts, LatestRun, Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult,
+};
 use crate::store::{
     ArtifactStore, RunKeys, StoreError, read_json_opt, validate_run_id, write_json,
 };
@@ -261,6 +263,54 @@ fn left_for_next_run(left: &Pending) -> Option<String> {
     (!parts.is_empty()).then(|| format!("{} left for the next run", parts.join(", ")))
 }
 
+/// For a sync of a redriven run: what its last attempt (the redrive) did and what earlier
+/// attempts did, from the attempt each record carries; `None` for a first attempt. Applied work
+/// is never "left": it is named with the attempt that applied it.
+fn attempts(result: &SyncResult) -> Option<String> {
+    if result.attempt == 0 {
+        return None;
+    }
+    let by = result.by_attempt();
+    let describe = |counts: AttemptCounts| {
+        let parts: Vec<String> = [
+            (counts.created, "created"),
+            (counts.updated, "updated"),
+            (counts.marked, "marked"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{what} {n}"))
+        .chain((counts.errors > 0).then(|| {
+            format!(
+                "met {} record error{}",
+                counts.errors,
+                if counts.errors == 1 { "" } else { "s" }
+            )
+        }))
+        .collect();
+        if parts.is_empty() {
+            "wrote nothing".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    };
+    let this = by.get(&result.attempt).copied().unwrap_or_default();
+    let earlier = by
+        .range(..result.attempt)
+        .fold(AttemptCounts::default(), |sum, (_, c)| AttemptCounts {
+            created: sum.created + c.created,
+            updated: sum.updated + c.updated,
+            marked: sum.marked + c.marked,
+            errors: sum.errors + c.errors,
+        });
+    Some(format!(
+        "this redrive (attempt {}) {}; earlier attempts {}",
+        result.attempt + 1,
+        describe(this),
+        describe(earlier)
+    ))
+}
+
 async fn summarize(
     ctx: &StageContext,
     keys: &RunKeys,
@@ -329,6 +379,9 @@ async fn summarize(
             .collect();
         if let Some(left) = left_for_next_run(&result.left_for_next_run) {
             summary.left_for_next_run.push(format!("{sync}: {left}"));
+        }
+        if let Some(attempts) = attempts(&result) {
+            summary.attempts.push(format!("{sync}: {attempts}"));
         }
         if let Some(decision) = &result.deletion_guard {
             summary

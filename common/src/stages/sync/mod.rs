@@ -7,30 +7,41 @@
 //! fit the gathered records (an id that is not there, a field the sync does not own, a set of
 //! another sync) fails the stage with `InvalidArtifact` and Zendesk is not touched. The result
 //! is written even when the stage then fails, so every per-record outcome is on record.
+//!
+//! The work goes in windows (`max_inflight_jobs` × 100 items, see `window.rs`); the place —
+//! the windows done, the window under way and its accepted jobs — is saved as it moves, so
+//! another invocation, a retry or a redrive goes on from it. Before any write the runner checks
+//! that the plan is not stale and, in a redriven execution, that no other execution runs.
 
 mod orgs;
 mod users;
+mod window;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, mismatch, read, read_opt,
-    write,
+    ExecutionContext, RunInput, Stage, StageContext, StageOutput, artifacts, expect_same,
+    mismatch, read, read_opt, write,
 };
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, GuardDecision, HeldBack, Instance, Pending, RecordError, RecordOutcome, SyncAction,
-    SyncKind, SyncProgress, SyncResult, email_key,
+    ChangeSet, GuardDecision, HeldBack, Instance, Pending, RecordError, SyncAction, SyncKind,
+    SyncProgress, SyncResult, email_key,
 };
 use crate::progress::Counted;
 use crate::rules::account_mapping::MAX_NAME_CHARS;
 use crate::store::RunKeys;
-use crate::zendesk::{ItemError, ItemOutcome, MAX_JOB_ITEMS, ZendeskClient, ZendeskError};
+use crate::zendesk::{BulkKind, ItemError, MAX_JOB_ITEMS, ZendeskClient};
+
+use window::{Ledger, WindowEnd};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -48,16 +59,20 @@ pub(super) struct Managed {
     /// Zendesk id → key of every record the sync owns and may update or mark.
     owned: BTreeMap<u64, String>,
     /// Every key in use on the instance (owned or not): a create of one would duplicate it.
-    keys: BTreeSet<String>,
+    keys: std::collections::BTreeSet<String>,
 }
 
 /// How one kind of record is checked and written.
-pub(super) trait Writes {
-    type Create: DeserializeOwned + Send + Sync;
-    type Update: DeserializeOwned + Send + Sync;
-    type Mark: DeserializeOwned + Send + Sync;
+pub(super) trait Writes: Sized + Send + Sync {
+    type Create: DeserializeOwned + Serialize + Send + Sync;
+    type Update: DeserializeOwned + Serialize + Send + Sync;
+    type Mark: DeserializeOwned + Serialize + Send + Sync;
     /// The gathered artifact of the sync's Zendesk records.
     type Gathered: DeserializeOwned + Send;
+
+    /// The bulk write that creates records, and the one that updates and marks them.
+    const CREATE: BulkKind;
+    const UPDATE: BulkKind;
 
     fn instance_of(gathered: &Self::Gathered) -> Instance;
     /// The records of `gathered` the sync owns, and every key in use.
@@ -72,14 +87,37 @@ pub(super) trait Writes {
     fn unwritable_create(sync: SyncKind, create: &Self::Create) -> Option<Unwritable>;
     fn unwritable_update(sync: SyncKind, update: &Self::Update) -> Option<Unwritable>;
 
-    /// Creates the records of one slice of the plan (and whatever follows a create, such as the
-    /// sold-to contacts of a new Global org), recording each outcome in `result`.
-    fn create(
-        ctx: &StageContext,
+    /// The Create Many item of a create.
+    fn create_item(create: &Self::Create) -> Value;
+    /// The Update Many item of an update and of a mark (`{"id": …, …}`).
+    fn update_item(update: &Self::Update) -> Value;
+    fn mark_item(mark: &Self::Mark) -> Value;
+
+    /// A create Zendesk refused as taken: the id of the record holding its name or email when
+    /// that record is this sync's own with the same key (a create that landed before: a
+    /// redrive, a lost answer), else why it is not.
+    fn taken_by(
+        client: &ZendeskClient,
         sync: SyncKind,
-        creates: &[Self::Create],
-        result: &mut SyncResult,
-    ) -> impl Future<Output = Result<(), StageError>> + Send;
+        create: &Self::Create,
+    ) -> impl Future<Output = Result<Result<u64, String>, StageError>> + Send;
+
+    /// What follows a window of creates once they are settled (the sold-to contacts of new
+    /// Global orgs); `Settled` when nothing does.
+    fn after_creates(
+        run: &mut SyncRun<'_, Self>,
+        start: usize,
+        len: usize,
+    ) -> impl Future<Output = Result<WindowEnd, StageError>> + Send {
+        let _ = (run, start, len);
+        async { Ok(WindowEnd::Settled) }
+    }
+
+    /// Whether creates of `sync` have an [`Writes::after_creates`] step.
+    fn has_after_creates(sync: SyncKind) -> bool {
+        let _ = sync;
+        false
+    }
 
     /// What follows a sync that is done for this run (the Global sync's one Slack digest).
     fn finish(
@@ -88,19 +126,10 @@ pub(super) trait Writes {
         sync: SyncKind,
         result: &mut SyncResult,
     ) -> impl Future<Output = ()> + Send;
-
-    /// The Update Many item of an update and of a mark (`{"id": …, …}`).
-    fn update_item(update: &Self::Update) -> Value;
-    fn mark_item(mark: &Self::Mark) -> Value;
-    /// Update Many Organizations or Users, paced; one outcome per item.
-    fn update_many(
-        client: &ZendeskClient,
-        items: Vec<Value>,
-    ) -> impl Future<Output = Result<Vec<ItemOutcome>, ZendeskError>> + Send;
 }
 
 /// The compare sets of one sync, checked against each other and the gathered records.
-struct SyncPlan<W: Writes> {
+pub(super) struct SyncPlan<W: Writes> {
     creates: Vec<W::Create>,
     /// Creates and renames compare held back: reported, never sent.
     held_back: Vec<HeldBack>,
@@ -108,6 +137,49 @@ struct SyncPlan<W: Writes> {
     marks: Vec<W::Mark>,
     /// Managed records the sync owns: the deletion guard's base.
     managed: usize,
+    /// A digest of the plan's content: a saved place is resumed only on its own plan.
+    digest: String,
+}
+
+/// A sync at work in one invocation: its clients and plan, its time, its attempt, and the
+/// result and place it moves.
+pub(super) struct SyncRun<'a, W: Writes> {
+    ctx: &'a StageContext,
+    keys: &'a RunKeys,
+    client: &'a ZendeskClient,
+    sync: SyncKind,
+    plan: &'a SyncPlan<W>,
+    /// The execution's redrive count: which attempt settles what.
+    attempt: u32,
+    /// No job is sent and none waited for after this.
+    deadline: Instant,
+    result: SyncResult,
+    ledger: Ledger,
+}
+
+impl<W: Writes> SyncRun<'_, W> {
+    fn progress(&mut self) -> &mut SyncProgress {
+        self.result
+            .progress
+            .as_mut()
+            .expect("a sync at work has its place")
+    }
+
+    /// Saves the result (the place in it): after each step of a window, so a crash redoes at
+    /// most one window.
+    async fn save(&self) -> Result<String, StageError> {
+        write(
+            self.ctx,
+            self.keys,
+            &artifacts::sync_result(self.sync),
+            &self.result,
+        )
+        .await
+    }
+
+    fn past_deadline(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
 }
 
 async fn run_sync<W: Writes>(
@@ -133,80 +205,107 @@ async fn run_sync<W: Writes>(
             .sync
             .deletion_guard()
             .decide(plan.marks.len(), plan.managed, allowance);
-    // An earlier invocation of this run that stopped at its budget (or crashed after saving)
-    // left its result and place: go on from there.
+    let tripped = decision.is_tripped();
+    let attempt = input.execution.as_ref().map_or(0, |e| e.redrive_count);
     let earlier: Option<SyncResult> = read_opt(ctx, keys, &artifacts::sync_result(sync)).await?;
-    let mut result = earlier
-        .filter(|r| {
-            r.progress
-                .as_ref()
-                .is_some_and(|p| p.planned == plan.sizes())
-        })
-        .unwrap_or_else(|| SyncResult {
-            sync: Some(sync),
-            held_back: plan.held_back.clone(),
-            progress: Some(SyncProgress {
-                planned: plan.sizes(),
-                ..SyncProgress::default()
-            }),
-            ..SyncResult::default()
-        });
+    let mut result = match resume(earlier, &plan, sync, tripped) {
+        Resumed::Finished(result) => {
+            // Done with this decision already (an answer lost after the sync finished, a
+            // retry): the result as it is, with no call to Zendesk and no second digest.
+            tracing::info!(%sync, "the sync finished earlier in this run; answering its result");
+            let key = keys.key(&artifacts::sync_result(sync))?;
+            return conclude(ctx, keys, sync, &result, key, &decision, 0);
+        }
+        Resumed::Place(result) => result,
+    };
     result.deletion_guard = Some(decision.clone());
+    result.attempt = attempt;
+
+    let now = Utc::now();
+    let age = plan_age(ctx, keys, sync, now).await?;
+    if let Some(age) = age.filter(|age| stale(*age, ctx.settings.sync.plan_max_age_secs)) {
+        return Err(StageError::PlanStale {
+            sync,
+            age_secs: age.as_secs(),
+            max_secs: ctx.settings.sync.plan_max_age_secs,
+            allowance: match decision {
+                GuardDecision::Tripped { marks, .. } => format!(
+                    ", with {{\"allow_deletions\": {{\"{sync}\": {marks}}}}} if the marks in {} are right",
+                    keys.key(&artifacts::not_in_sync(sync))?
+                ),
+                _ => String::new(),
+            },
+        });
+    }
+    if let Some(execution) = input.execution.as_ref().filter(|e| e.is_redriven()) {
+        refuse_beside_other_executions(ctx, sync, execution, input.state_machine_arn.as_deref())
+            .await?;
+    }
+
     let progress = result.progress.as_mut().expect("an unfinished result");
     progress.invocations += 1;
     let invocations = progress.invocations;
-    let budget = Budget {
+    let budget = Budget::new(
         invocation_started,
-        invocation: Duration::from_secs(ctx.settings.sync.invocation_budget_secs),
-        execution_deadline: input.execution_started.map(|started| {
-            started + chrono::Duration::seconds(ctx.settings.sync.execution_budget_secs as i64)
-        }),
-    };
-    let stopped = apply::<W>(
+        Duration::from_secs(ctx.settings.sync.invocation_budget_secs),
+        input.execution.as_ref(),
+        ctx.settings.sync.execution_budget_secs,
+    );
+    let ledger = Ledger::load(ctx, keys, sync).await?;
+    let mut run = SyncRun {
         ctx,
         keys,
         client,
         sync,
-        &plan,
-        &decision,
-        &budget,
-        &mut result,
-    )
-    .await;
+        plan: &plan,
+        attempt,
+        deadline: budget.job_deadline(),
+        result,
+        ledger,
+    };
+    let stopped = apply(&mut run, &decision, &budget).await;
+    let mut result = run.result;
     match &stopped {
         Ok(Stop::Done) => result.progress = None,
         Ok(Stop::NextRun) => {
             let done = result.progress.take().map(|p| p.done).unwrap_or_default();
-            result.left_for_next_run = plan.left_after(&done, decision.is_tripped());
+            result.left_for_next_run = plan.left_after(&done, tripped);
             tracing::warn!(%sync, left = ?result.left_for_next_run, "the execution's time is spent: the rest is left for the next run");
         }
         // Unfinished: the place stays in the result for the next invocation or a redrive.
         Ok(Stop::Continue) | Err(_) => {}
     }
-    if result.progress.is_none() {
+    if result.progress.is_none() && !result.notified {
         W::finish(ctx, keys, sync, &mut result).await;
+        result.notified = true;
     }
     let key = write(ctx, keys, &artifacts::sync_result(sync), &result).await?;
     let stopped = stopped?;
-    let output = result.counts().into_iter().fold(
-        StageOutput::new(Stage::Sync, Some(sync.instance())),
-        |output, (name, n)| output.count(name, n),
-    );
-    let mut output = output
-        .count("invocations", invocations)
-        .with_artifact(key.clone());
     if stopped == Stop::Continue {
         tracing::info!(%sync, invocations, "the invocation's time is spent: the state machine continues this sync");
+        let mut output = outcome_counts(sync, &result, invocations).with_artifact(key);
         output.more = Some(true);
         return Ok(output);
     }
-    output.more = Some(false);
+    conclude(ctx, keys, sync, &result, key, &decision, invocations)
+}
 
+/// The stage's answer for a sync done for this run: its counts, or the error its result calls
+/// for (a tripped guard, too many record errors).
+fn conclude(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    sync: SyncKind,
+    result: &SyncResult,
+    key: String,
+    decision: &GuardDecision,
+    invocations: usize,
+) -> Result<StageOutput, StageError> {
     if let GuardDecision::Tripped {
         marks,
         limit,
         managed,
-    } = decision
+    } = *decision
     {
         return Err(StageError::DeletionGuardTripped {
             sync,
@@ -218,14 +317,135 @@ async fn run_sync<W: Writes>(
         });
     }
     let max = ctx.settings.sync.max_record_errors;
-    if result.errors.len() > max {
+    let errors = result.error_records();
+    if errors > max {
         return Err(StageError::TooManyRecordErrors {
-            count: result.errors.len(),
+            count: errors,
             max,
             result_key: key,
         });
     }
+    let mut output = outcome_counts(sync, result, invocations).with_artifact(key);
+    output.more = Some(false);
     Ok(output)
+}
+
+fn outcome_counts(sync: SyncKind, result: &SyncResult, invocations: usize) -> StageOutput {
+    let output = result.counts().into_iter().fold(
+        StageOutput::new(Stage::Sync, Some(sync.instance())),
+        |output, (name, n)| output.count(name, n),
+    );
+    if invocations == 0 {
+        output
+    } else {
+        output.count("invocations", invocations)
+    }
+}
+
+/// Where a sync starts from.
+enum Resumed {
+    /// Done already with this decision: answer the result as it is.
+    Finished(SyncResult),
+    /// Work to do, from this result's place.
+    Place(SyncResult),
+}
+
+/// The saved result of this run, if it was made for this plan: its place (or, finished, what
+/// this decision still leaves — the marks a tripped guard held, now allowed); any other result
+/// is started over (creates already done are found taken, so this is safe).
+fn resume<W: Writes>(
+    earlier: Option<SyncResult>,
+    plan: &SyncPlan<W>,
+    sync: SyncKind,
+    tripped: bool,
+) -> Resumed {
+    let fresh = || SyncResult {
+        sync: Some(sync),
+        held_back: plan.held_back.clone(),
+        plan: plan.digest.clone(),
+        progress: Some(SyncProgress {
+            planned: plan.sizes(),
+            ..SyncProgress::default()
+        }),
+        ..SyncResult::default()
+    };
+    let Some(mut earlier) = earlier.filter(|r| r.plan == plan.digest) else {
+        return Resumed::Place(fresh());
+    };
+    if earlier.progress.is_some() {
+        return Resumed::Place(earlier);
+    }
+    if !earlier.left_for_next_run.is_empty() {
+        // The execution's time ran out: the next run does the rest, not this one.
+        return Resumed::Finished(earlier);
+    }
+    let held_marks = earlier
+        .deletion_guard
+        .as_ref()
+        .is_some_and(GuardDecision::is_tripped);
+    let done = Pending {
+        creates: plan.creates.len(),
+        updates: plan.updates.len(),
+        marks: if held_marks { 0 } else { plan.marks.len() },
+    };
+    if plan.left_after(&done, tripped).is_empty() {
+        return Resumed::Finished(earlier);
+    }
+    earlier.progress = Some(SyncProgress {
+        done,
+        planned: plan.sizes(),
+        ..SyncProgress::default()
+    });
+    Resumed::Place(earlier)
+}
+
+/// How old the plan is: now less the time its oldest gathered artifact was written. `None`
+/// when no gathered artifact says (a store without times).
+async fn plan_age(
+    ctx: &StageContext,
+    keys: &RunKeys,
+    sync: SyncKind,
+    now: DateTime<Utc>,
+) -> Result<Option<Duration>, StageError> {
+    let mut oldest: Option<DateTime<Utc>> = None;
+    for name in artifacts::plan_sources(sync) {
+        if let Some(at) = ctx.store.modified(&keys.key(&name)?).await? {
+            oldest = Some(oldest.map_or(at, |o| o.min(at)));
+        }
+    }
+    Ok(oldest.map(|at| (now - at).to_std().unwrap_or(Duration::ZERO)))
+}
+
+/// SPEC §8: a plan older than the schedule's interval is never applied.
+fn stale(age: Duration, max_secs: u64) -> bool {
+    age > Duration::from_secs(max_secs)
+}
+
+/// A redriven execution does not pass the overlap guard again (that state succeeded hours
+/// ago), so its sync looks for itself: with another execution of the state machine running,
+/// two syncs would write at once.
+async fn refuse_beside_other_executions(
+    ctx: &StageContext,
+    sync: SyncKind,
+    execution: &ExecutionContext,
+    state_machine_arn: Option<&str>,
+) -> Result<(), StageError> {
+    let lister = ctx.executions.as_ref().ok_or_else(|| {
+        StageError::InvalidConfig("the sync stage has no execution lister".into())
+    })?;
+    let (Some(me), Some(machine)) = (execution.id.as_deref(), state_machine_arn) else {
+        return Err(StageError::InvalidConfig(
+            "a redriven sync needs its execution's id and state machine (execution.Id, state_machine_arn in its input)".into(),
+        ));
+    };
+    let running = lister.running(machine).await?;
+    match running.iter().find(|other| other.execution_arn != me) {
+        Some(other) => Err(StageError::AnotherExecutionRunning {
+            sync,
+            other: other.execution_arn.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Why [`apply`] stopped.
@@ -239,29 +459,61 @@ enum Stop {
     NextRun,
 }
 
+/// The waits shorter budgets still allow, so an invocation always gets something done: a job
+/// sent and a few polls of it.
+const MIN_JOB_WAIT: Duration = Duration::from_secs(5);
+
 /// The time a sync may still spend.
 struct Budget {
     invocation_started: Instant,
     invocation: Duration,
-    execution_deadline: Option<chrono::DateTime<chrono::Utc>>,
+    /// The attempt's end: its start (the redrive's, for a redriven execution) plus the
+    /// execution budget.
+    execution_deadline: Option<DateTime<Utc>>,
 }
 
 impl Budget {
-    /// Whether to start a slice of work expected to take `slice` (the longest so far).
-    fn next(&self, slice: Duration, first_of_invocation: bool) -> Step {
+    fn new(
+        invocation_started: Instant,
+        invocation: Duration,
+        execution: Option<&ExecutionContext>,
+        execution_budget_secs: u64,
+    ) -> Budget {
+        Budget {
+            invocation_started,
+            invocation,
+            execution_deadline: execution.map(|e| {
+                e.attempt_started() + chrono::Duration::seconds(execution_budget_secs as i64)
+            }),
+        }
+    }
+
+    /// No job is sent or waited for after this: nine tenths of the invocation's budget (the
+    /// rest saves the place), and never less than [`MIN_JOB_WAIT`].
+    fn job_deadline(&self) -> Instant {
+        self.invocation_started + job_time(self.invocation)
+    }
+
+    /// Whether to start a window of work expected to take `window` (the longest so far).
+    fn next(&self, window: Duration, first_of_invocation: bool) -> Step {
         let execution_left = self.execution_deadline.map(|deadline| {
-            (deadline - chrono::Utc::now())
+            (deadline - Utc::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
         });
         next_step(
             self.invocation_started.elapsed(),
-            slice,
+            window,
             self.invocation,
             execution_left,
             first_of_invocation,
         )
     }
+}
+
+/// The part of an invocation's budget jobs may use.
+fn job_time(invocation: Duration) -> Duration {
+    (invocation * 9 / 10).max(MIN_JOB_WAIT)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,60 +522,50 @@ enum Step {
     Stop(Stop),
 }
 
-/// The budget rule: a slice starts only when it is expected to end inside the execution's
+/// The budget rule: a window starts only when it is expected to end inside the execution's
 /// budget (else the rest is for the next run) and inside the invocation's (else another
-/// invocation goes on). The first slice of an invocation always starts when the execution has
-/// room, so every invocation makes progress.
+/// invocation goes on). The first window of an invocation always starts when the execution has
+/// room, so every invocation makes progress; jobs stop at the invocation's deadline whatever
+/// the window.
 fn next_step(
     elapsed: Duration,
-    slice: Duration,
+    window: Duration,
     invocation: Duration,
     execution_left: Option<Duration>,
     first_of_invocation: bool,
 ) -> Step {
     if let Some(left) = execution_left
-        && (left.is_zero() || slice > left)
+        && (left.is_zero() || window > left)
     {
         return Step::Stop(Stop::NextRun);
     }
-    if !first_of_invocation && elapsed + slice > invocation {
+    if !first_of_invocation && elapsed + window > invocation {
         return Step::Stop(Stop::Continue);
     }
     Step::Go
 }
 
-/// How long a sync may go without saving its place: a crash loses at most this much work (which
-/// a redrive then repeats, idempotently).
-const SAVE_EVERY: Duration = Duration::from_secs(30);
-
-/// Applies the plan from the result's place on, one slice (a full window of jobs) at a time,
+/// Applies the plan from the result's place on, one window (a full set of jobs) at a time,
 /// creates first, then updates, then marks (none when the guard tripped), until it is done or
-/// the budget says stop. The place moves with every slice and is saved every [`SAVE_EVERY`].
-#[allow(clippy::too_many_arguments)]
+/// the budget says stop. The place is saved with every step of a window.
 async fn apply<W: Writes>(
-    ctx: &StageContext,
-    keys: &RunKeys,
-    client: &ZendeskClient,
-    sync: SyncKind,
-    plan: &SyncPlan<W>,
+    run: &mut SyncRun<'_, W>,
     decision: &GuardDecision,
     budget: &Budget,
-    result: &mut SyncResult,
 ) -> Result<Stop, StageError> {
-    let slice_items = ctx.settings.sync.max_inflight_jobs * MAX_JOB_ITEMS;
-    let mut saved = Instant::now();
+    let window_items = run.ctx.settings.sync.max_inflight_jobs * MAX_JOB_ITEMS;
     let mut first = true;
-    // Records written of the plan (creates, updates and marks the guard lets through), as the
-    // stage's progress: moved by each bulk job of a slice, exact at the slice's end.
+    let sync = run.sync;
     let tripped = decision.is_tripped();
-    let total = plan.left_after(&Pending::default(), tripped).total() as u64;
-    if tripped && !plan.marks.is_empty() {
+    let total = run.plan.left_after(&Pending::default(), tripped).total() as u64;
+    if tripped && !run.plan.marks.is_empty() {
         tracing::warn!(%sync, decision = %decision.describe(sync.records()), "deletion guard tripped: nothing is marked");
     }
     loop {
-        let progress = result.progress.clone().expect("an unfinished result");
-        let left = plan.left_after(&progress.done, tripped);
+        let progress = run.progress().clone();
+        let left = run.plan.left_after(&progress.done, tripped);
         if left.is_empty() {
+            run.ledger.clear().await;
             return Ok(Stop::Done);
         }
         let expected = Duration::from_secs_f64(progress.slice_seconds);
@@ -332,72 +574,40 @@ async fn apply<W: Writes>(
         }
         first = false;
         let started = Instant::now();
-        let mut done = progress.done;
-        let written = done.total() as u64;
-        if left.creates > 0 {
-            let slice = &plan.creates[done.creates..][..left.creates.min(slice_items)];
-            let items = slice.len() as u64;
-            crate::progress::writing(written, items, total, W::create(ctx, sync, slice, result))
-                .await?;
-            done.creates += slice.len();
+        let done = progress.done;
+        let (action, start, len) = if left.creates > 0 {
+            (SyncAction::Create, done.creates, left.creates)
+        } else if left.updates > 0 {
+            (SyncAction::Update, done.updates, left.updates)
         } else {
-            // Updates, then marks: both are Update Many items.
-            let (action, targets): (SyncAction, Vec<_>) = if left.updates > 0 {
-                let slice = &plan.updates[done.updates..][..left.updates.min(slice_items)];
-                let items = slice
-                    .iter()
-                    .map(|u| (W::update_target(u), W::update_item(u)));
-                (SyncAction::Update, items.collect())
-            } else {
-                let slice = &plan.marks[done.marks..][..left.marks.min(slice_items)];
-                let items = slice.iter().map(|m| (W::mark_target(m), W::mark_item(m)));
-                (SyncAction::Mark, items.collect())
-            };
-            let n = targets.len();
-            let applying = update_many::<W>(client, targets, action, result);
-            crate::progress::writing(written, n as u64, total, applying).await?;
-            match action {
-                SyncAction::Update => done.updates += n,
-                _ => done.marks += n,
-            }
+            (SyncAction::Mark, done.marks, left.marks)
+        };
+        let len = len.min(window_items);
+        let written = done.total() as u64;
+        let (end, len) =
+            crate::progress::writing(written, len as u64, total, run.window(action, start, len))
+                .await?;
+        if end == WindowEnd::Open {
+            // The deadline came inside the window: its place (and accepted jobs) are saved.
+            return Ok(
+                match budget.next(Duration::ZERO, true) {
+                    Step::Stop(Stop::NextRun) => Stop::NextRun,
+                    _ => Stop::Continue,
+                },
+            );
         }
-        let progress = result.progress.as_mut().expect("an unfinished result");
-        progress.done = done;
+        let progress = run.progress();
+        match action {
+            SyncAction::Create => progress.done.creates += len,
+            SyncAction::Update => progress.done.updates += len,
+            _ => progress.done.marks += len,
+        }
         progress.slice_seconds = progress.slice_seconds.max(started.elapsed().as_secs_f64());
-        crate::progress::report(Counted::RecordsWritten, done.total() as u64, Some(total));
-        if saved.elapsed() >= SAVE_EVERY {
-            write(ctx, keys, &artifacts::sync_result(sync), &*result).await?;
-            saved = Instant::now();
-        }
+        let done = progress.done.total() as u64;
+        crate::progress::report(Counted::RecordsWritten, done, Some(total));
+        run.save().await?;
+        run.ledger.clear().await;
     }
-}
-
-/// Update Many for `((id, key), item)` targets; each outcome lands in the result under
-/// `action`.
-async fn update_many<W: Writes>(
-    client: &ZendeskClient,
-    targets: Vec<((u64, String), Value)>,
-    action: SyncAction,
-    result: &mut SyncResult,
-) -> Result<(), StageError> {
-    if targets.is_empty() {
-        return Ok(());
-    }
-    let (targets, items): (Vec<(u64, String)>, Vec<Value>) = targets.into_iter().unzip();
-    for outcome in W::update_many(client, items).await? {
-        let (id, key) = &targets[outcome.index];
-        match outcome.result {
-            Ok(_) => {
-                let done = match action {
-                    SyncAction::Mark => &mut result.marked,
-                    _ => &mut result.updated,
-                };
-                done.push(RecordOutcome::new(key.clone(), Some(*id)));
-            }
-            Err(e) => result.errors.push(record_error(key, action, e)),
-        }
-    }
-    Ok(())
 }
 
 impl<W: Writes> SyncPlan<W> {
@@ -419,6 +629,24 @@ impl<W: Writes> SyncPlan<W> {
             } else {
                 self.marks.len().saturating_sub(done.marks)
             },
+        }
+    }
+
+    /// The record key of item `index` of `action` and its bulk item.
+    fn item(&self, action: SyncAction, index: usize) -> (String, Value) {
+        match action {
+            SyncAction::Create => {
+                let create = &self.creates[index];
+                (W::create_key(create), W::create_item(create))
+            }
+            SyncAction::Update => {
+                let update = &self.updates[index];
+                (W::update_target(update).1, W::update_item(update))
+            }
+            _ => {
+                let mark = &self.marks[index];
+                (W::mark_target(mark).1, W::mark_item(mark))
+            }
         }
     }
 
@@ -473,6 +701,7 @@ impl<W: Writes> SyncPlan<W> {
             let (id, mark_key) = W::mark_target(mark);
             check_target(&key, i, id, &mark_key, &managed, &artifact)?;
         }
+        let digest = plan_digest(&creates.items, &updates.items, &marks.items);
         Ok(SyncPlan {
             held_back: creates
                 .held_back
@@ -483,8 +712,41 @@ impl<W: Writes> SyncPlan<W> {
             updates: updates.items,
             marks: marks.items,
             managed: managed.owned.len(),
+            digest,
         })
     }
+}
+
+/// A digest of the plan's writes (SHA-256 of their JSON, in order): two plans with the same
+/// sizes but other records never share a place.
+fn plan_digest<C: Serialize, U: Serialize, M: Serialize>(
+    creates: &[C],
+    updates: &[U],
+    marks: &[M],
+) -> String {
+    use sha2::Digest;
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(sha2::Sha256::new());
+    for (name, part) in [
+        ("creates", serde_json::to_value(creates)),
+        ("updates", serde_json::to_value(updates)),
+        ("marks", serde_json::to_value(marks)),
+    ] {
+        let part = part.expect("plan items serialize");
+        let _ = write!(hashing, "{name}:");
+        serde_json::to_writer(&mut hashing, &part).expect("hashing never fails");
+    }
+    let digest = hashing.0.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn read_set<T: DeserializeOwned>(
@@ -578,21 +840,10 @@ fn unwritable(
     None
 }
 
-/// Zendesk refused a create because the record's unique value (an org name, a user's email)
-/// is taken.
-fn taken(e: &ItemError) -> bool {
-    let details = e.details.as_deref().unwrap_or_default().to_lowercase();
-    e.error.contains("DuplicateValue")
-        || details.contains("already been taken")
-        || details.contains("already being used")
-        || details.contains("duplicatevalue")
-}
-
 /// A user create refused because the email is taken: when the user already is in the org it was
-/// to be created in,
-/// this is a re-run of a create that landed (a redrive, a lost answer) and counts as done.
-/// The org's user list is read before the search, because a user created moments ago is in the
-/// list at once but may not be in the search index yet.
+/// to be created in, this is a re-run of a create that landed (a redrive, a lost answer) and
+/// counts as done. The org's user list is read before the search, because a user created
+/// moments ago is in the list at once but may not be in the search index yet.
 pub(super) async fn existing_user(
     client: &ZendeskClient,
     email: &str,
@@ -630,12 +881,13 @@ pub(super) async fn user_in_org(
         .and_then(|found| found.get("id").and_then(Value::as_u64)))
 }
 
-fn record_error(key: &str, action: SyncAction, e: ItemError) -> RecordError {
+fn record_error(key: &str, action: SyncAction, e: ItemError, attempt: u32) -> RecordError {
     RecordError {
         key: key.to_owned(),
         action,
         error: e.error,
         details: e.details,
+        attempt,
     }
 }
 
@@ -646,7 +898,7 @@ mod tests {
     const MIN: Duration = Duration::from_secs(60);
 
     #[test]
-    fn a_slice_starts_only_when_it_fits_the_invocation_and_the_execution() {
+    fn a_window_starts_only_when_it_fits_the_invocation_and_the_execution() {
         let go = |elapsed, slice, left| next_step(elapsed, slice, 10 * MIN, left, false);
         assert_eq!(go(MIN, MIN, None), Step::Go);
         assert_eq!(go(9 * MIN, MIN, None), Step::Go, "ends at the budget");
@@ -678,7 +930,7 @@ mod tests {
 
     #[test]
     fn every_invocation_makes_progress_while_the_execution_has_time() {
-        // Past its own budget before the first slice (a slow start): one slice still runs.
+        // Past its own budget before the first window (a slow start): one window still runs.
         assert_eq!(
             next_step(11 * MIN, MIN, 10 * MIN, Some(20 * MIN), true),
             Step::Go
@@ -694,7 +946,7 @@ mod tests {
             ),
             Step::Stop(Stop::NextRun)
         );
-        // A zero budget: exactly one slice per invocation.
+        // A zero budget: exactly one window per invocation.
         assert_eq!(
             next_step(Duration::ZERO, Duration::ZERO, Duration::ZERO, None, true),
             Step::Go
@@ -709,5 +961,58 @@ mod tests {
             ),
             Step::Stop(Stop::Continue)
         );
+    }
+
+    #[test]
+    fn jobs_stop_inside_the_invocations_budget_and_always_get_a_moment() {
+        assert_eq!(job_time(10 * MIN), 9 * MIN);
+        assert_eq!(job_time(Duration::from_secs(30)), Duration::from_secs(27));
+        assert_eq!(job_time(Duration::ZERO), MIN_JOB_WAIT);
+    }
+
+    #[test]
+    fn a_redriven_attempt_counts_its_budget_from_the_redrive() {
+        let start: DateTime<Utc> = "2026-12-05T02:00:00Z".parse().unwrap();
+        let redrive: DateTime<Utc> = "2026-12-05T09:30:00Z".parse().unwrap();
+        let first = ExecutionContext {
+            id: None,
+            start_time: start,
+            redrive_count: 0,
+            redrive_time: None,
+        };
+        let budget = Budget::new(Instant::now(), MIN, Some(&first), 2700);
+        assert_eq!(
+            budget.execution_deadline,
+            Some("2026-12-05T02:45:00Z".parse().unwrap())
+        );
+        let redriven = ExecutionContext {
+            redrive_count: 1,
+            redrive_time: Some(redrive),
+            ..first
+        };
+        let budget = Budget::new(Instant::now(), MIN, Some(&redriven), 2700);
+        assert_eq!(
+            budget.execution_deadline,
+            Some("2026-12-05T10:15:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_plan_older_than_its_maximum_age_is_stale() {
+        assert!(!stale(Duration::from_secs(3600), 3600));
+        assert!(stale(Duration::from_secs(3601), 3600));
+    }
+
+    #[test]
+    fn the_plan_digest_follows_the_content_not_the_sizes() {
+        let a = plan_digest(&["x"], &["u"], &[1]);
+        assert_eq!(a, plan_digest(&["x"], &["u"], &[1]));
+        assert_ne!(a, plan_digest(&["y"], &["u"], &[1]), "same sizes, other record");
+        assert_ne!(
+            plan_digest(&["x", "u"], &[] as &[&str], &[1]),
+            plan_digest(&["x"], &["u"], &[1]),
+            "the same items in other sets"
+        );
+        assert_eq!(a.len(), 64);
     }
 }

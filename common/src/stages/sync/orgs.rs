@@ -2,20 +2,22 @@
 //! Create Many Organizations, updates and marks with Update Many Organizations; a new Global org
 //! then gets its sold-to contacts (SPEC §8).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Value, json};
 
-use super::{Managed, Unwritable, Writes, record_error, taken, unwritable, user_in_org};
+use super::window::WindowEnd;
+use super::{Managed, SyncRun, Unwritable, Writes, unwritable, user_in_org};
 use crate::error::StageError;
 use crate::model::instance::{PARTNER_FIELD_KEYS, field};
 use crate::model::{
-    DesiredOrg, Instance, NewOrgWithoutContacts, OrgKey, OrgMark, OrgUpdate, RecordError,
-    RecordOutcome, SalesforceId, SyncAction, SyncKind, SyncResult, ZendeskOrg, ZendeskOrgKeys,
+    AssociatedUser, DesiredOrg, Instance, NewOrgWithoutContacts, OrgKey, OrgMark, OrgUpdate,
+    RecordError, SalesforceId, SyncAction, SyncKind, SyncResult, WindowStep, ZendeskOrg,
+    ZendeskOrgKeys,
 };
 use crate::stages::{StageContext, artifacts};
 use crate::store::RunKeys;
-use crate::zendesk::{ItemOutcome, ZendeskClient, ZendeskError};
+use crate::zendesk::{BulkKind, BulkOptions, ZendeskClient, membership_items};
 
 /// New orgs without contacts named in the Slack digest; the sync result lists all of them.
 const DIGEST_NAMED: usize = 50;
@@ -30,6 +32,9 @@ impl Writes for OrgWrites {
     /// Only ids and keys: the sync checks its targets against the gather, it does not read the
     /// orgs' fields (at 200 000 accounts the whole artifact as maps was 1.3 GB).
     type Gathered = ZendeskOrgKeys;
+
+    const CREATE: BulkKind = BulkKind::CreateOrganizations;
+    const UPDATE: BulkKind = BulkKind::UpdateOrganizations;
 
     fn instance_of(gathered: &ZendeskOrgKeys) -> Instance {
         gathered.instance
@@ -91,31 +96,8 @@ impl Writes for OrgWrites {
         )
     }
 
-    async fn create(
-        ctx: &StageContext,
-        sync: SyncKind,
-        creates: &[DesiredOrg],
-        result: &mut SyncResult,
-    ) -> Result<(), StageError> {
-        let client = ctx.zendesk(sync.instance())?;
-        let created = create_orgs(client, sync, creates, result).await?;
-        if sync == SyncKind::Global && !created.is_empty() {
-            associate_sold_tos(client, &created, result).await?;
-        }
-        Ok(())
-    }
-
-    /// The Global sync's one Slack digest of the run's new orgs left without contacts.
-    async fn finish(ctx: &StageContext, run: &RunKeys, sync: SyncKind, result: &mut SyncResult) {
-        if sync == SyncKind::Global && !result.without_contacts.is_empty() {
-            let text = digest(
-                run,
-                Instance::Global,
-                &result.without_contacts,
-                &ctx.store.describe(),
-            );
-            notify(ctx, &text, result).await;
-        }
+    fn create_item(create: &DesiredOrg) -> Value {
+        json!({"name": create.name, "organization_fields": create.organization_fields})
     }
 
     fn update_item(update: &OrgUpdate) -> Value {
@@ -133,11 +115,48 @@ impl Writes for OrgWrites {
         json!({"id": mark.id, "organization_fields": {field::MARK_FOR_DELETION: true}})
     }
 
-    async fn update_many(
+    /// The org holding the name, if it is this sync's org of the same account.
+    async fn taken_by(
         client: &ZendeskClient,
-        items: Vec<Value>,
-    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        client.update_organizations(items).await
+        sync: SyncKind,
+        create: &DesiredOrg,
+    ) -> Result<Result<u64, String>, StageError> {
+        let found = client
+            .search_organizations_by_name(create.name.trim())
+            .await?;
+        let same = found.into_iter().find_map(|raw| {
+            let org = ZendeskOrg::from_api(raw).ok()?;
+            (org.managed_id().as_ref() == Some(&create.salesforce_id) && sync.owns_org(&org))
+                .then_some(org.id)
+        });
+        Ok(same.ok_or_else(|| {
+            "no organization of this account holds the name (another does, or search has not seen it yet)".to_owned()
+        }))
+    }
+
+    fn has_after_creates(sync: SyncKind) -> bool {
+        sync == SyncKind::Global
+    }
+
+    async fn after_creates(
+        run: &mut SyncRun<'_, Self>,
+        start: usize,
+        len: usize,
+    ) -> Result<WindowEnd, StageError> {
+        associate_sold_tos(run, start, len).await
+    }
+
+    /// The Global sync's one Slack digest of the run's new orgs left without contacts.
+    async fn finish(ctx: &StageContext, run: &RunKeys, sync: SyncKind, result: &mut SyncResult) {
+        if sync == SyncKind::Global && !result.without_contacts.is_empty() {
+            let text = digest(
+                run,
+                Instance::Global,
+                &result.without_contacts,
+                &ctx.store.describe(),
+            );
+            notify(ctx, &text, result).await;
+        }
     }
 }
 
@@ -149,89 +168,61 @@ fn owned_fields(sync: SyncKind) -> Vec<&'static str> {
     }
 }
 
-/// Create Many Organizations. A create refused because the name is taken by an org of this
-/// sync with the same Salesforce id is what a re-run of this stage sees: it counts as done.
-async fn create_orgs<'a>(
-    client: &ZendeskClient,
-    sync: SyncKind,
-    creates: &'a [DesiredOrg],
-    result: &mut SyncResult,
-) -> Result<Vec<(&'a DesiredOrg, u64)>, StageError> {
-    let items = creates
-        .iter()
-        .map(|o| json!({"name": o.name, "organization_fields": o.organization_fields}))
-        .collect();
-    let mut created = Vec::new();
-    for outcome in client.create_organizations(items).await? {
-        let object = &creates[outcome.index];
-        let key = object.salesforce_id.to_string();
-        let (id, already) = match outcome.result {
-            Ok(id) => (id, false),
-            Err(e) if taken(&e) => match org_with_same_id(client, sync, object).await? {
-                Some(id) => (Some(id), true),
-                None => {
-                    result
-                        .errors
-                        .push(record_error(&key, SyncAction::Create, e));
-                    continue;
-                }
-            },
-            Err(e) => {
-                result
-                    .errors
-                    .push(record_error(&key, SyncAction::Create, e));
-                continue;
-            }
-        };
-        result.created.push(RecordOutcome {
-            already,
-            ..RecordOutcome::new(key, id)
-        });
-        if let Some(id) = id {
-            created.push((object, id));
-        }
-    }
-    Ok(created)
-}
-
-/// The org holding `object`'s name, if it is this sync's org of the same account.
-async fn org_with_same_id(
-    client: &ZendeskClient,
-    sync: SyncKind,
-    object: &DesiredOrg,
-) -> Result<Option<u64>, StageError> {
-    let found = client
-        .search_organizations_by_name(object.name.trim())
-        .await?;
-    Ok(found.into_iter().find_map(|raw| {
-        let org = ZendeskOrg::from_api(raw).ok()?;
-        (org.managed_id().as_ref() == Some(&object.salesforce_id) && sync.owns_org(&org))
-            .then_some(org.id)
-    }))
-}
-
-/// SPEC §8: for each new Global org and each sold-to email — no user: create an end-user in the
-/// org; a user without an org: add a membership (never set `organization_id` on an existing
-/// user, which would drop their other memberships); a user in another org: leave them. One email
-/// on several new orgs gets its user once, in the first of them by Salesforce id; for the others
-/// it is a user in another org. The new orgs left with nobody are collected for the run's one Slack digest.
+/// SPEC §8: for each new Global org of the window and each sold-to email — no user: create an
+/// end-user in the org; a user with no organization: add a membership (never set
+/// `organization_id` on an existing user, which would drop their other memberships); a user in
+/// another org: leave them. One email on several new orgs gets its user once, in the first of
+/// them by Salesforce id; for the others it is a user in another org — also across windows: the
+/// users this sync put into a new org are part of its place, so an email met again in a later
+/// window is in another org whatever search says. The new orgs left with nobody are collected
+/// for the run's one Slack digest.
 ///
 /// In as few calls as the documented API allows: every email is first *created* with Create
 /// Many Users (100 per job), since a create is both the question "is there a user?" and, for
 /// most new orgs, the answer; only the emails Zendesk refuses as taken are looked up (one
 /// search each — search cannot be batched by email), and the users found without an org are
-/// added with Create Many Memberships (100 per job). A first run's new orgs thus cost about
-/// 1/100 of a job each plus one search per already-known email, instead of a search per email.
+/// added with Create Many Memberships (100 per job). The create jobs are recorded in the
+/// window's place as Zendesk accepts them, so a redo follows them instead of sending them again.
 async fn associate_sold_tos(
-    client: &ZendeskClient,
-    created: &[(&DesiredOrg, u64)],
-    result: &mut SyncResult,
-) -> Result<(), StageError> {
-    let mut created = created.to_vec();
+    run: &mut SyncRun<'_, OrgWrites>,
+    start: usize,
+    len: usize,
+) -> Result<WindowEnd, StageError> {
+    let window = run.window_snapshot();
+    let plan = run.plan;
+    let objects: HashMap<String, &DesiredOrg> = plan.creates[start..start + len]
+        .iter()
+        .map(|o| (o.salesforce_id.to_string(), o))
+        .collect();
+    let mut created: Vec<(&DesiredOrg, u64)> = run
+        .result
+        .created
+        .iter()
+        .filter_map(|c| Some((*objects.get(&c.key)?, c.id?)))
+        .collect();
     created.sort_by(|(a, _), (b, _)| a.salesforce_id.cmp(&b.salesforce_id));
+    let known: HashMap<String, AssociatedUser> = run
+        .progress()
+        .users
+        .iter()
+        .map(|u| (u.email.clone(), u.clone()))
+        .collect();
     let mut attached: BTreeMap<u64, usize> = created.iter().map(|(_, id)| (*id, 0)).collect();
-    let wanted = sold_to_owners(&created);
-    let new_users = wanted
+    let mut associations: Vec<AssociatedUser> = Vec::new();
+    // Emails this sync already put into a new org: in that org they count, elsewhere they are
+    // a user in another org.
+    let owners: Vec<SoldToOwner> = sold_to_owners(&created)
+        .into_iter()
+        .filter(|w| match known.get(&w.email.to_lowercase()) {
+            Some(user) if user.organization_id == w.org_id => {
+                *attached.entry(w.org_id).or_default() += 1;
+                false
+            }
+            Some(_) => false,
+            None => true,
+        })
+        .collect();
+    let new_users = owners
         .iter()
         .map(|w| {
             json!({
@@ -242,74 +233,128 @@ async fn associate_sold_tos(
             })
         })
         .collect();
-    let bulk = client.create_users(new_users).await?;
-    if bulk.fell_back_to_single_creates {
-        result.warn("global: bulk user import is disabled; sold-to users were created one by one");
+    let bulk = run
+        .bulk(
+            &window,
+            WindowStep::SoldToUsers,
+            BulkKind::CreateUsers,
+            new_users,
+            Vec::new(),
+        )
+        .await?;
+    if !bulk.open.is_empty() || !bulk.unsubmitted.is_empty() {
+        // Every job of the step stays in the place, finished or not: the next go learns what
+        // they did from their statuses and sends only the rest.
+        return Ok(WindowEnd::Open);
     }
+    if bulk.fell_back_to_single_creates {
+        run.result
+            .warn("global: bulk user import is disabled; sold-to users were created one by one");
+    }
+    let attempt = run.attempt;
     let association_error = |w: &SoldToOwner, error: String, details: String| RecordError {
         key: w.key.clone(),
         action: SyncAction::AssociateUser,
         error,
         details: Some(format!("{}: {details}", w.email)),
+        attempt,
     };
+    let mut errors = Vec::new();
     // Users who exist without an org: one membership each, in bulk.
-    let mut joining: Vec<&SoldToOwner> = Vec::new();
-    let mut pairs = Vec::new();
+    let mut joining: Vec<(&SoldToOwner, u64)> = Vec::new();
     for outcome in bulk.outcomes {
-        let w = &wanted[outcome.index];
+        let w = &owners[outcome.index];
         match outcome.result {
-            Ok(_) => *attached.entry(w.org_id).or_default() += 1,
-            Err(e) if taken(&e) => match known_user(client, w).await? {
-                KnownUser::InThisOrg => *attached.entry(w.org_id).or_default() += 1,
-                KnownUser::WithoutOrg(user_id) => {
-                    joining.push(w);
-                    pairs.push((user_id, w.org_id));
-                }
-                KnownUser::InAnotherOrg => {}
-                KnownUser::NotFound(why) => result.errors.push(association_error(
-                    w,
-                    e.error,
-                    format!(
-                        "{}; {why}",
-                        e.details.as_deref().unwrap_or("the email is taken")
-                    ),
-                )),
-            },
-            Err(e) => {
-                result
-                    .errors
-                    .push(association_error(w, e.error, e.details.unwrap_or_default()))
+            Ok(id) => {
+                *attached.entry(w.org_id).or_default() += 1;
+                associations.push(w.associated(id));
             }
+            Err(e) if e.is_taken() => {
+                if run.past_deadline() {
+                    // The step is redone next time: its create jobs answer "taken" again.
+                    return Ok(WindowEnd::Open);
+                }
+                match known_user(run.client, w).await? {
+                    KnownUser::InThisOrg(id) => {
+                        *attached.entry(w.org_id).or_default() += 1;
+                        associations.push(w.associated(id));
+                    }
+                    KnownUser::WithoutOrg(user_id) => joining.push((w, user_id)),
+                    KnownUser::InAnotherOrg => {}
+                    KnownUser::NotFound(why) => errors.push(association_error(
+                        w,
+                        e.error,
+                        format!(
+                            "{}; {why}",
+                            e.details.as_deref().unwrap_or("the email is taken")
+                        ),
+                    )),
+                }
+            }
+            Err(e) => errors.push(association_error(w, e.error, e.details.unwrap_or_default())),
         }
     }
-    if !pairs.is_empty() {
-        for outcome in client.create_organization_memberships(&pairs).await? {
-            let w = joining[outcome.index];
+    if !joining.is_empty() {
+        let pairs: Vec<(u64, u64)> = joining.iter().map(|(w, user)| (*user, w.org_id)).collect();
+        // Not recorded in the place: which users join depends on searches, so a redo works
+        // it out again (and a membership sent twice answers "already a member").
+        let options = BulkOptions {
+            deadline: Some(run.deadline),
+            ..BulkOptions::default()
+        };
+        let added = run
+            .client
+            .write_many(
+                BulkKind::CreateMemberships,
+                membership_items(&pairs),
+                options,
+            )
+            .await?;
+        run.result.lost_answers.add(&added.lost);
+        if !added.open.is_empty() || !added.unsubmitted.is_empty() {
+            // The step is redone: its user jobs are followed again, and memberships created
+            // twice answer "already a member".
+            return Ok(WindowEnd::Open);
+        }
+        for outcome in added.outcomes {
+            let (w, user_id) = joining[outcome.index];
             match outcome.result {
-                Ok(_) => *attached.entry(w.org_id).or_default() += 1,
-                Err(e) => {
-                    result
-                        .errors
-                        .push(association_error(w, e.error, e.details.unwrap_or_default()))
+                Ok(_) => {
+                    *attached.entry(w.org_id).or_default() += 1;
+                    associations.push(w.associated(Some(user_id)));
                 }
+                Err(e) => errors.push(association_error(w, e.error, e.details.unwrap_or_default())),
             }
         }
     }
-    // A slice redone after a crash names its orgs again: each is listed once.
-    let listed: BTreeSet<u64> = result.without_contacts.iter().map(|o| o.id).collect();
-    let nobody = created
-        .iter()
-        .filter(|(_, org_id)| attached.get(org_id).copied().unwrap_or(0) == 0)
-        .filter(|(_, org_id)| !listed.contains(org_id))
-        .map(|(object, org_id)| NewOrgWithoutContacts {
-            salesforce_id: object.salesforce_id.clone(),
-            name: object.name.clone(),
-            id: *org_id,
-            sold_to_emails: object.sold_tos.iter().map(|s| s.email.clone()).collect(),
-        })
-        .collect::<Vec<_>>();
-    result.without_contacts.extend(nobody);
-    Ok(())
+    // The step's outcomes replace any of an earlier go at this window.
+    let window_orgs: HashSet<u64> = created.iter().map(|(_, id)| *id).collect();
+    let window_keys: HashSet<&str> = objects.keys().map(String::as_str).collect();
+    let result = &mut run.result;
+    result.errors.retain(|e| {
+        e.action != SyncAction::AssociateUser || !window_keys.contains(e.key.as_str())
+    });
+    result.errors.extend(errors);
+    result
+        .without_contacts
+        .retain(|o| !window_orgs.contains(&o.id));
+    result.without_contacts.extend(
+        created
+            .iter()
+            .filter(|(_, org_id)| attached.get(org_id).copied().unwrap_or(0) == 0)
+            .map(|(object, org_id)| NewOrgWithoutContacts {
+                salesforce_id: object.salesforce_id.clone(),
+                name: object.name.clone(),
+                id: *org_id,
+                sold_to_emails: object.sold_tos.iter().map(|s| s.email.clone()).collect(),
+            }),
+    );
+    let users = &mut run.progress().users;
+    let seen: BTreeSet<String> = users.iter().map(|u| u.email.clone()).collect();
+    users.extend(associations.into_iter().filter(|a| !seen.contains(&a.email)));
+    run.keep_open(Vec::new()).await;
+    run.save().await?;
+    Ok(WindowEnd::Settled)
 }
 
 /// A sold-to email and the new org its user belongs in.
@@ -320,6 +365,16 @@ struct SoldToOwner {
     org_id: u64,
     email: String,
     name: String,
+}
+
+impl SoldToOwner {
+    fn associated(&self, id: Option<u64>) -> AssociatedUser {
+        AssociatedUser {
+            email: self.email.to_lowercase(),
+            id,
+            organization_id: self.org_id,
+        }
+    }
 }
 
 /// Each distinct sold-to email once, with the first new org (by Salesforce id, `created` is
@@ -349,7 +404,7 @@ fn sold_to_owners(created: &[(&DesiredOrg, u64)]) -> Vec<SoldToOwner> {
 /// Where the user holding a taken sold-to email is.
 enum KnownUser {
     /// Already in the new org: a create that landed before (a lost answer, a redrive).
-    InThisOrg,
+    InThisOrg(Option<u64>),
     WithoutOrg(u64),
     InAnotherOrg,
     NotFound(String),
@@ -357,24 +412,29 @@ enum KnownUser {
 
 /// The user behind a taken email. Search first (one call); a user search has not indexed yet —
 /// one created moments ago by the attempt being redriven — is looked for among the new org's
-/// users.
+/// users. A search answer can be stale: a user it shows without an org is read directly before
+/// a membership is added (one may have been added since the index was made).
 async fn known_user(client: &ZendeskClient, w: &SoldToOwner) -> Result<KnownUser, StageError> {
     if let Some(user) = client.search_user_by_email(&w.email).await? {
         let id = user.get("id").and_then(Value::as_u64);
-        return Ok(
-            match (id, user.get("organization_id").and_then(Value::as_u64)) {
-                (_, Some(org)) if org == w.org_id => KnownUser::InThisOrg,
-                (Some(id), None) => KnownUser::WithoutOrg(id),
-                (_, Some(_)) => KnownUser::InAnotherOrg,
-                (None, None) => {
-                    KnownUser::NotFound("the search answered a user without an id".into())
-                }
+        let org_of = |user: &serde_json::Map<String, Value>| {
+            user.get("organization_id").and_then(Value::as_u64)
+        };
+        return Ok(match (id, org_of(&user)) {
+            (_, Some(org)) if org == w.org_id => KnownUser::InThisOrg(id),
+            (_, Some(_)) => KnownUser::InAnotherOrg,
+            (None, None) => KnownUser::NotFound("the search answered a user without an id".into()),
+            (Some(id), None) => match client.show_user(id).await?.as_ref().map(org_of) {
+                Some(Some(org)) if org == w.org_id => KnownUser::InThisOrg(Some(id)),
+                Some(Some(_)) => KnownUser::InAnotherOrg,
+                Some(None) => KnownUser::WithoutOrg(id),
+                None => KnownUser::NotFound(format!("user {id} is gone")),
             },
-        );
+        });
     }
     // Not found by search (not indexed yet, or a secondary address): in the new org already?
     Ok(match user_in_org(client, &w.email, w.org_id).await? {
-        Some(_) => KnownUser::InThisOrg,
+        Some(id) => KnownUser::InThisOrg(Some(id)),
         None => KnownUser::NotFound("no user with it is found yet".into()),
     })
 }

@@ -3,16 +3,16 @@
 
 use serde_json::{Value, json};
 
-use super::{Managed, Unwritable, Writes, existing_user, record_error, taken, unwritable};
+use super::{Managed, Unwritable, Writes, existing_user, unwritable};
 use crate::error::StageError;
 use crate::model::instance::field;
 use crate::model::{
-    DesiredUser, Instance, RecordOutcome, SyncAction, SyncKind, SyncResult, UserMark, UserUpdate,
-    ZendeskUser, ZendeskUsers, email_key,
+    DesiredUser, Instance, SyncKind, SyncResult, UserMark, UserUpdate, ZendeskUser, ZendeskUsers,
+    email_key,
 };
 use crate::stages::StageContext;
 use crate::store::RunKeys;
-use crate::zendesk::{ItemOutcome, ZendeskClient, ZendeskError};
+use crate::zendesk::{BulkKind, ZendeskClient};
 
 /// The user fields the user sync writes; no other key ever leaves it.
 const OWNED_USER_FIELDS: &[&str] = &[field::NOT_IN_SFDC];
@@ -25,6 +25,9 @@ impl Writes for UserWrites {
     type Mark = UserMark;
 
     type Gathered = ZendeskUsers;
+
+    const CREATE: BulkKind = BulkKind::CreateUsers;
+    const UPDATE: BulkKind = BulkKind::UpdateUsers;
 
     fn instance_of(gathered: &ZendeskUsers) -> Instance {
         gathered.instance
@@ -85,62 +88,22 @@ impl Writes for UserWrites {
 
     async fn finish(_: &StageContext, _: &RunKeys, _: SyncKind, _: &mut SyncResult) {}
 
-    async fn create(
-        ctx: &StageContext,
-        sync: SyncKind,
-        creates: &[DesiredUser],
-        result: &mut SyncResult,
-    ) -> Result<(), StageError> {
-        let client = ctx.zendesk(sync.instance())?;
-        let items = creates
-            .iter()
-            .map(|u| {
-                json!({
-                    "name": u.name,
-                    "email": u.email,
-                    "role": "end-user",
-                    "organization_id": u.organization_id,
-                    "user_fields": u.user_fields,
-                })
-            })
-            .collect();
-        let bulk = client.create_users(items).await?;
-        if bulk.fell_back_to_single_creates {
-            result.warn(&format!(
-                "{sync}: bulk user import is disabled; users were created one by one"
-            ));
-        }
-        for outcome in bulk.outcomes {
-            let user = &creates[outcome.index];
-            let (id, already) = match outcome.result {
-                Ok(id) => (id, false),
-                Err(e) if taken(&e) => {
-                    match existing_user(client, &user.email, user.organization_id).await? {
-                        Ok(id) => (Some(id), true),
-                        Err(why) => {
-                            let mut error = record_error(&user.email, SyncAction::Create, e);
-                            error.details = Some(format!(
-                                "{}; {why}",
-                                error.details.as_deref().unwrap_or("the email is taken")
-                            ));
-                            result.errors.push(error);
-                            continue;
-                        }
-                    }
-                }
-                Err(e) => {
-                    result
-                        .errors
-                        .push(record_error(&user.email, SyncAction::Create, e));
-                    continue;
-                }
-            };
-            result.created.push(RecordOutcome {
-                already,
-                ..RecordOutcome::new(user.email.clone(), id)
-            });
-        }
-        Ok(())
+    fn create_item(u: &DesiredUser) -> Value {
+        json!({
+            "name": u.name,
+            "email": u.email,
+            "role": "end-user",
+            "organization_id": u.organization_id,
+            "user_fields": u.user_fields,
+        })
+    }
+
+    async fn taken_by(
+        client: &ZendeskClient,
+        _: SyncKind,
+        user: &DesiredUser,
+    ) -> Result<Result<u64, String>, StageError> {
+        existing_user(client, &user.email, user.organization_id).await
     }
 
     fn update_item(update: &UserUpdate) -> Value {
@@ -162,10 +125,4 @@ impl Writes for UserWrites {
         json!({"id": mark.id, "user_fields": {field::NOT_IN_SFDC: true}})
     }
 
-    async fn update_many(
-        client: &ZendeskClient,
-        items: Vec<Value>,
-    ) -> Result<Vec<ItemOutcome>, ZendeskError> {
-        client.update_users(items).await
-    }
 }
