@@ -3,13 +3,15 @@
 //! execution record that a redrive resumes from.
 //!
 //! When a branch fails, its siblings stop as Step Functions stops them: a Task already running
-//! runs to completion and its result is recorded (a Lambda invocation is not interrupted, and
-//! its artifacts are written), but no further state of the sibling starts and no retry of it is
-//! attempted. The Parallel then fails with the failed branch's error.
+//! runs to completion (a Lambda invocation is not interrupted, and its artifacts are written),
+//! but it is recorded `Aborted`, its result discarded, as Step Functions records a state of a
+//! stopped branch; no further state of the sibling starts and no retry of it is attempted. The
+//! Parallel then fails with the failed branch's error.
 //!
 //! Redrive mirrors Step Functions': the execution keeps its name, input and start time; states
-//! that succeeded are not run again (their recorded output is replayed), and the failed state —
-//! inside a Parallel, only the failed branch — runs again.
+//! that succeeded are not run again (their recorded output is replayed), and the failed and
+//! aborted states — inside a Parallel, only in the branches that did not succeed — run again,
+//! with the states after them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -50,6 +52,13 @@ pub enum Event {
         error: String,
         cause: String,
     },
+    /// Stopped from outside while it ran (a sibling branch failed): a Task ran to its end, its
+    /// result is discarded and a redrive runs it again.
+    Aborted {
+        path: String,
+        error: String,
+        cause: String,
+    },
     Retrying {
         path: String,
         error: String,
@@ -84,6 +93,10 @@ pub enum ExecutionStatus {
 pub enum StateStatus {
     Succeeded,
     Failed,
+    /// Stopped from outside while it ran: a sibling branch failed or the execution timed out.
+    /// A Task ran to its end (a Lambda invocation is not interrupted), but its result was
+    /// discarded, as Step Functions discards it: a redrive runs the state again.
+    Aborted,
 }
 
 /// The history of one state (by its path: `Instances[1].SyncUsgov`).
@@ -163,6 +176,19 @@ impl ExecutionRecord {
         failed.sort_by_key(|p| std::cmp::Reverse(p.len()));
         failed
     }
+
+    /// The states stopped while they ran (their Tasks finished, their results discarded),
+    /// innermost first: a redrive runs them again.
+    pub fn aborted_states(&self) -> Vec<&str> {
+        let mut aborted: Vec<&str> = self
+            .states
+            .iter()
+            .filter(|(_, r)| r.status == StateStatus::Aborted)
+            .map(|(path, _)| path.as_str())
+            .collect();
+        aborted.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        aborted
+    }
 }
 
 /// Called with the execution record each time a state ends, so the history survives the
@@ -187,6 +213,11 @@ impl Default for ExecutionOptions {
 
 /// The error of a branch stopped because a sibling failed: never the Parallel's own error.
 const BRANCH_ABORTED: &str = "States.BranchAborted";
+
+/// Whether `err` says the state was stopped from outside rather than failed by itself.
+fn is_stop(err: &ExecError) -> bool {
+    err.error == BRANCH_ABORTED
+}
 
 /// Starts a new execution and runs it to the end.
 pub async fn start(
@@ -419,6 +450,36 @@ impl<'a> Runner<'a> {
             ..
         } = run;
         let exited_at = now_string();
+        // A state stopped from outside: a Task's answer came after its branch was stopped
+        // (whatever it answered, Step Functions discards it), or a Parallel whose branches were
+        // all stopped. It is aborted, and the branch goes on being stopped.
+        let aborted = match (&state.kind, &result) {
+            (StateKind::Task { .. }, _) => stop.is_cancelled(),
+            (_, Err(err)) => is_stop(err),
+            _ => false,
+        };
+        let result = if aborted {
+            Err(match &result {
+                Err(err) if is_stop(err) => err.clone(),
+                Ok(_) => ExecError::new(
+                    BRANCH_ABORTED,
+                    format!(
+                        "{path} ran to its end after a parallel branch failed; its result is \
+                         discarded and a redrive runs it again"
+                    ),
+                ),
+                Err(err) => ExecError::new(
+                    BRANCH_ABORTED,
+                    format!(
+                        "{path} ended after a parallel branch failed ({}: {}); a redrive runs \
+                         it again",
+                        err.error, err.cause
+                    ),
+                ),
+            })
+        } else {
+            result
+        };
         let mut record = self.record.lock().expect("record lock");
         match &result {
             Ok((output, next)) => {
@@ -451,7 +512,11 @@ impl<'a> Runner<'a> {
                 record.states.insert(
                     path.to_owned(),
                     StateRecord {
-                        status: StateStatus::Failed,
+                        status: if aborted {
+                            StateStatus::Aborted
+                        } else {
+                            StateStatus::Failed
+                        },
                         input,
                         output: None,
                         next: None,
@@ -466,10 +531,11 @@ impl<'a> Runner<'a> {
                     checkpoint(&record);
                 }
                 drop(record);
-                self.observer.on_event(&Event::Failed {
-                    path: path.to_owned(),
-                    error: err.error.clone(),
-                    cause: err.cause.clone(),
+                let (path, error, cause) = (path.to_owned(), err.error.clone(), err.cause.clone());
+                self.observer.on_event(&if aborted {
+                    Event::Aborted { path, error, cause }
+                } else {
+                    Event::Failed { path, error, cause }
                 });
             }
         }
@@ -552,7 +618,7 @@ impl<'a> Runner<'a> {
     }
 
     /// A Parallel's branches, concurrently. The first branch to fail stops the others (each
-    /// finishes the state it is in) and its error is the Parallel's.
+    /// finishes the state it is in, which is then aborted) and its error is the Parallel's.
     fn run_branches<'s>(
         &'s self,
         branches: &'s [StateMachine],
@@ -576,7 +642,7 @@ impl<'a> Runner<'a> {
                         )
                         .await;
                     if let Err(err) = &result
-                        && err.error != BRANCH_ABORTED
+                        && !is_stop(err)
                     {
                         first_failure
                             .lock()
