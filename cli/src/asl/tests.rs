@@ -429,28 +429,104 @@ async fn input_and_output_processing() {
     assert_eq!(done.error.as_deref(), Some("States.Runtime"));
 }
 
-#[tokio::test]
-async fn the_machine_timeout_ends_the_execution() {
-    struct Slow;
-    #[async_trait]
-    impl TaskInvoker for Slow {
-        async fn invoke(&self, _: &str, _: Value) -> Result<Value, ExecError> {
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            Ok(json!({}))
+/// Tasks named by their resource (`arn:slow`); the first call of `arn:slow` takes 1.5 s and
+/// then leaves its side effect, as a Lambda invocation writes its artifacts.
+#[derive(Default)]
+struct SlowOnce {
+    calls: Mutex<Vec<String>>,
+    effects: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl TaskInvoker for SlowOnce {
+    async fn invoke(&self, resource: &str, _: Value) -> Result<Value, ExecError> {
+        let name = resource.trim_start_matches("arn:").to_owned();
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(name.clone());
+            calls.iter().filter(|c| **c == name).count() == 1
+        };
+        if name == "slow" && first {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         }
+        self.effects.lock().unwrap().push(name.clone());
+        Ok(json!({"done": name}))
     }
-    let machine = tiny(
-        json!({"StartAt": "T", "TimeoutSeconds": 1, "States": {"T": {"Type": "Task", "Resource": "arn:x", "End": true}}}),
-    );
-    let record = ExecutionRecord::new(
+}
+
+fn timed(name: &str) -> ExecutionRecord {
+    ExecutionRecord::new(
         "arn:aws:states:local:0:stateMachine:m",
-        "slow",
+        name,
         json!({}),
         chrono::Utc::now(),
-    );
-    let done = start(&machine, record, &Slow, &Quiet, fast()).await;
+    )
+}
+
+#[tokio::test]
+async fn a_task_running_at_the_machine_timeout_finishes_and_a_redrive_runs_it_again() {
+    let machine = tiny(json!({"StartAt": "Slow", "TimeoutSeconds": 1, "States": {
+        "Slow": {"Type": "Task", "Resource": "arn:slow", "Next": "After"},
+        "After": {"Type": "Task", "Resource": "arn:after", "End": true}
+    }}));
+    let tasks = SlowOnce::default();
+    let done = start(&machine, timed("slow"), &tasks, &Quiet, fast()).await;
     assert_eq!(done.status, ExecutionStatus::TimedOut);
     assert_eq!(done.error.as_deref(), Some("States.Timeout"));
+    // The invocation was not cut off: its side effect happened before the execution ended.
+    assert_eq!(*tasks.effects.lock().unwrap(), vec!["slow"]);
+    // But its result is not the execution's: it is aborted, and nothing after it started.
+    assert_eq!(done.states["Slow"].status, StateStatus::Aborted);
+    assert_eq!(done.states["Slow"].error.as_deref(), Some("States.Timeout"));
+    assert!(!done.states.contains_key("After"));
+    assert!(done.failed_states().is_empty());
+    assert_eq!(done.aborted_states(), vec!["Slow"]);
+
+    let redriven = redrive(&machine, done, &tasks, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    assert_eq!(
+        *tasks.calls.lock().unwrap(),
+        vec!["slow", "slow", "after"],
+        "the redrive runs the timed-out Task again"
+    );
+}
+
+#[tokio::test]
+async fn the_machine_timeout_stops_every_branch_and_lets_their_running_tasks_finish() {
+    let machine = tiny(json!({"StartAt": "P", "TimeoutSeconds": 1, "States": {
+        "P": {"Type": "Parallel", "Next": "Last", "Branches": [
+            {"StartAt": "Slow", "States": {
+                "Slow": {"Type": "Task", "Resource": "arn:slow", "Next": "AfterSlow"},
+                "AfterSlow": {"Type": "Task", "Resource": "arn:after", "End": true}}},
+            {"StartAt": "Fast", "States": {
+                "Fast": {"Type": "Task", "Resource": "arn:fast", "End": true}}}
+        ]},
+        "Last": {"Type": "Task", "Resource": "arn:last", "End": true}
+    }}));
+    let tasks = SlowOnce::default();
+    let done = start(&machine, timed("parallel"), &tasks, &Quiet, fast()).await;
+    assert_eq!(done.status, ExecutionStatus::TimedOut);
+    assert_eq!(done.error.as_deref(), Some("States.Timeout"));
+    assert_eq!(*tasks.effects.lock().unwrap(), vec!["fast", "slow"]);
+    let status = |path: &str| done.states[path].status;
+    assert_eq!(status("P[0].Slow"), StateStatus::Aborted);
+    assert_eq!(status("P[1].Fast"), StateStatus::Succeeded);
+    assert_eq!(status("P"), StateStatus::Aborted);
+    assert!(!done.states.contains_key("P[0].AfterSlow"));
+    assert!(!done.states.contains_key("Last"));
+    assert!(done.failed_states().is_empty());
+
+    let redriven = redrive(&machine, done, &tasks, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    assert_eq!(
+        *tasks.calls.lock().unwrap(),
+        vec!["slow", "fast", "slow", "after", "last"],
+        "the stopped branch runs again from its aborted Task; the finished one is replayed"
+    );
 }
 
 #[test]
