@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use zdsync::model::{ChangeSet, Instance, OrgUpdate, SyncKind, SyncResult};
+use zdsync::explain;
+use zdsync::model::{ChangeSet, Instance, OrgUpdate, SalesforceContacts, SyncKind, SyncResult};
 use zdsync::stages::artifacts;
 use zdsync_e2e::{Harness, succeeded, zendesk};
 
@@ -417,6 +418,119 @@ async fn a_contact_moved_to_another_us_gov_account_moves_its_user() {
         "one Update Many Users, nothing else"
     );
     assert_eq!(h.zendesk_writes(Instance::Global), 0);
+}
+
+/// Makes the contact record of `email` unreadable: one letter of its account id changes case.
+/// Salesforce compares text case-insensitively, so the contact query still returns it, but the
+/// id no longer matches its checksum and the gather rejects the record.
+fn garble_contact_account(h: &Harness, email: &str) -> String {
+    h.sandbox().salesforce().with_objects_mut(|objects| {
+        let contact = objects
+            .get_mut("Contact")
+            .unwrap()
+            .iter_mut()
+            .find(|c| {
+                c["Email"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .unwrap();
+        let id = contact["Account"]["Account_ID_18__c"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let at = id[..15]
+            .find(|c: char| c.is_ascii_alphabetic())
+            .expect("an id with a letter");
+        let mut garbled = id.clone().into_bytes();
+        garbled[at] ^= 0x20;
+        let garbled = String::from_utf8(garbled).unwrap();
+        contact["Account"]["Account_ID_18__c"] = json!(garbled);
+        id
+    })
+}
+
+/// SPEC §10: a US Gov user whose Salesforce contact could not be read is held — neither updated
+/// nor marked `not_in_sfdc` — and reported as held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_of_a_contact_record_that_cannot_be_read_is_held_not_marked() {
+    let mut h = Harness::generated(60, 7).await;
+    // One rejected contact among the world's few is over the default 1 %.
+    h.world.settings_mut().sync.max_rejected_ratio = 0.5;
+    // A user whose name is stale: a readable contact would rename it, no contact would mark it.
+    let email = h.scenario("usgov_user_stale_name")[0].to_lowercase();
+    let account = garble_contact_account(&h, &email);
+    let before = users_by_email(&h);
+    let run = "e2e-unreadable-contact";
+    let outcome = h.run(run).await;
+    succeeded(&outcome);
+    let after = users_by_email(&h);
+    assert_eq!(
+        after[&email], before[&email],
+        "{email}: neither updated nor marked"
+    );
+    assert_eq!(after[&email]["user_fields"]["not_in_sfdc"], json!(false));
+
+    // Reported: the record as rejected, its user as held with the reason.
+    let contacts: SalesforceContacts = h.artifact(run, artifacts::CONTACTS).await;
+    assert_eq!(contacts.rejected.len(), 1, "{:#?}", contacts.rejected);
+    assert!(!contacts.contacts.iter().any(|c| c.email == email));
+    let held = contacts
+        .held
+        .iter()
+        .find(|c| c.email == email)
+        .unwrap_or_else(|| panic!("{email} held: {:#?}", contacts.held));
+    assert!(held.reason.contains("could not be read"), "{}", held.reason);
+    let marks: Value = h
+        .artifact(run, &artifacts::not_in_sync(SyncKind::Users))
+        .await;
+    let id = &after[&email]["id"];
+    assert!(
+        !marks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| &m["id"] == id),
+        "{marks:#}"
+    );
+    let summary = outcome.summary.unwrap();
+    assert_eq!(summary.stages["gather_contacts"].counts["rejected"], 1);
+    assert!(summary.stages["gather_contacts"].counts["held"] >= 1);
+    // The other contacts of its account are synced as usual.
+    let in_sync = h.scenario("usgov_user_in_sync")[0].to_lowercase();
+    assert_eq!(
+        after[&in_sync]["organization_id"],
+        json!(usgov_org_ids(&h)[&account][0])
+    );
+
+    // `zdsync explain` holds it by the same rule as the compare, and says why.
+    let store = h.data.store();
+    let keys = zdsync::store::RunKeys::new(run).unwrap();
+    let sources = explain::Sources {
+        store: store.as_ref(),
+        run: &keys,
+        settings: h.world.settings(),
+        http: &reqwest::Client::new(),
+    };
+    let e = explain::explain(&sources, &explain::Subject::parse(&email).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&e.contact, Some(explain::ContactStory::Held { reason, .. }) if reason.contains("could not be read")),
+        "{:?}",
+        e.contact
+    );
+    let story = e.syncs.iter().find(|s| s.sync == SyncKind::Users).unwrap();
+    assert!(
+        story.held.as_deref().unwrap().starts_with("held: "),
+        "{:?}",
+        story.held
+    );
+    assert!(
+        matches!(&story.compare[..], [explain::Decision::Left { .. }]),
+        "{:?}",
+        story.compare
+    );
 }
 
 /// SPEC §10 for the partner and user syncs: a Salesforce answer missing most records trips

@@ -39,6 +39,21 @@ pub fn render(outcome: &Outcome, elapsed: std::time::Duration) -> String {
             record.error.as_deref().unwrap_or("?"),
             record.cause.as_deref().unwrap_or("")
         );
+        // States stopped while they ran: their work is done, but not on the execution's
+        // record, so a redrive runs them again. A Parallel stopped around one is not named.
+        let aborted = record.aborted_states();
+        let innermost: Vec<&str> = aborted
+            .iter()
+            .copied()
+            .filter(|p| !aborted.iter().any(|q| q.starts_with(&format!("{p}["))))
+            .collect();
+        if !innermost.is_empty() {
+            let _ = writeln!(
+                out,
+                "  stopped while running (they ran to their end; a redrive runs them again): {}",
+                innermost.join(", ")
+            );
+        }
     }
     // A stopped run has its summary too: what each stage did before it stopped.
     if let Some(summary) = &outcome.summary {
@@ -237,6 +252,55 @@ mod tests {
         let cells: Vec<&str> = global.split_whitespace().skip(2).collect();
         // Nothing was sent in a dry run, so there is no error count: "–", not 0.
         assert_eq!(cells, ["19", "6", "3", "–", "1", "2"], "{out}");
+    }
+
+    #[test]
+    fn a_stopped_run_names_the_states_it_stopped_for_the_redrive() {
+        let mut record = crate::asl::ExecutionRecord::new(
+            "arn:aws:states:local:0:stateMachine:zdsync-sync",
+            "r",
+            serde_json::json!({}),
+            chrono::Utc::now(),
+        );
+        record.status = ExecutionStatus::Failed;
+        record.error = Some("DeletionGuardTripped".into());
+        let state = |status| crate::asl::StateRecord {
+            status,
+            input: serde_json::json!({}),
+            output: None,
+            next: None,
+            error: None,
+            cause: None,
+            attempts: 1,
+            entered_at: String::new(),
+            exited_at: String::new(),
+        };
+        use crate::asl::StateStatus::{Aborted, Failed};
+        for (path, status) in [
+            ("Instances", Failed),
+            ("Instances[1].SyncUsgov", Failed),
+            ("Instances[0].GatherPartners", Aborted),
+            ("Instances[0].GatherPartners[1].GatherPartnerOrgs", Aborted),
+        ] {
+            record.states.insert(path.into(), state(status));
+        }
+        let outcome = Outcome {
+            record,
+            summary: None,
+            run_dir: std::path::PathBuf::from("/nowhere"),
+        };
+        let out = render(&outcome, std::time::Duration::ZERO);
+        assert!(
+            out.contains("failed at Instances[1].SyncUsgov: DeletionGuardTripped"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "stopped while running (they ran to their end; a redrive runs them again): \
+                 Instances[0].GatherPartners[1].GatherPartnerOrgs\n"
+            ),
+            "{out}"
+        );
     }
 
     #[test]

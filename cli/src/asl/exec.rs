@@ -2,16 +2,24 @@
 //! Retry with backoff, Parallel branches run concurrently, a machine-level timeout, and an
 //! execution record that a redrive resumes from.
 //!
+//! The machine's `TimeoutSeconds` stops the execution as Step Functions stops it: no state
+//! starts after it, a Task already running runs to its end (a Lambda invocation goes on after
+//! its execution timed out, and writes its artifacts) and is recorded `Aborted`, and then the
+//! execution is `TIMED_OUT`. A redrive runs the aborted Tasks again.
+//!
 //! When a branch fails, its siblings stop as Step Functions stops them: a Task already running
-//! runs to completion and its result is recorded (a Lambda invocation is not interrupted, and
-//! its artifacts are written), but no further state of the sibling starts and no retry of it is
-//! attempted. The Parallel then fails with the failed branch's error.
+//! runs to completion (a Lambda invocation is not interrupted, and its artifacts are written),
+//! but it is recorded `Aborted`, its result discarded, as Step Functions records a state of a
+//! stopped branch; no further state of the sibling starts and no retry of it is attempted. The
+//! Parallel then fails with the failed branch's error.
 //!
 //! Redrive mirrors Step Functions': the execution keeps its name, input and start time; states
-//! that succeeded are not run again (their recorded output is replayed), and the failed state —
-//! inside a Parallel, only the failed branch — runs again.
+//! that succeeded are not run again (their recorded output is replayed), and the failed and
+//! aborted states — inside a Parallel, only in the branches that did not succeed — run again,
+//! with the states after them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,6 +58,13 @@ pub enum Event {
         error: String,
         cause: String,
     },
+    /// Stopped from outside while it ran (a sibling branch failed, the execution timed out): a
+    /// Task ran to its end, its result is discarded and a redrive runs it again.
+    Aborted {
+        path: String,
+        error: String,
+        cause: String,
+    },
     Retrying {
         path: String,
         error: String,
@@ -84,6 +99,10 @@ pub enum ExecutionStatus {
 pub enum StateStatus {
     Succeeded,
     Failed,
+    /// Stopped from outside while it ran: a sibling branch failed or the execution timed out.
+    /// A Task ran to its end (a Lambda invocation is not interrupted), but its result was
+    /// discarded, as Step Functions discards it: a redrive runs the state again.
+    Aborted,
 }
 
 /// The history of one state (by its path: `Instances[1].SyncUsgov`).
@@ -167,6 +186,19 @@ impl ExecutionRecord {
         failed.sort_by_key(|p| std::cmp::Reverse(p.len()));
         failed
     }
+
+    /// The states stopped while they ran (their Tasks finished, their results discarded),
+    /// innermost first: a redrive runs them again.
+    pub fn aborted_states(&self) -> Vec<&str> {
+        let mut aborted: Vec<&str> = self
+            .states
+            .iter()
+            .filter(|(_, r)| r.status == StateStatus::Aborted)
+            .map(|(path, _)| path.as_str())
+            .collect();
+        aborted.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        aborted
+    }
 }
 
 /// Called with the execution record each time a state ends, so the history survives the
@@ -191,6 +223,10 @@ impl Default for ExecutionOptions {
 
 /// The error of a branch stopped because a sibling failed: never the Parallel's own error.
 const BRANCH_ABORTED: &str = "States.BranchAborted";
+
+/// The error of an execution that ran past the machine's `TimeoutSeconds`, and of the states
+/// it stopped.
+const TIMED_OUT: &str = "States.Timeout";
 
 /// Starts a new execution and runs it to the end.
 pub async fn start(
@@ -272,24 +308,39 @@ async fn run(
         context,
         replay,
         record: Arc::new(Mutex::new(record)),
+        timed_out: AtomicBool::new(false),
     };
+    // The whole execution's stop signal: the timeout sets it, and then every branch stops as
+    // it stops for a failed sibling (running Tasks finish, nothing new starts).
+    let execution = CancellationToken::new();
+    let run = runner.run_machine(machine, String::new(), input, execution.clone());
     let outcome = match machine.timeout_seconds {
-        Some(seconds) => tokio::time::timeout(
-            Duration::from_secs(seconds),
-            runner.run_machine(machine, String::new(), input, CancellationToken::new()),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(ExecError::new(
-                "States.Timeout",
-                format!("the execution ran longer than {seconds} s"),
-            ))
-        }),
-        None => {
-            runner
-                .run_machine(machine, String::new(), input, CancellationToken::new())
-                .await
+        Some(seconds) => {
+            let deadline = async {
+                tokio::time::sleep(Duration::from_secs(seconds)).await;
+                runner.timed_out.store(true, Ordering::SeqCst);
+                execution.cancel();
+                // The run ends once its running Tasks have.
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                outcome = run => outcome.map_err(|err| {
+                    if runner.is_stop(&err) {
+                        ExecError::new(
+                            TIMED_OUT,
+                            format!(
+                                "the execution ran longer than {seconds} s; the states running \
+                                 then ran to their end and are recorded aborted"
+                            ),
+                        )
+                    } else {
+                        err
+                    }
+                }),
+                () = deadline => unreachable!("the deadline never ends"),
+            }
         }
+        None => run.await,
     };
     let mut record = runner.record.lock().expect("record lock").clone();
     match outcome {
@@ -298,7 +349,9 @@ async fn run(
             record.output = Some(output);
         }
         Err(err) => {
-            record.status = if err.error == "States.Timeout" {
+            // Only the deadline stops the execution from outside; a failure before it, even
+            // one whose Parallel waited past it for a sibling's Task, is the execution's.
+            record.status = if runner.timed_out.load(Ordering::SeqCst) && err.error == TIMED_OUT {
                 ExecutionStatus::TimedOut
             } else {
                 ExecutionStatus::Failed
@@ -342,9 +395,33 @@ struct Runner<'a> {
     context: Value,
     replay: BTreeMap<String, StateRecord>,
     record: Arc<Mutex<ExecutionRecord>>,
+    /// The machine's `TimeoutSeconds` passed: what stops now is stopped by it.
+    timed_out: AtomicBool,
 }
 
 impl<'a> Runner<'a> {
+    /// Whether `err` says a state or branch was stopped from outside (a sibling branch failed,
+    /// the execution timed out) rather than failed by itself.
+    fn is_stop(&self, err: &ExecError) -> bool {
+        err.error == BRANCH_ABORTED
+            || (err.error == TIMED_OUT && self.timed_out.load(Ordering::SeqCst))
+    }
+
+    /// The error of the state at `path`, stopped from outside: `happened` says what it did.
+    fn stopped(&self, path: &str, happened: &str) -> ExecError {
+        if self.timed_out.load(Ordering::SeqCst) {
+            ExecError::new(
+                TIMED_OUT,
+                format!("{path} {happened} after the execution timed out"),
+            )
+        } else {
+            ExecError::new(
+                BRANCH_ABORTED,
+                format!("{path} {happened} after a parallel branch failed"),
+            )
+        }
+    }
+
     /// Runs `machine` (the execution, or one branch of a Parallel) until it ends, or until
     /// `stop` says a sibling failed: then the state that is running finishes and no further
     /// state starts.
@@ -367,10 +444,7 @@ impl<'a> Runner<'a> {
                 let state = &machine.states[current];
                 let path = format!("{scope}{current}");
                 if stop.is_cancelled() {
-                    return Err(ExecError::new(
-                        BRANCH_ABORTED,
-                        format!("{path} was not started: a parallel branch failed"),
-                    ));
+                    return Err(self.stopped(&path, "was not started"));
                 }
                 let (output, next) = self
                     .run_state(state, &path, data, &stop, &mut replaying)
@@ -429,6 +503,32 @@ impl<'a> Runner<'a> {
             ..
         } = run;
         let exited_at = now_string();
+        // A state stopped from outside: a Task's answer came after its branch was stopped
+        // (whatever it answered, Step Functions discards it), or a Parallel whose branches were
+        // all stopped. It is aborted, and the branch goes on being stopped.
+        let aborted = match (&state.kind, &result) {
+            (StateKind::Task { .. }, _) => stop.is_cancelled(),
+            (_, Err(err)) => self.is_stop(err),
+            _ => false,
+        };
+        let result = if aborted {
+            Err(match &result {
+                Err(err) if self.is_stop(err) => err.clone(),
+                Ok(_) => self.stopped(
+                    path,
+                    "ran to its end (its result is discarded; a redrive runs it again)",
+                ),
+                Err(err) => self.stopped(
+                    path,
+                    &format!(
+                        "ended with {}: {} (a redrive runs it again)",
+                        err.error, err.cause
+                    ),
+                ),
+            })
+        } else {
+            result
+        };
         let mut record = self.record.lock().expect("record lock");
         match &result {
             Ok((output, next)) => {
@@ -461,7 +561,11 @@ impl<'a> Runner<'a> {
                 record.states.insert(
                     path.to_owned(),
                     StateRecord {
-                        status: StateStatus::Failed,
+                        status: if aborted {
+                            StateStatus::Aborted
+                        } else {
+                            StateStatus::Failed
+                        },
                         input,
                         output: None,
                         next: None,
@@ -476,10 +580,11 @@ impl<'a> Runner<'a> {
                     checkpoint(&record);
                 }
                 drop(record);
-                self.observer.on_event(&Event::Failed {
-                    path: path.to_owned(),
-                    error: err.error.clone(),
-                    cause: err.cause.clone(),
+                let (path, error, cause) = (path.to_owned(), err.error.clone(), err.cause.clone());
+                self.observer.on_event(&if aborted {
+                    Event::Aborted { path, error, cause }
+                } else {
+                    Event::Failed { path, error, cause }
                 });
             }
         }
@@ -562,7 +667,7 @@ impl<'a> Runner<'a> {
     }
 
     /// A Parallel's branches, concurrently. The first branch to fail stops the others (each
-    /// finishes the state it is in) and its error is the Parallel's.
+    /// finishes the state it is in, which is then aborted) and its error is the Parallel's.
     fn run_branches<'s>(
         &'s self,
         branches: &'s [StateMachine],
@@ -586,7 +691,7 @@ impl<'a> Runner<'a> {
                         )
                         .await;
                     if let Err(err) = &result
-                        && err.error != BRANCH_ABORTED
+                        && !self.is_stop(err)
                     {
                         first_failure
                             .lock()

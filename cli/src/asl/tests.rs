@@ -429,28 +429,104 @@ async fn input_and_output_processing() {
     assert_eq!(done.error.as_deref(), Some("States.Runtime"));
 }
 
-#[tokio::test]
-async fn the_machine_timeout_ends_the_execution() {
-    struct Slow;
-    #[async_trait]
-    impl TaskInvoker for Slow {
-        async fn invoke(&self, _: &str, _: Value) -> Result<Value, ExecError> {
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            Ok(json!({}))
+/// Tasks named by their resource (`arn:slow`); the first call of `arn:slow` takes 1.5 s and
+/// then leaves its side effect, as a Lambda invocation writes its artifacts.
+#[derive(Default)]
+struct SlowOnce {
+    calls: Mutex<Vec<String>>,
+    effects: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl TaskInvoker for SlowOnce {
+    async fn invoke(&self, resource: &str, _: Value) -> Result<Value, ExecError> {
+        let name = resource.trim_start_matches("arn:").to_owned();
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(name.clone());
+            calls.iter().filter(|c| **c == name).count() == 1
+        };
+        if name == "slow" && first {
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         }
+        self.effects.lock().unwrap().push(name.clone());
+        Ok(json!({"done": name}))
     }
-    let machine = tiny(
-        json!({"StartAt": "T", "TimeoutSeconds": 1, "States": {"T": {"Type": "Task", "Resource": "arn:x", "End": true}}}),
-    );
-    let record = ExecutionRecord::new(
+}
+
+fn timed(name: &str) -> ExecutionRecord {
+    ExecutionRecord::new(
         "arn:aws:states:local:0:stateMachine:m",
-        "slow",
+        name,
         json!({}),
         chrono::Utc::now(),
-    );
-    let done = start(&machine, record, &Slow, &Quiet, fast()).await;
+    )
+}
+
+#[tokio::test]
+async fn a_task_running_at_the_machine_timeout_finishes_and_a_redrive_runs_it_again() {
+    let machine = tiny(json!({"StartAt": "Slow", "TimeoutSeconds": 1, "States": {
+        "Slow": {"Type": "Task", "Resource": "arn:slow", "Next": "After"},
+        "After": {"Type": "Task", "Resource": "arn:after", "End": true}
+    }}));
+    let tasks = SlowOnce::default();
+    let done = start(&machine, timed("slow"), &tasks, &Quiet, fast()).await;
     assert_eq!(done.status, ExecutionStatus::TimedOut);
     assert_eq!(done.error.as_deref(), Some("States.Timeout"));
+    // The invocation was not cut off: its side effect happened before the execution ended.
+    assert_eq!(*tasks.effects.lock().unwrap(), vec!["slow"]);
+    // But its result is not the execution's: it is aborted, and nothing after it started.
+    assert_eq!(done.states["Slow"].status, StateStatus::Aborted);
+    assert_eq!(done.states["Slow"].error.as_deref(), Some("States.Timeout"));
+    assert!(!done.states.contains_key("After"));
+    assert!(done.failed_states().is_empty());
+    assert_eq!(done.aborted_states(), vec!["Slow"]);
+
+    let redriven = redrive(&machine, done, &tasks, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    assert_eq!(
+        *tasks.calls.lock().unwrap(),
+        vec!["slow", "slow", "after"],
+        "the redrive runs the timed-out Task again"
+    );
+}
+
+#[tokio::test]
+async fn the_machine_timeout_stops_every_branch_and_lets_their_running_tasks_finish() {
+    let machine = tiny(json!({"StartAt": "P", "TimeoutSeconds": 1, "States": {
+        "P": {"Type": "Parallel", "Next": "Last", "Branches": [
+            {"StartAt": "Slow", "States": {
+                "Slow": {"Type": "Task", "Resource": "arn:slow", "Next": "AfterSlow"},
+                "AfterSlow": {"Type": "Task", "Resource": "arn:after", "End": true}}},
+            {"StartAt": "Fast", "States": {
+                "Fast": {"Type": "Task", "Resource": "arn:fast", "End": true}}}
+        ]},
+        "Last": {"Type": "Task", "Resource": "arn:last", "End": true}
+    }}));
+    let tasks = SlowOnce::default();
+    let done = start(&machine, timed("parallel"), &tasks, &Quiet, fast()).await;
+    assert_eq!(done.status, ExecutionStatus::TimedOut);
+    assert_eq!(done.error.as_deref(), Some("States.Timeout"));
+    assert_eq!(*tasks.effects.lock().unwrap(), vec!["fast", "slow"]);
+    let status = |path: &str| done.states[path].status;
+    assert_eq!(status("P[0].Slow"), StateStatus::Aborted);
+    assert_eq!(status("P[1].Fast"), StateStatus::Succeeded);
+    assert_eq!(status("P"), StateStatus::Aborted);
+    assert!(!done.states.contains_key("P[0].AfterSlow"));
+    assert!(!done.states.contains_key("Last"));
+    assert!(done.failed_states().is_empty());
+
+    let redriven = redrive(&machine, done, &tasks, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    assert_eq!(
+        *tasks.calls.lock().unwrap(),
+        vec!["slow", "fast", "slow", "after", "last"],
+        "the stopped branch runs again from its aborted Task; the finished one is replayed"
+    );
 }
 
 #[test]
@@ -495,7 +571,8 @@ fn unsupported_or_broken_definitions_are_refused() {
 }
 
 #[tokio::test]
-async fn a_failed_branch_lets_the_running_task_of_its_sibling_finish_and_starts_nothing_else() {
+async fn a_task_running_when_a_sibling_branch_fails_finishes_is_recorded_aborted_and_runs_again_on_redrive()
+ {
     // US Gov's compare fails at once while Global's compare is still running.
     let script = Script::default().slow("compare/global", 150).fail(
         "compare/usgov",
@@ -507,11 +584,9 @@ async fn a_failed_branch_lets_the_running_task_of_its_sibling_finish_and_starts_
     let record = run_sync(&script, json!({})).await;
     assert_eq!(record.status, ExecutionStatus::Failed);
     assert_eq!(record.error.as_deref(), Some("InvalidArtifact"));
-    // The running Task ran to the end and is on record; nothing after it started.
-    assert_eq!(
-        record.states["Instances[0].CompareGlobal"].status,
-        StateStatus::Succeeded
-    );
+    // The running Task ran to its end (a Lambda invocation is not interrupted: its artifacts
+    // are written), but Step Functions stopped its branch: it is on record as aborted, not
+    // succeeded, and nothing after it started.
     assert!(
         script
             .finished
@@ -519,14 +594,26 @@ async fn a_failed_branch_lets_the_running_task_of_its_sibling_finish_and_starts_
             .unwrap()
             .contains(&"compare/global".to_owned())
     );
+    let global = &record.states["Instances[0].CompareGlobal"];
+    assert_eq!(global.status, StateStatus::Aborted, "{global:#?}");
+    assert_eq!(global.error.as_deref(), Some("States.BranchAborted"));
+    assert_eq!(global.output, None, "its result is not the branch's");
     assert_eq!(script.calls_to("sync/global"), 0);
     assert!(!record.states.contains_key("Instances[0].DryRunGlobal"));
     assert_eq!(script.calls_to("summarize"), 0);
+    // The failure is US Gov's alone; the aborted state is listed apart.
+    assert_eq!(
+        record.failed_states(),
+        vec!["Instances[1].CompareUsgov", "Instances"]
+    );
+    assert_eq!(record.aborted_states(), vec!["Instances[0].CompareGlobal"]);
 
-    // Redrive: the finished compare is replayed; the aborted rest of Global and the failed
-    // US Gov branch run.
+    // Redrive (read back as `zdsync redrive` reads it): the aborted compare runs again, and
+    // the rest of its branch after it; the failed US Gov branch runs again.
+    let saved: ExecutionRecord =
+        serde_json::from_str(&serde_json::to_string(&record).unwrap()).unwrap();
     let before = script.calls.lock().unwrap().len();
-    let redriven = redrive(&sync_machine(), record, &script, &Quiet, fast())
+    let redriven = redrive(&sync_machine(), saved, &script, &Quiet, fast())
         .await
         .unwrap();
     assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
@@ -534,16 +621,97 @@ async fn a_failed_branch_lets_the_running_task_of_its_sibling_finish_and_starts_
         .iter()
         .map(|(k, _)| k.clone())
         .collect();
-    assert!(!calls.contains(&"compare/global".to_owned()), "{calls:?}");
     for rerun in [
-        "compare/usgov",
+        "compare/global",
         "sync/global",
+        "gatherorgs/partners",
         "sync/partners",
+        "compare/usgov",
+        "sync/usgov",
         "sync/users",
         "summarize",
     ] {
-        assert!(calls.contains(&rerun.to_owned()), "{rerun} in {calls:?}");
+        assert_eq!(
+            calls.iter().filter(|c| *c == rerun).count(),
+            1,
+            "{rerun} in {calls:?}"
+        );
     }
+    assert!(!calls.contains(&"process".to_owned()), "{calls:?}");
+    assert_eq!(
+        redriven.states["Instances[0].CompareGlobal"].status,
+        StateStatus::Succeeded
+    );
+    assert!(redriven.aborted_states().is_empty());
+}
+
+#[tokio::test]
+async fn a_task_aborted_in_a_nested_parallel_reruns_alone_in_its_branch() {
+    // Global is in its partner gathers (a Parallel of its own) when US Gov's sync fails: the
+    // partner accounts are gathered, the partner orgs' gather is still running.
+    let script = Script::default()
+        .slow("gatherorgs/partners", 300)
+        .slow("sync/usgov", 100)
+        .fail(
+            "sync/usgov",
+            vec![Err(ExecError::new(
+                "DeletionGuardTripped",
+                "60 marks > limit 25",
+            ))],
+        );
+    let record = run_sync(&script, json!({})).await;
+    assert_eq!(record.error.as_deref(), Some("DeletionGuardTripped"));
+    let status = |path: &str| record.states[path].status;
+    assert_eq!(
+        status("Instances[0].GatherPartners[0].GatherPartnerAccounts"),
+        StateStatus::Succeeded
+    );
+    assert_eq!(
+        status("Instances[0].GatherPartners[1].GatherPartnerOrgs"),
+        StateStatus::Aborted
+    );
+    // The inner Parallel was stopped, it did not fail: only US Gov's sync and the outer
+    // Parallel failed.
+    assert_eq!(status("Instances[0].GatherPartners"), StateStatus::Aborted);
+    assert_eq!(
+        record.failed_states(),
+        vec!["Instances[1].SyncUsgov", "Instances"]
+    );
+    assert!(
+        script
+            .finished
+            .lock()
+            .unwrap()
+            .contains(&"gatherorgs/partners".to_owned())
+    );
+    assert_eq!(script.calls_to("compare/partners"), 0);
+
+    let before = script.calls.lock().unwrap().len();
+    let redriven = redrive(&sync_machine(), record, &script, &Quiet, fast())
+        .await
+        .unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded, "{redriven:#?}");
+    let mut calls: Vec<String> = script.calls.lock().unwrap()[before..]
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            "compare/partners",
+            "compare/users",
+            "gathercontacts/users",
+            "gatherorgs/partners",
+            "gatherorgs/users",
+            "gatherusers/users",
+            "summarize",
+            "sync/partners",
+            "sync/users",
+            "sync/usgov",
+        ],
+        "the partner accounts' gather is replayed, the partner orgs' runs again"
+    );
 }
 
 #[tokio::test]

@@ -174,6 +174,9 @@ impl Observer for Progress {
             Event::Failed { path, error, cause } => {
                 self.line(&format!("  ✗ {path:<32} {error}: {cause}"))
             }
+            Event::Aborted { path, error, .. } => self.line(&format!(
+                "  ■ {path:<32} {error}: stopped while it ran; a redrive runs it again"
+            )),
             Event::Retrying {
                 path,
                 error,

@@ -135,8 +135,8 @@ pub struct SalesforceContacts {
     pub contacts: Vec<Contact>,
     /// Emails held by two or more contacts: excluded from creates, updates and marks.
     pub ambiguous_emails: Vec<AmbiguousEmail>,
-    /// Contacts whose user is left as it is for another reason (the record could not be read,
-    /// or its account has several US Gov orgs).
+    /// Users left as they are for another reason: their contact's account has several US Gov
+    /// orgs or none, or a contact record that could not be read may stand for them (SPEC §10).
     #[serde(default)]
     pub held: Vec<HeldContact>,
     /// Contacts Salesforce returned without an email.
@@ -167,6 +167,7 @@ pub struct AmbiguousEmail {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldContact {
+    /// The email of the user left as it is.
     pub email: String,
     /// The contact's account, when its id could be read.
     pub salesforce_id: Option<SalesforceId>,

@@ -88,15 +88,55 @@ pub struct ContactRecord {
     pub account: SalesforceId,
 }
 
+/// A record of the contact query that could not be read, with what can still be read of it:
+/// enough, where there is enough, to find the user it stands for and leave that user alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedContact {
+    /// As reported in the artifact's `rejected`.
+    pub record: RejectedRecord,
+    pub email: ContactEmail,
+    /// The account id, when it is there and valid.
+    pub account: Option<SalesforceId>,
+}
+
+/// What a rejected contact record's `Email` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactEmail {
+    /// Lower-cased.
+    Email(String),
+    /// Missing or blank: like a readable contact without email, it stands for no user.
+    Missing,
+    /// Not text, or the record is not an object at all.
+    Unreadable,
+}
+
 /// Reads one record of the contact query (`Name`, `Email`, `Account.Account_ID_18__c`).
-pub fn map_contact(record: &Value) -> Result<ContactRecord, RejectedRecord> {
-    let fields = record_fields(record)?;
-    contact_fields(fields).map_err(|reason| RejectedRecord {
-        salesforce_id: lookup_text(fields, "Account", "Account_ID_18__c")
+pub fn map_contact(record: &Value) -> Result<ContactRecord, RejectedContact> {
+    let fields = record_fields(record).map_err(|record| RejectedContact {
+        record,
+        email: ContactEmail::Unreadable,
+        account: None,
+    })?;
+    contact_fields(fields).map_err(|reason| {
+        let account_text = lookup_text(fields, "Account", "Account_ID_18__c")
             .ok()
-            .flatten(),
-        name: text(fields, "Name").ok().flatten().map(str::to_owned),
-        reason,
+            .flatten();
+        RejectedContact {
+            account: account_text
+                .as_deref()
+                .and_then(|id| SalesforceId::parse(id.trim()).ok()),
+            email: match text(fields, "Email") {
+                Ok(email) => email
+                    .and_then(email_key)
+                    .map_or(ContactEmail::Missing, ContactEmail::Email),
+                Err(_) => ContactEmail::Unreadable,
+            },
+            record: RejectedRecord {
+                salesforce_id: account_text,
+                name: text(fields, "Name").ok().flatten().map(str::to_owned),
+                reason,
+            },
+        }
     })
 }
 
@@ -115,24 +155,36 @@ fn contact_fields(record: &Map<String, Value>) -> Result<ContactRecord, String> 
     })
 }
 
-/// The contacts artifact from every record of the contact queries (SPEC §9):
+/// The contacts artifact from every record of the contact queries (SPEC §9, §10):
 /// - contacts without an email are dropped and counted, protected emails likewise;
 /// - an email held by two or more contacts (case-insensitive) is ambiguous: no contact of it
 ///   is kept, and its user is neither created, moved nor marked;
+/// - a record that cannot be read is rejected, and the users it may stand for are held
+///   ([`unreadable_holds`]; `org_users`: US Gov org id → its owned users' emails);
 /// - each remaining contact goes to the US Gov org of its account (`orgs`: Salesforce id →
 ///   the ids of the US Gov orgs carrying it); an account with several orgs holds its contacts.
+///
+/// An email is in at most one of `contacts`, `ambiguous_emails` and `held`.
 pub fn collect_contacts(
-    mapped: Vec<Result<ContactRecord, RejectedRecord>>,
+    mapped: Vec<Result<ContactRecord, RejectedContact>>,
     orgs: &BTreeMap<SalesforceId, Vec<u64>>,
+    org_users: &BTreeMap<u64, Vec<String>>,
     protection: &Protection,
 ) -> SalesforceContacts {
     let mut contacts = SalesforceContacts::default();
     let mut by_email: BTreeMap<String, Vec<ContactRecord>> = BTreeMap::new();
+    // The users held for records that could not be read: the first reason for each.
+    let mut unreadable: BTreeMap<String, HeldContact> = BTreeMap::new();
     for result in mapped {
         let record = match result {
             Ok(record) => record,
             Err(rejected) => {
-                contacts.rejected.push(rejected);
+                for held in unreadable_holds(&rejected, orgs, org_users) {
+                    if !protection.is_protected(&held.email) {
+                        unreadable.entry(held.email.clone()).or_insert(held);
+                    }
+                }
+                contacts.rejected.push(rejected.record);
                 continue;
             }
         };
@@ -144,10 +196,17 @@ pub fn collect_contacts(
     }
     for (email, mut records) in by_email {
         if records.len() > 1 {
+            unreadable.remove(&email);
             contacts.ambiguous_emails.push(AmbiguousEmail {
                 email,
                 salesforce_ids: records.into_iter().map(|r| r.account).collect(),
             });
+            continue;
+        }
+        // A record that could not be read may be a second contact of this email (which would
+        // make it ambiguous) or of this user: the user is left alone.
+        if let Some(held) = unreadable.remove(&email) {
+            contacts.held.push(held);
             continue;
         }
         let record = records.pop().expect("every email has a contact");
@@ -179,7 +238,78 @@ pub fn collect_contacts(
             ))),
         }
     }
+    contacts.held.extend(unreadable.into_values());
+    contacts.held.sort_by(|a, b| a.email.cmp(&b.email));
     contacts
+}
+
+/// SPEC §10: a user is never marked because its contact record could not be read. The users a
+/// rejected record may stand for, each held with the reason:
+/// - its email can be read: the user of that email;
+/// - its email cannot be read but its account id can: every user of the account's US Gov
+///   organizations (`org_users`), since any of them may be the contact's;
+/// - neither, or the email is blank (a contact without email stands for no user), or the
+///   account has no US Gov organization: nothing ties the record to a user — none is held,
+///   and the record is reported as rejected.
+pub fn unreadable_holds(
+    rejected: &RejectedContact,
+    orgs: &BTreeMap<SalesforceId, Vec<u64>>,
+    org_users: &BTreeMap<u64, Vec<String>>,
+) -> Vec<HeldContact> {
+    let reason = &rejected.record.reason;
+    match (&rejected.email, &rejected.account) {
+        (ContactEmail::Email(email), account) => vec![HeldContact {
+            email: email.clone(),
+            salesforce_id: account.clone(),
+            reason: format!(
+                "a contact record with this email could not be read ({reason}); its user is \
+                 left as it is"
+            ),
+        }],
+        (ContactEmail::Unreadable, Some(account)) => orgs
+            .get(account)
+            .into_iter()
+            .flatten()
+            .flat_map(|org| {
+                org_users.get(org).into_iter().flatten().map(move |email| HeldContact {
+                    email: email.clone(),
+                    salesforce_id: Some(account.clone()),
+                    reason: format!(
+                        "a contact record of account {account} could not be read ({reason}) and \
+                         its email is unreadable: every user of its US Gov organization {org} \
+                         is left as it is"
+                    ),
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a rejected record of `mapped` holds the users of its account's US Gov orgs: only
+/// then does the contact gather read the gathered users ([`users_by_org`]).
+pub fn needs_org_users(
+    mapped: &[Result<ContactRecord, RejectedContact>],
+    orgs: &BTreeMap<SalesforceId, Vec<u64>>,
+) -> bool {
+    mapped.iter().any(|result| {
+        matches!(result, Err(RejectedContact {
+            email: ContactEmail::Unreadable,
+            account: Some(account),
+            ..
+        }) if orgs.contains_key(account))
+    })
+}
+
+/// US Gov org id → the emails (keys) of the owned users whose organization it is.
+pub fn users_by_org(users: &[ZendeskUser]) -> BTreeMap<u64, Vec<String>> {
+    let mut by_org: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for user in users {
+        if let (Some(org), Some(email)) = (user.organization_id, user.email_key()) {
+            by_org.entry(org).or_default().push(email);
+        }
+    }
+    by_org
 }
 
 /// The end-user each contact should be: in the org of its account, not flagged `not_in_sfdc`.
@@ -201,8 +331,9 @@ pub fn desired_users(contacts: &SalesforceContacts) -> Vec<DesiredUser> {
         .collect()
 }
 
-/// Emails whose users are left exactly as they are: ambiguous, held, or of a contact record
-/// that could not be read (its user must not be marked for a data glitch).
+/// Emails whose users are left exactly as they are: ambiguous or held — among the held, the
+/// users of contact records that could not be read (a user is never marked for a data
+/// glitch). The user sync's compare and `explain` both take their held keys from here.
 pub fn held_emails(contacts: &SalesforceContacts) -> BTreeSet<String> {
     contacts
         .ambiguous_emails
@@ -245,12 +376,30 @@ mod tests {
         ])
     }
 
+    /// The owned users of each US Gov org, by email.
+    fn org_users() -> BTreeMap<u64, Vec<String>> {
+        BTreeMap::from([
+            (
+                10,
+                vec!["ana@acme.example".into(), "bo@acme.example".into()],
+            ),
+            (20, vec!["cy@beta.example".into()]),
+            (30, vec!["di@twin.example".into()]),
+            (31, vec!["ed@twin.example".into()]),
+        ])
+    }
+
     fn collect(records: &[Value]) -> SalesforceContacts {
         collect_contacts(
             records.iter().map(map_contact).collect(),
             &orgs(),
+            &org_users(),
             &protection(),
         )
+    }
+
+    fn held(contacts: &SalesforceContacts) -> Vec<&str> {
+        contacts.held.iter().map(|h| h.email.as_str()).collect()
     }
 
     #[test]
@@ -315,13 +464,126 @@ mod tests {
             json!(["not", "a", "record"]),
         ]);
         assert!(contacts.contacts.is_empty());
-        assert_eq!(contacts.held.len(), 1);
-        assert!(contacts.held[0].reason.contains("2 US Gov organizations"));
+        assert_eq!(held(&contacts), vec!["bad@x.example", "twin@twin.example"]);
+        assert!(contacts.held[1].reason.contains("2 US Gov organizations"));
         assert_eq!(contacts.rejected.len(), 2);
         assert!(
             contacts.rejected[0]
                 .reason
                 .contains("Account.Account_ID_18__c")
+        );
+    }
+
+    #[test]
+    fn a_contact_record_that_cannot_be_read_holds_its_email_when_the_email_can_be_read() {
+        let contacts = collect(&[
+            // The account id is not an id; the email reads fine.
+            record("Lost", json!("Lost@Acme.example"), "0011U00000V0tkDQAA"),
+            // The name is not text: the record is rejected, its email (also a readable
+            // contact's) is held, and that contact is not used.
+            record("Pat", json!("pat@acme.example"), ACME),
+            json!({"Name": 7, "Email": "PAT@acme.example",
+                   "Account": {"Account_ID_18__c": ACME}}),
+            // A protected email is nobody the sync owns: nothing to hold.
+            json!({"Name": 7, "Email": "staff@gitlab.com", "Account": {"Account_ID_18__c": ACME}}),
+            record("Kept", json!("kept@acme.example"), ACME),
+        ]);
+        assert_eq!(contacts.rejected.len(), 3);
+        assert_eq!(
+            held(&contacts),
+            vec!["lost@acme.example", "pat@acme.example"]
+        );
+        assert!(
+            contacts.held[0].reason.contains("could not be read")
+                && contacts.held[0].reason.contains("Account.Account_ID_18__c"),
+            "{}",
+            contacts.held[0].reason
+        );
+        assert_eq!(
+            contacts.held[0].salesforce_id, None,
+            "its account id is not valid"
+        );
+        assert_eq!(contacts.held[1].salesforce_id, Some(id(ACME)));
+        let emails: Vec<&str> = contacts.contacts.iter().map(|c| c.email.as_str()).collect();
+        assert_eq!(emails, vec!["kept@acme.example"]);
+        let kept = held_emails(&contacts);
+        assert!(kept.contains("lost@acme.example") && kept.contains("pat@acme.example"));
+    }
+
+    #[test]
+    fn an_unreadable_email_holds_every_user_of_the_us_gov_orgs_of_its_account() {
+        let records = [
+            json!({"Name": "Who", "Email": ["who@acme.example"], "Account": {"Account_ID_18__c": ACME}}),
+            json!({"Name": "Twin", "Email": 42, "Account": {"Account_ID_18__c": TWIN}}),
+        ];
+        let mapped: Vec<_> = records.iter().map(map_contact).collect();
+        assert!(needs_org_users(&mapped, &orgs()));
+        let contacts = collect_contacts(mapped, &orgs(), &org_users(), &protection());
+        assert_eq!(
+            held(&contacts),
+            vec![
+                "ana@acme.example",
+                "bo@acme.example",
+                "di@twin.example",
+                "ed@twin.example"
+            ],
+            "Acme's org 10, and both of Twin's orgs; not Beta's user"
+        );
+        assert!(
+            contacts.held[0]
+                .reason
+                .contains("every user of its US Gov organization 10"),
+            "{}",
+            contacts.held[0].reason
+        );
+        // So the user sync's compare neither updates nor marks them.
+        let users: Vec<ZendeskUser> = [
+            (1, "ana@acme.example"),
+            (2, "bo@acme.example"),
+            (3, "cy@beta.example"),
+        ]
+        .into_iter()
+        .map(|(n, email)| user(n, email, "end-user"))
+        .collect();
+        let rules = crate::rules::CompareRules::default().with_held(held_emails(&contacts));
+        let diff = crate::rules::compare_users(&desired_users(&contacts), &users, &[], &rules);
+        let marked: Vec<u64> = diff.not_in_sync.iter().map(|m| m.id).collect();
+        assert_eq!(marked, vec![3], "only the user no record stands for");
+    }
+
+    #[test]
+    fn a_record_of_which_nothing_ties_it_to_a_user_is_only_rejected() {
+        let records = [
+            // Neither the email nor the account id can be read.
+            json!({"Name": "Nobody", "Email": 42, "Account": {"Account_ID_18__c": "not-an-id"}}),
+            // Not a record at all.
+            json!("garbage"),
+            // No email: a contact without one stands for no user.
+            json!({"Name": 7, "Email": null, "Account": {"Account_ID_18__c": ACME}}),
+            // The email cannot be read and the account has no US Gov org.
+            json!({"Name": "Far", "Email": 42, "Account": {"Account_ID_18__c": "001000000000001AAA"}}),
+        ];
+        let mapped: Vec<_> = records.iter().map(map_contact).collect();
+        assert!(!needs_org_users(&mapped, &orgs()));
+        let contacts = collect_contacts(mapped, &orgs(), &org_users(), &protection());
+        assert_eq!(contacts.rejected.len(), 4);
+        assert!(contacts.held.is_empty(), "{:#?}", contacts.held);
+    }
+
+    #[test]
+    fn users_by_org_keys_each_org_on_its_users_emails() {
+        let mut moved = user(3, "Cy@Beta.example", "end-user");
+        moved.organization_id = Some(20);
+        let mut orgless = user(4, "x@y.example", "end-user");
+        orgless.organization_id = None;
+        let mut ana = user(1, "ana@acme.example", "end-user");
+        ana.organization_id = Some(10);
+        assert_eq!(
+            users_by_org(&[ana, moved, orgless]),
+            BTreeMap::from([
+                (10, vec!["ana@acme.example".to_owned()]),
+                (20, vec!["cy@beta.example".to_owned()])
+            ])
         );
     }
 

@@ -1,14 +1,17 @@
 //! Gather contacts (SPEC §9, seed 000): the contact query for the accounts of every US Gov org
 //! gathered after the US Gov org sync, in chunks whose request URL stays under Salesforce's
 //! 16 KB limit, mapped to the end-user each contact should be → `users/salesforce_contacts.json`.
+//! A record that cannot be read holds the users it may stand for (SPEC §10); when only its
+//! account can be read, those are the users of the account's orgs, from `users/zendesk_users.json`
+//! (gathered before this stage), read only then.
 
 use std::collections::BTreeMap;
 
 use super::gather_accounts::check_rejected;
 use super::{RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, read, write};
 use crate::error::StageError;
-use crate::model::{Instance, SalesforceId, SyncKind, ZendeskOrgs};
-use crate::rules::users::{collect_contacts, map_contact};
+use crate::model::{Instance, SalesforceId, SyncKind, ZendeskOrgs, ZendeskUsers};
+use crate::rules::users::{collect_contacts, map_contact, needs_org_users, users_by_org};
 use crate::salesforce::soql::contacts_queries;
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
@@ -40,8 +43,21 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         }
     }
     let records = mapped.len();
+    let org_users = if needs_org_users(&mapped, &orgs_by_account) {
+        let users: ZendeskUsers = read(ctx, &keys, artifacts::USERS).await?;
+        expect_same(
+            &keys,
+            artifacts::USERS,
+            "instance",
+            Instance::Usgov,
+            users.instance,
+        )?;
+        users_by_org(&users.users)
+    } else {
+        BTreeMap::new()
+    };
     let protection = ctx.settings.sync.user_protection();
-    let contacts = collect_contacts(mapped, &orgs_by_account, &protection);
+    let contacts = collect_contacts(mapped, &orgs_by_account, &org_users, &protection);
     let key = write(ctx, &keys, artifacts::CONTACTS, &contacts).await?;
     check_rejected(ctx, &contacts.rejected, records, &key)?;
     Ok(
