@@ -558,22 +558,26 @@ fn check_secrets(d: &Deployment) -> Vec<String> {
     problems
 }
 
-/// Only the guard may list executions, and only of this state machine.
+/// The stages that list the state machine's running executions: the overlap guard, and the
+/// sync, which a redrive reaches without passing the guard again.
+const LISTERS: [Stage; 2] = [Stage::Guard, Stage::Sync];
+
+/// Only the guard and the sync may list executions, and only of this state machine.
 fn check_list_executions(d: &Deployment) -> Vec<String> {
     let mut problems = Vec::new();
     let (_, machine) = d.state_machine();
     let machine_name = sub(&machine["Properties"]["Name"]).unwrap_or_default();
-    let mut guard_may = false;
+    let mut may: BTreeSet<String> = BTreeSet::new();
     for f in d.functions() {
         for statement in f.statements_allowing(|a| covers(a, "states:ListExecutions")) {
-            if f.stage() != Some(Stage::Guard) {
+            if !f.stage().is_some_and(|stage| LISTERS.contains(&stage)) {
                 problems.push(format!(
-                    "{}: only the guard may call states:ListExecutions",
+                    "{}: only the guard and the sync may call states:ListExecutions",
                     f.id
                 ));
                 continue;
             }
-            guard_may = true;
+            may.insert(f.stage().map(|s| s.to_string()).unwrap_or_default());
             for resource in as_list(&statement["Resource"]) {
                 let arn = sub(&resource).unwrap_or_default();
                 let names_it = !machine_name.is_empty()
@@ -588,8 +592,12 @@ fn check_list_executions(d: &Deployment) -> Vec<String> {
             }
         }
     }
-    if !guard_may {
-        problems.push("the guard's role may not call states:ListExecutions".into());
+    for stage in LISTERS {
+        if !may.contains(&stage.to_string()) {
+            problems.push(format!(
+                "the {stage} role may not call states:ListExecutions"
+            ));
+        }
     }
     // No other role of the template either (the state machine's, a stray policy).
     let function_roles: BTreeSet<String> =
@@ -1021,7 +1029,7 @@ fn each_function_reads_only_the_secrets_its_stage_needs() {
 }
 
 #[test]
-fn only_the_guard_lists_executions() {
+fn only_the_guard_and_the_sync_list_executions() {
     assert_no_problems("ListExecutions", check_list_executions(&Deployment::load()));
 }
 
@@ -1359,7 +1367,18 @@ fn drift_in_secrets_is_caught() {
 
 #[test]
 fn drift_in_execution_listing_is_caught() {
-    let sync = after(
+    let compare = after(
+        |d| {
+            role_statements_mut(d, "CompareRole").push(json!({
+                "Effect": "Allow",
+                "Action": ["states:List*"],
+                "Resource": "*",
+            }))
+        },
+        check_list_executions,
+    );
+    assert!(compare.contains("only the guard and the sync"), "{compare}");
+    let sync_everywhere = after(
         |d| {
             role_statements_mut(d, "SyncRole").push(json!({
                 "Effect": "Allow",
@@ -1369,7 +1388,10 @@ fn drift_in_execution_listing_is_caught() {
         },
         check_list_executions,
     );
-    assert!(sync.contains("only the guard"), "{sync}");
+    assert!(
+        sync_everywhere.contains("not on this state machine"),
+        "{sync_everywhere}"
+    );
 
     let renamed = after(
         |d| {

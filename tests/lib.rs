@@ -33,12 +33,19 @@ impl Harness {
         Harness::from_fixture(fixture).await
     }
 
-    pub async fn from_fixture(mut fixture: Fixture) -> Harness {
+    pub async fn from_fixture(fixture: Fixture) -> Harness {
+        Harness::tuned(fixture, |_| {}).await
+    }
+
+    /// A world of `fixture` whose sandbox `tune` adjusts (jobs take 20 ms unless it says
+    /// otherwise).
+    pub async fn tuned(mut fixture: Fixture, tune: impl FnOnce(&mut SandboxConfig)) -> Harness {
         let alliance = alliance_partner(&mut fixture);
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path());
         let mut config = SandboxConfig::new(fixture.clone());
         config.job_delay = std::time::Duration::from_millis(20);
+        tune(&mut config);
         let spec = WorldSpec::Sandbox {
             accounts: 0,
             seed: 0,
@@ -101,6 +108,69 @@ impl Harness {
         local::redrive(&self.data, &self.world, run_id, 0.01, &Progress::new(true))
             .await
             .unwrap()
+    }
+
+    /// One stage of a run invoked in-process with `input`, as Lambda invokes it for a state.
+    pub async fn stage(
+        &self,
+        stage: zdsync::stages::Stage,
+        input: Value,
+    ) -> Result<Value, zdsync::error::StageError> {
+        let ctx = self.world.context(&self.data).unwrap();
+        zdsync::stages::run(stage, &ctx, input).await
+    }
+
+    /// What the state machine gives the sync state of `sync` in attempt `redrive_count` of
+    /// `run_id` (0: the first; a redrive is counted from now, as Step Functions does).
+    pub fn sync_input(&self, run_id: &str, sync: SyncKind, redrive_count: u32) -> Value {
+        let record = self.data.load_execution(run_id).unwrap();
+        let mut execution = json!({
+            "Id": record.execution_arn,
+            "Name": record.name,
+            "StartTime": record.start_time,
+            "Input": record.input,
+            "RedriveCount": redrive_count,
+        });
+        if redrive_count > 0 {
+            execution["RedriveTime"] = json!(chrono::Utc::now().to_rfc3339());
+        }
+        json!({
+            "run_id": run_id,
+            "as_of": AS_OF,
+            "sync": sync,
+            "execution": execution,
+            "state_machine_arn": record.state_machine_arn,
+        })
+    }
+
+    /// Invokes the sync of `sync` until it says it is done for the run, as the state machine's
+    /// loop does; answers its last output and how long each invocation took.
+    pub async fn sync_to_the_end(
+        &self,
+        run_id: &str,
+        sync: SyncKind,
+        redrive_count: u32,
+    ) -> (
+        Result<Value, zdsync::error::StageError>,
+        Vec<std::time::Duration>,
+    ) {
+        let mut took = Vec::new();
+        loop {
+            let started = std::time::Instant::now();
+            let output = self
+                .stage(
+                    zdsync::stages::Stage::Sync,
+                    self.sync_input(run_id, sync, redrive_count),
+                )
+                .await;
+            took.push(started.elapsed());
+            match &output {
+                Ok(out) if out["more"] == json!(true) => {
+                    assert!(took.len() < 100, "a sync that never ends");
+                }
+                _ => return (output, took),
+            }
+        }
     }
 
     pub async fn artifact<T: DeserializeOwned>(&self, run_id: &str, name: &str) -> T {

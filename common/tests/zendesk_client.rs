@@ -688,3 +688,134 @@ async fn searches_match_exactly() {
         None
     );
 }
+
+/// SPEC §8: a job's time counts from when Zendesk starts working it. 25 jobs worked one at a
+/// time, each working longer than the timeout ÷ 25: the last sits queued far past the timeout,
+/// yet none is given up while it waits its turn.
+#[tokio::test]
+async fn jobs_worked_one_at_a_time_are_never_timed_out_while_queued() {
+    let sandbox = sandbox_with(|c| {
+        c.job_workers = 1;
+        c.job_delay = Duration::from_millis(80);
+    })
+    .await;
+    let config = ZendeskConfig {
+        // 25 jobs × 40 ms of work each is a second; the timeout is a third of that.
+        job_timeout: Duration::from_millis(330),
+        ..config(&sandbox, GLOBAL)
+    };
+    let client = ZendeskClient::new(config).unwrap();
+    let started = Instant::now();
+    let outcomes = client
+        .create_organizations(org_items("Queued", 2_500))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() > Duration::from_millis(900),
+        "the jobs were worked one at a time"
+    );
+    assert_eq!(all_ids(&outcomes).len(), 2_500);
+}
+
+/// SPEC §8: a create job whose answer was lost is looked for among the account's recent jobs
+/// and followed; only a submission that never landed is sent again, and nothing is created
+/// twice.
+#[tokio::test]
+async fn a_create_job_whose_answer_was_lost_is_found_not_sent_again() {
+    let sandbox = sandbox_with(|c| c.seed = 11).await;
+    sandbox
+        .set_faults(Faults {
+            zendesk_lost: 0.4,
+            zendesk_500: 0.2,
+            zendesk_only: Some("organizations/create_many".parse().unwrap()),
+            ..Faults::none()
+        })
+        .unwrap();
+    let client = client(&sandbox, GLOBAL);
+    let write = client
+        .write_many(
+            zdsync::zendesk::BulkKind::CreateOrganizations,
+            org_items("Lost", 1_000),
+            zdsync::zendesk::BulkOptions::default(),
+        )
+        .await
+        .unwrap();
+    let ids: BTreeSet<u64> = write
+        .outcomes
+        .iter()
+        .map(|o| o.result.clone().unwrap().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1_000);
+    let counters = sandbox.counters();
+    let faulted = &counters.faulted;
+    let lost: u64 = faulted.values().map(|t| t.lost).sum();
+    let failed: u64 = faulted.values().map(|t| t.total()).sum();
+    assert!(lost >= 1 && failed >= 1, "{faulted:#?}");
+    // Every lost answer whose job landed was found; the 500s never landed and were sent again,
+    // each with exactly its own 100 creates.
+    assert_eq!(
+        write.lost.submissions as u64,
+        lost + failed,
+        "{:?}",
+        write.lost
+    );
+    assert_eq!(write.lost.found as u64, lost, "{:?}", write.lost);
+    assert_eq!(write.lost.resubmitted_items as u64, failed * 100);
+    let zendesk = sandbox.zendesk(GLOBAL);
+    assert_eq!(zendesk.organizations().len(), 1_000, "no org created twice");
+    assert_eq!(zendesk.jobs().len(), 10, "one job per 100 creates");
+}
+
+/// Jobs accepted earlier are followed, not sent again; a deadline leaves running jobs open
+/// (their ids handed back) and the rest unsent.
+#[tokio::test]
+async fn a_deadline_leaves_jobs_open_and_a_later_call_follows_them() {
+    let sandbox = sandbox_with(|c| c.job_delay = Duration::from_millis(600)).await;
+    let client = client(&sandbox, GLOBAL);
+    let accepted = std::sync::Mutex::new(Vec::new());
+    struct Recorder<'a>(&'a std::sync::Mutex<Vec<zdsync::zendesk::AcceptedJob>>);
+    #[async_trait::async_trait]
+    impl zdsync::zendesk::JobWatcher for Recorder<'_> {
+        async fn accepted(&self, job: &zdsync::zendesk::AcceptedJob) {
+            self.0.lock().unwrap().push(job.clone());
+        }
+    }
+    let recorder = Recorder(&accepted);
+    let first = client
+        .write_many(
+            zdsync::zendesk::BulkKind::CreateOrganizations,
+            org_items("Open", 250),
+            zdsync::zendesk::BulkOptions {
+                watcher: Some(&recorder),
+                deadline: Some(Instant::now() + Duration::from_millis(200)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        first.outcomes.is_empty(),
+        "nothing finished by the deadline"
+    );
+    assert_eq!(first.open.len(), 3);
+    assert_eq!(
+        *accepted.lock().unwrap(),
+        first.open,
+        "each job told as accepted"
+    );
+    let second = client
+        .write_many(
+            zdsync::zendesk::BulkKind::CreateOrganizations,
+            org_items("Open", 250),
+            zdsync::zendesk::BulkOptions {
+                adopt: first.open.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.outcomes.len(), 250);
+    assert!(second.outcomes.iter().all(|o| o.result.is_ok()));
+    assert_eq!(sandbox.zendesk(GLOBAL).jobs().len(), 3, "no job sent twice");
+    assert_eq!(sandbox.zendesk(GLOBAL).organizations().len(), 250);
+}

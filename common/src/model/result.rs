@@ -108,7 +108,12 @@ impl SyncResult {
     /// Records the outcomes of records of `action`, replacing any earlier outcome of the same
     /// records for it: a record has one outcome in a result, its last, however often its window
     /// was retried or continued.
-    pub fn settle(&mut self, action: SyncAction, done: Vec<RecordOutcome>, errors: Vec<RecordError>) {
+    pub fn settle(
+        &mut self,
+        action: SyncAction,
+        done: Vec<RecordOutcome>,
+        errors: Vec<RecordError>,
+    ) {
         let keys: std::collections::HashSet<String> = done
             .iter()
             .map(|o| o.key.clone())

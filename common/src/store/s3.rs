@@ -297,15 +297,11 @@ impl ArtifactStore for S3Store {
             .send()
             .await;
         match response {
-            Ok(output) => Ok(output.last_modified().and_then(|t| {
-                chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-            })),
+            Ok(output) => Ok(output
+                .last_modified()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
-            Err(err) => Err(s3_error(
-                "HeadObject",
-                self.object_url(&object_key),
-                err,
-            )),
+            Err(err) => Err(s3_error("HeadObject", self.object_url(&object_key), err)),
         }
     }
 

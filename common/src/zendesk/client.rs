@@ -317,7 +317,13 @@ impl ZendeskClient {
             lost,
         } = self
             .jobs
-            .run(&self.transport, kind.endpoint(), items, on_forbidden, options)
+            .run(
+                &self.transport,
+                kind.endpoint(),
+                items,
+                on_forbidden,
+                options,
+            )
             .await?;
         let fell_back_to_single_creates = !refused.is_empty();
         if fell_back_to_single_creates {

@@ -324,7 +324,10 @@ fn adopt(
     let adopted = adopted_jobs
         .into_iter()
         .map(|job| {
-            let items = job.items().map(|i| slots[i].take().expect("taken once")).collect();
+            let items = job
+                .items()
+                .map(|i| slots[i].take().expect("taken once"))
+                .collect();
             let chunk = Chunk::new(job.first, items);
             (job, chunk)
         })
@@ -459,12 +462,7 @@ impl RunningJob {
         }
     }
 
-    fn ended(
-        &self,
-        entries: Vec<Value>,
-        error: &str,
-        details: impl Into<String>,
-    ) -> Verdict {
+    fn ended(&self, entries: Vec<Value>, error: &str, details: impl Into<String>) -> Verdict {
         Verdict::Finished {
             entries,
             uncovered: ItemError::new(error, format!("job {}: {}", self.id, details.into())),
@@ -689,9 +687,7 @@ impl Batch<'_> {
         if idle {
             let wait = slots.acquire_owned();
             let slot = match self.deadline {
-                Some(deadline) => {
-                    tokio::time::timeout_at(deadline.into(), wait).await.ok()?
-                }
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), wait).await.ok()?,
                 None => wait.await,
             };
             Some(slot.expect("the job slot semaphore is private to the client and never closed"))
@@ -900,7 +896,9 @@ impl Batch<'_> {
         let mut found: HashMap<u64, String> = HashMap::new();
         for group in ids.chunks(MAX_IDS_PER_POLL) {
             let joined = group.join(",");
-            let url = self.transport.url(identity.show_many, &[("ids", &joined)])?;
+            let url = self
+                .transport
+                .url(identity.show_many, &[("ids", &joined)])?;
             let answer = self.transport.get(url).await?;
             for record in answer
                 .body
@@ -1034,8 +1032,7 @@ mod tests {
         assert_eq!(adopted.len(), 1);
         assert_eq!(adopted[0].1.first, 100);
         assert_eq!(adopted[0].1.items[0], json!({"n": 100}));
-        let shape: Vec<(usize, usize)> =
-            pending.iter().map(|c| (c.first, c.items.len())).collect();
+        let shape: Vec<(usize, usize)> = pending.iter().map(|c| (c.first, c.items.len())).collect();
         assert_eq!(
             shape,
             vec![(2, 98), (200, 49)],

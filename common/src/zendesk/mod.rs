@@ -16,8 +16,8 @@ mod transport;
 
 pub use crate::retry::RetryPolicy;
 pub use client::{BulkKind, BulkWrite, ZendeskClient, membership_items};
-pub use jobs::{AcceptedJob, BulkOptions, JobWatcher, LostAnswers};
 pub use config::{DEFAULT_MAX_INFLIGHT_JOBS, MAX_JOB_ITEMS, MAX_PAGE_SIZE, ZendeskConfig};
 pub use error::{ValidationDetail, ZendeskError};
+pub use jobs::{AcceptedJob, BulkOptions, JobWatcher, LostAnswers};
 pub use outcomes::{BulkUsers, ItemError, ItemOutcome};
 pub use transport::RequestCounts;

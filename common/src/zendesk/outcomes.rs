@@ -146,7 +146,12 @@ impl Outcomes {
         self.slots
             .into_iter()
             .enumerate()
-            .filter_map(|(index, result)| Some(ItemOutcome { index, result: result? }))
+            .filter_map(|(index, result)| {
+                Some(ItemOutcome {
+                    index,
+                    result: result?,
+                })
+            })
             .collect()
     }
 

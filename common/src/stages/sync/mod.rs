@@ -28,8 +28,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{
-    ExecutionContext, RunInput, Stage, StageContext, StageOutput, artifacts, expect_same,
-    mismatch, read, read_opt, write,
+    ExecutionContext, RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, mismatch,
+    read, read_opt, write,
 };
 use crate::error::StageError;
 use crate::model::{
@@ -228,7 +228,13 @@ async fn run_sync<W: Writes>(
             sync,
             age_secs: age.as_secs(),
             max_secs: ctx.settings.sync.plan_max_age_secs,
-            allowance: match decision {
+            // The guard trips on these marks without an operator's allowance: the new
+            // execution needs one too (its own count may differ; the message says where).
+            allowance: match ctx.settings.sync.deletion_guard().decide(
+                plan.marks.len(),
+                plan.managed,
+                None,
+            ) {
                 GuardDecision::Tripped { marks, .. } => format!(
                     ", with {{\"allow_deletions\": {{\"{sync}\": {marks}}}}} if the marks in {} are right",
                     keys.key(&artifacts::not_in_sync(sync))?
@@ -461,7 +467,7 @@ enum Stop {
 
 /// The waits shorter budgets still allow, so an invocation always gets something done: a job
 /// sent and a few polls of it.
-const MIN_JOB_WAIT: Duration = Duration::from_secs(5);
+const MIN_JOB_WAIT: Duration = Duration::from_secs(1);
 
 /// The time a sync may still spend.
 struct Budget {
@@ -496,11 +502,9 @@ impl Budget {
 
     /// Whether to start a window of work expected to take `window` (the longest so far).
     fn next(&self, window: Duration, first_of_invocation: bool) -> Step {
-        let execution_left = self.execution_deadline.map(|deadline| {
-            (deadline - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-        });
+        let execution_left = self
+            .execution_deadline
+            .map(|deadline| (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO));
         next_step(
             self.invocation_started.elapsed(),
             window,
@@ -589,12 +593,10 @@ async fn apply<W: Writes>(
                 .await?;
         if end == WindowEnd::Open {
             // The deadline came inside the window: its place (and accepted jobs) are saved.
-            return Ok(
-                match budget.next(Duration::ZERO, true) {
-                    Step::Stop(Stop::NextRun) => Stop::NextRun,
-                    _ => Stop::Continue,
-                },
-            );
+            return Ok(match budget.next(Duration::ZERO, true) {
+                Step::Stop(Stop::NextRun) => Stop::NextRun,
+                _ => Stop::Continue,
+            });
         }
         let progress = run.progress();
         match action {
@@ -735,16 +737,14 @@ fn plan_digest<C: Serialize, U: Serialize, M: Serialize>(
             Ok(())
         }
     }
+    // Streamed into the hash: a first run's creates are hundreds of megabytes as values.
     let mut hashing = Hashing(sha2::Sha256::new());
-    for (name, part) in [
-        ("creates", serde_json::to_value(creates)),
-        ("updates", serde_json::to_value(updates)),
-        ("marks", serde_json::to_value(marks)),
-    ] {
-        let part = part.expect("plan items serialize");
-        let _ = write!(hashing, "{name}:");
-        serde_json::to_writer(&mut hashing, &part).expect("hashing never fails");
-    }
+    let _ = write!(hashing, "creates:");
+    serde_json::to_writer(&mut hashing, creates).expect("plan items serialize");
+    let _ = write!(hashing, "updates:");
+    serde_json::to_writer(&mut hashing, updates).expect("plan items serialize");
+    let _ = write!(hashing, "marks:");
+    serde_json::to_writer(&mut hashing, marks).expect("plan items serialize");
     let digest = hashing.0.finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -1007,7 +1007,11 @@ mod tests {
     fn the_plan_digest_follows_the_content_not_the_sizes() {
         let a = plan_digest(&["x"], &["u"], &[1]);
         assert_eq!(a, plan_digest(&["x"], &["u"], &[1]));
-        assert_ne!(a, plan_digest(&["y"], &["u"], &[1]), "same sizes, other record");
+        assert_ne!(
+            a,
+            plan_digest(&["y"], &["u"], &[1]),
+            "same sizes, other record"
+        );
         assert_ne!(
             plan_digest(&["x", "u"], &[] as &[&str], &[1]),
             plan_digest(&["x"], &["u"], &[1]),

@@ -331,9 +331,9 @@ async fn associate_sold_tos(
     let window_orgs: HashSet<u64> = created.iter().map(|(_, id)| *id).collect();
     let window_keys: HashSet<&str> = objects.keys().map(String::as_str).collect();
     let result = &mut run.result;
-    result.errors.retain(|e| {
-        e.action != SyncAction::AssociateUser || !window_keys.contains(e.key.as_str())
-    });
+    result
+        .errors
+        .retain(|e| e.action != SyncAction::AssociateUser || !window_keys.contains(e.key.as_str()));
     result.errors.extend(errors);
     result
         .without_contacts
@@ -351,7 +351,11 @@ async fn associate_sold_tos(
     );
     let users = &mut run.progress().users;
     let seen: BTreeSet<String> = users.iter().map(|u| u.email.clone()).collect();
-    users.extend(associations.into_iter().filter(|a| !seen.contains(&a.email)));
+    users.extend(
+        associations
+            .into_iter()
+            .filter(|a| !seen.contains(&a.email)),
+    );
     run.keep_open(Vec::new()).await;
     run.save().await?;
     Ok(WindowEnd::Settled)

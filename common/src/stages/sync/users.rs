@@ -124,5 +124,4 @@ impl Writes for UserWrites {
     fn mark_item(mark: &UserMark) -> Value {
         json!({"id": mark.id, "user_fields": {field::NOT_IN_SFDC: true}})
     }
-
 }

@@ -17,9 +17,7 @@ use async_trait::async_trait;
 
 use super::{SyncRun, Writes, record_error};
 use crate::error::StageError;
-use crate::model::{
-    RecordOutcome, SyncAction, SyncKind, SyncWindow, WindowJob, WindowStep,
-};
+use crate::model::{RecordOutcome, SyncAction, SyncKind, SyncWindow, WindowJob, WindowStep};
 use crate::stages::{StageContext, artifacts};
 use crate::store::{ArtifactStore, RunKeys};
 use crate::zendesk::{AcceptedJob, BulkOptions, BulkWrite, JobWatcher};
@@ -57,7 +55,9 @@ impl Ledger {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<SyncWindow>> {
-        self.window.lock().expect("the window lock is never poisoned")
+        self.window
+            .lock()
+            .expect("the window lock is never poisoned")
     }
 
     /// The window of `action` starting at `start`: the saved one when it is of this plan and
@@ -66,7 +66,13 @@ impl Ledger {
         let mut saved = self.lock();
         let window = match saved.take() {
             Some(w) if w.plan == plan && w.action == action && w.start == start && w.len > 0 => {
-                tracing::info!(?action, start, len = w.len, jobs = w.jobs.len(), "resuming a window from its saved place");
+                tracing::info!(
+                    ?action,
+                    start,
+                    len = w.len,
+                    jobs = w.jobs.len(),
+                    "resuming a window from its saved place"
+                );
                 w
             }
             _ => SyncWindow {
@@ -179,7 +185,13 @@ impl<W: Writes> SyncRun<'_, W> {
             _ => W::UPDATE,
         };
         let write = self
-            .bulk(window, WindowStep::Write, kind, items, window.settled.clone())
+            .bulk(
+                window,
+                WindowStep::Write,
+                kind,
+                items,
+                window.settled.clone(),
+            )
             .await?;
         if write.fell_back_to_single_creates {
             self.result.warn(&format!(
@@ -237,7 +249,10 @@ impl<W: Writes> SyncRun<'_, W> {
                     let mut error = record_error(key, action, e, self.attempt);
                     error.details = Some(format!(
                         "{}; {why}",
-                        error.details.as_deref().unwrap_or("the name or email is taken")
+                        error
+                            .details
+                            .as_deref()
+                            .unwrap_or("the name or email is taken")
                     ));
                     errors.push(error);
                 }
