@@ -1003,6 +1003,115 @@ mod tests {
         assert!(stale(Duration::from_secs(3601), 3600));
     }
 
+    fn plan(names: &[&str], marks: usize) -> SyncPlan<orgs::OrgWrites> {
+        let creates: Vec<crate::model::DesiredOrg> = names
+            .iter()
+            .map(|name| {
+                serde_json::from_value(serde_json::json!({
+                    "salesforce_id": "0011U00000V0tkDQAR",
+                    "name": name,
+                    "organization_fields": {}
+                }))
+                .unwrap()
+            })
+            .collect();
+        let marks: Vec<crate::model::OrgMark> = (0..marks as u64)
+            .map(|id| {
+                serde_json::from_value(serde_json::json!({
+                    "id": id, "salesforce_id": "0011U00000V0tkDQAR", "name": "x",
+                    "organization_fields": {"mark_for_deletion": true}
+                }))
+                .unwrap()
+            })
+            .collect();
+        let digest = plan_digest(&creates, &[] as &[crate::model::OrgUpdate], &marks);
+        SyncPlan {
+            creates,
+            held_back: Vec::new(),
+            updates: Vec::new(),
+            marks,
+            managed: 10,
+            digest,
+        }
+    }
+
+    fn place(plan: &SyncPlan<orgs::OrgWrites>, done: Pending) -> SyncResult {
+        SyncResult {
+            sync: Some(SyncKind::Global),
+            plan: plan.digest.clone(),
+            progress: Some(SyncProgress {
+                done,
+                planned: plan.sizes(),
+                ..SyncProgress::default()
+            }),
+            ..SyncResult::default()
+        }
+    }
+
+    #[test]
+    fn a_place_is_resumed_only_on_its_own_plan() {
+        let ours = plan(&["Acme", "Globex"], 0);
+        let half = Pending {
+            creates: 1,
+            ..Pending::default()
+        };
+        let Resumed::Place(resumed) =
+            resume(Some(place(&ours, half)), &ours, SyncKind::Global, false)
+        else {
+            panic!("work is left");
+        };
+        assert_eq!(resumed.progress.unwrap().done, half);
+        // Another plan of the same sizes: started over, whatever the place says.
+        let other = plan(&["Acme", "Initech"], 0);
+        assert_eq!(other.sizes(), ours.sizes());
+        let Resumed::Place(fresh) =
+            resume(Some(place(&ours, half)), &other, SyncKind::Global, false)
+        else {
+            panic!("work is left");
+        };
+        assert_eq!(fresh.progress.unwrap().done, Pending::default());
+        assert_eq!(fresh.plan, other.digest);
+    }
+
+    #[test]
+    fn a_finished_sync_is_answered_as_it_is_unless_an_allowance_now_lets_its_marks_through() {
+        let ours = plan(&["Acme"], 3);
+        let mut finished = place(&ours, Pending::default());
+        finished.progress = None;
+        finished.deletion_guard = Some(GuardDecision::Tripped {
+            marks: 3,
+            limit: 2.0,
+            managed: 10,
+        });
+        // Still tripped: nothing left, answered at once.
+        assert!(matches!(
+            resume(Some(finished.clone()), &ours, SyncKind::Global, true),
+            Resumed::Finished(_)
+        ));
+        // Allowed now: the marks alone are left.
+        let Resumed::Place(place) = resume(Some(finished.clone()), &ours, SyncKind::Global, false)
+        else {
+            panic!("the marks are left");
+        };
+        assert_eq!(
+            place.progress.unwrap().done,
+            Pending {
+                creates: 1,
+                updates: 0,
+                marks: 0
+            }
+        );
+        // Finished with its marks applied: answered at once.
+        finished.deletion_guard = Some(GuardDecision::Allowed {
+            marks: 3,
+            limit: 25.0,
+        });
+        assert!(matches!(
+            resume(Some(finished), &ours, SyncKind::Global, false),
+            Resumed::Finished(_)
+        ));
+    }
+
     #[test]
     fn the_plan_digest_follows_the_content_not_the_sizes() {
         let a = plan_digest(&["x"], &["u"], &[1]);
