@@ -574,7 +574,24 @@ fn leaks(place: &str, text: &str, secrets: &[(String, String)]) -> Vec<String> {
 /// wrong token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_line_an_artifact_or_an_error() {
-    let h = Harness::generated(60, 7).await;
+    // The overrides file comes from a private project, fetched with a token.
+    let fixture = zdsync_sandbox::Fixture::generate(&zdsync_sandbox::GeneratorOptions::new(
+        60,
+        7,
+        zdsync_e2e::as_of(),
+    ));
+    let overrides_token = "glpat-secret-overrides-5d81a2c0".to_owned();
+    let overrides_id =
+        fixture.generated.as_ref().unwrap().scenarios["expired_over_15_days"][0].clone();
+    let overrides = zdsync_sandbox::GitlabFile {
+        project: "gitlab-com%2Fsupport%2Fmanaged-content".into(),
+        path: "overrides.yaml".into(),
+        content: format!(
+            "- salesforce_id: {overrides_id}\n  reason: https://tracker.example/1\n  fields: {{ support_level: premium }}\n"
+        ),
+        token: Some(overrides_token.clone()),
+    };
+    let h = Harness::tuned(fixture, |c| c.gitlab_files = vec![overrides.clone()]).await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = dir.path().join("zdsync.toml");
@@ -593,6 +610,11 @@ async fn no_secret_reaches_a_log_line_an_artifact_or_an_error() {
         // Global's 3 marks trip the guard: a failed run, its summary and its alert.
         ("ZDSYNC_SYNC_DELETION_GUARD_MIN", "2".to_owned()),
         ("ZDSYNC_SYNC_DELETION_GUARD_RATIO", "0".to_owned()),
+        (
+            "ZDSYNC_SYNC_OVERRIDES",
+            overrides.url(&h.sandbox().base_url()),
+        ),
+        ("ZDSYNC_SYNC_OVERRIDES_TOKEN", overrides_token.clone()),
     ] {
         env.push((key.to_owned(), value));
     }
@@ -649,7 +671,24 @@ async fn no_secret_reaches_a_log_line_an_artifact_or_an_error() {
     assert!(log.contains("secrets-refused"), "{log}");
     logs.push(("the refused run's output", log));
 
-    let secrets = secrets_of(&h, &[("the wrong US Gov token", Instance::Usgov, wrong)]);
+    // A wrong overrides token: the process stage is refused, naming the setting.
+    let wrong_overrides = "glpat-wrong-overrides-9e04b7f1".to_owned();
+    let mut refused_overrides = env.clone();
+    refused_overrides.push((
+        "ZDSYNC_SYNC_OVERRIDES_TOKEN".to_owned(),
+        wrong_overrides.clone(),
+    ));
+    let (ok, log) = invoke(
+        &[&run[..], &["secrets-overrides-refused"]].concat(),
+        &refused_overrides,
+    );
+    assert!(!ok, "the wrong overrides token is refused: {log}");
+    assert!(log.contains("sync.overrides_token"), "{log}");
+    logs.push(("the refused overrides run's output", log));
+
+    let mut secrets = secrets_of(&h, &[("the wrong US Gov token", Instance::Usgov, wrong)]);
+    secrets.push(("the overrides token".to_owned(), overrides_token));
+    secrets.push(("the wrong overrides token".to_owned(), wrong_overrides));
     // The search finds what it looks for: every configured secret is in the environment given.
     let given = format!("{refused:?}");
     for what in [
@@ -658,6 +697,7 @@ async fn no_secret_reaches_a_log_line_an_artifact_or_an_error() {
         "zendesk global token",
         "the wrong US Gov token",
         "slack webhook path",
+        "the overrides token",
     ] {
         assert!(
             leaks("env", &given, &secrets)

@@ -479,6 +479,7 @@ fn secret_kind(d: &Deployment, id: &str) -> Option<SecretKind> {
         "zendesk-global" => Some(SecretKind::Zendesk(Instance::Global)),
         "zendesk-usgov" => Some(SecretKind::Zendesk(Instance::Usgov)),
         "slack" => Some(SecretKind::Slack),
+        "overrides-token" => Some(SecretKind::Overrides),
         _ => None,
     }
 }
@@ -492,6 +493,7 @@ fn check_secrets(d: &Deployment) -> Vec<String> {
         SecretKind::Zendesk(Instance::Global),
         SecretKind::Zendesk(Instance::Usgov),
         SecretKind::Slack,
+        SecretKind::Overrides,
     ];
     for f in d.functions() {
         let id = &f.id;
@@ -545,7 +547,7 @@ fn check_secrets(d: &Deployment) -> Vec<String> {
     for (id, _) in d.resources_of_type("AWS::SecretsManager::Secret") {
         if secret_kind(d, id).is_none() {
             problems.push(format!(
-                "secret {id} is not named zdsync/<env>/(salesforce|zendesk-global|zendesk-usgov|slack)"
+                "secret {id} is not named zdsync/<env>/(salesforce|zendesk-global|zendesk-usgov|slack|overrides-token)"
             ));
         }
         let props = &d.resource(id).expect("listed")["Properties"];
@@ -1106,6 +1108,14 @@ fn emitted_metrics() -> BTreeSet<String> {
     for count in zdsync::model::SyncResult::default().counts() {
         stats.counts.insert(count.0.to_owned(), 0);
     }
+    // A stage that called Salesforce also reports the org's daily allowance.
+    stats.calls.0.insert(
+        "salesforce".into(),
+        zdsync::calls::ServiceCalls {
+            allowance: Some(zdsync::calls::Allowance { used: 1, limit: 10 }),
+            ..Default::default()
+        },
+    );
     let record = zdsync::metrics::emf_record("sync", Some("global"), &stats, 0);
     record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
         .as_array()
@@ -1122,7 +1132,11 @@ fn emitted_metrics() -> BTreeSet<String> {
 fn check_metrics(d: &Deployment) -> Vec<String> {
     let mut problems = Vec::new();
     let emitted = emitted_metrics();
-    for (metric, threshold) in [("errors", 10.0), ("guard_tripped", 1.0)] {
+    for (metric, threshold, stage) in [
+        ("errors", 10.0, "sync"),
+        ("guard_tripped", 1.0, "sync"),
+        ("salesforce_api_used_percent", 80.0, "gather-accounts"),
+    ] {
         let alarms: Vec<(&str, &Value)> = d
             .resources_of_type("AWS::CloudWatch::Alarm")
             .filter(|(_, a)| a["Properties"]["Namespace"] == zdsync::metrics::NAMESPACE)
@@ -1139,11 +1153,13 @@ fn check_metrics(d: &Deployment) -> Vec<String> {
         if !emitted.contains(metric) {
             problems.push(format!("{id}: the stages emit no metric {metric}"));
         }
-        let on_syncs = as_list(&p["Dimensions"])
+        let on_stage = as_list(&p["Dimensions"])
             .iter()
-            .any(|dim| dim["Name"] == "Stage" && dim["Value"] == "sync");
-        if !on_syncs || p["Threshold"].as_f64() != Some(threshold) {
-            problems.push(format!("{id}: not Stage=sync with threshold {threshold}"));
+            .any(|dim| dim["Name"] == "Stage" && dim["Value"] == stage);
+        if !on_stage || p["Threshold"].as_f64() != Some(threshold) {
+            problems.push(format!(
+                "{id}: not Stage={stage} with threshold {threshold}"
+            ));
         }
     }
     let dashboards: Vec<(&str, &Value)> =

@@ -53,6 +53,15 @@ pub struct BenchArgs {
     /// How long a sandbox Zendesk job takes.
     #[arg(long, default_value_t = 50)]
     job_delay_ms: u64,
+    /// The sync's share of each Zendesk instance's rate limit, requests per minute
+    /// (`zendesk.<instance>.max_requests_per_minute`; 0: the default, half the advertised
+    /// limit).
+    #[arg(long, default_value_t = 0)]
+    share: u32,
+    /// Another app of the account: this many Global requests a minute, evenly, during each run;
+    /// the figures say how many it sent and how many were refused with 429.
+    #[arg(long, default_value_t = 0)]
+    neighbour_rpm: u32,
     /// Executions per size: the first does the work, a second shows the steady state.
     #[arg(long, default_value_t = 1)]
     runs: usize,
@@ -117,6 +126,63 @@ pub struct RunFigures {
     /// searches, memberships) per created org.
     global_creates: u64,
     sold_to_requests_per_new_org: f64,
+    /// Per service, the most requests any 60 seconds of the run held (the sync's and the
+    /// neighbour's together).
+    busiest_minute: BTreeMap<String, u64>,
+    /// The other app's requests during the run, and its 429s.
+    neighbour: Option<Neighbour>,
+}
+
+/// Another app of the Zendesk account, making steady requests while the sync runs.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Neighbour {
+    requests_per_minute: u32,
+    requests: u64,
+    throttled: u64,
+}
+
+impl Neighbour {
+    /// Sends `rpm` Global requests a minute, evenly, until `stop` says so.
+    async fn run(
+        rpm: u32,
+        env: BTreeMap<String, String>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Neighbour> {
+        let url = format!(
+            "{}/api/v2/organizations?page[size]=1",
+            env.get("ZDSYNC_ZENDESK_GLOBAL_URL")
+                .context("the sandbox's Global URL")?
+                .trim_end_matches('/')
+        );
+        let user = format!(
+            "{}/token",
+            env.get("ZDSYNC_ZENDESK_GLOBAL_EMAIL")
+                .context("the sandbox's Global email")?
+        );
+        let token = env
+            .get("ZDSYNC_ZENDESK_GLOBAL_TOKEN")
+            .context("the sandbox's Global token")?
+            .clone();
+        let http = reqwest::Client::new();
+        let mut figures = Neighbour {
+            requests_per_minute: rpm,
+            ..Neighbour::default()
+        };
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(60.0 / f64::from(rpm)));
+        while !*stop.borrow() {
+            ticks.tick().await;
+            let answer = http
+                .get(&url)
+                .basic_auth(&user, Some(&token))
+                .send()
+                .await?;
+            figures.requests += 1;
+            if answer.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                figures.throttled += 1;
+            }
+        }
+        Ok(figures)
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -183,15 +249,21 @@ async fn bench_size(
     let data_dir = dir.join("data");
     let env_file = dir.join("sandbox.env");
     let mut sandbox = SandboxProcess::start(args, &world_file, &env_file, &data_dir).await?;
-    let env = read_env_file(&env_file)?;
+    let mut env = read_env_file(&env_file)?;
+    if args.share > 0 {
+        for instance in ["GLOBAL", "USGOV"] {
+            env.insert(
+                format!("ZDSYNC_ZENDESK_{instance}_MAX_REQUESTS_PER_MINUTE"),
+                args.share.to_string(),
+            );
+        }
+    }
     let settings = Settings::load(None, &env).context("the sandbox's settings")?;
     let world = World::with_settings(WorldSpec::Config { path: None }, settings);
     let data = DataDir::new(&data_dir);
     let mut out = Vec::new();
     for n in 1..=args.runs {
         let run_id = format!("bench-{accounts}-{n}");
-        let writes_before = sandbox.zendesk_writes().await?;
-        let routes_before = sandbox.counters().await?.requests;
         let invoker = FunctionProcesses {
             functions: functions.to_owned(),
             env: env.clone(),
@@ -210,23 +282,28 @@ async fn bench_size(
             crash: None,
         };
         eprintln!("bench: {run_id}");
+        sandbox.reset_counters().await?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let neighbour = (args.neighbour_rpm > 0)
+            .then(|| tokio::spawn(Neighbour::run(args.neighbour_rpm, env.clone(), stopped)));
         let started = Instant::now();
         let outcome =
             local::run_with_invoker(&data, &world, &request, &invoker, &Progress::new(false))
                 .await?;
         let wall_s = started.elapsed().as_secs_f64();
+        let _ = stop.send(true);
+        let neighbour = match neighbour {
+            Some(task) => Some(task.await??),
+            None => None,
+        };
         let invocations = invoker.measured.into_inner().expect("not poisoned");
         let stages = figures(&data_dir, &run_id, &invocations)?;
-        let writes = sandbox.zendesk_writes().await? - writes_before;
-        let requests_by_route: BTreeMap<String, u64> = sandbox
-            .counters()
-            .await?
+        let counters = sandbox.counters().await?;
+        let writes = sandbox.zendesk_writes().await?;
+        let busiest_minute = counters.busiest_minute.clone();
+        let requests_by_route: BTreeMap<String, u64> = counters
             .requests
             .into_iter()
-            .map(|(route, n)| {
-                let before = routes_before.get(&route).copied().unwrap_or(0);
-                (route, n - before)
-            })
             .filter(|(_, n)| *n > 0)
             .collect();
         let global_creates = stages
@@ -254,6 +331,8 @@ async fn bench_size(
             } else {
                 0.0
             },
+            busiest_minute,
+            neighbour,
         });
         if outcome.record.status != ExecutionStatus::Succeeded {
             eprintln!(
@@ -400,6 +479,26 @@ pub fn markdown(results: &[RunFigures]) -> String {
             run.accounts, run.run_id, run.status, run.wall_s, run.zendesk_writes, run.world_mb, run.generate_s,
             run.global_creates, run.sold_to_requests_per_new_org
         ));
+        let busiest: Vec<String> = run
+            .busiest_minute
+            .iter()
+            .filter(|(service, _)| matches!(service.as_str(), "global" | "usgov" | "salesforce"))
+            .map(|(service, n)| format!("{service} {n}"))
+            .collect();
+        text.push_str(&format!(
+            "Busiest 60 s: {}\n\n",
+            if busiest.is_empty() {
+                "–".to_owned()
+            } else {
+                busiest.join(", ")
+            }
+        ));
+        if let Some(n) = run.neighbour {
+            text.push_str(&format!(
+                "Another app at {} requests a minute during the run: {} requests, {} answered 429\n\n",
+                n.requests_per_minute, n.requests, n.throttled
+            ));
+        }
         text.push_str("| stage | inv. | wall s | init ms | peak RSS MB | artifacts in / out MB | HTTP in / out MB | requests | floor s | × floor |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for s in &run.stages {
             text.push_str(&format!(
@@ -485,6 +584,15 @@ impl SandboxProcess {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    async fn reset_counters(&self) -> anyhow::Result<()> {
+        reqwest::Client::new()
+            .post(format!("{}/_sandbox/reset-counters", self.url))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     async fn counters(&self) -> anyhow::Result<zdsync_sandbox::Counters> {

@@ -193,6 +193,10 @@ fn table(out: &mut String, summary: &RunSummary) {
     for attempts in &summary.attempts {
         let _ = writeln!(out, "  {attempts}");
     }
+    if let Some(api) = summary.salesforce_api {
+        let warning = if api.is_high() { "warning: " } else { "" };
+        let _ = writeln!(out, "  {warning}{}", api.describe());
+    }
     for error in summary.errors.iter().take(10) {
         let _ = writeln!(out, "  error: {error}");
     }

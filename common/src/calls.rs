@@ -28,6 +28,51 @@ pub struct ServiceCalls {
     /// Body bytes sent: requests (HTTP), artifacts written (the store).
     #[serde(default)]
     pub bytes_sent: u64,
+    /// The service's daily allowance as its last answer reported it (Salesforce's
+    /// `Sforce-Limit-Info: api-usage=N/M`: the whole org's use, not only ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowance: Option<Allowance>,
+}
+
+/// A daily API allowance: `used` of `limit` calls so far today, everybody's use counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allowance {
+    pub used: u64,
+    pub limit: u64,
+}
+
+impl Allowance {
+    /// `api-usage=18/5000` (the value of `Sforce-Limit-Info`; other parts are ignored).
+    pub fn parse_sforce_limit_info(value: &str) -> Option<Allowance> {
+        value.split(';').find_map(|part| {
+            let (key, usage) = part.trim().split_once('=')?;
+            if !key.trim().eq_ignore_ascii_case("api-usage") {
+                return None;
+            }
+            let (used, limit) = usage.trim().split_once('/')?;
+            Some(Allowance {
+                used: used.trim().parse().ok()?,
+                limit: limit.trim().parse().ok()?,
+            })
+        })
+    }
+
+    /// The share of the allowance used, 0–1 (0 with no limit).
+    pub fn ratio(&self) -> f64 {
+        if self.limit == 0 {
+            0.0
+        } else {
+            self.used as f64 / self.limit as f64
+        }
+    }
+
+    /// The later of two readings: usage only grows within a day.
+    pub fn latest(a: Option<Allowance>, b: Option<Allowance>) -> Option<Allowance> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.used >= a.used { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl CallStats {
@@ -48,7 +93,13 @@ impl CallStats {
             mine.throttled += calls.throttled;
             mine.bytes_received += calls.bytes_received;
             mine.bytes_sent += calls.bytes_sent;
+            mine.allowance = Allowance::latest(mine.allowance, calls.allowance);
         }
+    }
+
+    /// The latest daily allowance reading of `service`, if any answer reported one.
+    pub fn allowance(&self, service: &str) -> Option<Allowance> {
+        self.0.get(service).and_then(|s| s.allowance)
     }
 }
 
@@ -86,6 +137,8 @@ pub enum Call {
     Received(u64),
     /// A request's body went out, this many bytes.
     Sent(u64),
+    /// An answer reported the service's daily allowance.
+    Allowance(Allowance),
 }
 
 /// Counts one call for the stage running on this task (nothing outside a stage's scope).
@@ -99,6 +152,9 @@ pub fn count(service: &str, call: Call) {
             Call::Throttled => calls.throttled += 1,
             Call::Received(bytes) => calls.bytes_received += bytes,
             Call::Sent(bytes) => calls.bytes_sent += bytes,
+            Call::Allowance(reading) => {
+                calls.allowance = Allowance::latest(calls.allowance, Some(reading));
+            }
         }
     });
 }

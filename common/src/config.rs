@@ -108,6 +108,10 @@ pub struct ZendeskInstanceSettings {
     /// The API token's owner (`{email}/token:{token}`).
     pub email: Option<String>,
     pub token: Option<Secret>,
+    /// This sync's share of the account's per-minute rate limit, which every app and
+    /// integration of the account shares. Unset: half the limit the account reports in its
+    /// rate-limit headers.
+    pub max_requests_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -139,6 +143,12 @@ pub struct SyncSettings {
     pub plans_file: Option<String>,
     /// Overrides source: an `https://` URL, `store:KEY` (a key in the artifact store), or a path.
     pub overrides: Option<String>,
+    /// The token an `https://` overrides source is fetched with (a private or internal project
+    /// serves its files only with one). In Lambda it comes from `secrets.overrides_token_arn`.
+    pub overrides_token: Option<Secret>,
+    /// The header the token goes in: `PRIVATE-TOKEN` (GitLab's API) or `Authorization` (sent as
+    /// `Bearer <token>`).
+    pub overrides_token_header: String,
     /// Salesforce ids whose orgs are never marked for deletion.
     #[serde(deserialize_with = "list")]
     pub protected_ids: Vec<String>,
@@ -181,6 +191,8 @@ impl Default for SyncSettings {
         SyncSettings {
             plans_file: None,
             overrides: None,
+            overrides_token: None,
+            overrides_token_header: "PRIVATE-TOKEN".into(),
             protected_ids: Vec::new(),
             protected_user_domains: vec!["gitlab.com".into()],
             protected_user_emails: Vec::new(),
@@ -238,6 +250,8 @@ pub struct SecretArns {
     pub zendesk_global_arn: Option<String>,
     pub zendesk_usgov_arn: Option<String>,
     pub slack_arn: Option<String>,
+    /// `{"token"}`: the token an `https://` overrides source is fetched with.
+    pub overrides_token_arn: Option<String>,
 }
 
 /// A credential. Never printed or serialised in clear.
@@ -401,6 +415,25 @@ impl Settings {
                 ),
             ));
         }
+        for instance in Instance::ALL {
+            if self.zendesk.instance(instance).max_requests_per_minute == Some(0) {
+                return Err(ConfigError::new(
+                    &format!("zendesk.{instance}.max_requests_per_minute"),
+                    "must be at least 1 (unset: half the limit the account reports)",
+                ));
+            }
+        }
+        let header = sync.overrides_token_header.trim();
+        if header.is_empty()
+            || !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::new(
+                "sync.overrides_token_header",
+                "must be an HTTP header name such as PRIVATE-TOKEN or Authorization",
+            ));
+        }
         if sync.plan_max_age_secs == 0 {
             return Err(ConfigError::new(
                 "sync.plan_max_age_secs",
@@ -498,6 +531,8 @@ pub enum SecretKind {
     Zendesk(Instance),
     /// `{"webhook_url"}`
     Slack,
+    /// `{"token"}`: the overrides source's token.
+    Overrides,
 }
 
 impl SecretKind {
@@ -508,6 +543,7 @@ impl SecretKind {
             SecretKind::Zendesk(Instance::Global) => "secrets.zendesk_global_arn",
             SecretKind::Zendesk(Instance::Usgov) => "secrets.zendesk_usgov_arn",
             SecretKind::Slack => "secrets.slack_arn",
+            SecretKind::Overrides => "secrets.overrides_token_arn",
         }
     }
 
@@ -518,6 +554,7 @@ impl SecretKind {
             SecretKind::Zendesk(Instance::Global) => arns.zendesk_global_arn.as_deref(),
             SecretKind::Zendesk(Instance::Usgov) => arns.zendesk_usgov_arn.as_deref(),
             SecretKind::Slack => arns.slack_arn.as_deref(),
+            SecretKind::Overrides => arns.overrides_token_arn.as_deref(),
         }
     }
 }
@@ -537,6 +574,7 @@ impl Settings {
             SecretKind::Salesforce => &["client_id", "client_secret", "username", "password"],
             SecretKind::Zendesk(_) => &["email", "token"],
             SecretKind::Slack => &["webhook_url"],
+            SecretKind::Overrides => &["token"],
         };
         if let Some(unknown) = fields.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(ConfigError::new(
@@ -570,6 +608,11 @@ impl Settings {
                 self.slack.webhook_url = take("webhook_url")
                     .map(Secret)
                     .or(self.slack.webhook_url.take());
+            }
+            SecretKind::Overrides => {
+                self.sync.overrides_token = take("token")
+                    .map(Secret)
+                    .or(self.sync.overrides_token.take());
             }
         }
         self.validate()

@@ -12,7 +12,9 @@ pub const NAMESPACE: &str = "zdsync";
 /// The EMF record of one invocation of `stage` (`sync`, `gather-orgs`) for `sync` (`global`,
 /// `partners`; none for a stage that serves one), at `timestamp_ms`. Every count of the stage
 /// becomes a `Count` metric (`created`, `errors`, `accounts`, …), plus `requests`, `retries`,
-/// `throttled`, `duration` (seconds), `failed` (0 or 1) and `guard_tripped` (0 or 1). The
+/// `throttled`, `duration` (seconds), `failed` (0 or 1) and `guard_tripped` (0 or 1), and for a
+/// stage that called Salesforce `salesforce_api_used`, `salesforce_api_limit` and
+/// `salesforce_api_used_percent` (the org's daily allowance, everybody's use). The
 /// metrics are published per stage and per stage and sync, so an alarm can watch all syncs at
 /// once (`Stage=sync`) and a graph one of them.
 pub fn emf_record(stage: &str, sync: Option<&str>, stats: &StageStats, timestamp_ms: i64) -> Value {
@@ -47,6 +49,27 @@ pub fn emf_record(stage: &str, sync: Option<&str>, stats: &StageStats, timestamp
             "Count",
         ),
     ]);
+    // Salesforce's daily API allowance as the stage's last answer reported it (the whole
+    // org's use): the template alarms at 80 %.
+    if let Some(allowance) = stats.calls.allowance("salesforce") {
+        values.extend([
+            (
+                "salesforce_api_used".to_owned(),
+                allowance.used as f64,
+                "Count",
+            ),
+            (
+                "salesforce_api_limit".to_owned(),
+                allowance.limit as f64,
+                "Count",
+            ),
+            (
+                "salesforce_api_used_percent".to_owned(),
+                allowance.ratio() * 100.0,
+                "Percent",
+            ),
+        ]);
+    }
     let mut dimensions = vec![json!(["Stage"])];
     let mut record = Map::new();
     record.insert("Stage".into(), json!(stage));

@@ -37,6 +37,8 @@ fn config(sandbox: &Sandbox, instance: ZendeskInstance) -> ZendeskConfig {
         job_poll_min: Duration::from_millis(10),
         job_poll_max: Duration::from_millis(80),
         job_timeout: Duration::from_secs(20),
+        // The sandbox is these tests' alone (the share's own tests set theirs).
+        max_requests_per_minute: Some(600_000),
         ..ZendeskConfig::new(
             sandbox.zendesk_url(instance),
             credentials.email,
@@ -818,4 +820,52 @@ async fn a_deadline_leaves_jobs_open_and_a_later_call_follows_them() {
     assert!(second.outcomes.iter().all(|o| o.result.is_ok()));
     assert_eq!(sandbox.zendesk(GLOBAL).jobs().len(), 3, "no job sent twice");
     assert_eq!(sandbox.zendesk(GLOBAL).organizations().len(), 250);
+}
+
+/// SPEC §8: a client keeps to its share of the account's rate limit, spacing its requests
+/// evenly — all its calls together, however many run at once.
+#[tokio::test]
+async fn requests_keep_to_the_share_of_the_rate_limit() {
+    let sandbox = sandbox().await;
+    for i in 0..10 {
+        sandbox
+            .zendesk(GLOBAL)
+            .insert_organization(json!({"name": format!("Paced {i}")}))
+            .unwrap();
+    }
+    let config = ZendeskConfig {
+        // 20 a second; one org a page, so a listing of ten is ten requests.
+        max_requests_per_minute: Some(1_200),
+        page_size: 1,
+        ..config(&sandbox, GLOBAL)
+    };
+    let client = ZendeskClient::new(config).unwrap();
+    assert_eq!(client.share_per_minute(), 1_200.0);
+    let started = Instant::now();
+    let (a, b) = tokio::join!(client.list_organizations(), client.list_organizations());
+    assert_eq!((a.unwrap().len(), b.unwrap().len()), (10, 10));
+    // Twenty requests 50 ms apart: the last goes 950 ms after the first.
+    assert!(
+        started.elapsed() >= Duration::from_millis(940),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Without a setting, the share is half the limit the account reports in its headers.
+#[tokio::test]
+async fn the_default_share_is_half_the_limit_zendesk_reports() {
+    let sandbox = sandbox_with(|c| c.zendesk_rate_limit_per_minute = 400).await;
+    let client = ZendeskClient::new(ZendeskConfig {
+        max_requests_per_minute: None,
+        ..config(&sandbox, GLOBAL)
+    })
+    .unwrap();
+    assert_eq!(
+        client.share_per_minute(),
+        f64::from(zdsync::zendesk::ASSUMED_LIMIT) / 2.0,
+        "before the first answer, half of the smallest plan's limit"
+    );
+    client.list_organizations().await.unwrap();
+    assert_eq!(client.share_per_minute(), 200.0);
 }

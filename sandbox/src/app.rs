@@ -29,6 +29,7 @@ pub(crate) struct Hub {
     pub counters: Mutex<Counters>,
     pub faults: FaultInjector,
     pub crash: CrashSwitch,
+    pub gitlab_files: Arc<Vec<crate::gitlab::GitlabFile>>,
 }
 
 impl Hub {
@@ -72,6 +73,10 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .nest("/zendesk/global", zendesk::router(Arc::clone(&hub.global)))
         .nest("/zendesk/usgov", zendesk::router(Arc::clone(&hub.usgov)))
         .nest("/slack", slack::router(Arc::clone(&hub.slack)))
+        .nest(
+            "/gitlab",
+            crate::gitlab::router(Arc::clone(&hub.gitlab_files)),
+        )
         .nest("/_sandbox", admin)
         .layer(from_fn_with_state(hub, observe))
 }

@@ -84,6 +84,9 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// Salesforce credentials, paging and limits.
     pub salesforce: crate::salesforce::SalesforceOptions,
+    /// Files a GitLab project serves under `/gitlab` (the overrides file of a managed-content
+    /// project, private ones with a token).
+    pub gitlab_files: Vec<crate::gitlab::GitlabFile>,
 }
 
 impl SandboxConfig {
@@ -102,6 +105,7 @@ impl SandboxConfig {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             seed: 0,
             salesforce: crate::salesforce::SalesforceOptions::default(),
+            gitlab_files: Vec::new(),
         }
     }
 }

@@ -18,6 +18,13 @@ pub struct Counters {
     pub faulted: BTreeMap<String, FaultTally>,
     /// Requests per service: `global`, `usgov`, `salesforce`, `slack`, `other`.
     pub totals: BTreeMap<String, u64>,
+    /// Per service, the most requests any 60 seconds held: how a client kept to its share of
+    /// a per-minute rate limit.
+    #[serde(default)]
+    pub busiest_minute: BTreeMap<String, u64>,
+    /// The requests of the last 60 seconds per service (for `busiest_minute`).
+    #[serde(skip)]
+    recent: BTreeMap<String, std::collections::VecDeque<std::time::Instant>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +89,20 @@ impl Counters {
     pub(crate) fn record(&mut self, endpoint: &Endpoint, fault: Option<Fault>) {
         *self.requests.entry(endpoint.key.clone()).or_default() += 1;
         *self.totals.entry(endpoint.service.clone()).or_default() += 1;
+        let now = std::time::Instant::now();
+        let recent = self.recent.entry(endpoint.service.clone()).or_default();
+        recent.push_back(now);
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= std::time::Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        let busiest = self
+            .busiest_minute
+            .entry(endpoint.service.clone())
+            .or_default();
+        *busiest = (*busiest).max(recent.len() as u64);
         if let Some(fault) = fault {
             let tally = self.faulted.entry(endpoint.key.clone()).or_default();
             match fault {

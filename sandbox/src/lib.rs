@@ -22,6 +22,7 @@ mod error;
 mod faults;
 mod fixture;
 mod generator;
+mod gitlab;
 pub mod salesforce;
 mod server;
 mod slack;
@@ -36,6 +37,7 @@ pub use fixture::{
     ZendeskCredentials, ZendeskFixture, ZendeskFixtures,
 };
 pub use generator::{DEFAULT_EXISTING_ORGS, GeneratorOptions};
+pub use gitlab::GitlabFile;
 pub use server::{Sandbox, serve_until_ctrl_c};
 pub use slack::SlackMessage;
 pub use zendesk::ZendeskHandle;

@@ -89,6 +89,7 @@ impl Sandbox {
             counters: Mutex::new(Counters::default()),
             faults: FaultInjector::new(config.faults, config.seed),
             crash: CrashSwitch::default(),
+            gitlab_files: Arc::new(config.gitlab_files.clone()),
         });
         let server = tokio::spawn(accept_loop(
             listener,

@@ -53,7 +53,7 @@ pub use result::{
     RecordOutcome, SyncAction, SyncProgress, SyncResult, SyncWindow, WindowJob, WindowStep,
 };
 pub use salesforce_id::{SalesforceId, SalesforceIdError};
-pub use summary::{LatestRun, RunFailure, RunStatus, RunSummary, StageSummary};
+pub use summary::{LatestRun, RunFailure, RunStatus, RunSummary, SalesforceApi, StageSummary};
 pub use sync_kind::SyncKind;
 pub use user::{
     AmbiguousEmail, Contact, DesiredUser, HeldContact, NotInSfdc, SalesforceContacts, UserMark,

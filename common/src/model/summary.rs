@@ -33,8 +33,47 @@ pub struct RunSummary {
     /// in words ("global: this redrive marked 3; earlier attempts created 19, updated 6").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<String>,
+    /// Salesforce's daily API allowance: this run's calls, and the org's use and allowance as
+    /// the run's last answer reported them (`Sforce-Limit-Info`; every integration's use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salesforce_api: Option<SalesforceApi>,
     #[serde(default)]
     pub errors: Vec<String>,
+}
+
+/// Salesforce's daily API allowance at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalesforceApi {
+    /// Requests this run sent to Salesforce.
+    pub calls: u64,
+    /// The org's calls so far today, everybody's.
+    pub used: u64,
+    /// The org's daily allowance.
+    pub limit: u64,
+}
+
+impl SalesforceApi {
+    /// Over 80 % of the allowance used: warned about in the log and the report, alarmed on.
+    pub fn is_high(&self) -> bool {
+        self.limit > 0 && self.used as f64 > 0.8 * self.limit as f64
+    }
+
+    /// "Salesforce API: 6 calls this run; the org has used 4012 of its 5000 daily calls (80 %)".
+    pub fn describe(&self) -> String {
+        let percent = (self.used * 100).checked_div(self.limit).unwrap_or(0);
+        let warning = if self.is_high() {
+            " — over 80 %: every integration of the org shares it, and at 100 % Salesforce refuses every call for the rest of the day"
+        } else {
+            ""
+        };
+        format!(
+            "Salesforce API: {} call{} this run; the org has used {} of its {} daily calls ({percent} %){warning}",
+            self.calls,
+            if self.calls == 1 { "" } else { "s" },
+            self.used,
+            self.limit
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@
 //! Outages: 5xx answers, timeouts and connection failures are retried with capped exponential
 //! backoff and jitter ([`crate::retry::RetryPolicy`]); anything else is answered at once.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use backon::Retryable;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -26,6 +26,9 @@ use tokio::sync::Mutex;
 use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig, SalesforceCredentials};
 use super::error::SalesforceError;
 use crate::calls::{self, Call};
+
+/// Above this share of the org's daily API allowance used, the sync warns (SPEC §10).
+pub const ALLOWANCE_WARNING: f64 = 0.8;
 use crate::progress;
 
 /// What this client's calls count under in a stage's call stats.
@@ -61,6 +64,8 @@ pub struct SalesforceClient {
     config: SalesforceConfig,
     session: Mutex<Option<Session>>,
     token_requests: AtomicU64,
+    /// The 80 % allowance warning went out (once per client).
+    warned_allowance: AtomicBool,
 }
 
 /// Shows the configuration (secrets redacted) and never the session's access token.
@@ -141,6 +146,7 @@ impl SalesforceClient {
             config,
             session: Mutex::new(None),
             token_requests: AtomicU64::new(0),
+            warned_allowance: AtomicBool::new(false),
         })
     }
 
@@ -237,6 +243,7 @@ impl SalesforceClient {
             .await
             .map_err(|e| Failure::Error(transport_error(&e)))?;
         let status = response.status();
+        self.note_allowance(response.headers());
         let body = response
             .text()
             .await
@@ -250,6 +257,29 @@ impl SalesforceClient {
             });
         }
         Err(api_failure(status, &body, url.len()))
+    }
+
+    /// Records the org's daily API allowance an answer reports (`Sforce-Limit-Info`), and
+    /// warns once per client when it is over 80 % used: every integration of the org shares it,
+    /// and at 100 % Salesforce refuses every call until the day rolls over.
+    fn note_allowance(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(reading) = headers
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(calls::Allowance::parse_sforce_limit_info)
+        else {
+            return;
+        };
+        calls::count(SERVICE, Call::Allowance(reading));
+        if reading.ratio() > ALLOWANCE_WARNING
+            && !self.warned_allowance.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                used = reading.used,
+                limit = reading.limit,
+                "Salesforce's daily API allowance is over 80 % used (the whole org's use)"
+            );
+        }
     }
 
     async fn current_session(&self) -> Result<Session, SalesforceError> {

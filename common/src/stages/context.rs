@@ -180,6 +180,7 @@ fn zendesk_client(settings: &Settings, instance: Instance) -> Result<ZendeskClie
     let (url, email, token) = settings.zendesk_instance(instance)?;
     let mut config = ZendeskConfig::new(url, email, token, settings.sync.max_inflight_jobs);
     config.service = format!("zendesk_{instance}");
+    config.max_requests_per_minute = settings.zendesk.instance(instance).max_requests_per_minute;
     ZendeskClient::new(config).map_err(|e| {
         StageError::InvalidConfig(
             ConfigError::new(&format!("zendesk.{instance}"), e.to_string()).to_string(),

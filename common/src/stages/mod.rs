@@ -167,6 +167,10 @@ impl Stage {
         if needs.slack {
             kinds.push(SecretKind::Slack);
         }
+        // The overrides file may come from a private project, which serves it with a token.
+        if needs.http {
+            kinds.push(SecretKind::Overrides);
+        }
         kinds
     }
 }
@@ -224,6 +228,10 @@ pub struct RunInput {
     /// redriven sync must not write beside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine_arn: Option<String>,
+    /// The part of the Zendesk instance's share this stage may use, when the state machine runs
+    /// it beside another stage calling the same instance (read by `run_measured`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zendesk_share: Option<f64>,
 }
 
 /// The execution part of Step Functions' context object (`$$.Execution`); its other fields
@@ -338,7 +346,16 @@ pub async fn run_measured(
     let label = crate::progress::stage_label(stage.function_name(), which.as_deref());
     // On the heap: the stages' futures are large, and each scope around them would otherwise
     // add another copy to the stack of whoever polls them.
-    let stage_run = Box::pin(dispatch(stage, ctx, input));
+    // A stage the state machine runs beside another calling the same Zendesk instance from
+    // another process takes its part of the instance's share (`zendesk_share`).
+    let share = match zendesk_share(stage, &input) {
+        Ok(share) => share,
+        Err(e) => return (Err(e), None),
+    };
+    let stage_run = Box::pin(crate::zendesk::with_share(
+        share,
+        dispatch(stage, ctx, input),
+    ));
     let reporting = crate::progress::in_stage(ctx.progress.clone(), label, stage_run);
     let (result, io) = crate::calls::in_stage(reporting).await;
     let mut measured = None;
@@ -446,6 +463,22 @@ impl StageStats {
             Self::label(stage, input)
         );
         Some((run_id, name))
+    }
+}
+
+/// The part of each Zendesk client's share a stage may use: its input's `zendesk_share`
+/// (0 < share ≤ 1), else all of it.
+fn zendesk_share(stage: Stage, input: &Value) -> Result<f64, StageError> {
+    match input.get("zendesk_share") {
+        None | Some(Value::Null) => Ok(1.0),
+        Some(value) => value
+            .as_f64()
+            .filter(|share| *share > 0.0 && *share <= 1.0)
+            .ok_or_else(|| {
+                StageError::InvalidConfig(format!(
+                    "the {stage} stage's input is invalid at zendesk_share: {value} is not a fraction above 0 and at most 1"
+                ))
+            }),
     }
 }
 

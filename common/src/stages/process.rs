@@ -128,7 +128,7 @@ pub async fn load_overrides(
         return Ok(Overrides::default());
     };
     let text = if source.starts_with("https://") || source.starts_with("http://") {
-        fetch(http, source).await?
+        fetch(http, source, sync).await?
     } else if let Some(key) = source.strip_prefix("store:") {
         let body = store.get(key).await?.ok_or_else(|| {
             StageError::InvalidConfig(format!(
@@ -147,24 +147,61 @@ pub async fn load_overrides(
     Overrides::from_yaml(&text, source).map_err(|e| StageError::InvalidConfig(e.to_string()))
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<String, StageError> {
-    let response =
-        http.get(url).send().await.map_err(|e| {
-            StageError::Retryable(format!("fetching the overrides from {url}: {e}"))
-        })?;
+/// Fetches the overrides file, with the token in the header the settings name when one is
+/// set (a private or internal project serves its files only so). A refusal (401, 403) is a
+/// setting to fix, named; the token never appears in a message.
+async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    sync: &SyncSettings,
+) -> Result<String, StageError> {
+    let mut request = http.get(url);
+    if let Some(token) = &sync.overrides_token {
+        let header = sync.overrides_token_header.trim();
+        request = if header.eq_ignore_ascii_case("authorization") {
+            request.bearer_auth(token.expose())
+        } else {
+            request.header(header, token.expose())
+        };
+    }
+    let response = request.send().await.map_err(|e| {
+        StageError::Retryable(format!(
+            "fetching the overrides from {url}: {}",
+            crate::http::describe_failure(&e)
+        ))
+    })?;
     let status = response.status();
     if status.is_server_error() || status.as_u16() == 429 {
         return Err(StageError::Retryable(format!(
             "fetching the overrides from {url}: HTTP {status}"
         )));
     }
-    if !status.is_success() {
+    if matches!(status.as_u16(), 401 | 403) {
+        let setting = if sync.overrides_token.is_some() {
+            "setting sync.overrides_token (secrets.overrides_token_arn in Lambda) is refused"
+        } else {
+            "setting sync.overrides_token (secrets.overrides_token_arn in Lambda) is not set, and the source needs one"
+        };
         return Err(StageError::InvalidConfig(format!(
-            "setting sync.overrides: {url} answered HTTP {status}"
+            "{setting}: {url} answered HTTP {status} (the token goes in the {} header, sync.overrides_token_header)",
+            sync.overrides_token_header.trim()
         )));
     }
-    response
-        .text()
-        .await
-        .map_err(|e| StageError::Retryable(format!("reading the overrides from {url}: {e}")))
+    if !status.is_success() {
+        // GitLab answers 404 for a private or internal project to a reader without a token.
+        let hint = if status.as_u16() == 404 && sync.overrides_token.is_none() {
+            "; a private or internal project answers 404 without a token: set sync.overrides_token (secrets.overrides_token_arn in Lambda)"
+        } else {
+            ""
+        };
+        return Err(StageError::InvalidConfig(format!(
+            "setting sync.overrides: {url} answered HTTP {status}{hint}"
+        )));
+    }
+    response.text().await.map_err(|e| {
+        StageError::Retryable(format!(
+            "reading the overrides from {url}: {}",
+            crate::http::describe_failure(&e)
+        ))
+    })
 }

@@ -318,6 +318,7 @@ pub fn render_report(inputs: &ReportInputs) -> String {
     headline(&mut out, inputs);
     sync_table(&mut out, inputs);
     attempts(&mut out, &inputs.summary);
+    api_use(&mut out, &inputs.summary);
     guard_decisions(&mut out, &inputs.summary);
     process_section(&mut out, inputs.process.as_ref());
     field_table(&mut out, &inputs.field_changes);
@@ -430,6 +431,16 @@ fn sync_table(out: &mut String, inputs: &ReportInputs) {
          merged. *Ambiguous*: emails on several Salesforce contacts, left alone. \
          `–`: the stage did not run.\n"
     );
+}
+
+/// Salesforce's daily allowance (a warning over 80 %).
+fn api_use(out: &mut String, summary: &RunSummary) {
+    let Some(api) = summary.salesforce_api else {
+        return;
+    };
+    let _ = writeln!(out, "## API use\n");
+    let mark = if api.is_high() { "**Warning:** " } else { "" };
+    let _ = writeln!(out, "- {mark}{}\n", api.describe());
 }
 
 /// A redriven run: what the redrive did and what the attempts before it did, per sync.

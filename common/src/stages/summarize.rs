@@ -16,7 +16,8 @@ use serde_json::Value;
 use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, report};
 use crate::error::StageError;
 use crate::model::{
-    AttemptCounts, LatestRun, Pending, RunFailure, RunStatus, RunSummary, SyncKind, SyncResult,
+    AttemptCounts, LatestRun, Pending, RunFailure, RunStatus, RunSummary, SalesforceApi, SyncKind,
+    SyncResult,
 };
 use crate::store::{
     ArtifactStore, RunKeys, StoreError, read_json_opt, validate_run_id, write_json,
@@ -263,6 +264,18 @@ fn left_for_next_run(left: &Pending) -> Option<String> {
     (!parts.is_empty()).then(|| format!("{} left for the next run", parts.join(", ")))
 }
 
+/// The run's Salesforce calls and the org's daily allowance as last reported, when any stage
+/// called Salesforce.
+fn salesforce_api(calls: &crate::calls::CallStats) -> Option<SalesforceApi> {
+    let service = calls.0.get("salesforce")?;
+    let allowance = service.allowance?;
+    Some(SalesforceApi {
+        calls: service.requests,
+        used: allowance.used,
+        limit: allowance.limit,
+    })
+}
+
 /// For a sync of a redriven run: what its last attempt (the redrive) did and what earlier
 /// attempts did, from the attempt each record carries; `None` for a first attempt. Applied work
 /// is never "left": it is named with the attempt that applied it.
@@ -391,6 +404,10 @@ async fn summarize(
         summary
             .errors
             .extend(stage.errors.iter().map(|e| format!("{sync}: {e}")));
+    }
+    summary.salesforce_api = salesforce_api(&summary.calls);
+    if let Some(api) = summary.salesforce_api.filter(SalesforceApi::is_high) {
+        tracing::warn!(used = api.used, limit = api.limit, "{}", api.describe());
     }
     summary.errors.truncate(ERRORS_SHOWN);
     // After the truncation, so what could not be read is never cut off.

@@ -118,6 +118,11 @@ impl ZendeskClient {
         self.transport.counts()
     }
 
+    /// This client's share of the account's rate limit now, in requests a minute.
+    pub fn share_per_minute(&self) -> f64 {
+        self.transport.share_per_minute()
+    }
+
     /// Every organization; each page reports the stage's progress.
     pub async fn list_organizations(&self) -> Result<Vec<Record>, ZendeskError> {
         self.list_all("organizations", "organizations", &[], Paging::Reported)

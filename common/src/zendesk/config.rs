@@ -25,6 +25,9 @@ pub struct ZendeskConfig {
     pub token: Secret,
     /// Bulk jobs this client keeps queued or working at once (Zendesk allows 30 per account).
     pub max_inflight_jobs: usize,
+    /// This client's share of the account's per-minute rate limit; `None`: half the limit the
+    /// account reports in its rate-limit headers (see `pacing.rs`).
+    pub max_requests_per_minute: Option<u32>,
     /// Records per cursor page when listing (1..=100).
     pub page_size: u32,
     /// Retries of a request after 5xx answers, dropped connections and 429s.
@@ -56,6 +59,7 @@ impl ZendeskConfig {
             email: email.into(),
             token,
             max_inflight_jobs,
+            max_requests_per_minute: None,
             page_size: MAX_PAGE_SIZE,
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(60),
@@ -92,6 +96,9 @@ impl ZendeskConfig {
         }
         if self.max_inflight_jobs == 0 {
             return invalid("max_inflight_jobs must be at least 1".into());
+        }
+        if self.max_requests_per_minute == Some(0) {
+            return invalid("max_requests_per_minute must be at least 1".into());
         }
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             return invalid(format!(

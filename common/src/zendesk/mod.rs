@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod jobs;
 mod outcomes;
+mod pacing;
 mod transport;
 
 pub use crate::retry::RetryPolicy;
@@ -20,4 +21,5 @@ pub use config::{DEFAULT_MAX_INFLIGHT_JOBS, MAX_JOB_ITEMS, MAX_PAGE_SIZE, Zendes
 pub use error::{ValidationDetail, ZendeskError};
 pub use jobs::{AcceptedJob, BulkOptions, JobWatcher, LostAnswers};
 pub use outcomes::{BulkUsers, ItemError, ItemOutcome};
+pub use pacing::{ASSUMED_LIMIT, Pacer, RateLimitInfo, spacing, with_share};
 pub use transport::RequestCounts;

@@ -18,6 +18,7 @@ use crate::retry::RetryPolicy;
 
 use super::config::ZendeskConfig;
 use super::error::{ZendeskError, from_response};
+use super::pacing::{Pacer, current_fraction};
 
 /// Zendesk's per-minute windows never ask for more than a minute; a longer `Retry-After`
 /// (an account suspended for abuse, a misconfigured proxy) is not worth holding a Lambda
@@ -117,6 +118,8 @@ pub(super) struct Transport {
     pub counters: Counters,
     /// The service the calls count under in a stage's call stats (`zendesk_global`).
     service: String,
+    /// Keeps every request of this client within its share of the account's limit.
+    pacer: Pacer,
 }
 
 impl Transport {
@@ -136,6 +139,7 @@ impl Transport {
             retry: config.retry.clone(),
             counters: Counters::default(),
             service: config.service.clone(),
+            pacer: Pacer::new(config.max_requests_per_minute),
         })
     }
 
@@ -148,6 +152,11 @@ impl Transport {
 
     pub(super) fn counts(&self) -> RequestCounts {
         self.counters.snapshot()
+    }
+
+    /// This client's share of the account's limit now, in requests a minute.
+    pub(super) fn share_per_minute(&self) -> f64 {
+        self.pacer.share(current_fraction())
     }
 
     /// `{base}/api/v2/{path}?{query}`.
@@ -253,6 +262,7 @@ impl Transport {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Answer, Failure> {
+        self.pacer.wait_turn(current_fraction()).await;
         Counters::bump(&self.counters.requests);
         calls::count(&self.service, Call::Request);
         let mut request = self
@@ -270,6 +280,7 @@ impl Transport {
         let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
         let headers = response.headers().clone();
+        self.pacer.observe(&headers);
         let text = response.text().await.map_err(transport_failure)?;
         calls::count(&self.service, Call::Received(text.len() as u64));
         if status.is_success() {

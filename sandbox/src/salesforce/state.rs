@@ -101,6 +101,11 @@ impl SalesforceState {
         self.lock().api_usage
     }
 
+    /// Counts `calls` made by the org's other integrations: they share the daily allowance.
+    pub fn use_api(&self, calls: u64) {
+        self.lock().api_usage += calls;
+    }
+
     /// The SOQL statements received so far, in order.
     pub fn queries(&self) -> Vec<String> {
         self.lock().queries.clone()
