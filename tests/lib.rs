@@ -219,6 +219,16 @@ impl Harness {
             .collect()
     }
 
+    /// The users of `instance` whose email is `email` (as stored).
+    pub fn users_with_email(&self, instance: Instance, email: &str) -> Vec<Value> {
+        self.sandbox()
+            .zendesk(zendesk(instance))
+            .users()
+            .into_iter()
+            .filter(|u| u["email"] == json!(email))
+            .collect()
+    }
+
     pub fn zendesk_writes(&self, instance: Instance) -> u64 {
         self.sandbox()
             .counters()

@@ -377,19 +377,24 @@ async fn the_user_sync_makes_us_gov_end_users_the_admin_contacts_of_their_accoun
     assert_no_writes(&h);
 }
 
+/// The Salesforce contact record of `email` (case-insensitive).
+fn contact_mut<'a>(objects: &'a mut BTreeMap<String, Vec<Value>>, email: &str) -> &'a mut Value {
+    objects
+        .get_mut("Contact")
+        .unwrap()
+        .iter_mut()
+        .find(|c| {
+            c["Email"]
+                .as_str()
+                .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        })
+        .unwrap_or_else(|| panic!("no contact {email}"))
+}
+
 /// Moves contact `email` to the account `to` in Salesforce.
 fn move_contact(h: &Harness, email: &str, to: &str) {
     h.sandbox().salesforce().with_objects_mut(|objects| {
-        let contact = objects
-            .get_mut("Contact")
-            .unwrap()
-            .iter_mut()
-            .find(|c| {
-                c["Email"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-            })
-            .unwrap();
+        let contact = contact_mut(objects, email);
         contact["AccountId"] = json!(to);
         contact["Account"] = json!({"Account_ID_18__c": to});
     });
@@ -425,16 +430,7 @@ async fn a_contact_moved_to_another_us_gov_account_moves_its_user() {
 /// id no longer matches its checksum and the gather rejects the record.
 fn garble_contact_account(h: &Harness, email: &str) -> String {
     h.sandbox().salesforce().with_objects_mut(|objects| {
-        let contact = objects
-            .get_mut("Contact")
-            .unwrap()
-            .iter_mut()
-            .find(|c| {
-                c["Email"]
-                    .as_str()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
-            })
-            .unwrap();
+        let contact = contact_mut(objects, email);
         let id = contact["Account"]["Account_ID_18__c"]
             .as_str()
             .unwrap()
@@ -710,11 +706,7 @@ async fn one_sold_to_email_on_two_new_orgs_is_created_once_in_the_first() {
     }
     succeeded(&h.run("e2e-shared-sold-to").await);
     let global = h.sandbox().zendesk(zendesk(Instance::Global));
-    let users: Vec<Value> = global
-        .users()
-        .into_iter()
-        .filter(|u| u["email"] == json!(shared))
-        .collect();
+    let users = h.users_with_email(Instance::Global, shared);
     assert_eq!(users.len(), 1, "{users:#?}");
     let first_org = one_org(&h, &first)["id"].clone();
     let second_org = one_org(&h, &second)["id"].clone();

@@ -503,11 +503,7 @@ async fn a_sold_to_email_met_again_windows_later_is_a_user_in_another_org() {
     assert_ne!(window_of(&first), window_of(&last), "two windows");
     let org_of = |id: &str| h.orgs_of(Instance::Global, id)[0]["id"].clone();
     let global = h.sandbox().zendesk(zdsync_e2e::zendesk(Instance::Global));
-    let users: Vec<Value> = global
-        .users()
-        .into_iter()
-        .filter(|u| u["email"] == json!(shared))
-        .collect();
+    let users = h.users_with_email(Instance::Global, shared);
     assert_eq!(users.len(), 1, "{users:#?}");
     assert_eq!(users[0]["organization_id"], org_of(&first));
     let memberships: Vec<Value> = global

@@ -207,15 +207,7 @@ impl Transport {
     /// broken after sending) is [`ZendeskError::AnswerLost`], for the caller to find out what
     /// became of it before sending it again.
     pub(super) async fn post_once(&self, url: Url, body: &Value) -> Result<Answer, ZendeskError> {
-        (|| self.send_once(Method::POST, url.clone(), Some(body)))
-            .retry(self.retry.backoff())
-            .when(Failure::is_safe_to_repeat)
-            .adjust(wait_before_repeating)
-            .notify(|failure, wait| {
-                Counters::bump(&self.counters.retries);
-                calls::count(&self.service, Call::Retry);
-                tracing::warn!(error = %failure.error, ?wait, path = url.path(), "Zendesk refused a job submission before it landed; repeating it");
-            })
+        self.send_repeating(Method::POST, url, Some(body), Failure::is_safe_to_repeat)
             .await
             .map_err(|failure| match failure.error {
                 ZendeskError::Transient { message } if failure.maybe_landed => {
@@ -227,19 +219,33 @@ impl Transport {
 
     /// Sends until answered, retrying throttling and outages within the policy.
     ///
-    /// Writes are repeated too: the failures repeated here either never reached Zendesk
+    /// Updates are repeated too: the failures repeated here either never reached Zendesk
     /// (refused connection, 429) or left it unknown whether they did (5xx, a connection
-    /// dropped mid-request). A repeated create of a record that did get created then comes
-    /// back as that record's `DuplicateValue`, which the sync stages count as done (SPEC §8).
+    /// dropped mid-request), and sending an update twice is harmless. Create jobs go through
+    /// [`Transport::post_once`] instead.
     async fn send(
         &self,
         method: Method,
         url: Url,
         body: Option<&Value>,
     ) -> Result<Answer, ZendeskError> {
+        self.send_repeating(method, url, body, Failure::is_worth_repeating)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// Sends, repeating the failures `repeat` allows within the retry policy (each repeat
+    /// counted and logged).
+    async fn send_repeating(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        repeat: fn(&Failure) -> bool,
+    ) -> Result<Answer, Failure> {
         (|| self.send_once(method.clone(), url.clone(), body))
             .retry(self.retry.backoff())
-            .when(Failure::is_worth_repeating)
+            .when(repeat)
             .adjust(wait_before_repeating)
             .notify(|failure, wait| {
                 Counters::bump(&self.counters.retries);
@@ -253,7 +259,6 @@ impl Transport {
                 );
             })
             .await
-            .map_err(|failure| failure.error)
     }
 
     async fn send_once(

@@ -200,15 +200,7 @@ async fn counters_key_requests_by_instance_method_and_route() {
     assert_eq!(counters.zendesk_write_calls(ZendeskInstance::Usgov), 0);
     assert_eq!(counters.total("usgov"), 1);
 
-    let over_http: Value = h
-        .http
-        .get(format!("{}/_sandbox/counters", h.sandbox.base_url()))
-        .send()
-        .await
-        .expect("reply")
-        .json()
-        .await
-        .expect("json");
+    let over_http: Value = h.admin("counters").await;
     assert_eq!(over_http["requests"]["usgov GET /api/v2/users"], json!(1));
     assert!(
         over_http["requests"]
@@ -268,15 +260,7 @@ async fn the_dump_holds_everything_a_test_asserts_on() {
         json!(1)
     );
     assert!(dump["salesforce"].is_object());
-    let over_http: Value = h
-        .http
-        .get(format!("{}/_sandbox/state", h.sandbox.base_url()))
-        .send()
-        .await
-        .expect("reply")
-        .json()
-        .await
-        .expect("json");
+    let over_http: Value = h.admin("state").await;
     assert_eq!(
         over_http["zendesk"]["usgov"]["organizations"],
         usgov["organizations"]
@@ -401,15 +385,7 @@ async fn the_admin_route_sets_a_scope_with_record_ids() {
         h.sandbox.faults().zendesk_only.map(|e| e.to_string()),
         Some("organizations/{id}".to_owned())
     );
-    let current: Value = h
-        .http
-        .get(format!("{}/_sandbox/faults", h.sandbox.base_url()))
-        .send()
-        .await
-        .expect("reply")
-        .json()
-        .await
-        .expect("json");
+    let current: Value = h.admin("faults").await;
     assert_eq!(current["zendesk_only"], json!("organizations/{id}"));
 
     let shown = h

@@ -31,6 +31,18 @@ impl Harness {
         }
     }
 
+    /// An admin route's JSON answer (`state`, `counters`, `faults`).
+    pub async fn admin(&self, route: &str) -> Value {
+        self.http
+            .get(format!("{}/_sandbox/{route}", self.sandbox.base_url()))
+            .send()
+            .await
+            .expect("reply")
+            .json()
+            .await
+            .expect("json")
+    }
+
     pub fn global(&self) -> Zendesk<'_> {
         self.zendesk(ZendeskInstance::Global)
     }
