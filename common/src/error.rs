@@ -108,6 +108,54 @@ impl StageError {
     ];
 }
 
+/// Store failures as the state machine sees them: a missing or corrupt artifact is
+/// `InvalidArtifact` (a redrive of the same stage cannot fix it), an outage is `Retryable`.
+impl From<crate::store::StoreError> for StageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::InvalidArtifact { key, path, message } => {
+                StageError::InvalidArtifact { key, path, message }
+            }
+            crate::store::StoreError::Missing { key } => StageError::InvalidArtifact {
+                key,
+                path: ".".into(),
+                message: "the artifact does not exist; did an earlier stage of this run fail?"
+                    .into(),
+            },
+            e if e.is_retryable() => StageError::Retryable(e.to_string()),
+            e => StageError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::salesforce::SalesforceError> for StageError {
+    fn from(e: crate::salesforce::SalesforceError) -> Self {
+        use crate::salesforce::SalesforceError as E;
+        match e {
+            E::AuthFailed { .. } => StageError::AuthFailed(e.to_string()),
+            e if e.is_retryable() => StageError::Retryable(e.to_string()),
+            // Expired cursors: a fresh query in a retried stage starts over.
+            E::InvalidQueryLocator { .. } => StageError::Retryable(e.to_string()),
+            // The query or the org's schema does not match the configuration (API version,
+            // fields): nothing a retry changes.
+            e => StageError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::zendesk::ZendeskError> for StageError {
+    fn from(e: crate::zendesk::ZendeskError) -> Self {
+        use crate::zendesk::ZendeskError as E;
+        match e {
+            // 401, or 403 on an endpoint the sync must use: the credentials or their role.
+            E::AuthFailed { .. } | E::Forbidden { .. } => StageError::AuthFailed(e.to_string()),
+            e if e.is_retryable() => StageError::Retryable(e.to_string()),
+            // A wrong base URL, or Zendesk refusing what the sync sends: nothing a retry fixes.
+            e => StageError::InvalidConfig(e.to_string()),
+        }
+    }
+}
+
 impl From<ConfigError> for StageError {
     fn from(e: ConfigError) -> Self {
         StageError::InvalidConfig(e.to_string())

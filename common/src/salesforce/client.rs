@@ -14,17 +14,16 @@
 //! Outages: 5xx answers, timeouts and connection failures are retried with capped exponential
 //! backoff and jitter ([`crate::retry::RetryPolicy`]); anything else is answered at once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use backon::Retryable;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use serde_json::Value;
 
-use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig, SalesforceCredentials};
-use super::error::SalesforceError;
+use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig};
+use super::error::{SalesforceError, transport_error};
+use super::session::{Session, Sessions};
 use crate::calls::{self, Call};
 
 /// Above this share of the org's daily API allowance used, the sync warns (SPEC §10).
@@ -34,16 +33,6 @@ use crate::progress;
 /// What this client's calls count under in a stage's call stats.
 const SERVICE: &str = "salesforce";
 use super::soql::{QueryEndpoint, query_path};
-
-/// How long a JWT bearer assertion is valid: Salesforce wants an expiry within 3 minutes.
-const ASSERTION_LIFETIME_SECS: i64 = 180;
-
-/// A logged-in session. Not `Debug`: the access token is a secret.
-#[derive(Clone)]
-struct Session {
-    access_token: String,
-    instance_url: String,
-}
 
 /// One request's failure before session handling: either the session was refused (the
 /// caller may refresh once), or a final error.
@@ -62,8 +51,7 @@ impl Failure {
 pub struct SalesforceClient {
     http: reqwest::Client,
     config: SalesforceConfig,
-    session: Mutex<Option<Session>>,
-    token_requests: AtomicU64,
+    sessions: Sessions,
     /// The 80 % allowance warning went out (once per client).
     warned_allowance: AtomicBool,
 }
@@ -104,18 +92,6 @@ enum Target {
 }
 
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    instance_url: String,
-}
-
-#[derive(Deserialize)]
-struct OAuthError {
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct ApiErrorBody {
     message: Option<String>,
     #[serde(rename = "errorCode")]
@@ -142,23 +118,22 @@ impl SalesforceClient {
                 message: format!("cannot build the HTTP client: {e}"),
             })?;
         Ok(Self {
+            sessions: Sessions::new(http.clone(), &config),
             http,
             config,
-            session: Mutex::new(None),
-            token_requests: AtomicU64::new(0),
             warned_allowance: AtomicBool::new(false),
         })
     }
 
     /// How many times a session was requested from the token endpoint (successfully or not).
     pub fn token_requests(&self) -> u64 {
-        self.token_requests.load(Ordering::Relaxed)
+        self.sessions.token_requests()
     }
 
     /// Where queries go, logging in if needed (the instance URL comes with the session).
     /// Used to size query URLs, see [`super::soql::contacts_queries`].
     pub async fn query_endpoint(&self) -> Result<QueryEndpoint, SalesforceError> {
-        let session = self.current_session().await?;
+        let session = self.sessions.current().await?;
         Ok(QueryEndpoint {
             instance_url: session.instance_url,
             api_version: self.config.api_version.clone(),
@@ -188,14 +163,14 @@ impl SalesforceClient {
 
     /// GETs a query resource, refreshing the session once if it is refused.
     async fn get(&self, target: &Target) -> Result<Value, SalesforceError> {
-        let session = self.current_session().await?;
+        let session = self.sessions.current().await?;
         match self.get_with_retries(&session, target).await {
             Err(Failure::SessionRejected) => {}
             Ok(body) => return Ok(body),
             Err(Failure::Error(error)) => return Err(error),
         }
         tracing::info!("Salesforce session refused; requesting a new one");
-        let session = self.renew_session(&session).await?;
+        let session = self.sessions.renew(&session).await?;
         match self.get_with_retries(&session, target).await {
             Ok(body) => Ok(body),
             Err(Failure::Error(error)) => Err(error),
@@ -282,128 +257,6 @@ impl SalesforceClient {
         }
     }
 
-    async fn current_session(&self) -> Result<Session, SalesforceError> {
-        let mut session = self.session.lock().await;
-        if let Some(existing) = session.as_ref() {
-            return Ok(existing.clone());
-        }
-        let fresh = self.request_session().await?;
-        *session = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Replaces `refused` with a new session, unless a concurrent request already did.
-    async fn renew_session(&self, refused: &Session) -> Result<Session, SalesforceError> {
-        let mut session = self.session.lock().await;
-        if let Some(current) = session.as_ref()
-            && current.access_token != refused.access_token
-        {
-            return Ok(current.clone());
-        }
-        *session = None;
-        let fresh = self.request_session().await?;
-        *session = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    async fn request_session(&self) -> Result<Session, SalesforceError> {
-        let form = self.grant_form()?;
-        (|| self.post_token(&form))
-            .retry(self.config.retry.backoff())
-            .when(SalesforceError::is_transient_outage)
-            .notify(|error, delay| {
-                calls::count(SERVICE, Call::Retry);
-                tracing::warn!(%error, ?delay, "Salesforce token request failed; retrying");
-            })
-            .await
-    }
-
-    async fn post_token(
-        &self,
-        form: &[(&'static str, String)],
-    ) -> Result<Session, SalesforceError> {
-        self.token_requests.fetch_add(1, Ordering::Relaxed);
-        calls::count(SERVICE, Call::Request);
-        let response = self
-            .http
-            .post(&self.config.token_url)
-            .form(form)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| transport_error(&e))?;
-        if status.is_success() {
-            let token: TokenResponse =
-                serde_json::from_str(&body).map_err(|e| SalesforceError::InvalidResponse {
-                    message: format!("token response lacks access_token/instance_url: {e}"),
-                })?;
-            tracing::debug!(
-                grant = self.config.credentials.grant_type(),
-                instance_url = %token.instance_url,
-                "Salesforce session established"
-            );
-            return Ok(Session {
-                access_token: token.access_token,
-                instance_url: token.instance_url.trim_end_matches('/').to_owned(),
-            });
-        }
-        if status.is_server_error() {
-            return Err(SalesforceError::Transient {
-                message: format!("token endpoint answered {status}"),
-            });
-        }
-        // OAuth errors carry `error` and `error_description` only: no secrets to leak.
-        let refusal: Option<OAuthError> = serde_json::from_str(&body).ok();
-        let message = match refusal {
-            Some(OAuthError {
-                error: Some(error),
-                error_description,
-            }) => format!("{error}: {}", error_description.unwrap_or_default()),
-            _ => format!("token endpoint answered {status}"),
-        };
-        Err(SalesforceError::AuthFailed { message })
-    }
-
-    /// The token request's form for the configured grant.
-    fn grant_form(&self) -> Result<Vec<(&'static str, String)>, SalesforceError> {
-        Ok(match &self.config.credentials {
-            SalesforceCredentials::ClientCredentials {
-                client_id,
-                client_secret,
-            } => vec![
-                ("grant_type", "client_credentials".into()),
-                ("client_id", client_id.clone()),
-                ("client_secret", client_secret.clone()),
-            ],
-            SalesforceCredentials::Password {
-                client_id,
-                client_secret,
-                username,
-                password_with_token,
-            } => vec![
-                ("grant_type", "password".into()),
-                ("client_id", client_id.clone()),
-                ("client_secret", client_secret.clone()),
-                ("username", username.clone()),
-                ("password", password_with_token.clone()),
-            ],
-            SalesforceCredentials::JwtBearer {
-                client_id,
-                username,
-                audience,
-                private_key_pem,
-            } => vec![
-                ("grant_type", self.config.credentials.grant_type().into()),
-                (
-                    "assertion",
-                    signed_assertion(client_id, username, audience, private_key_pem)?,
-                ),
-            ],
-        })
-    }
-
     /// Fetches the rest of every truncated child set of `record`, before the caller moves the
     /// parent cursor (which would revoke the child cursors).
     async fn complete_child_sets(&self, record: &mut Value) -> Result<(), SalesforceError> {
@@ -455,12 +308,6 @@ impl QueryPages<'_> {
     }
 }
 
-impl SalesforceError {
-    fn is_transient_outage(&self) -> bool {
-        matches!(self, SalesforceError::Transient { .. })
-    }
-}
-
 fn validate(config: &SalesforceConfig) -> Result<(), SalesforceError> {
     let invalid = |message: String| Err(SalesforceError::InvalidConfig { message });
     if url::Url::parse(&config.token_url).is_err() {
@@ -484,38 +331,6 @@ fn validate(config: &SalesforceConfig) -> Result<(), SalesforceError> {
         ));
     }
     Ok(())
-}
-
-/// An RS256 assertion for the JWT bearer grant (reference/apis.md B1).
-fn signed_assertion(
-    client_id: &str,
-    username: &str,
-    audience: &str,
-    private_key_pem: &str,
-) -> Result<String, SalesforceError> {
-    let key = EncodingKey::from_rsa_pem(private_key_pem.as_bytes()).map_err(|e| {
-        SalesforceError::InvalidConfig {
-            message: format!("the JWT private key is not an RSA PEM key: {e}"),
-        }
-    })?;
-    let claims = json!({
-        "iss": client_id,
-        "sub": username,
-        "aud": audience,
-        "exp": chrono::Utc::now().timestamp() + ASSERTION_LIFETIME_SECS,
-    });
-    jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key).map_err(|e| {
-        SalesforceError::InvalidConfig {
-            message: format!("cannot sign the JWT assertion: {e}"),
-        }
-    })
-}
-
-/// Timeouts, refused connections and broken bodies: the request may work next time.
-fn transport_error(error: &reqwest::Error) -> SalesforceError {
-    SalesforceError::Transient {
-        message: crate::http::describe_failure(error),
-    }
 }
 
 /// Maps an error status and Salesforce's error array to a failure.
@@ -595,6 +410,8 @@ fn merge_child_pages(child_set: &mut Value, rest: Vec<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::salesforce::SalesforceCredentials;
+    use serde_json::json;
 
     #[test]
     fn only_truncated_child_sets_are_continued() {

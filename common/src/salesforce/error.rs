@@ -52,3 +52,10 @@ impl SalesforceError {
         )
     }
 }
+
+/// Timeouts, refused connections and broken bodies: the request may work next time.
+pub(super) fn transport_error(error: &reqwest::Error) -> SalesforceError {
+    SalesforceError::Transient {
+        message: crate::http::describe_failure(error),
+    }
+}

@@ -1,9 +1,9 @@
 //! Salesforce: the REST client the gather stages read accounts, partners and contacts with,
 //! and the SOQL they send.
 //!
-//! - [`SalesforceClient`] logs in with one of three OAuth grants, pages through query
-//!   results, completes truncated child relationships before moving the parent cursor on,
-//!   refreshes a refused session exactly once, and retries outages with backoff.
+//! - [`SalesforceClient`] pages through query results, completes truncated child relationships
+//!   before moving the parent cursor on, and retries outages with backoff; its session
+//!   (`session.rs`: one of three OAuth grants, refreshed exactly once when refused) is apart.
 //! - [`soql`] builds the sync's three queries from validated ids and dates only, and cuts the
 //!   contact query's id list so no request URL crosses Salesforce's 16 KiB limit.
 //! - [`SalesforceError`] says which failures are worth retrying.
@@ -11,6 +11,7 @@
 mod client;
 mod config;
 mod error;
+mod session;
 pub mod soql;
 
 pub use client::{QueryPage, QueryPages, SalesforceClient};
