@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use clap::Args;
-use zdsync::model::Instance;
 use zdsync_sandbox::{Fixture, GeneratorOptions, Sandbox, SandboxConfig};
 
-use crate::local::world::{DEMO_ACCOUNTS, DEMO_SEED, sandbox_instance};
+/// The `ZDSYNC_*` variables of a function talking to a sandbox (kept here for its callers).
+pub use crate::local::world::environment;
+use crate::local::world::{DEMO_ACCOUNTS, DEMO_SEED};
 
 #[derive(Args)]
 pub struct SandboxArgs {
@@ -128,52 +129,6 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     }
     sandbox.shutdown().await;
     Ok(())
-}
-
-/// The `ZDSYNC_*` variables of a function talking to `sandbox`, writing to `store`.
-pub fn environment(sandbox: &Sandbox, store: &str) -> Vec<(String, String)> {
-    let sf = sandbox.salesforce();
-    let options = sf.options();
-    let mut env = vec![
-        (
-            "ZDSYNC_SALESFORCE_LOGIN_URL".to_owned(),
-            sandbox.salesforce_url(),
-        ),
-        (
-            "ZDSYNC_SALESFORCE_CLIENT_ID".to_owned(),
-            options.client_id.clone(),
-        ),
-        (
-            "ZDSYNC_SALESFORCE_CLIENT_SECRET".to_owned(),
-            options.client_secret.clone(),
-        ),
-    ];
-    for instance in Instance::ALL {
-        let which = sandbox_instance(instance);
-        let credentials = sandbox.zendesk_credentials(which);
-        let upper = instance.as_str().to_uppercase();
-        env.push((
-            format!("ZDSYNC_ZENDESK_{upper}_URL"),
-            sandbox.zendesk_url(which),
-        ));
-        env.push((
-            format!("ZDSYNC_ZENDESK_{upper}_EMAIL"),
-            credentials.email.clone(),
-        ));
-        env.push((
-            format!("ZDSYNC_ZENDESK_{upper}_TOKEN"),
-            credentials.token.clone(),
-        ));
-    }
-    env.push((
-        "ZDSYNC_SLACK_WEBHOOK_URL".to_owned(),
-        sandbox.slack_webhook_url(),
-    ));
-    if let Some(id) = sandbox.alliance_account_id() {
-        env.push(("ZDSYNC_SYNC_ALLIANCE_PARTNER_ID".to_owned(), id.to_owned()));
-    }
-    env.push(("ZDSYNC_STORE_URL".to_owned(), store.to_owned()));
-    env
 }
 
 /// Prints `text` to stdout. A reader that stops early (`--dump-state | head`) closes the pipe:

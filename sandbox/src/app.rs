@@ -12,11 +12,11 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::config::ZendeskInstance;
+use crate::connection::ConnectionKiller;
 use crate::counters::{Counters, Endpoint};
 use crate::faults::{CrashSwitch, Fault, FaultInjector, FaultTarget, Faults};
+use crate::instance::ZendeskInstance;
 use crate::salesforce::{self, SalesforceState};
-use crate::server::ConnectionKiller;
 use crate::slack::{self, SlackState};
 use crate::zendesk::{self, InstanceState};
 

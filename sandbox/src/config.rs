@@ -1,52 +1,8 @@
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use crate::faults::Faults;
 use crate::fixture::Fixture;
-
-/// One of the two Zendesk instances the sync keeps in step with Salesforce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ZendeskInstance {
-    Global,
-    Usgov,
-}
-
-impl ZendeskInstance {
-    pub const ALL: [ZendeskInstance; 2] = [ZendeskInstance::Global, ZendeskInstance::Usgov];
-
-    /// The name used in URLs, counter keys and the state dump.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ZendeskInstance::Global => "global",
-            ZendeskInstance::Usgov => "usgov",
-        }
-    }
-}
-
-impl fmt::Display for ZendeskInstance {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ZendeskInstance {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "global" => Ok(ZendeskInstance::Global),
-            "usgov" => Ok(ZendeskInstance::Usgov),
-            other => Err(format!(
-                "unknown Zendesk instance {other:?} (expected global or usgov)"
-            )),
-        }
-    }
-}
 
 /// Everything a [`crate::Sandbox`] needs to start. Build it with [`SandboxConfig::new`] and
 /// adjust the public fields.

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use axum::http::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ZendeskInstance;
 use crate::faults::{Fault, FaultTarget};
+use crate::instance::ZendeskInstance;
 
 /// A snapshot of the request counters.
 ///

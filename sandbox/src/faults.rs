@@ -347,12 +347,12 @@ pub struct CrashSwitch {
 
 #[derive(Default)]
 struct CrashInner {
-    armed: Mutex<Option<(crate::config::ZendeskInstance, u64)>>,
+    armed: Mutex<Option<(crate::instance::ZendeskInstance, u64)>>,
     crashed: tokio::sync::Notify,
 }
 
 impl CrashSwitch {
-    pub fn arm(&self, instance: crate::config::ZendeskInstance, after: u64) {
+    pub fn arm(&self, instance: crate::instance::ZendeskInstance, after: u64) {
         *self.inner.armed.lock().expect("crash lock") = Some((instance, after));
     }
 
@@ -366,7 +366,7 @@ impl CrashSwitch {
     }
 
     /// Whether this write request is the one to hold (and the crash to signal).
-    pub(crate) fn holds(&self, instance: crate::config::ZendeskInstance) -> bool {
+    pub(crate) fn holds(&self, instance: crate::instance::ZendeskInstance) -> bool {
         let mut armed = self.inner.armed.lock().expect("crash lock");
         match armed.as_mut() {
             Some((which, 0)) if *which == instance => {

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::ZendeskInstance;
 use crate::error::FixtureError;
+use crate::instance::ZendeskInstance;
 use crate::salesforce::SalesforceFixture;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -17,18 +17,21 @@
 
 mod app;
 mod config;
+mod connection;
 mod counters;
 mod error;
 mod faults;
 mod fixture;
 mod generator;
 mod gitlab;
+mod instance;
 pub mod salesforce;
 mod server;
 mod slack;
 mod zendesk;
 
-pub use config::{SandboxConfig, ZendeskInstance};
+pub use config::SandboxConfig;
+pub use instance::ZendeskInstance;
 pub use counters::{Counters, FaultTally};
 pub use error::{FixtureError, SandboxError};
 pub use faults::{CrashSwitch, Faults, ZendeskEndpoint};

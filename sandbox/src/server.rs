@@ -11,30 +11,22 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::app::{self, Hub};
-use crate::config::{SandboxConfig, ZendeskInstance};
+use crate::config::SandboxConfig;
+use crate::connection::ConnectionKiller;
 use crate::counters::Counters;
 use crate::error::SandboxError;
 use crate::faults::{CrashSwitch, FaultInjector, Faults};
 use crate::fixture::{
     Fixture, GeneratedInfo, SlackFailure, SlackFixture, ZendeskCredentials, ZendeskFixtures,
 };
+use crate::instance::ZendeskInstance;
 use crate::salesforce::SalesforceState;
 use crate::slack::{self, SlackMessage, SlackState};
 use crate::zendesk::{InstanceState, ZendeskHandle};
-
-/// Lets a request's handler close the connection it arrived on.
-#[derive(Clone)]
-pub(crate) struct ConnectionKiller(Arc<Notify>);
-
-impl ConnectionKiller {
-    pub(crate) fn kill(&self) {
-        self.0.notify_one();
-    }
-}
 
 /// A running emulator. Dropping it (or [`Sandbox::shutdown`]) stops the server and its
 /// background jobs.
@@ -276,7 +268,7 @@ async fn accept_loop(listener: TcpListener, app: Router, mut shutdown: watch::Re
 }
 
 async fn serve_connection(stream: TcpStream, app: Router, mut shutdown: watch::Receiver<bool>) {
-    let killer = ConnectionKiller(Arc::new(Notify::new()));
+    let killer = ConnectionKiller::new();
     let tagged = killer.clone();
     let service = tower::ServiceBuilder::new()
         .map_request(move |mut request: Request<Incoming>| {
@@ -289,7 +281,7 @@ async fn serve_connection(stream: TcpStream, app: Router, mut shutdown: watch::R
     // Returning drops the connection, and with it the socket, mid-request if need be.
     tokio::select! {
         _ = connection => {}
-        _ = killer.0.notified() => {}
+        _ = killer.notified() => {}
         _ = shutdown.changed() => {}
     }
 }

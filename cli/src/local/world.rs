@@ -194,10 +194,7 @@ fn sandbox_settings(
         .filter(|(key, _)| key.starts_with("ZDSYNC_SYNC_"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    env.extend(crate::sandbox_cmd::environment(
-        sandbox,
-        &data.root().display().to_string(),
-    ));
+    env.extend(environment(sandbox, &data.root().display().to_string()));
     Settings::load(None, &env).context("the ZDSYNC_SYNC_* settings")
 }
 
@@ -246,6 +243,52 @@ fn write_demo_overrides(
     }
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+/// The `ZDSYNC_*` variables of a function talking to `sandbox`, writing to `store`.
+pub fn environment(sandbox: &Sandbox, store: &str) -> Vec<(String, String)> {
+    let sf = sandbox.salesforce();
+    let options = sf.options();
+    let mut env = vec![
+        (
+            "ZDSYNC_SALESFORCE_LOGIN_URL".to_owned(),
+            sandbox.salesforce_url(),
+        ),
+        (
+            "ZDSYNC_SALESFORCE_CLIENT_ID".to_owned(),
+            options.client_id.clone(),
+        ),
+        (
+            "ZDSYNC_SALESFORCE_CLIENT_SECRET".to_owned(),
+            options.client_secret.clone(),
+        ),
+    ];
+    for instance in Instance::ALL {
+        let which = sandbox_instance(instance);
+        let credentials = sandbox.zendesk_credentials(which);
+        let upper = instance.as_str().to_uppercase();
+        env.push((
+            format!("ZDSYNC_ZENDESK_{upper}_URL"),
+            sandbox.zendesk_url(which),
+        ));
+        env.push((
+            format!("ZDSYNC_ZENDESK_{upper}_EMAIL"),
+            credentials.email.clone(),
+        ));
+        env.push((
+            format!("ZDSYNC_ZENDESK_{upper}_TOKEN"),
+            credentials.token.clone(),
+        ));
+    }
+    env.push((
+        "ZDSYNC_SLACK_WEBHOOK_URL".to_owned(),
+        sandbox.slack_webhook_url(),
+    ));
+    if let Some(id) = sandbox.alliance_account_id() {
+        env.push(("ZDSYNC_SYNC_ALLIANCE_PARTNER_ID".to_owned(), id.to_owned()));
+    }
+    env.push(("ZDSYNC_STORE_URL".to_owned(), store.to_owned()));
+    env
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::plans::{Plans, Tier};
 use super::records::{Account, Charge};
-use crate::config::ZendeskInstance;
+use crate::instance::ZendeskInstance;
 use crate::zendesk::default_fields::{GLOBAL_FLAGS, SUPPORT_LEVELS, USGOV_FLAGS};
 
 const ACTIVE_GRACE_DAYS: u64 = 15;

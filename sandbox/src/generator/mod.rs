@@ -19,8 +19,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 
-use crate::config::ZendeskInstance;
 use crate::fixture::{Fixture, GeneratedInfo, ZendeskFixture, ZendeskFixtures};
+use crate::instance::ZendeskInstance;
 use crate::salesforce::SalesforceFixture;
 use crate::zendesk::default_fields::SUPPORT_LEVELS;
 use ids::IdFactory;

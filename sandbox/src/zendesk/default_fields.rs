@@ -1,8 +1,8 @@
 //! The custom fields an instance has when the fixture does not list them: the keys zdsync
 //! writes (SPEC §6) and the agent-owned ones it must never touch.
 
-use crate::config::ZendeskInstance;
 use crate::fixture::{FieldDefinition, FieldType};
+use crate::instance::ZendeskInstance;
 
 pub(crate) const GLOBAL_FLAGS: &[&str] = &[
     "sub_edu",

@@ -25,9 +25,10 @@ use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::config::{SandboxConfig, ZendeskInstance};
+use crate::config::SandboxConfig;
 use crate::error::FixtureError;
 use crate::fixture::{ZendeskCredentials, ZendeskFixture};
+use crate::instance::ZendeskInstance;
 use errors::ZendeskError;
 use guard::Limits;
 pub(crate) use store::InstanceData;

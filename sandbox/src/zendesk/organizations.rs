@@ -644,8 +644,8 @@ pub(crate) fn update_items(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ZendeskInstance;
     use crate::fixture::ZendeskFixture;
+    use crate::instance::ZendeskInstance;
 
     fn data() -> InstanceData {
         InstanceData::from_fixture(

@@ -14,9 +14,9 @@ use super::jobs::Job;
 use super::memberships::Membership;
 use super::organizations::Organization;
 use super::users::User;
-use crate::config::ZendeskInstance;
 use crate::error::FixtureError;
 use crate::fixture::ZendeskFixture;
+use crate::instance::ZendeskInstance;
 
 pub(crate) struct InstanceData {
     pub instance: ZendeskInstance,

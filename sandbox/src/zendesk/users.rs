@@ -833,8 +833,8 @@ pub(crate) async fn update_many(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ZendeskInstance;
     use crate::fixture::ZendeskFixture;
+    use crate::instance::ZendeskInstance;
 
     fn data() -> InstanceData {
         InstanceData::from_fixture(
