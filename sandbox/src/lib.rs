@@ -31,7 +31,6 @@ mod slack;
 mod zendesk;
 
 pub use config::SandboxConfig;
-pub use instance::ZendeskInstance;
 pub use counters::{Counters, FaultTally};
 pub use error::{FixtureError, SandboxError};
 pub use faults::{CrashSwitch, Faults, ZendeskEndpoint};
@@ -41,6 +40,7 @@ pub use fixture::{
 };
 pub use generator::{DEFAULT_EXISTING_ORGS, GeneratorOptions};
 pub use gitlab::GitlabFile;
+pub use instance::ZendeskInstance;
 pub use server::{Sandbox, serve_until_ctrl_c};
 pub use slack::SlackMessage;
 pub use zendesk::ZendeskHandle;

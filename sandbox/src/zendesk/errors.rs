@@ -125,7 +125,7 @@ impl IntoResponse for ZendeskError {
                     .into_response();
                 response
                     .headers_mut()
-                    .insert(super::jobs::INFLIGHT_HEADER, inflight_header);
+                    .insert(super::headers::INFLIGHT_HEADER, inflight_header);
                 response
             }
         }

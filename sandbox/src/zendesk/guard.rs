@@ -14,6 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::InstanceState;
 use super::errors::ZendeskError;
+use super::headers::ceil_secs;
 use crate::fixture::ZendeskCredentials;
 
 pub(crate) struct Limits {
@@ -195,10 +196,6 @@ impl RecordLimiter {
         calls.push_back(now);
         Ok(())
     }
-}
-
-pub(crate) fn ceil_secs(duration: Duration) -> u64 {
-    duration.as_millis().div_ceil(1000) as u64
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::organizations::Organization;
-use super::users::User;
+use super::records::organization::Organization;
+use super::records::user::User;
 
 /// A user as search renders and matches them: the record and the organization of their
 /// default membership.

@@ -14,21 +14,14 @@ use serde_json::{Map, Value, json};
 use super::InstanceState;
 use super::attributes;
 use super::errors::{RecordInvalid, ZendeskError};
-use super::jobs::{self, JobWork};
+use super::job_book::JobWork;
+use super::jobs;
 use super::pagination::{self, PageRequest};
-use super::request::{RequestUrl, json_object, path_id, root_array, root_object, timestamp};
-use super::store::{InstanceData, fixture_id, fixture_time, fixture_timestamp};
+use super::records::membership::Membership;
+use super::request::{RequestUrl, json_object, path_id, root_array, root_object};
+use super::store::InstanceData;
+use super::timestamps::{fixture_id, fixture_time, fixture_timestamp, timestamp};
 use crate::error::FixtureError;
-
-#[derive(Clone, Debug)]
-pub(crate) struct Membership {
-    pub id: u64,
-    pub user_id: u64,
-    pub organization_id: u64,
-    pub default: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 impl InstanceData {
     pub(crate) fn default_organization_of(&self, user_id: u64) -> Option<u64> {

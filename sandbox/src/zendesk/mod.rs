@@ -6,14 +6,18 @@ pub(crate) mod default_fields;
 mod errors;
 mod fields;
 mod guard;
+mod headers;
 mod index;
+mod job_book;
 mod jobs;
 mod memberships;
 mod organizations;
 mod pagination;
+mod records;
 mod request;
 mod search;
 mod store;
+mod timestamps;
 mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
 use super::errors::ZendeskError;
@@ -197,8 +196,4 @@ pub(crate) fn numeric_ids(items: &[String]) -> Result<Vec<u64>, ZendeskError> {
             })
         })
         .collect()
-}
-
-pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }

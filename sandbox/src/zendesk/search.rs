@@ -5,7 +5,7 @@
 //! substring of name, email or notes. Any other keyword is answered with a `QueryError`
 //! rather than a silently wrong result.
 
-use super::users::User;
+use super::records::user::User;
 
 #[derive(Debug, PartialEq)]
 pub(crate) struct UserQuery {
