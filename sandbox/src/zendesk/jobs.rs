@@ -24,9 +24,11 @@ use super::InstanceState;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::headers::{INFLIGHT_HEADER, inflight_header};
 use super::job_book::{Job, JobListKey, JobState, JobWork, UpdateItem};
+use super::organizations::Organizations;
 use super::pagination::{self, PageRequest};
 use super::request::{RequestUrl, check_batch_size};
 use super::store::InstanceData;
+use super::users::Users;
 
 /// Queues `work` and answers with its job status, or refuses with `TooManyJobs`.
 pub(crate) fn enqueue(state: &Arc<InstanceState>, work: JobWork) -> Result<Response, ZendeskError> {
@@ -201,14 +203,14 @@ impl InstanceData {
                 self.create_organization(attributes, now)
             }),
             JobWork::UpdateOrganizations(items) => update_results(&items, "Organization", |item| {
-                let id = self.resolve_organization(&item.target)?;
+                let id = self.resolve::<Organizations>(&item.target)?;
                 Some((id, self.update_organization(id, &item.attributes, now)?))
             }),
             JobWork::CreateUsers(items) => {
                 create_results(&items, |attributes| self.create_user(attributes, now))
             }
             JobWork::UpdateUsers(items) => update_results(&items, "User", |item| {
-                let id = self.resolve_user(&item.target)?;
+                let id = self.resolve::<Users>(&item.target)?;
                 Some((id, self.update_user(id, &item.attributes, now)?))
             }),
             JobWork::CreateMemberships(items) => create_results(&items, |attributes| {

@@ -15,6 +15,7 @@ mod organizations;
 mod pagination;
 mod records;
 mod request;
+mod resource;
 mod search;
 mod store;
 mod timestamps;
@@ -35,7 +36,9 @@ use crate::fixture::{ZendeskCredentials, ZendeskFixture};
 use crate::instance::ZendeskInstance;
 use errors::ZendeskError;
 use guard::Limits;
+use organizations::Organizations;
 pub(crate) use store::InstanceData;
+use users::Users;
 
 /// The knobs of one instance that come from [`SandboxConfig`].
 #[derive(Clone, Debug)]
@@ -138,24 +141,24 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
     Router::new()
         .route(
             "/api/v2/organizations",
-            get(organizations::list).post(organizations::create),
+            get(resource::list::<Organizations>).post(resource::create::<Organizations>),
         )
         .route(
             "/api/v2/organizations/show_many",
-            get(organizations::show_many),
+            get(resource::show_many::<Organizations>),
         )
         .route("/api/v2/organizations/search", get(organizations::search))
         .route(
             "/api/v2/organizations/create_many",
-            post(organizations::create_many),
+            post(resource::create_many::<Organizations>),
         )
         .route(
             "/api/v2/organizations/update_many",
-            put(organizations::update_many),
+            put(resource::update_many::<Organizations>),
         )
         .route(
             "/api/v2/organizations/{id}",
-            get(organizations::show).put(organizations::update),
+            get(resource::show::<Organizations>).put(resource::update::<Organizations>),
         )
         .route(
             "/api/v2/organizations/{id}/users",
@@ -165,12 +168,24 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
             "/api/v2/organizations/{id}/organization_memberships",
             get(memberships::list_for_organization),
         )
-        .route("/api/v2/users", get(users::list).post(users::create))
-        .route("/api/v2/users/show_many", get(users::show_many))
+        .route(
+            "/api/v2/users",
+            get(resource::list::<Users>).post(resource::create::<Users>),
+        )
+        .route("/api/v2/users/show_many", get(resource::show_many::<Users>))
         .route("/api/v2/users/search", get(users::search))
-        .route("/api/v2/users/create_many", post(users::create_many))
-        .route("/api/v2/users/update_many", put(users::update_many))
-        .route("/api/v2/users/{id}", get(users::show).put(users::update))
+        .route(
+            "/api/v2/users/create_many",
+            post(resource::create_many::<Users>),
+        )
+        .route(
+            "/api/v2/users/update_many",
+            put(resource::update_many::<Users>),
+        )
+        .route(
+            "/api/v2/users/{id}",
+            get(resource::show::<Users>).put(resource::update::<Users>),
+        )
         .route(
             "/api/v2/users/{id}/organization_memberships",
             get(memberships::list_for_user).post(memberships::create_for_user),
@@ -273,7 +288,7 @@ impl ZendeskHandle {
 
     /// Changes an organization as an agent would in the Zendesk UI.
     pub fn update_organization(&self, id: u64, attributes: Value) -> Result<Value, FixtureError> {
-        self.state.data().edit_organization(id, &attributes)
+        self.state.data().edit::<Organizations>(id, &attributes)
     }
 
     pub fn insert_user(&self, attributes: Value) -> Result<Value, FixtureError> {

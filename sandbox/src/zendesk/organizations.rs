@@ -1,28 +1,25 @@
-//! Organizations (apis.md A2, A3): the records the sync creates, updates and marks.
+//! Organizations (apis.md A2, A3): the records the sync creates, updates and marks. Their
+//! writes keep names unique (a name index) and note earlier states for the search index;
+//! search is by name or external id. Listing, showing and the bulk endpoints are the shared
+//! machinery's (`resource.rs`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::InstanceState;
-use super::attributes::same_key;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::IgnoredFields;
-use super::index::Indexed;
-use super::job_book::{JobWork, RecordRef, UpdateItem};
-use super::jobs;
-use super::pagination::{self, Offset, PageRequest};
+use super::index::{Indexed, Lagging};
+use super::job_book::{JobWork, UpdateItem};
+use super::pagination::Offset;
 use super::records::organization::{Organization, apply_attributes, name_key};
-use super::request::{
-    self, RequestUrl, json_object, numeric_ids, path_id, root_array, root_object,
-};
+use super::request::RequestUrl;
+use super::resource::{Resource, search_page};
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time};
 use crate::error::FixtureError;
@@ -69,17 +66,6 @@ impl InstanceData {
         self.organizations.insert(org.id, org);
     }
 
-    pub(crate) fn find_organization_by_external_id(&self, external_id: &str) -> Option<u64> {
-        self.organizations
-            .values()
-            .find(|o| {
-                o.external_id
-                    .as_deref()
-                    .is_some_and(|e| same_key(e, external_id))
-            })
-            .map(|o| o.id)
-    }
-
     /// Name (trimmed, case-insensitive) and external id (case-insensitive) are unique.
     fn organization_conflicts(&self, org: &Organization) -> RecordInvalid {
         let mut invalid = RecordInvalid::default();
@@ -96,7 +82,7 @@ impl InstanceData {
             );
         }
         let taken_by_other = |external_id: &String| {
-            self.find_organization_by_external_id(external_id)
+            self.find_by_external_id::<Organizations>(external_id)
                 .is_some_and(|id| id != org.id)
         };
         if let Some(external_id) = org.external_id.as_ref().filter(|e| taken_by_other(e)) {
@@ -154,16 +140,6 @@ impl InstanceData {
             self.put_organization(org);
         }
         Some(outcome)
-    }
-
-    pub(crate) fn resolve_organization(&self, target: &RecordRef) -> Option<u64> {
-        match target {
-            RecordRef::Id(id) => self.organizations.contains_key(id).then_some(*id),
-            RecordRef::ExternalId(external_id) => {
-                self.find_organization_by_external_id(external_id)
-            }
-            RecordRef::Unnamed => None,
-        }
     }
 
     /// Loads a fixture record (or a test's insert): API attributes plus optional `id`,
@@ -237,47 +213,6 @@ impl InstanceData {
         }));
         ids.first().copied()
     }
-
-    /// External-id search as the index answers it.
-    fn search_organizations_by_external_id(&self, external_id: &str) -> Option<u64> {
-        let lagging = &self.index.organizations;
-        if lagging.is_empty() {
-            return self.find_organization_by_external_id(external_id);
-        }
-        let matches = |org: &&Organization| {
-            org.external_id
-                .as_deref()
-                .is_some_and(|e| same_key(e, external_id))
-        };
-        let current = self
-            .organizations
-            .values()
-            .filter(matches)
-            .find(|org| !lagging.is_lagging(org.id))
-            .map(|org| org.id);
-        let earlier = lagging
-            .ids()
-            .filter_map(|id| self.indexed_organization(id))
-            .filter(matches)
-            .map(|org| org.id)
-            .min();
-        current.into_iter().chain(earlier).min()
-    }
-
-    pub(crate) fn edit_organization(
-        &mut self,
-        id: u64,
-        record: &Value,
-    ) -> Result<Value, FixtureError> {
-        let attributes = record
-            .as_object()
-            .ok_or_else(|| FixtureError::Invalid("changes must be a JSON object".into()))?;
-        match self.update_organization(id, attributes, Utc::now()) {
-            None => Err(FixtureError::Invalid(format!("no organization {id}"))),
-            Some(Err(invalid)) => Err(FixtureError::Invalid(invalid.summary())),
-            Some(Ok(())) => Ok(self.render_organization(id)),
-        }
-    }
 }
 
 pub(crate) fn reject_unknown(unknown: &IgnoredFields) -> Result<(), FixtureError> {
@@ -291,56 +226,6 @@ pub(crate) fn reject_unknown(unknown: &IgnoredFields) -> Result<(), FixtureError
             names.join(", ")
         )))
     }
-}
-
-pub(crate) async fn list(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    let request = PageRequest::from_url(&url)?;
-    let data = state.data();
-    let ids: Vec<u64> = data.organizations.keys().copied().collect();
-    Ok(Json(pagination::page(
-        ids,
-        request,
-        "organizations",
-        &url,
-        &state.server_url,
-        |id| data.render_organization(id),
-    )))
-}
-
-pub(crate) async fn show(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ZendeskError> {
-    let id = path_id(&id)?;
-    let org = state
-        .data()
-        .organization_json(id)
-        .ok_or(ZendeskError::RecordNotFound)?;
-    Ok(Json(json!({"organization": org})))
-}
-
-/// `?ids=` or `?external_ids=`, up to 100; records that do not exist are left out.
-pub(crate) async fn show_many(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    let data = state.data();
-    let ids = request::requested_records(
-        &url,
-        |id| data.organizations.contains_key(&id),
-        |external_id| data.find_organization_by_external_id(external_id),
-    )?;
-    Ok(Json(pagination::offset_page(
-        ids,
-        Offset::SHOW_MANY,
-        "organizations",
-        &url,
-        &state.server_url,
-        |id| data.render_organization(id),
-    )))
 }
 
 /// Exact, case-insensitive match on `name` or `external_id`, not both (apis.md A3), from
@@ -358,7 +243,7 @@ pub(crate) async fn search(
             .into_iter()
             .collect(),
         (None, Some(external_id)) => data
-            .search_organizations_by_external_id(external_id)
+            .search_by_external_id::<Organizations>(external_id)
             .into_iter()
             .collect(),
         _ => {
@@ -368,114 +253,75 @@ pub(crate) async fn search(
             ));
         }
     };
-    Ok(Json(pagination::offset_page(
-        ids,
-        offset,
-        "organizations",
+    Ok(search_page::<Organizations>(
+        &state,
         &url,
-        &state.server_url,
+        offset,
+        ids,
         |id| data.render_indexed_organization(id),
-    )))
+    ))
 }
 
-pub(crate) async fn create(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let attributes = root_object(&json_object(&body)?, "organization")?;
-    let mut data = state.data();
-    let id = data.create_organization(&attributes, Utc::now())?;
-    let org = data.render_organization(id);
-    Ok((StatusCode::CREATED, Json(json!({"organization": org}))).into_response())
-}
+/// Organizations for the shared machinery (`resource.rs`): their rules are
+/// `records/organization.rs` and the writes above.
+pub(crate) struct Organizations;
 
-pub(crate) async fn update(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ZendeskError> {
-    let id = path_id(&id)?;
-    let attributes = root_object(&json_object(&body)?, "organization")?;
-    if !state.data().organizations.contains_key(&id) {
-        return Err(ZendeskError::RecordNotFound);
+impl Resource for Organizations {
+    type Record = Organization;
+    type Indexed = Organization;
+    const SINGULAR: &'static str = "organization";
+    const PLURAL: &'static str = "organizations";
+
+    fn records(data: &InstanceData) -> &BTreeMap<u64, Organization> {
+        &data.organizations
     }
-    state
-        .limits
-        .admit_record_update(&format!("organization:{id}"))?;
-    let mut data = state.data();
-    match data.update_organization(id, &attributes, Utc::now()) {
-        None => Err(ZendeskError::RecordNotFound),
-        Some(Err(invalid)) => Err(invalid.into()),
-        Some(Ok(())) => Ok(Json(json!({"organization": data.render_organization(id)}))),
+
+    fn lagging(data: &InstanceData) -> &Lagging<Organization> {
+        &data.index.organizations
     }
-}
 
-pub(crate) async fn create_many(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let items = root_array(&json_object(&body)?, "organizations")?;
-    jobs::enqueue(&state, JobWork::CreateOrganizations(items))
-}
+    fn external_id(record: &Organization) -> Option<&str> {
+        record.external_id.as_deref()
+    }
 
-/// Batch form `{"organizations":[{"id":…,…}]}` or bulk form `?ids=…` / `?external_ids=…`
-/// with `{"organization":{…}}` applied to each.
-pub(crate) async fn update_many(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let body = json_object(&body)?;
-    let items = update_items(&url, &body, "organization")?;
-    jobs::enqueue(&state, JobWork::UpdateOrganizations(items))
-}
+    fn indexed_external_id(indexed: &Organization) -> Option<&str> {
+        indexed.external_id.as_deref()
+    }
 
-/// The items of an update_many request in either of its two forms.
-pub(crate) fn update_items(
-    url: &RequestUrl,
-    body: &Map<String, Value>,
-    singular: &str,
-) -> Result<Vec<UpdateItem>, ZendeskError> {
-    let targets: Option<Vec<RecordRef>> =
-        match (url.query.list("ids"), url.query.list("external_ids")) {
-            (Some(ids), None) => Some(numeric_ids(&ids)?.into_iter().map(RecordRef::Id).collect()),
-            (None, Some(external_ids)) => Some(
-                external_ids
-                    .into_iter()
-                    .map(RecordRef::ExternalId)
-                    .collect(),
-            ),
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err(ZendeskError::bad_request(
-                    "InvalidParameters",
-                    "Provide either ids or external_ids, not both",
-                ));
-            }
-        };
-    match targets {
-        Some(targets) => {
-            let attributes = root_object(body, singular)?;
-            Ok(targets
-                .into_iter()
-                .map(|target| UpdateItem {
-                    target,
-                    attributes: attributes.clone(),
-                })
-                .collect())
-        }
-        None => Ok(root_array(body, &format!("{singular}s"))?
-            .into_iter()
-            .map(|attributes| UpdateItem {
-                target: RecordRef::of_item(&attributes),
-                attributes,
-            })
-            .collect()),
+    fn render(data: &InstanceData, id: u64) -> Value {
+        data.render_organization(id)
+    }
+
+    fn create(
+        data: &mut InstanceData,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RecordInvalid> {
+        data.create_organization(attributes, now)
+    }
+
+    fn update(
+        data: &mut InstanceData,
+        id: u64,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(), RecordInvalid>> {
+        data.update_organization(id, attributes, now)
+    }
+
+    fn create_work(items: Vec<Map<String, Value>>) -> JobWork {
+        JobWork::CreateOrganizations(items)
+    }
+
+    fn update_work(items: Vec<UpdateItem>) -> JobWork {
+        JobWork::UpdateOrganizations(items)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::fixture::ZendeskFixture;
     use crate::instance::ZendeskInstance;

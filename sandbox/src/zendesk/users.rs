@@ -1,13 +1,13 @@
 //! Users (apis.md A4, A5): US Gov end-users kept in step with Salesforce contacts, and
-//! Global end-users created for sold-to contacts.
+//! Global end-users created for sold-to contacts. Their writes keep emails unique and turn
+//! `organization_id` into memberships; search takes a query or an external id. Listing,
+//! showing and the bulk endpoints are the shared machinery's (`resource.rs`).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -15,15 +15,15 @@ use super::InstanceState;
 use super::attributes::{self, same_key};
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::IgnoredFields;
-use super::index::{Indexed, IndexedUser};
-use super::job_book::{JobWork, RecordRef};
-use super::jobs;
-use super::organizations::{reject_unknown, update_items};
+use super::index::{Indexed, IndexedUser, Lagging};
+use super::job_book::{JobWork, UpdateItem};
+use super::organizations::reject_unknown;
 use super::pagination::{self, Offset, PageRequest};
 use super::records::user::{
     OrganizationChange, SECONDARY_EMAILS, User, add_email, apply_attributes,
 };
-use super::request::{self, RequestUrl, json_object, path_id, root_array, root_object};
+use super::request::{RequestUrl, path_id};
+use super::resource::{Resource, search_page};
 use super::search::UserQuery;
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time};
@@ -50,17 +50,6 @@ impl InstanceData {
             .map(|u| self.render_user(u.id))
     }
 
-    fn find_user_by_external_id(&self, external_id: &str) -> Option<u64> {
-        self.users
-            .values()
-            .find(|u| {
-                u.external_id
-                    .as_deref()
-                    .is_some_and(|e| same_key(e, external_id))
-            })
-            .map(|u| u.id)
-    }
-
     /// Emails (primary or secondary) and external ids are unique, case-insensitively.
     fn user_conflicts(&self, user: &User) -> RecordInvalid {
         let mut invalid = RecordInvalid::default();
@@ -81,7 +70,7 @@ impl InstanceData {
             }
         }
         let taken_by_other = |external_id: &String| {
-            self.find_user_by_external_id(external_id)
+            self.find_by_external_id::<Users>(external_id)
                 .is_some_and(|id| id != user.id)
         };
         if let Some(external_id) = user.external_id.as_ref().filter(|e| taken_by_other(e)) {
@@ -157,32 +146,6 @@ impl InstanceData {
             ids.sort_unstable();
         }
         ids
-    }
-
-    /// External-id search as the index answers it.
-    fn search_users_by_external_id(&self, external_id: &str) -> Option<u64> {
-        let lagging = &self.index.users;
-        if lagging.is_empty() {
-            return self.find_user_by_external_id(external_id);
-        }
-        let matches = |user: &User| {
-            user.external_id
-                .as_deref()
-                .is_some_and(|e| same_key(e, external_id))
-        };
-        let current = self
-            .users
-            .values()
-            .filter(|user| matches(user))
-            .find(|user| !lagging.is_lagging(user.id))
-            .map(|user| user.id);
-        let earlier = lagging
-            .ids()
-            .filter_map(|id| self.indexed_user(id))
-            .filter(|(user, _)| matches(user))
-            .map(|(user, _)| user.id)
-            .min();
-        current.into_iter().chain(earlier).min()
     }
 
     fn apply_organization_change(
@@ -266,14 +229,6 @@ impl InstanceData {
         Some(outcome)
     }
 
-    pub(crate) fn resolve_user(&self, target: &RecordRef) -> Option<u64> {
-        match target {
-            RecordRef::Id(id) => self.users.contains_key(id).then_some(*id),
-            RecordRef::ExternalId(external_id) => self.find_user_by_external_id(external_id),
-            RecordRef::Unnamed => None,
-        }
-    }
-
     /// Loads a fixture user: API attributes plus optional `id`, `created_at`, `updated_at`
     /// and `secondary_emails`. `organization_id` makes the default membership.
     pub(crate) fn seed_user(&mut self, record: &Value) -> Result<Value, FixtureError> {
@@ -347,7 +302,7 @@ impl InstanceData {
     }
 }
 
-/// `role=x` or `role[]=x&role[]=y` (apis.md A1).
+// `role=x` or `role[]=x&role[]=y` (apis.md A1).
 fn role_filter(url: &RequestUrl) -> Vec<String> {
     let mut roles: Vec<String> = url
         .query
@@ -357,33 +312,6 @@ fn role_filter(url: &RequestUrl) -> Vec<String> {
         .collect();
     roles.extend(url.query.get_all("role[]").into_iter().map(str::to_owned));
     roles
-}
-
-pub(crate) async fn list(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    let request = PageRequest::from_url(&url)?;
-    let roles = role_filter(&url);
-    let external_id = url.query.get("external_id");
-    let data = state.data();
-    let ids: Vec<u64> = data
-        .users
-        .values()
-        .filter(|u| roles.is_empty() || roles.contains(&u.role))
-        .filter(|u| {
-            external_id.is_none_or(|e| u.external_id.as_deref().is_some_and(|x| same_key(x, e)))
-        })
-        .map(|u| u.id)
-        .collect();
-    Ok(Json(pagination::page(
-        ids,
-        request,
-        "users",
-        &url,
-        &state.server_url,
-        |id| data.render_user(id),
-    )))
 }
 
 pub(crate) async fn list_for_organization(
@@ -408,38 +336,6 @@ pub(crate) async fn list_for_organization(
     )))
 }
 
-pub(crate) async fn show(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ZendeskError> {
-    let id = path_id(&id)?;
-    let data = state.data();
-    if !data.users.contains_key(&id) {
-        return Err(ZendeskError::RecordNotFound);
-    }
-    Ok(Json(json!({"user": data.render_user(id)})))
-}
-
-pub(crate) async fn show_many(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    let data = state.data();
-    let ids = request::requested_records(
-        &url,
-        |id| data.users.contains_key(&id),
-        |external_id| data.find_user_by_external_id(external_id),
-    )?;
-    Ok(Json(pagination::offset_page(
-        ids,
-        Offset::SHOW_MANY,
-        "users",
-        &url,
-        &state.server_url,
-        |id| data.render_user(id),
-    )))
-}
-
 /// `?query=` (a subset of the search syntax, see [`UserQuery`]) or `?external_id=`; offset
 /// pagination only. Answered from the search index, which may lag behind writes (see
 /// `SandboxConfig::search_index_delay`).
@@ -456,7 +352,7 @@ pub(crate) async fn search(
             data.search_users(&query)
         }
         (None, Some(external_id)) => data
-            .search_users_by_external_id(external_id)
+            .search_by_external_id::<Users>(external_id)
             .into_iter()
             .collect(),
         _ => {
@@ -466,69 +362,88 @@ pub(crate) async fn search(
             ));
         }
     };
-    Ok(Json(pagination::offset_page(
-        ids,
-        offset,
-        "users",
-        &url,
-        &state.server_url,
-        |id| data.render_indexed_user(id),
-    )))
+    Ok(search_page::<Users>(&state, &url, offset, ids, |id| {
+        data.render_indexed_user(id)
+    }))
 }
 
-pub(crate) async fn create(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let attributes = root_object(&json_object(&body)?, "user")?;
-    let mut data = state.data();
-    let id = data.create_user(&attributes, Utc::now())?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": data.render_user(id)})),
-    )
-        .into_response())
-}
+/// Users for the shared machinery (`resource.rs`): their rules are `records/user.rs` and the
+/// writes above (emails unique, organization changes through memberships).
+pub(crate) struct Users;
 
-pub(crate) async fn update(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, ZendeskError> {
-    let id = path_id(&id)?;
-    let attributes = root_object(&json_object(&body)?, "user")?;
-    if !state.data().users.contains_key(&id) {
-        return Err(ZendeskError::RecordNotFound);
+impl Resource for Users {
+    type Record = User;
+    type Indexed = IndexedUser;
+    const SINGULAR: &'static str = "user";
+    const PLURAL: &'static str = "users";
+
+    fn records(data: &InstanceData) -> &BTreeMap<u64, User> {
+        &data.users
     }
-    state.limits.admit_record_update(&format!("user:{id}"))?;
-    let mut data = state.data();
-    match data.update_user(id, &attributes, Utc::now()) {
-        None => Err(ZendeskError::RecordNotFound),
-        Some(Err(invalid)) => Err(invalid.into()),
-        Some(Ok(())) => Ok(Json(json!({"user": data.render_user(id)}))),
-    }
-}
 
-/// 403 unless the account has bulk user imports enabled (apis.md A5).
-pub(crate) async fn create_many(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    if !state.data().bulk_user_import {
-        return Err(ZendeskError::Forbidden);
+    fn lagging(data: &InstanceData) -> &Lagging<IndexedUser> {
+        &data.index.users
     }
-    let items = root_array(&json_object(&body)?, "users")?;
-    jobs::enqueue(&state, JobWork::CreateUsers(items))
-}
 
-pub(crate) async fn update_many(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let body = json_object(&body)?;
-    let items = update_items(&url, &body, "user")?;
-    jobs::enqueue(&state, JobWork::UpdateUsers(items))
+    fn external_id(record: &User) -> Option<&str> {
+        record.external_id.as_deref()
+    }
+
+    fn indexed_external_id(indexed: &IndexedUser) -> Option<&str> {
+        indexed.user.external_id.as_deref()
+    }
+
+    fn render(data: &InstanceData, id: u64) -> Value {
+        data.render_user(id)
+    }
+
+    fn create(
+        data: &mut InstanceData,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RecordInvalid> {
+        data.create_user(attributes, now)
+    }
+
+    fn update(
+        data: &mut InstanceData,
+        id: u64,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(), RecordInvalid>> {
+        data.update_user(id, attributes, now)
+    }
+
+    fn create_work(items: Vec<Map<String, Value>>) -> JobWork {
+        JobWork::CreateUsers(items)
+    }
+
+    fn update_work(items: Vec<UpdateItem>) -> JobWork {
+        JobWork::UpdateUsers(items)
+    }
+
+    /// `role` / `role[]` and `external_id` filter the list.
+    fn listed(data: &InstanceData, url: &RequestUrl) -> Vec<u64> {
+        let roles = role_filter(url);
+        let external_id = url.query.get("external_id");
+        data.users
+            .values()
+            .filter(|u| roles.is_empty() || roles.contains(&u.role))
+            .filter(|u| {
+                external_id.is_none_or(|e| u.external_id.as_deref().is_some_and(|x| same_key(x, e)))
+            })
+            .map(|u| u.id)
+            .collect()
+    }
+
+    /// 403 unless the account has bulk user imports enabled (apis.md A5).
+    fn may_create_many(data: &InstanceData) -> Result<(), ZendeskError> {
+        if data.bulk_user_import {
+            Ok(())
+        } else {
+            Err(ZendeskError::Forbidden)
+        }
+    }
 }
 
 #[cfg(test)]
