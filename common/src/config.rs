@@ -111,6 +111,7 @@ pub struct ZendeskInstanceSettings {
     /// This sync's share of the account's per-minute rate limit, which every app and
     /// integration of the account shares. Unset: half the limit the account reports in its
     /// rate-limit headers.
+    #[serde(deserialize_with = "whole_number_or_text")]
     pub max_requests_per_minute: Option<u32>,
 }
 
@@ -657,6 +658,27 @@ fn leaf_paths() -> Vec<(String, Value)> {
     out
 }
 
+/// An optional whole number from TOML (`600`) or from the environment, where every unset
+/// option arrives as text (`"600"`): an unset option's default is null, so [`overlay_env`]
+/// cannot tell its type.
+fn whole_number_or_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u32),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(text)) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{text:?} is not a whole number"))),
+    }
+}
+
 /// Puts every `ZDSYNC_*` variable into the tree at its path, typed like the default there.
 fn overlay_env(tree: &mut Value, env: &BTreeMap<String, String>) -> Result<(), ConfigError> {
     let paths: BTreeMap<String, (String, Value)> = leaf_paths()
@@ -800,6 +822,23 @@ protected_ids = ["0011U00000V0tkDQAR"]
         let err =
             Settings::load(None, &env(&[("ZDSYNC_SYNC_MAX_INFLIGHT_JOBS", "31")])).unwrap_err();
         assert!(err.message.contains("1 to 30"));
+
+        let share = Settings::load(
+            None,
+            &env(&[("ZDSYNC_ZENDESK_GLOBAL_MAX_REQUESTS_PER_MINUTE", "350")]),
+        )
+        .unwrap();
+        assert_eq!(share.zendesk.global.max_requests_per_minute, Some(350));
+        let err = Settings::load(
+            None,
+            &env(&[("ZDSYNC_ZENDESK_USGOV_MAX_REQUESTS_PER_MINUTE", "lots")]),
+        )
+        .unwrap_err();
+        assert_eq!(err.env, "ZDSYNC_ZENDESK_USGOV_MAX_REQUESTS_PER_MINUTE");
+        assert!(
+            err.message.contains("\"lots\" is not a whole number"),
+            "{err}"
+        );
 
         let err = Settings::load(None, &env(&[("ZDSYNC_ZENDESK_GLOBAL_URLL", "x")])).unwrap_err();
         assert_eq!(err.env, "ZDSYNC_ZENDESK_GLOBAL_URLL");
