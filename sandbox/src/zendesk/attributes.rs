@@ -81,3 +81,13 @@ pub(crate) fn same_key(a: &str, b: &str) -> bool {
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use serde_json::{Map, Value};
+
+    /// A request's attributes from a JSON object literal.
+    pub(crate) fn attrs(value: Value) -> Map<String, Value> {
+        value.as_object().expect("object").clone()
+    }
+}

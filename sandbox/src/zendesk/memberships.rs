@@ -1,6 +1,7 @@
 //! Organization memberships (apis.md A6). A user's `organization_id` is the organization of
 //! their default membership.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -15,10 +16,9 @@ use super::InstanceState;
 use super::attributes;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::job_book::JobWork;
-use super::jobs;
-use super::pagination::{self, PageRequest};
 use super::records::membership::Membership;
-use super::request::{RequestUrl, json_object, path_id, root_array, root_object};
+use super::request::{RequestUrl, json_object, path_id, root_object};
+use super::resource::{Resource, page_of};
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time, fixture_timestamp, timestamp};
 use crate::error::FixtureError;
@@ -270,36 +270,6 @@ impl InstanceData {
     }
 }
 
-fn page_of(
-    state: &InstanceState,
-    url: &RequestUrl,
-    keep: impl Fn(&Membership) -> bool,
-) -> Result<Json<Value>, ZendeskError> {
-    let request = PageRequest::from_url(url)?;
-    let data = state.data();
-    let ids: Vec<u64> = data
-        .memberships
-        .values()
-        .filter(|m| keep(m))
-        .map(|m| m.id)
-        .collect();
-    Ok(Json(pagination::page(
-        ids,
-        request,
-        "organization_memberships",
-        url,
-        &state.server_url,
-        |id| data.render_membership(id),
-    )))
-}
-
-pub(crate) async fn list(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    page_of(&state, &url, |_| true)
-}
-
 pub(crate) async fn list_for_user(
     State(state): State<Arc<InstanceState>>,
     Path(id): Path<String>,
@@ -309,7 +279,13 @@ pub(crate) async fn list_for_user(
     if !state.data().users.contains_key(&user_id) {
         return Err(ZendeskError::RecordNotFound);
     }
-    page_of(&state, &url, |m| m.user_id == user_id)
+    page_of::<Memberships>(&state, &url, |data| {
+        data.memberships
+            .values()
+            .filter(|m| m.user_id == user_id)
+            .map(|m| m.id)
+            .collect()
+    })
 }
 
 pub(crate) async fn list_for_organization(
@@ -321,61 +297,59 @@ pub(crate) async fn list_for_organization(
     if !state.data().organizations.contains_key(&organization_id) {
         return Err(ZendeskError::RecordNotFound);
     }
-    page_of(&state, &url, |m| m.organization_id == organization_id)
+    page_of::<Memberships>(&state, &url, |data| {
+        data.memberships
+            .values()
+            .filter(|m| m.organization_id == organization_id)
+            .map(|m| m.id)
+            .collect()
+    })
 }
 
-pub(crate) async fn show(
-    State(state): State<Arc<InstanceState>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ZendeskError> {
-    let id = path_id(&id)?;
-    let data = state.data();
-    if !data.memberships.contains_key(&id) {
-        return Err(ZendeskError::RecordNotFound);
-    }
-    Ok(Json(
-        json!({"organization_membership": data.render_membership(id)}),
-    ))
-}
-
-pub(crate) async fn create(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let attributes = root_object(&json_object(&body)?, "organization_membership")?;
-    create_membership(&state, &attributes, None)
-}
-
+/// A membership for a user of the path (`POST /users/{id}/organization_memberships`); the
+/// plain create and Create Many Memberships (up to 100, as a background job, each item
+/// validated like a single create when the job runs) are the shared machinery's.
 pub(crate) async fn create_for_user(
     State(state): State<Arc<InstanceState>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ZendeskError> {
     let user_id = path_id(&id)?;
-    let attributes = root_object(&json_object(&body)?, "organization_membership")?;
-    create_membership(&state, &attributes, Some(user_id))
-}
-
-fn create_membership(
-    state: &InstanceState,
-    attributes: &Map<String, Value>,
-    path_user: Option<u64>,
-) -> Result<Response, ZendeskError> {
+    let attributes = root_object(&json_object(&body)?, Memberships::SINGULAR)?;
     let mut data = state.data();
-    let id = data.create_membership(attributes, path_user, Utc::now())?;
-    let body = json!({"organization_membership": data.render_membership(id)});
+    let id = data.create_membership(&attributes, Some(user_id), Utc::now())?;
+    let body = json!({ Memberships::SINGULAR: data.render_membership(id) });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// Create Many Memberships: `{"organization_memberships": [{user_id, organization_id}, …]}`,
-/// up to 100, as a background job; each item is validated like a single create when the job
-/// runs.
-pub(crate) async fn create_many(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let items = root_array(&json_object(&body)?, "organization_memberships")?;
-    jobs::enqueue(&state, JobWork::CreateMemberships(items))
+/// Memberships for the shared machinery (`resource.rs`): listed, shown, created singly and
+/// as a job; never updated.
+pub(crate) struct Memberships;
+
+impl Resource for Memberships {
+    type Record = Membership;
+    const SINGULAR: &'static str = "organization_membership";
+    const PLURAL: &'static str = "organization_memberships";
+
+    fn records(data: &InstanceData) -> &BTreeMap<u64, Membership> {
+        &data.memberships
+    }
+
+    fn render(data: &InstanceData, id: u64) -> Value {
+        data.render_membership(id)
+    }
+
+    fn create(
+        data: &mut InstanceData,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RecordInvalid> {
+        data.create_membership(attributes, None, now)
+    }
+
+    fn create_work(items: Vec<Map<String, Value>>) -> JobWork {
+        JobWork::CreateMemberships(items)
+    }
 }
 
 impl InstanceData {

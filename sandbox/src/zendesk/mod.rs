@@ -2,6 +2,7 @@
 //! with separate data, credentials, rate-limit windows, job queues and settings.
 
 mod attributes;
+mod bulk;
 pub(crate) mod default_fields;
 mod errors;
 mod fields;
@@ -36,6 +37,7 @@ use crate::fixture::{ZendeskCredentials, ZendeskFixture};
 use crate::instance::ZendeskInstance;
 use errors::ZendeskError;
 use guard::Limits;
+use memberships::Memberships;
 use organizations::Organizations;
 pub(crate) use store::InstanceData;
 use users::Users;
@@ -147,14 +149,17 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
             "/api/v2/organizations/show_many",
             get(resource::show_many::<Organizations>),
         )
-        .route("/api/v2/organizations/search", get(organizations::search))
+        .route(
+            "/api/v2/organizations/search",
+            get(resource::search::<Organizations>),
+        )
         .route(
             "/api/v2/organizations/create_many",
-            post(resource::create_many::<Organizations>),
+            post(bulk::create_many::<Organizations>),
         )
         .route(
             "/api/v2/organizations/update_many",
-            put(resource::update_many::<Organizations>),
+            put(bulk::update_many::<Organizations>),
         )
         .route(
             "/api/v2/organizations/{id}",
@@ -173,15 +178,12 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
             get(resource::list::<Users>).post(resource::create::<Users>),
         )
         .route("/api/v2/users/show_many", get(resource::show_many::<Users>))
-        .route("/api/v2/users/search", get(users::search))
+        .route("/api/v2/users/search", get(resource::search::<Users>))
         .route(
             "/api/v2/users/create_many",
-            post(resource::create_many::<Users>),
+            post(bulk::create_many::<Users>),
         )
-        .route(
-            "/api/v2/users/update_many",
-            put(resource::update_many::<Users>),
-        )
+        .route("/api/v2/users/update_many", put(bulk::update_many::<Users>))
         .route(
             "/api/v2/users/{id}",
             get(resource::show::<Users>).put(resource::update::<Users>),
@@ -196,15 +198,15 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
         )
         .route(
             "/api/v2/organization_memberships",
-            get(memberships::list).post(memberships::create),
+            get(resource::list::<Memberships>).post(resource::create::<Memberships>),
         )
         .route(
             "/api/v2/organization_memberships/create_many",
-            post(memberships::create_many),
+            post(bulk::create_many::<Memberships>),
         )
         .route(
             "/api/v2/organization_memberships/{id}",
-            get(memberships::show).delete(memberships::delete),
+            get(resource::show::<Memberships>).delete(memberships::delete),
         )
         .route("/api/v2/job_statuses", get(jobs::list))
         .route("/api/v2/job_statuses/show_many", get(jobs::show_many))

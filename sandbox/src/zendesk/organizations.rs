@@ -4,22 +4,16 @@
 //! machinery's (`resource.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::InstanceState;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::IgnoredFields;
 use super::index::{Indexed, Lagging};
 use super::job_book::{JobWork, UpdateItem};
-use super::pagination::Offset;
 use super::records::organization::{Organization, apply_attributes, name_key};
-use super::request::RequestUrl;
-use super::resource::{Resource, search_page};
+use super::resource::{Resource, Updatable};
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time};
 use crate::error::FixtureError;
@@ -228,64 +222,17 @@ pub(crate) fn reject_unknown(unknown: &IgnoredFields) -> Result<(), FixtureError
     }
 }
 
-/// Exact, case-insensitive match on `name` or `external_id`, not both (apis.md A3), from
-/// the search index (which may lag behind writes, see `SandboxConfig::search_index_delay`).
-pub(crate) async fn search(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    let offset = Offset::from_url(&url)?;
-    let mut data = state.data();
-    data.index.catch_up(Utc::now());
-    let ids: Vec<u64> = match (url.query.get("name"), url.query.get("external_id")) {
-        (Some(name), None) => data
-            .search_organizations_by_name(name)
-            .into_iter()
-            .collect(),
-        (None, Some(external_id)) => data
-            .search_by_external_id::<Organizations>(external_id)
-            .into_iter()
-            .collect(),
-        _ => {
-            return Err(ZendeskError::bad_request(
-                "InvalidParameters",
-                "Provide either name or external_id, not both",
-            ));
-        }
-    };
-    Ok(search_page::<Organizations>(
-        &state,
-        &url,
-        offset,
-        ids,
-        |id| data.render_indexed_organization(id),
-    ))
-}
-
 /// Organizations for the shared machinery (`resource.rs`): their rules are
 /// `records/organization.rs` and the writes above.
 pub(crate) struct Organizations;
 
 impl Resource for Organizations {
     type Record = Organization;
-    type Indexed = Organization;
     const SINGULAR: &'static str = "organization";
     const PLURAL: &'static str = "organizations";
 
     fn records(data: &InstanceData) -> &BTreeMap<u64, Organization> {
         &data.organizations
-    }
-
-    fn lagging(data: &InstanceData) -> &Lagging<Organization> {
-        &data.index.organizations
-    }
-
-    fn external_id(record: &Organization) -> Option<&str> {
-        record.external_id.as_deref()
-    }
-
-    fn indexed_external_id(indexed: &Organization) -> Option<&str> {
-        indexed.external_id.as_deref()
     }
 
     fn render(data: &InstanceData, id: u64) -> Value {
@@ -300,6 +247,26 @@ impl Resource for Organizations {
         data.create_organization(attributes, now)
     }
 
+    fn create_work(items: Vec<Map<String, Value>>) -> JobWork {
+        JobWork::CreateOrganizations(items)
+    }
+}
+
+impl Updatable for Organizations {
+    type Indexed = Organization;
+
+    fn lagging(data: &InstanceData) -> &Lagging<Organization> {
+        &data.index.organizations
+    }
+
+    fn external_id(record: &Organization) -> Option<&str> {
+        record.external_id.as_deref()
+    }
+
+    fn indexed_external_id(indexed: &Organization) -> Option<&str> {
+        indexed.external_id.as_deref()
+    }
+
     fn update(
         data: &mut InstanceData,
         id: u64,
@@ -309,8 +276,19 @@ impl Resource for Organizations {
         data.update_organization(id, attributes, now)
     }
 
-    fn create_work(items: Vec<Map<String, Value>>) -> JobWork {
-        JobWork::CreateOrganizations(items)
+    /// Exact, case-insensitive match on the name (apis.md A3).
+    const SEARCH_PARAM: &'static str = "name";
+    const SEARCH_MISUSE: &'static str = "Provide either name or external_id, not both";
+
+    fn search(data: &InstanceData, name: &str) -> Result<Vec<u64>, ZendeskError> {
+        Ok(data
+            .search_organizations_by_name(name)
+            .into_iter()
+            .collect())
+    }
+
+    fn render_indexed(data: &InstanceData, id: u64) -> Value {
+        data.render_indexed_organization(id)
     }
 
     fn update_work(items: Vec<UpdateItem>) -> JobWork {
@@ -323,21 +301,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::fixture::ZendeskFixture;
     use crate::instance::ZendeskInstance;
+    use crate::zendesk::attributes::tests::attrs;
 
     fn data() -> InstanceData {
-        InstanceData::from_fixture(
-            ZendeskInstance::Global,
-            "http://h/zendesk/global",
-            &ZendeskFixture::default(),
-            1,
-        )
-        .expect("empty fixture loads")
-    }
-
-    fn attrs(value: Value) -> Map<String, Value> {
-        value.as_object().expect("object").clone()
+        InstanceData::empty(ZendeskInstance::Global)
     }
 
     #[test]

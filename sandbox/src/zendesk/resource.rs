@@ -20,28 +20,21 @@ use super::attributes::same_key;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::index::{Indexed, Lagging};
 use super::job_book::{JobWork, RecordRef, UpdateItem};
-use super::jobs;
 use super::pagination::{self, Offset, PageRequest};
-use super::request::{
-    self, RequestUrl, json_object, numeric_ids, path_id, root_array, root_object,
-};
+use super::request::{self, RequestUrl, json_object, path_id, root_object};
 use super::store::InstanceData;
 use crate::error::FixtureError;
 
-/// What the machinery needs of one kind of record.
+/// What the machinery needs of every kind of record: its names, where it is kept, how it is
+/// rendered and created (singly or as a job).
 pub(crate) trait Resource: 'static {
     type Record: 'static;
-    /// What the search index keeps of a record written within its delay.
-    type Indexed: 'static;
     /// `organization`: the root of one record in a request or an answer.
     const SINGULAR: &'static str;
     /// `organizations`: the root of a list and of a bulk request.
     const PLURAL: &'static str;
 
     fn records(data: &InstanceData) -> &BTreeMap<u64, Self::Record>;
-    fn lagging(data: &InstanceData) -> &Lagging<Self::Indexed>;
-    fn external_id(record: &Self::Record) -> Option<&str>;
-    fn indexed_external_id(indexed: &Self::Indexed) -> Option<&str>;
     /// The record as the API answers it.
     fn render(data: &InstanceData, id: u64) -> Value;
     fn create(
@@ -49,15 +42,7 @@ pub(crate) trait Resource: 'static {
         attributes: &Map<String, Value>,
         now: DateTime<Utc>,
     ) -> Result<u64, RecordInvalid>;
-    /// `None` when there is no such record.
-    fn update(
-        data: &mut InstanceData,
-        id: u64,
-        attributes: &Map<String, Value>,
-        now: DateTime<Utc>,
-    ) -> Option<Result<(), RecordInvalid>>;
     fn create_work(items: Vec<Map<String, Value>>) -> JobWork;
-    fn update_work(items: Vec<UpdateItem>) -> JobWork;
 
     /// The records a list answers with, in id order (a list's own filters apply).
     fn listed(data: &InstanceData, url: &RequestUrl) -> Vec<u64> {
@@ -72,9 +57,37 @@ pub(crate) trait Resource: 'static {
     }
 }
 
+/// Records that are also updated and searched, by id or external id: organizations and users
+/// (memberships are only created and deleted).
+pub(crate) trait Updatable: Resource {
+    /// What the search index keeps of a record written within its delay.
+    type Indexed: 'static;
+
+    fn lagging(data: &InstanceData) -> &Lagging<Self::Indexed>;
+    fn external_id(record: &Self::Record) -> Option<&str>;
+    fn indexed_external_id(indexed: &Self::Indexed) -> Option<&str>;
+    /// `None` when there is no such record.
+    fn update(
+        data: &mut InstanceData,
+        id: u64,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(), RecordInvalid>>;
+    fn update_work(items: Vec<UpdateItem>) -> JobWork;
+
+    /// The search endpoint's own parameter beside `external_id` (`name`, `query`), and the
+    /// error Zendesk gives when neither or both are sent.
+    const SEARCH_PARAM: &'static str;
+    const SEARCH_MISUSE: &'static str;
+    /// The records the search index finds for `SEARCH_PARAM`'s value (the index caught up).
+    fn search(data: &InstanceData, text: &str) -> Result<Vec<u64>, ZendeskError>;
+    /// The record as the search index has it (it may lag behind writes).
+    fn render_indexed(data: &InstanceData, id: u64) -> Value;
+}
+
 impl InstanceData {
     /// The record whose external id is `external_id` (case-insensitively).
-    pub(crate) fn find_by_external_id<R: Resource>(&self, external_id: &str) -> Option<u64> {
+    pub(crate) fn find_by_external_id<R: Updatable>(&self, external_id: &str) -> Option<u64> {
         R::records(self)
             .iter()
             .find(|(_, record)| R::external_id(record).is_some_and(|e| same_key(e, external_id)))
@@ -82,7 +95,7 @@ impl InstanceData {
     }
 
     /// The record an update item names.
-    pub(crate) fn resolve<R: Resource>(&self, target: &RecordRef) -> Option<u64> {
+    pub(crate) fn resolve<R: Updatable>(&self, target: &RecordRef) -> Option<u64> {
         match target {
             RecordRef::Id(id) => R::records(self).contains_key(id).then_some(*id),
             RecordRef::ExternalId(external_id) => self.find_by_external_id::<R>(external_id),
@@ -92,7 +105,7 @@ impl InstanceData {
 
     /// External-id search as the index answers it: the lowest id among the records whose
     /// indexed state carries it.
-    pub(crate) fn search_by_external_id<R: Resource>(&self, external_id: &str) -> Option<u64> {
+    pub(crate) fn search_by_external_id<R: Updatable>(&self, external_id: &str) -> Option<u64> {
         let lagging = R::lagging(self);
         if lagging.is_empty() {
             return self.find_by_external_id::<R>(external_id);
@@ -116,7 +129,7 @@ impl InstanceData {
     }
 
     /// A test's change to a record, through the same rules as an API update.
-    pub(crate) fn edit<R: Resource>(
+    pub(crate) fn edit<R: Updatable>(
         &mut self,
         id: u64,
         record: &Value,
@@ -137,14 +150,24 @@ pub(crate) async fn list<R: Resource>(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
-    let request = PageRequest::from_url(&url)?;
+    page_of::<R>(&state, &url, |data| R::listed(data, &url))
+}
+
+/// The records `ids` picks (in id order), cursor-paginated: a list, or the list of one parent
+/// record's children (an organization's users, a user's memberships).
+pub(crate) fn page_of<R: Resource>(
+    state: &InstanceState,
+    url: &RequestUrl,
+    ids: impl FnOnce(&InstanceData) -> Vec<u64>,
+) -> Result<Json<Value>, ZendeskError> {
+    let request = PageRequest::from_url(url)?;
     let data = state.data();
-    let ids = R::listed(&data, &url);
+    let ids = ids(&data);
     Ok(Json(pagination::page(
         ids,
         request,
         R::PLURAL,
-        &url,
+        url,
         &state.server_url,
         |id| R::render(&data, id),
     )))
@@ -163,7 +186,7 @@ pub(crate) async fn show<R: Resource>(
 }
 
 /// `?ids=` or `?external_ids=`, up to 100; records that do not exist are left out.
-pub(crate) async fn show_many<R: Resource>(
+pub(crate) async fn show_many<R: Updatable>(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
@@ -183,22 +206,37 @@ pub(crate) async fn show_many<R: Resource>(
     )))
 }
 
-/// A search's answer: `ids` found, rendered by `render` (the index's view), offset-paginated.
-pub(crate) fn search_page<R: Resource>(
-    state: &InstanceState,
-    url: &RequestUrl,
-    offset: Offset,
-    ids: Vec<u64>,
-    render: impl Fn(u64) -> Value,
-) -> Json<Value> {
-    Json(pagination::offset_page(
+/// A search (apis.md A3) by the resource's own parameter or by `external_id`, not both;
+/// answered from the search index, which may lag behind writes (see
+/// `SandboxConfig::search_index_delay`), offset-paginated.
+pub(crate) async fn search<R: Updatable>(
+    State(state): State<Arc<InstanceState>>,
+    url: RequestUrl,
+) -> Result<Json<Value>, ZendeskError> {
+    let offset = Offset::from_url(&url)?;
+    let mut data = state.data();
+    data.index.catch_up(Utc::now());
+    let ids: Vec<u64> = match (url.query.get(R::SEARCH_PARAM), url.query.get("external_id")) {
+        (Some(text), None) => R::search(&data, text)?,
+        (None, Some(external_id)) => data
+            .search_by_external_id::<R>(external_id)
+            .into_iter()
+            .collect(),
+        _ => {
+            return Err(ZendeskError::bad_request(
+                "InvalidParameters",
+                R::SEARCH_MISUSE,
+            ));
+        }
+    };
+    Ok(Json(pagination::offset_page(
         ids,
         offset,
         R::PLURAL,
-        url,
+        &url,
         &state.server_url,
-        render,
-    ))
+        |id| R::render_indexed(&data, id),
+    )))
 }
 
 pub(crate) async fn create<R: Resource>(
@@ -213,7 +251,7 @@ pub(crate) async fn create<R: Resource>(
 }
 
 /// One record's update, within the per-record update limit (apis.md A7).
-pub(crate) async fn update<R: Resource>(
+pub(crate) async fn update<R: Updatable>(
     State(state): State<Arc<InstanceState>>,
     Path(id): Path<String>,
     body: Bytes,
@@ -231,70 +269,5 @@ pub(crate) async fn update<R: Resource>(
         None => Err(ZendeskError::RecordNotFound),
         Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(())) => Ok(Json(json!({ R::SINGULAR: R::render(&data, id) }))),
-    }
-}
-
-pub(crate) async fn create_many<R: Resource>(
-    State(state): State<Arc<InstanceState>>,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    R::may_create_many(&state.data())?;
-    let items = root_array(&json_object(&body)?, R::PLURAL)?;
-    jobs::enqueue(&state, R::create_work(items))
-}
-
-/// Batch form `{"organizations":[{"id":…,…}]}` or bulk form `?ids=…` / `?external_ids=…`
-/// with `{"organization":{…}}` applied to each.
-pub(crate) async fn update_many<R: Resource>(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-    body: Bytes,
-) -> Result<Response, ZendeskError> {
-    let body = json_object(&body)?;
-    let items = update_items(&url, &body, R::SINGULAR)?;
-    jobs::enqueue(&state, R::update_work(items))
-}
-
-/// The items of an update_many request in either of its two forms.
-fn update_items(
-    url: &RequestUrl,
-    body: &Map<String, Value>,
-    singular: &str,
-) -> Result<Vec<UpdateItem>, ZendeskError> {
-    let targets: Option<Vec<RecordRef>> =
-        match (url.query.list("ids"), url.query.list("external_ids")) {
-            (Some(ids), None) => Some(numeric_ids(&ids)?.into_iter().map(RecordRef::Id).collect()),
-            (None, Some(external_ids)) => Some(
-                external_ids
-                    .into_iter()
-                    .map(RecordRef::ExternalId)
-                    .collect(),
-            ),
-            (None, None) => None,
-            (Some(_), Some(_)) => {
-                return Err(ZendeskError::bad_request(
-                    "InvalidParameters",
-                    "Provide either ids or external_ids, not both",
-                ));
-            }
-        };
-    match targets {
-        Some(targets) => {
-            let attributes = root_object(body, singular)?;
-            Ok(targets
-                .into_iter()
-                .map(|target| UpdateItem {
-                    target,
-                    attributes: attributes.clone(),
-                })
-                .collect())
-        }
-        None => Ok(root_array(body, &format!("{singular}s"))?
-            .into_iter()
-            .map(|attributes| UpdateItem {
-                target: RecordRef::of_item(&attributes),
-                attributes,
-            })
-            .collect()),
     }
 }

@@ -99,6 +99,18 @@ fn take(next: &mut u64) -> u64 {
 }
 
 impl InstanceData {
+    /// An instance without records, for the records' unit tests.
+    #[cfg(test)]
+    pub(crate) fn empty(instance: ZendeskInstance) -> InstanceData {
+        InstanceData::from_fixture(
+            instance,
+            &format!("http://h/zendesk/{instance}"),
+            &ZendeskFixture::default(),
+            1,
+        )
+        .expect("empty fixture loads")
+    }
+
     pub(crate) fn from_fixture(
         instance: ZendeskInstance,
         base_url: &str,

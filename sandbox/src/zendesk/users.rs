@@ -18,12 +18,11 @@ use super::fields::IgnoredFields;
 use super::index::{Indexed, IndexedUser, Lagging};
 use super::job_book::{JobWork, UpdateItem};
 use super::organizations::reject_unknown;
-use super::pagination::{self, Offset, PageRequest};
 use super::records::user::{
     OrganizationChange, SECONDARY_EMAILS, User, add_email, apply_attributes,
 };
 use super::request::{RequestUrl, path_id};
-use super::resource::{Resource, search_page};
+use super::resource::{Resource, Updatable, page_of};
 use super::search::UserQuery;
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time};
@@ -320,51 +319,10 @@ pub(crate) async fn list_for_organization(
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
     let organization_id = path_id(&id)?;
-    let request = PageRequest::from_url(&url)?;
-    let data = state.data();
-    if !data.organizations.contains_key(&organization_id) {
+    if !state.data().organizations.contains_key(&organization_id) {
         return Err(ZendeskError::RecordNotFound);
     }
-    let ids = data.members_of(organization_id);
-    Ok(Json(pagination::page(
-        ids,
-        request,
-        "users",
-        &url,
-        &state.server_url,
-        |id| data.render_user(id),
-    )))
-}
-
-/// `?query=` (a subset of the search syntax, see [`UserQuery`]) or `?external_id=`; offset
-/// pagination only. Answered from the search index, which may lag behind writes (see
-/// `SandboxConfig::search_index_delay`).
-pub(crate) async fn search(
-    State(state): State<Arc<InstanceState>>,
-    url: RequestUrl,
-) -> Result<Json<Value>, ZendeskError> {
-    let offset = Offset::from_url(&url)?;
-    let mut data = state.data();
-    data.index.catch_up(Utc::now());
-    let ids: Vec<u64> = match (url.query.get("query"), url.query.get("external_id")) {
-        (Some(query), None) => {
-            let query = UserQuery::parse(query).map_err(ZendeskError::QueryError)?;
-            data.search_users(&query)
-        }
-        (None, Some(external_id)) => data
-            .search_by_external_id::<Users>(external_id)
-            .into_iter()
-            .collect(),
-        _ => {
-            return Err(ZendeskError::bad_request(
-                "InvalidParameters",
-                "Provide either query or external_id",
-            ));
-        }
-    };
-    Ok(search_page::<Users>(&state, &url, offset, ids, |id| {
-        data.render_indexed_user(id)
-    }))
+    page_of::<Users>(&state, &url, |data| data.members_of(organization_id))
 }
 
 /// Users for the shared machinery (`resource.rs`): their rules are `records/user.rs` and the
@@ -373,24 +331,11 @@ pub(crate) struct Users;
 
 impl Resource for Users {
     type Record = User;
-    type Indexed = IndexedUser;
     const SINGULAR: &'static str = "user";
     const PLURAL: &'static str = "users";
 
     fn records(data: &InstanceData) -> &BTreeMap<u64, User> {
         &data.users
-    }
-
-    fn lagging(data: &InstanceData) -> &Lagging<IndexedUser> {
-        &data.index.users
-    }
-
-    fn external_id(record: &User) -> Option<&str> {
-        record.external_id.as_deref()
-    }
-
-    fn indexed_external_id(indexed: &IndexedUser) -> Option<&str> {
-        indexed.user.external_id.as_deref()
     }
 
     fn render(data: &InstanceData, id: u64) -> Value {
@@ -405,21 +350,8 @@ impl Resource for Users {
         data.create_user(attributes, now)
     }
 
-    fn update(
-        data: &mut InstanceData,
-        id: u64,
-        attributes: &Map<String, Value>,
-        now: DateTime<Utc>,
-    ) -> Option<Result<(), RecordInvalid>> {
-        data.update_user(id, attributes, now)
-    }
-
     fn create_work(items: Vec<Map<String, Value>>) -> JobWork {
         JobWork::CreateUsers(items)
-    }
-
-    fn update_work(items: Vec<UpdateItem>) -> JobWork {
-        JobWork::UpdateUsers(items)
     }
 
     /// `role` / `role[]` and `external_id` filter the list.
@@ -446,24 +378,56 @@ impl Resource for Users {
     }
 }
 
+impl Updatable for Users {
+    type Indexed = IndexedUser;
+
+    fn lagging(data: &InstanceData) -> &Lagging<IndexedUser> {
+        &data.index.users
+    }
+
+    fn external_id(record: &User) -> Option<&str> {
+        record.external_id.as_deref()
+    }
+
+    fn indexed_external_id(indexed: &IndexedUser) -> Option<&str> {
+        indexed.user.external_id.as_deref()
+    }
+
+    fn update(
+        data: &mut InstanceData,
+        id: u64,
+        attributes: &Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> Option<Result<(), RecordInvalid>> {
+        data.update_user(id, attributes, now)
+    }
+
+    /// A subset of the search syntax, see [`UserQuery`].
+    const SEARCH_PARAM: &'static str = "query";
+    const SEARCH_MISUSE: &'static str = "Provide either query or external_id";
+
+    fn search(data: &InstanceData, query: &str) -> Result<Vec<u64>, ZendeskError> {
+        let query = UserQuery::parse(query).map_err(ZendeskError::QueryError)?;
+        Ok(data.search_users(&query))
+    }
+
+    fn render_indexed(data: &InstanceData, id: u64) -> Value {
+        data.render_indexed_user(id)
+    }
+
+    fn update_work(items: Vec<UpdateItem>) -> JobWork {
+        JobWork::UpdateUsers(items)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixture::ZendeskFixture;
     use crate::instance::ZendeskInstance;
+    use crate::zendesk::attributes::tests::attrs;
 
     fn data() -> InstanceData {
-        InstanceData::from_fixture(
-            ZendeskInstance::Usgov,
-            "http://h/zendesk/usgov",
-            &ZendeskFixture::default(),
-            1,
-        )
-        .expect("empty fixture loads")
-    }
-
-    fn attrs(value: Value) -> Map<String, Value> {
-        value.as_object().expect("object").clone()
+        InstanceData::empty(ZendeskInstance::Usgov)
     }
 
     #[test]
