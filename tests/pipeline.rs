@@ -9,8 +9,9 @@ use zdsync::model::{
     ChangeSet, DesiredOrg, HoldReason, Instance, OrgMark, OrgUpdate, RawDesiredOrgs, RawZendeskOrg,
     SyncKind, SyncResult, ZendeskOrg,
 };
-use zdsync::rules::{CompareRules, RunDates, compare_orgs};
+use zdsync::rules::{CompareRules, RunDates};
 use zdsync::stages::artifacts;
+use zdsync::syncs::compare_orgs;
 use zdsync_cli::asl::ExecutionStatus;
 use zdsync_e2e::{Harness, as_of, succeeded, zendesk};
 

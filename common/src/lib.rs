@@ -1,6 +1,7 @@
 //! zdsync core: the artifact model, the sync rules, and (as they land) the API clients, the
 //! artifact store and the stages. See `docs/ARCHITECTURE.md`.
 
+pub mod artifacts;
 pub mod calls;
 pub mod config;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod salesforce;
 pub mod slack;
 pub mod stages;
 pub mod store;
+pub mod syncs;
 pub mod zendesk;
 
 #[cfg(feature = "lambda")]

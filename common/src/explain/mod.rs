@@ -1,7 +1,8 @@
 //! `zdsync explain`: why one account — or one US Gov user — ended up as it did in a run, told from
 //! the run's artifacts by the very functions that ran: the processor's own step trace
-//! ([`trace_account`]), the partner and user rules, the compare's record kinds and the change
-//! sets and sync results the run wrote. Nothing here re-states a rule.
+//! ([`trace_account`]), each sync's spec (its compare input and rules, built exactly as the
+//! compare stage builds them), the compare's record kinds, and the change sets and sync results
+//! the run wrote. Nothing here re-states a rule or builds a compare input of its own.
 
 mod render;
 mod story;
@@ -19,18 +20,19 @@ pub use story::{
 use crate::config::Settings;
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, DesiredOrgs, Instance, OrgKey, PartnerAccounts, RawDesiredOrg, RawZendeskOrgs,
-    SalesforceAccounts, SalesforceContacts, SalesforceId, SyncKind, SyncResult, ZendeskUsers,
-    email_key,
+    ChangeSet, DesiredOrg, Instance, OrgKey, PartnerAccounts, RawDesiredOrg, RawDesiredOrgs,
+    RawZendeskOrgs, SalesforceAccounts, SalesforceContacts, SalesforceId, SyncKind, SyncResult,
+    ZendeskUsers, email_key,
 };
-use crate::rules::compare::{Orgs, RecordKind, Users, owned_and_foreign};
-use crate::rules::partners::partner_object;
+use crate::rules::compare::RecordKind;
 use crate::rules::processor::{partner_ids, trace_account};
-use crate::rules::users::{desired_users, held_emails};
-use crate::rules::{CompareRules, ProcessInput, RunDates};
+use crate::rules::{ProcessInput, RunDates};
 use crate::stages::artifacts;
 use crate::stages::process::{load_overrides, load_plans};
 use crate::store::{ArtifactStore, RunKeys, read_json_opt};
+use crate::syncs::{
+    CompareInput, CustomerOrgs, DesiredOf, KeyOf, PartnerOrgs, SyncSpec, UsGovUsers,
+};
 use story::{ChangeSets, CompareView};
 
 /// What is explained: an account (customer or partner) by its Salesforce id, or a US Gov user
@@ -113,6 +115,29 @@ impl Sources<'_> {
     /// What the sync did, as its result artifact says (none when it did not run).
     async fn sync_result(&self, sync: SyncKind) -> Result<Option<SyncResult>, StageError> {
         self.read(&artifacts::sync_result(sync)).await
+    }
+
+    /// The story of `key` in one sync: the spec's compare input (as the compare stage built
+    /// it), the object wanted for `key` (`desired`), why it is held, and what the run decided
+    /// and did.
+    async fn sync_story<'a, S: SyncSpec>(
+        &self,
+        spec: S,
+        key: &KeyOf<S>,
+        desired: Option<&'a DesiredOf<S>>,
+        input: CompareInput<'a, S::Kind>,
+        held_why: Option<String>,
+    ) -> Result<SyncStory, StageError> {
+        let sync = spec.sync();
+        let view = CompareView::<S::Kind> {
+            sync,
+            desired,
+            input,
+            held_why,
+            sets: self.change_sets::<S::Kind>(sync).await?,
+            result: self.sync_result(sync).await?,
+        };
+        Ok(story::sync_story(key, &view))
     }
 
     async fn change_sets<K: RecordKind>(
@@ -224,19 +249,19 @@ async fn explain_account(
     }
 
     for instance in Instance::ALL {
-        let sync = SyncKind::orgs(instance);
-        let desired_name = artifacts::desired_orgs(instance);
-        let run_desired = sources.read::<DesiredOrgs>(&desired_name).await?;
+        let spec = CustomerOrgs(instance);
+        let desired_name = spec.desired_artifact();
+        let run_desired = sources.read::<RawDesiredOrgs>(&desired_name).await?;
         let orgs = match instance {
             Instance::Global => global_orgs.clone(),
             Instance::Usgov => {
                 sources
-                    .read::<RawZendeskOrgs>(&artifacts::zendesk_orgs(instance))
+                    .read::<RawZendeskOrgs>(&spec.records_artifact())
                     .await?
             }
         };
         let Some(orgs) = orgs else {
-            out.notes.push(missing(&artifacts::zendesk_orgs(instance)));
+            out.notes.push(missing(&spec.records_artifact()));
             continue;
         };
         let desired = desired_by_instance
@@ -245,12 +270,8 @@ async fn explain_account(
             .and_then(|(_, object)| object.as_ref());
         let desired_text = desired.map(RawDesiredOrg::from);
         if let (Some(run_desired), Some(process)) = (&run_desired, out.process.as_mut()) {
-            let ran = run_desired
-                .orgs
-                .binary_search_by(|o| o.salesforce_id.cmp(id))
-                .ok()
-                .map(|i| &run_desired.orgs[i]);
-            if ran != desired {
+            let ran = run_object(run_desired, id)?;
+            if ran.as_ref() != desired {
                 out.notes.push(format!(
                     "{desired_name} of this run holds a different {instance} object than the processor gives now: plans.yaml or the overrides changed since the run; the object above is today's, the decisions below are the run's"
                 ));
@@ -260,32 +281,20 @@ async fn explain_account(
                 .iter_mut()
                 .find(|s| s.instance == instance)
             {
-                story.same_as_run = Some(ran == desired);
+                story.same_as_run = Some(ran.as_ref() == desired);
             }
         }
-        let held_ids = run_desired
-            .as_ref()
-            .map(|d| d.held_salesforce_ids.clone())
-            .unwrap_or_default();
-        let rules = CompareRules::default()
-            .with_protected(sources.settings.sync.protected_salesforce_ids())
-            .with_held(held_ids);
-        let (owned, foreign) = owned_and_foreign(sync, &orgs.orgs, &orgs.others);
-        let held_why = rules
+        // Without the run's desired objects, its compare is told with none held.
+        let run_desired = run_desired.unwrap_or_else(|| RawDesiredOrgs::empty(instance));
+        let input = spec.compare_input(&run_desired, &orgs, &sources.settings.sync);
+        let held_why = input
+            .rules
             .held
             .contains(id)
             .then(|| "its Salesforce record could not be read (rejected at gather): its org is left exactly as it is".to_owned());
-        let view = CompareView::<Orgs> {
-            sync,
-            desired: desired_text.as_ref(),
-            owned,
-            foreign: &foreign,
-            rules: &rules,
-            held_why,
-            sets: sources.change_sets::<Orgs>(sync).await?,
-            result: sources.sync_result(sync).await?,
-        };
-        let story = story::sync_story(id, &view);
+        let story = sources
+            .sync_story(spec, id, desired_text.as_ref(), input, held_why)
+            .await?;
         if story.says_something() {
             out.syncs.push(story);
         }
@@ -293,23 +302,36 @@ async fn explain_account(
     Ok(())
 }
 
+/// The run's desired object of account `id`, as the processor wrote it.
+fn run_object(run: &RawDesiredOrgs, id: &SalesforceId) -> Result<Option<DesiredOrg>, StageError> {
+    let Ok(i) = run.orgs.binary_search_by(|o| o.salesforce_id.cmp(id)) else {
+        return Ok(None);
+    };
+    let object = serde_json::to_value(&run.orgs[i])
+        .and_then(serde_json::from_value)
+        .map_err(|e| {
+            StageError::InvalidConfig(format!("{id} in the run's desired objects: {e}"))
+        })?;
+    Ok(Some(object))
+}
+
 async fn explain_partner(
     sources: &Sources<'_>,
     id: &SalesforceId,
     out: &mut Explanation,
 ) -> Result<(), StageError> {
-    let sync = SyncKind::Partners;
+    let spec = PartnerOrgs;
     let Some(partners) = sources
-        .read::<PartnerAccounts>(artifacts::PARTNER_ACCOUNTS)
+        .read::<PartnerAccounts>(&spec.desired_artifact())
         .await?
     else {
         return Ok(());
     };
     let Some(orgs) = sources
-        .read::<RawZendeskOrgs>(&artifacts::zendesk_records(sync))
+        .read::<RawZendeskOrgs>(&spec.records_artifact())
         .await?
     else {
-        out.notes.push(missing(&artifacts::zendesk_records(sync)));
+        out.notes.push(missing(&spec.records_artifact()));
         return Ok(());
     };
     let account = partners.accounts.iter().find(|a| &a.salesforce_id == id);
@@ -317,27 +339,17 @@ async fn explain_partner(
         .rejected
         .iter()
         .find(|r| r.valid_id().as_ref() == Some(id));
-    let desired = account.map(|a| RawDesiredOrg::from(&partner_object(a)));
-    let rules = CompareRules::default()
-        .with_protected(sources.settings.sync.protected_salesforce_ids())
-        .with_held(partners.rejected.iter().filter_map(|r| r.valid_id()));
-    let (owned, foreign) = owned_and_foreign(sync, &orgs.orgs, &orgs.others);
-    let view = CompareView::<Orgs> {
-        sync,
-        desired: desired.as_ref(),
-        owned,
-        foreign: &foreign,
-        rules: &rules,
-        held_why: rejected.map(|r| {
-            format!(
-                "its partner record was rejected ({}): its org is left exactly as it is",
-                r.reason
-            )
-        }),
-        sets: sources.change_sets::<Orgs>(sync).await?,
-        result: sources.sync_result(sync).await?,
-    };
-    let story = story::sync_story(id, &view);
+    let input = spec.compare_input(&partners, &orgs, &sources.settings.sync);
+    let desired = wanted(&input, id);
+    let held_why = rejected.map(|r| {
+        format!(
+            "its partner record was rejected ({}): its org is left exactly as it is",
+            r.reason
+        )
+    });
+    let story = sources
+        .sync_story(spec, id, desired.as_ref(), input, held_why)
+        .await?;
     // A customer account's org appears among the partner sync's foreign records: that alone
     // is not a partner story.
     let partner = story::partner_story(account, rejected);
@@ -353,38 +365,41 @@ async fn explain_user(
     email: &str,
     out: &mut Explanation,
 ) -> Result<(), StageError> {
-    let sync = SyncKind::Users;
+    let spec = UsGovUsers;
     let Some(contacts) = sources
-        .read::<SalesforceContacts>(artifacts::CONTACTS)
+        .read::<SalesforceContacts>(&spec.desired_artifact())
         .await?
     else {
-        out.notes.push(missing(artifacts::CONTACTS));
+        out.notes.push(missing(&spec.desired_artifact()));
         return Ok(());
     };
-    let Some(users) = sources.read::<ZendeskUsers>(artifacts::USERS).await? else {
-        out.notes.push(missing(artifacts::USERS));
+    let Some(users) = sources
+        .read::<ZendeskUsers>(&spec.records_artifact())
+        .await?
+    else {
+        out.notes.push(missing(&spec.records_artifact()));
         return Ok(());
     };
     let protected = sources.settings.sync.user_protection().is_protected(email);
     let contact = story::contact_story(&contacts, email, protected);
-    let desired: Vec<_> = desired_users(&contacts)
-        .into_iter()
-        .filter(|d| d.email == email)
-        .collect();
-    let rules = CompareRules::default().with_held(held_emails(&contacts));
-    let view = CompareView::<Users> {
-        sync,
-        desired: desired.first(),
-        owned: users.users.iter().collect(),
-        foreign: &users.others,
-        rules: &rules,
-        held_why: contact.held_why(),
-        sets: sources.change_sets::<Users>(sync).await?,
-        result: sources.sync_result(sync).await?,
-    };
-    out.syncs.push(story::sync_story(&email.to_owned(), &view));
+    let input = spec.compare_input(&contacts, &users, &sources.settings.sync);
+    let email = email.to_owned();
+    let desired = wanted(&input, &email);
+    let story = sources
+        .sync_story(spec, &email, desired.as_ref(), input, contact.held_why())
+        .await?;
+    out.syncs.push(story);
     out.contact = Some(contact);
     Ok(())
+}
+
+/// The desired object of `key` among a compare input's.
+fn wanted<K: RecordKind>(input: &CompareInput<'_, K>, key: &K::Key) -> Option<K::Desired> {
+    input
+        .desired
+        .iter()
+        .find(|d| K::desired_key(d) == key)
+        .cloned()
 }
 
 #[cfg(test)]

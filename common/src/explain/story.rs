@@ -12,8 +12,9 @@ use crate::model::{
     SalesforceContacts, SkipReason, SupportLevel, SyncKind, SyncResult,
 };
 use crate::rules::RunDates;
-use crate::rules::compare::{CompareRules, RecordKind, name_key};
+use crate::rules::compare::{RecordKind, name_key};
 use crate::rules::processor::{AccountTrace, OverrideUse};
+use crate::syncs::CompareInput;
 
 /// A Salesforce record as its gather mapped it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -386,9 +387,8 @@ pub(crate) struct ChangeSets<K: RecordKind> {
 pub(crate) struct CompareView<'a, K: RecordKind> {
     pub sync: SyncKind,
     pub desired: Option<&'a K::Desired>,
-    pub owned: Vec<&'a K::Zendesk>,
-    pub foreign: &'a [ForeignRecord],
-    pub rules: &'a CompareRules<K::Key>,
+    /// The sync's compare input, as its spec builds it for the compare stage.
+    pub input: CompareInput<'a, K>,
     pub held_why: Option<String>,
     pub sets: Option<ChangeSets<K>>,
     pub result: Option<SyncResult>,
@@ -403,12 +403,14 @@ where
 {
     let key_text = key.to_string();
     let mine: Vec<&K::Zendesk> = view
+        .input
         .owned
         .iter()
         .copied()
         .filter(|r| K::key(r).as_ref() == Some(key))
         .collect();
     let elsewhere: Vec<&ForeignRecord> = view
+        .input
         .foreign
         .iter()
         .filter(|f| f.key.as_deref().and_then(K::parse_key).as_ref() == Some(key))
@@ -431,9 +433,12 @@ where
     records.sort_by_key(|r| r.id);
     let ids: BTreeSet<u64> = records.iter().map(|r| r.id).collect();
     let name_taken_by = match view.desired {
-        Some(desired) if K::UNIQUE_NAMES => {
-            same_name::<K>(K::desired_name(desired), &ids, &view.owned, view.foreign)
-        }
+        Some(desired) if K::UNIQUE_NAMES => same_name::<K>(
+            K::desired_name(desired),
+            &ids,
+            &view.input.owned,
+            &view.input.foreign,
+        ),
         _ => Vec::new(),
     };
     let compare = decisions::<K>(key, &key_text, view, &mine);
@@ -445,7 +450,7 @@ where
             .desired
             .map(|d| serde_json::to_value(d).expect("a desired object serialises")),
         held: view.held_why.clone(),
-        protected: view.rules.protected.contains(key),
+        protected: view.input.rules.protected.contains(key),
         records,
         name_taken_by,
         compare,
@@ -550,7 +555,7 @@ where
     let decision = if let Some(why) = view
         .held_why
         .clone()
-        .filter(|_| view.rules.held.contains(key))
+        .filter(|_| view.input.rules.held.contains(key))
     {
         Decision::Left { why }
     } else {
@@ -563,7 +568,7 @@ where
             (Some(_), _) => Decision::NotCreated {
                 why: "compare neither created nor held it back in this run".into(),
             },
-            (None, [record]) if view.rules.protected.contains(key) => Decision::Left {
+            (None, [record]) if view.input.rules.protected.contains(key) => Decision::Left {
                 why: format!(
                     "nothing in Salesforce wants record {} any more, but its key is protected (protected_ids): never marked",
                     K::id(record)

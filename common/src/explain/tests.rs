@@ -109,3 +109,40 @@ fn errors_and_already_done_creates_are_the_keys_own() {
     );
     assert!(matches!(&said[1], Outcome::Error { what } if what.starts_with("associate user")));
 }
+
+/// Explain tells each sync's compare from the sync's spec — the compare input and rules the
+/// compare stage itself builds (`SyncSpec::compare_input`) — so a rule changed in a spec shows in
+/// the run and in explain alike. This fails the moment explain builds a compare input or states
+/// a compare rule of its own: the names of every part a compare input is built from.
+#[test]
+fn explain_builds_no_compare_input_or_rule_of_its_own() {
+    let sources = [
+        ("mod.rs", include_str!("mod.rs")),
+        ("story.rs", include_str!("story.rs")),
+        ("render.rs", include_str!("render.rs")),
+    ];
+    let builders = [
+        "CompareRules",
+        "with_held",
+        "with_protected",
+        "protected_salesforce_ids",
+        "held_salesforce_ids",
+        "held_emails",
+        "desired_users",
+        "partner_object",
+        "compare_orgs",
+        "compare_users",
+        ".owns(",
+        "partition(",
+        "ForeignRecord {",
+        ".foreign()",
+    ];
+    for (file, text) in sources {
+        for builder in builders {
+            assert!(
+                !text.contains(builder),
+                "explain/{file} names {builder}: a compare input or rule must come from the sync's spec"
+            );
+        }
+    }
+}

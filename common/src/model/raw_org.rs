@@ -60,6 +60,17 @@ pub struct RawDesiredOrgs {
     pub held_salesforce_ids: Vec<SalesforceId>,
 }
 
+impl RawDesiredOrgs {
+    /// An instance's desired objects when a run has none: nothing desired, nothing held.
+    pub fn empty(instance: Instance) -> RawDesiredOrgs {
+        RawDesiredOrgs {
+            instance,
+            orgs: Vec::new(),
+            held_salesforce_ids: Vec::new(),
+        }
+    }
+}
+
 /// A [`DesiredOrg`] with its fields as text; serialises as the same JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawDesiredOrg {

@@ -7,7 +7,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Instance;
-use super::org::ZendeskOrg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,23 +70,6 @@ impl SyncKind {
         match self {
             SyncKind::Users => "users",
             _ => "orgs",
-        }
-    }
-
-    /// Whether this sync owns a gathered organization of its instance, i.e. may update or mark
-    /// it: partner orgs belong to the partner sync alone, so the Global org sync never touches
-    /// them and the partner sync touches nothing else. The user sync owns no organization.
-    pub fn owns_org(self, org: &ZendeskOrg) -> bool {
-        self.owns(org.is_partner())
-    }
-
-    /// [`SyncKind::owns_org`] for an org that is (or is not) a partner org.
-    pub fn owns(self, partner_org: bool) -> bool {
-        match self {
-            SyncKind::Global => !partner_org,
-            SyncKind::Usgov => true,
-            SyncKind::Partners => partner_org,
-            SyncKind::Users => false,
         }
     }
 }

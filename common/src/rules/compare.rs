@@ -1,7 +1,7 @@
 //! Compare (SPEC §7): desired objects against Zendesk records, joined on a key. One algorithm
 //! serves every sync; what differs between organizations and users is described by a
 //! [`RecordKind`], and what differs between the four syncs by [`CompareRules`] and by which
-//! gathered records the sync owns.
+//! gathered records the sync owns (its spec's, `crate::syncs`).
 //!
 //! The output is deterministic (sorted by key and id) so artifacts of two runs can be diffed,
 //! and minimal (an update carries only what changed) so Zendesk's audit log shows real changes
@@ -16,9 +16,8 @@ use super::equality::same_meaning;
 use crate::model::instance::field;
 use crate::model::{
     Conflict, ConflictingRecord, DesiredUser, Diff, ForeignRecord, HeldBack, HoldReason,
-    MarkForDeletion, NotInSfdc, OrgDiff, OrgMark, OrgUpdate, RawDesiredOrg, RawZendeskOrg,
-    SalesforceId, SupportLevel, SyncAction, SyncKind, UserDiff, UserMark, UserUpdate, ZendeskUser,
-    email_key,
+    MarkForDeletion, NotInSfdc, OrgMark, OrgUpdate, RawDesiredOrg, RawZendeskOrg, SalesforceId,
+    SupportLevel, SyncAction, UserDiff, UserMark, UserUpdate, ZendeskUser, email_key,
 };
 
 /// What compare needs to know about one kind of record: how desired objects and Zendesk records
@@ -54,8 +53,11 @@ pub trait RecordKind {
     /// Nothing left to send (after a withdrawn rename).
     fn is_empty(update: &Self::Update) -> bool;
     fn update_id(update: &Self::Update) -> u64;
+    /// The key of the record an update or a mark is for.
+    fn update_key(update: &Self::Update) -> &Self::Key;
     fn mark(record: &Self::Zendesk, key: &Self::Key) -> Self::Mark;
     fn mark_id(mark: &Self::Mark) -> u64;
+    fn mark_key(mark: &Self::Mark) -> &Self::Key;
 }
 
 /// What differs between the compares of the four syncs beyond the record kind.
@@ -429,6 +431,9 @@ impl RecordKind for Orgs {
     fn update_id(update: &OrgUpdate) -> u64 {
         update.id
     }
+    fn update_key(update: &OrgUpdate) -> &SalesforceId {
+        &update.salesforce_id
+    }
     fn mark(org: &RawZendeskOrg, key: &SalesforceId) -> OrgMark {
         OrgMark {
             id: org.id,
@@ -440,36 +445,9 @@ impl RecordKind for Orgs {
     fn mark_id(mark: &OrgMark) -> u64 {
         mark.id
     }
-}
-
-/// The compare of an org sync (`Global`, `Usgov`) or the partner sync: `orgs` are the gathered
-/// orgs of the instance, of which the sync owns those [`SyncKind::owns`] says; the rest, and
-/// `foreign`, only reserve their names and ids.
-pub fn compare_orgs(
-    sync: SyncKind,
-    desired: &[RawDesiredOrg],
-    orgs: &[RawZendeskOrg],
-    foreign: &[ForeignRecord],
-    rules: &CompareRules<SalesforceId>,
-) -> OrgDiff {
-    let (owned, foreign) = owned_and_foreign(sync, orgs, foreign);
-    compare::<Orgs>(desired, owned, &foreign, rules)
-}
-
-/// The gathered orgs `sync` owns, and every other record of the instance as a foreign one.
-pub fn owned_and_foreign<'a>(
-    sync: SyncKind,
-    orgs: &'a [RawZendeskOrg],
-    foreign: &[ForeignRecord],
-) -> (Vec<&'a RawZendeskOrg>, Vec<ForeignRecord>) {
-    let (owned, others): (Vec<&RawZendeskOrg>, Vec<&RawZendeskOrg>) =
-        orgs.iter().partition(|org| sync.owns(org.partner));
-    let foreign = others
-        .into_iter()
-        .map(RawZendeskOrg::foreign)
-        .chain(foreign.iter().cloned())
-        .collect();
-    (owned, foreign)
+    fn mark_key(mark: &OrgMark) -> &SalesforceId {
+        &mark.salesforce_id
+    }
 }
 
 // ----- US Gov end-users -------------------------------------------------------------------
@@ -536,6 +514,9 @@ impl RecordKind for Users {
     fn update_id(update: &UserUpdate) -> u64 {
         update.id
     }
+    fn update_key(update: &UserUpdate) -> &String {
+        &update.email
+    }
     fn mark(user: &ZendeskUser, key: &String) -> UserMark {
         UserMark {
             id: user.id,
@@ -545,6 +526,9 @@ impl RecordKind for Users {
     }
     fn mark_id(mark: &UserMark) -> u64 {
         mark.id
+    }
+    fn mark_key(mark: &UserMark) -> &String {
+        &mark.email
     }
 }
 

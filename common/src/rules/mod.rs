@@ -14,7 +14,7 @@ pub mod users;
 
 use std::fmt;
 
-pub use compare::{CompareRules, compare_orgs, compare_users};
+pub use compare::{CompareRules, compare_users};
 pub use dates::RunDates;
 pub use deletion_guard::{DeletionGuard, GuardDecision};
 pub use overrides::{Override, Overrides};

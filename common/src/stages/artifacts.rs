@@ -1,57 +1,20 @@
-//! Artifact names of a run (SPEC §2), relative to `runs/{run_id}/`. One place, so stages,
-//! the summary and the docs cannot drift apart.
+//! Artifact names of a run (SPEC §2), relative to `runs/{run_id}/`: the run's own
+//! (`crate::artifacts`) and each sync's, which its spec names (`crate::syncs`). One place to
+//! look them up, so stages, the summary and the docs cannot drift apart.
 
-use crate::model::{Instance, SyncKind};
-
-pub const SALESFORCE_ACCOUNTS: &str = "salesforce_accounts.json";
-pub const PROCESS_REPORT: &str = "process_report.json";
-pub const SUMMARY: &str = "summary.json";
-/// The run in words for an admin, beside the summary (Markdown).
-pub const REPORT: &str = "report.md";
-/// The pointer to the run summarized last. A top-level key, not a run's artifact: it must
-/// outlive the runs/ lifecycle rule.
-pub const LATEST_RUN: &str = "latest_run.json";
-/// An operator's deletion allowance for a redrive of this run (`{"global": 40}`): a redriven
-/// execution keeps its input, so the allowance cannot travel in it.
-pub const ALLOW_DELETIONS: &str = "allow_deletions.json";
-
-/// Where each stage leaves its counts, calls and time (`stages/sync-global.json`).
-pub const STAGE_STATS: &str = "stages/";
-
-/// The partner sync's gathers (`partner/`).
-pub const PARTNER_ACCOUNTS: &str = "partner/salesforce_accounts.json";
-pub const PARTNER_ORGS: &str = "partner/zendesk_orgs.json";
-/// The user sync's gathers (`users/`).
-pub const USER_ORGS: &str = "users/zendesk_orgs.json";
-pub const USERS: &str = "users/zendesk_users.json";
-pub const CONTACTS: &str = "users/salesforce_contacts.json";
-
-/// `zendesk_global.json`, `zendesk_usgov.json`.
-pub fn zendesk_orgs(instance: Instance) -> String {
-    format!("zendesk_{instance}.json")
-}
-
-/// `global_accounts.json`, `usgov_accounts.json`: the desired objects.
-pub fn desired_orgs(instance: Instance) -> String {
-    format!("{instance}_accounts.json")
-}
+pub use crate::artifacts::*;
+use crate::model::SyncKind;
+use crate::syncs::{SyncSpec, for_sync};
 
 /// The Zendesk records a sync compares against and writes to.
 pub fn zendesk_records(sync: SyncKind) -> String {
-    match sync {
-        SyncKind::Global | SyncKind::Usgov => zendesk_orgs(sync.instance()),
-        SyncKind::Partners => PARTNER_ORGS.to_owned(),
-        SyncKind::Users => USERS.to_owned(),
-    }
+    for_sync!(sync, spec => spec.records_artifact())
 }
 
-/// `{instance}_{name}` for the org syncs, `partner/{name}` and `users/{name}` for the others.
+/// One of the sync's own artifacts: `{instance}_{name}` for the org syncs, `partner/{name}`
+/// and `users/{name}` for the others.
 fn of_sync(sync: SyncKind, name: &str) -> String {
-    match sync {
-        SyncKind::Global | SyncKind::Usgov => format!("{sync}_{name}"),
-        SyncKind::Partners => format!("partner/{name}"),
-        SyncKind::Users => format!("users/{name}"),
-    }
+    for_sync!(sync, spec => format!("{}{name}", spec.outputs()))
 }
 
 pub fn creates(sync: SyncKind) -> String {
@@ -78,14 +41,7 @@ pub fn sync_window(sync: SyncKind) -> String {
 /// The gathered artifacts a sync's plan rests on: its compare read them (the desired objects
 /// derive from the Salesforce gather). The plan is as old as the oldest of them.
 pub fn plan_sources(sync: SyncKind) -> Vec<String> {
-    match sync {
-        SyncKind::Global | SyncKind::Usgov => vec![
-            SALESFORCE_ACCOUNTS.to_owned(),
-            zendesk_orgs(sync.instance()),
-        ],
-        SyncKind::Partners => vec![PARTNER_ACCOUNTS.to_owned(), PARTNER_ORGS.to_owned()],
-        SyncKind::Users => vec![USER_ORGS.to_owned(), USERS.to_owned(), CONTACTS.to_owned()],
-    }
+    for_sync!(sync, spec => spec.plan_sources())
 }
 
 #[cfg(test)]

@@ -9,82 +9,51 @@
 
 use serde::Serialize;
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, read, write};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::{RunInput, StageOutput};
+use super::io::{expect_same, read, write};
+use super::table::Stage;
 use crate::error::StageError;
-use crate::model::{
-    ChangeSet, Diff, HeldBack, PartnerAccounts, RawDesiredOrg, RawDesiredOrgs, RawZendeskOrgs,
-    SalesforceContacts, SyncAction, SyncKind, ZendeskUsers,
-};
-use crate::rules::partners::partner_object;
-use crate::rules::users::{desired_users, held_emails};
-use crate::rules::{CompareRules, compare_orgs, compare_users};
+use crate::model::{ChangeSet, Diff, HeldBack, SyncAction, SyncKind};
 use crate::store::RunKeys;
+use crate::syncs::{Gathered, SyncSpec, for_sync};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
     let sync = input.sync(Stage::Compare)?;
-    let instance = sync.instance();
-    let protected = ctx.settings.sync.protected_salesforce_ids();
-    let output = StageOutput::new(Stage::Compare, Some(instance));
-    match sync {
-        SyncKind::Global | SyncKind::Usgov => {
-            let desired_name = artifacts::desired_orgs(instance);
-            // Both sides keep their fields as text until a pair is compared (see RawZendeskOrg).
-            let desired: RawDesiredOrgs = read(ctx, &keys, &desired_name).await?;
-            expect_same(&keys, &desired_name, "instance", instance, desired.instance)?;
-            let zendesk = read_orgs(ctx, &keys, sync).await?;
-            let rules = CompareRules::default()
-                .with_protected(protected)
-                .with_held(desired.held_salesforce_ids.iter().cloned());
-            let diff = compare_orgs(sync, &desired.orgs, &zendesk.orgs, &zendesk.others, &rules);
-            write_diff(ctx, &keys, sync, diff, output).await
-        }
-        SyncKind::Partners => {
-            let partners: PartnerAccounts = read(ctx, &keys, artifacts::PARTNER_ACCOUNTS).await?;
-            let zendesk = read_orgs(ctx, &keys, sync).await?;
-            let desired: Vec<RawDesiredOrg> = partners
-                .accounts
-                .iter()
-                .map(|a| RawDesiredOrg::from(&partner_object(a)))
-                .collect();
-            let rules = CompareRules::default()
-                .with_protected(protected)
-                .with_held(partners.rejected.iter().filter_map(|r| r.valid_id()));
-            let diff = compare_orgs(sync, &desired, &zendesk.orgs, &zendesk.others, &rules);
-            write_diff(ctx, &keys, sync, diff, output).await
-        }
-        SyncKind::Users => {
-            let contacts: SalesforceContacts = read(ctx, &keys, artifacts::CONTACTS).await?;
-            let users: ZendeskUsers = read(ctx, &keys, artifacts::USERS).await?;
-            expect_same(
-                &keys,
-                artifacts::USERS,
-                "instance",
-                instance,
-                users.instance,
-            )?;
-            let rules = CompareRules::default().with_held(held_emails(&contacts));
-            let diff = compare_users(
-                &desired_users(&contacts),
-                &users.users,
-                &users.others,
-                &rules,
-            );
-            let output = output.count("ambiguous_emails", contacts.ambiguous_emails.len());
-            write_diff(ctx, &keys, sync, diff, output).await
-        }
-    }
+    for_sync!(sync, spec => compare(ctx, &keys, spec).await)
 }
 
-async fn read_orgs(
+/// The compare of one sync, as its spec describes it: both sides read and checked to be of the
+/// sync's instance, its compare input built, the diff written.
+async fn compare<S: SyncSpec>(
     ctx: &StageContext,
     keys: &RunKeys,
-    sync: SyncKind,
-) -> Result<RawZendeskOrgs, StageError> {
-    let name = artifacts::zendesk_records(sync);
-    let orgs: RawZendeskOrgs = read(ctx, keys, &name).await?;
-    expect_same(keys, &name, "instance", sync.instance(), orgs.instance)?;
-    Ok(orgs)
+    spec: S,
+) -> Result<StageOutput, StageError> {
+    let instance = spec.instance();
+    let desired_name = spec.desired_artifact();
+    let desired: S::Desired = read(ctx, keys, &desired_name).await?;
+    if let Some(found) = S::desired_instance(&desired) {
+        expect_same(keys, &desired_name, "instance", instance, found)?;
+    }
+    let records_name = spec.records_artifact();
+    let records: S::Records = read(ctx, keys, &records_name).await?;
+    expect_same(
+        keys,
+        &records_name,
+        "instance",
+        instance,
+        records.instance(),
+    )?;
+    let input = spec.compare_input(&desired, &records, &ctx.settings.sync);
+    let diff = input.diff();
+    let output = input.counts.iter().fold(
+        StageOutput::new(Stage::Compare, Some(instance)),
+        |output, (name, n)| output.count(name, *n),
+    );
+    write_diff(ctx, keys, spec.sync(), diff, output).await
 }
 
 /// The three change sets of `sync`. Held-back creates travel with the creates, held-back

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Needs, Stage};
+use super::table::{Needs, Stage};
 use crate::config::{ConfigError, SalesforceGrant, Settings};
 use crate::error::StageError;
 use crate::model::Instance;

@@ -6,7 +6,11 @@
 
 use serde_json::Value;
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, write};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::{RunInput, StageOutput};
+use super::io::write;
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{RejectedRecord, SyncKind};
 use crate::rules::RunDates;

@@ -7,8 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use super::artifacts;
+use super::context::StageContext;
 use super::gather_accounts::check_rejected;
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, read, write};
+use super::input::{RunInput, StageOutput};
+use super::io::{expect_same, read, write};
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{Instance, SalesforceId, SyncKind, ZendeskOrgs, ZendeskUsers};
 use crate::rules::users::{collect_contacts, map_contact, needs_org_users, users_by_org};

@@ -6,10 +6,15 @@
 //! - the user sync (`{"sync": "users"}`), after the US Gov org sync, so orgs created by it have
 //!   their ids: every US Gov org → `users/zendesk_orgs.json`.
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, zendesk_records};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::{RunInput, StageOutput};
+use super::io::zendesk_records;
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
 use crate::store::{StoreError, StreamedArtifact, write_encoded};
+use crate::syncs::{PartnerOrgs, SyncSpec};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -41,7 +46,7 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
                 partners += usize::from(org.is_partner());
                 // The partner sync keeps its own orgs whole and the others only by id, name
                 // and key; the org syncs and the user sync keep every org.
-                if sync == SyncKind::Partners && !sync.owns_org(&org) {
+                if sync == SyncKind::Partners && !PartnerOrgs.owns(&org) {
                     others.push(ForeignRecord::of_org(&org));
                 } else {
                     artifact.push(&org).map_err(unencodable)?;

@@ -2,7 +2,11 @@
 //! end-users whose email is not protected, and keeps everyone else only by id, name and email
 //! → `users/zendesk_users.json`.
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, write, zendesk_records};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::{RunInput, StageOutput};
+use super::io::{write, zendesk_records};
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{SyncKind, ZendeskUser};
 use crate::rules::users::owned_users;

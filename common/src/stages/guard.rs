@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{RunningExecution, StageContext};
+use super::context::{RunningExecution, StageContext};
 use crate::error::StageError;
 use crate::model::SyncKind;
 use crate::store::validate_run_id;

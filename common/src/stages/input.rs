@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::Stage;
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{Instance, SyncKind};
 use crate::store::RunKeys;
@@ -129,4 +131,18 @@ impl StageOutput {
         self.artifacts.push(key);
         self
     }
+}
+
+/// A stage's input from the JSON it was given, or `InvalidConfig` naming the path that is wrong.
+pub(super) fn parse_input<T: DeserializeOwned>(
+    stage: Stage,
+    input: Value,
+) -> Result<T, StageError> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        StageError::InvalidConfig(format!(
+            "the {stage} stage's input is invalid at {}: {}",
+            e.path(),
+            e.inner()
+        ))
+    })
 }

@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{StageContext, artifacts};
+use super::artifacts;
+use super::context::StageContext;
 use crate::error::StageError;
 use crate::model::{Instance, SyncKind};
 use crate::store::RunKeys;

@@ -31,6 +31,3 @@ pub use runner::{run, run_measured};
 pub use stats::StageStats;
 pub use summarize::latest_run;
 pub use table::{Needs, Stage};
-
-use io::{expect_same, mismatch, read, read_opt, write, zendesk_records};
-use runner::parse_input;

@@ -1,7 +1,11 @@
 //! Process (SPEC §5): accounts → desired Global and US Gov objects, with `plans.yaml`, the
 //! overrides and `process_report.json`.
 
-use super::{RunInput, Stage, StageContext, StageOutput, artifacts, mismatch, read, write};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::{RunInput, StageOutput};
+use super::io::{mismatch, read, write};
+use super::table::Stage;
 use crate::config::SyncSettings;
 use crate::error::StageError;
 use crate::model::{

@@ -2,13 +2,15 @@
 //! progress scoped, and its stats written as it ends, succeeded or failed.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::context::StageContext;
+use super::input::parse_input;
 use super::stats::StageStats;
+use super::table::Stage;
 use super::{
-    Stage, StageContext, compare, gather_accounts, gather_contacts, gather_orgs, gather_users,
-    guard, process, summarize, sync,
+    compare, gather_accounts, gather_contacts, gather_orgs, gather_users, guard, process,
+    summarize, sync,
 };
 use crate::error::StageError;
 use crate::store::RunKeys;
@@ -123,17 +125,4 @@ async fn dispatch(stage: Stage, ctx: &StageContext, input: Value) -> Result<Valu
 
 fn to_value<T: Serialize>(value: T) -> Value {
     serde_json::to_value(value).expect("stage outputs are plain data")
-}
-
-pub(super) fn parse_input<T: DeserializeOwned>(
-    stage: Stage,
-    input: Value,
-) -> Result<T, StageError> {
-    serde_path_to_error::deserialize(input).map_err(|e| {
-        StageError::InvalidConfig(format!(
-            "the {stage} stage's input is invalid at {}: {}",
-            e.path(),
-            e.inner()
-        ))
-    })
 }

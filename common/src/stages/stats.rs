@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Stage, artifacts};
+use super::artifacts;
+use super::table::Stage;
 
 /// `stages/{name}.json`: what one stage did, for the run summary.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

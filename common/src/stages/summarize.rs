@@ -13,7 +13,13 @@ use serde_json::Value;
 
 // A missing artifact is fine here (a dry run has no sync results); a corrupt one is not,
 // except in a failed run's summary and report, which are written with what could be read.
-use super::{Stage, StageContext, StageOutput, StageStats, artifacts, parse_input, report};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::StageOutput;
+use super::input::parse_input;
+use super::report;
+use super::stats::StageStats;
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{
     AttemptCounts, LatestRun, Pending, RunFailure, RunStatus, RunSummary, SalesforceApi, SyncKind,

@@ -5,7 +5,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::model::{DesiredOrg, FieldsText, HoldReason, SyncAction, SyncKind, ZendeskOrg};
+use crate::model::{DesiredOrg, FieldsText, HoldReason, OrgDiff, SyncAction, SyncKind, ZendeskOrg};
+use crate::syncs::compare_orgs;
 
 const A: &str = "0011U00000V0tkDQAR";
 const B: &str = "001D000000IRFmaIAH";

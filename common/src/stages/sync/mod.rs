@@ -1,7 +1,7 @@
 //! Sync (SPEC §8), for one sync: creates, then updates, then marks — each as paced bulk jobs —
 //! with the deletion guard over the marks. One runner serves all four syncs; what differs
-//! between organizations and users (the artifacts, the fields a sync may write, the endpoints,
-//! what follows a create) is a [`Writes`].
+//! between them (the artifacts, the records a sync owns, the fields it may write, the endpoints,
+//! what follows a create) is the sync's spec ([`SyncSpec`]).
 //!
 //! Everything is read and cross-checked before the first write: a compare artifact that does not
 //! fit the gathered records (an id that is not there, a field the sync does not own, a set of
@@ -13,12 +13,11 @@
 //! another invocation, a retry or a redrive goes on from it. Before any write the runner checks
 //! that the plan is not stale and, in a redriven execution, that no other execution runs.
 
-mod orgs;
-mod users;
+mod digest;
+mod sold_tos;
 mod window;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
@@ -27,128 +26,53 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{
-    ExecutionContext, RunInput, Stage, StageContext, StageOutput, artifacts, expect_same, mismatch,
-    read, read_opt, write,
-};
+use super::artifacts;
+use super::context::StageContext;
+use super::input::{ExecutionContext, RunInput, StageOutput};
+use super::io::{expect_same, mismatch, read, read_opt, write};
+use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{
-    ChangeSet, GuardDecision, HeldBack, Instance, Pending, RecordError, SyncAction, SyncKind,
-    SyncProgress, SyncResult, email_key,
+    ChangeSet, GuardDecision, HeldBack, Pending, RecordError, SyncAction, SyncKind, SyncProgress,
+    SyncResult, WindowStep,
 };
 use crate::progress::Counted;
-use crate::rules::account_mapping::MAX_NAME_CHARS;
+use crate::rules::compare::RecordKind;
 use crate::store::RunKeys;
-use crate::zendesk::{BulkKind, ItemError, MAX_JOB_ITEMS, ZendeskClient};
+use crate::syncs::{
+    CreateOf, Gathered, KeyOf, MarkOf, RecordWrites, SyncSpec, Unwritable, UpdateOf, for_sync,
+};
+use crate::zendesk::{ItemError, MAX_JOB_ITEMS, ZendeskClient};
 
 use window::{Ledger, WindowEnd};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
     let sync = input.sync(Stage::Sync)?;
-    match sync {
-        SyncKind::Global | SyncKind::Usgov | SyncKind::Partners => {
-            run_sync::<orgs::OrgWrites>(ctx, &keys, sync, &input).await
-        }
-        SyncKind::Users => run_sync::<users::UserWrites>(ctx, &keys, sync, &input).await,
-    }
-}
-
-/// The records a sync may write, from its gathered artifact.
-pub(super) struct Managed {
-    /// Zendesk id → key of every record the sync owns and may update or mark.
-    owned: BTreeMap<u64, String>,
-    /// Every key in use on the instance (owned or not): a create of one would duplicate it.
-    keys: std::collections::BTreeSet<String>,
-}
-
-/// How one kind of record is checked and written.
-pub(super) trait Writes: Sized + Send + Sync {
-    type Create: DeserializeOwned + Serialize + Send + Sync;
-    type Update: DeserializeOwned + Serialize + Send + Sync;
-    type Mark: DeserializeOwned + Serialize + Send + Sync;
-    /// The gathered artifact of the sync's Zendesk records.
-    type Gathered: DeserializeOwned + Send;
-
-    /// The bulk write that creates records, and the one that updates and marks them.
-    const CREATE: BulkKind;
-    const UPDATE: BulkKind;
-
-    fn instance_of(gathered: &Self::Gathered) -> Instance;
-    /// The records of `gathered` the sync owns, and every key in use.
-    fn managed(sync: SyncKind, gathered: &Self::Gathered) -> Managed;
-
-    fn create_key(create: &Self::Create) -> String;
-    fn update_target(update: &Self::Update) -> (u64, String);
-    fn mark_target(mark: &Self::Mark) -> (u64, String);
-    /// What in a create or an update the sync must not send: a field it does not own, or a
-    /// value Zendesk cannot take (a name over 255 characters, a 10 MB text) — its path in the
-    /// item and why.
-    fn unwritable_create(sync: SyncKind, create: &Self::Create) -> Option<Unwritable>;
-    fn unwritable_update(sync: SyncKind, update: &Self::Update) -> Option<Unwritable>;
-
-    /// The Create Many item of a create.
-    fn create_item(create: &Self::Create) -> Value;
-    /// The Update Many item of an update and of a mark (`{"id": …, …}`).
-    fn update_item(update: &Self::Update) -> Value;
-    fn mark_item(mark: &Self::Mark) -> Value;
-
-    /// A create Zendesk refused as taken: the id of the record holding its name or email when
-    /// that record is this sync's own with the same key (a create that landed before: a
-    /// redrive, a lost answer), else why it is not.
-    fn taken_by(
-        client: &ZendeskClient,
-        sync: SyncKind,
-        create: &Self::Create,
-    ) -> impl Future<Output = Result<Result<u64, String>, StageError>> + Send;
-
-    /// What follows a window of creates once they are settled (the sold-to contacts of new
-    /// Global orgs); `Settled` when nothing does.
-    fn after_creates(
-        run: &mut SyncRun<'_, Self>,
-        start: usize,
-        len: usize,
-    ) -> impl Future<Output = Result<WindowEnd, StageError>> + Send {
-        let _ = (run, start, len);
-        async { Ok(WindowEnd::Settled) }
-    }
-
-    /// Whether creates of `sync` have an [`Writes::after_creates`] step.
-    fn has_after_creates(sync: SyncKind) -> bool {
-        let _ = sync;
-        false
-    }
-
-    /// What follows a sync that is done for this run (the Global sync's one Slack digest).
-    fn finish(
-        ctx: &StageContext,
-        run: &RunKeys,
-        sync: SyncKind,
-        result: &mut SyncResult,
-    ) -> impl Future<Output = ()> + Send;
+    for_sync!(sync, spec => run_sync(ctx, &keys, spec, &input).await)
 }
 
 /// The compare sets of one sync, checked against each other and the gathered records.
-pub(super) struct SyncPlan<W: Writes> {
-    creates: Vec<W::Create>,
+pub(super) struct SyncPlan<S: SyncSpec> {
+    creates: Vec<CreateOf<S>>,
     /// Creates and renames compare held back: reported, never sent.
     held_back: Vec<HeldBack>,
-    updates: Vec<W::Update>,
-    marks: Vec<W::Mark>,
+    updates: Vec<UpdateOf<S>>,
+    marks: Vec<MarkOf<S>>,
     /// Managed records the sync owns: the deletion guard's base.
     managed: usize,
     /// A digest of the plan's content: a saved place is resumed only on its own plan.
     digest: String,
 }
 
-/// A sync at work in one invocation: its clients and plan, its time, its attempt, and the
+/// A sync at work in one invocation: its spec, clients and plan, its time, its attempt, and the
 /// result and place it moves.
-pub(super) struct SyncRun<'a, W: Writes> {
+pub(super) struct SyncRun<'a, S: SyncSpec> {
     ctx: &'a StageContext,
     keys: &'a RunKeys,
     client: &'a ZendeskClient,
-    sync: SyncKind,
-    plan: &'a SyncPlan<W>,
+    spec: S,
+    plan: &'a SyncPlan<S>,
     /// The execution's redrive count: which attempt settles what.
     attempt: u32,
     /// No job is sent and none waited for after this.
@@ -157,7 +81,11 @@ pub(super) struct SyncRun<'a, W: Writes> {
     ledger: Ledger,
 }
 
-impl<W: Writes> SyncRun<'_, W> {
+impl<S: SyncSpec> SyncRun<'_, S> {
+    fn sync(&self) -> SyncKind {
+        self.spec.sync()
+    }
+
     fn progress(&mut self) -> &mut SyncProgress {
         self.result
             .progress
@@ -171,7 +99,7 @@ impl<W: Writes> SyncRun<'_, W> {
         write(
             self.ctx,
             self.keys,
-            &artifacts::sync_result(self.sync),
+            &artifacts::sync_result(self.sync()),
             &self.result,
         )
         .await
@@ -180,16 +108,44 @@ impl<W: Writes> SyncRun<'_, W> {
     fn past_deadline(&self) -> bool {
         Instant::now() >= self.deadline
     }
+
+    /// Works on the window of `action` at `start` — its writes, then, for a spec that attaches
+    /// sold-tos, the new records' users — and answers how it ended and its length (a resumed
+    /// window keeps the length it began with).
+    async fn window(
+        &mut self,
+        action: SyncAction,
+        start: usize,
+        len: usize,
+    ) -> Result<(WindowEnd, usize), StageError> {
+        let window = self.ledger.begin(&self.plan.digest, action, start, len);
+        let len = window.len;
+        if window.step == WindowStep::Write {
+            if self.write_step(&window).await? == WindowEnd::Open {
+                return Ok((WindowEnd::Open, len));
+            }
+            if action != SyncAction::Create || !self.spec.attaches_sold_tos() {
+                return Ok((WindowEnd::Settled, len));
+            }
+            self.ledger.update(|w| {
+                w.step = WindowStep::SoldToUsers;
+                w.jobs.clear();
+            });
+            self.ledger.save().await;
+        }
+        Ok((sold_tos::associate(self, start, len).await?, len))
+    }
 }
 
-async fn run_sync<W: Writes>(
+async fn run_sync<S: SyncSpec>(
     ctx: &StageContext,
     keys: &RunKeys,
-    sync: SyncKind,
+    spec: S,
     input: &RunInput,
 ) -> Result<StageOutput, StageError> {
+    let sync = spec.sync();
     let invocation_started = Instant::now();
-    let plan = SyncPlan::<W>::load(ctx, keys, sync).await?;
+    let plan = SyncPlan::load(ctx, keys, spec).await?;
     let client = ctx.zendesk(sync.instance())?;
     // The operator's allowance: in the execution input, or recorded for a redrive of this run.
     let recorded: BTreeMap<SyncKind, usize> = read_opt(ctx, keys, artifacts::ALLOW_DELETIONS)
@@ -262,7 +218,7 @@ async fn run_sync<W: Writes>(
         ctx,
         keys,
         client,
-        sync,
+        spec,
         plan: &plan,
         attempt,
         deadline: budget.job_deadline(),
@@ -282,7 +238,9 @@ async fn run_sync<W: Writes>(
         Ok(Stop::Continue) | Err(_) => {}
     }
     if result.progress.is_none() && !result.notified {
-        W::finish(ctx, keys, sync, &mut result).await;
+        if spec.sends_digest() {
+            digest::send(ctx, keys, spec.instance(), &mut result).await;
+        }
         result.notified = true;
     }
     let key = write(ctx, keys, &artifacts::sync_result(sync), &result).await?;
@@ -359,9 +317,9 @@ enum Resumed {
 /// The saved result of this run, if it was made for this plan: its place (or, finished, what
 /// this decision still leaves — the marks a tripped guard held, now allowed); any other result
 /// is started over (creates already done are found taken, so this is safe).
-fn resume<W: Writes>(
+fn resume<S: SyncSpec>(
     earlier: Option<SyncResult>,
-    plan: &SyncPlan<W>,
+    plan: &SyncPlan<S>,
     sync: SyncKind,
     tripped: bool,
 ) -> Resumed {
@@ -552,14 +510,14 @@ fn next_step(
 /// Applies the plan from the result's place on, one window (a full set of jobs) at a time,
 /// creates first, then updates, then marks (none when the guard tripped), until it is done or
 /// the budget says stop. The place is saved with every step of a window.
-async fn apply<W: Writes>(
-    run: &mut SyncRun<'_, W>,
+async fn apply<S: SyncSpec>(
+    run: &mut SyncRun<'_, S>,
     decision: &GuardDecision,
     budget: &Budget,
 ) -> Result<Stop, StageError> {
     let window_items = run.ctx.settings.sync.max_inflight_jobs * MAX_JOB_ITEMS;
     let mut first = true;
-    let sync = run.sync;
+    let sync = run.sync();
     let tripped = decision.is_tripped();
     let total = run.plan.left_after(&Pending::default(), tripped).total() as u64;
     if tripped && !run.plan.marks.is_empty() {
@@ -612,7 +570,7 @@ async fn apply<W: Writes>(
     }
 }
 
-impl<W: Writes> SyncPlan<W> {
+impl<S: SyncSpec> SyncPlan<S> {
     fn sizes(&self) -> Pending {
         Pending {
             creates: self.creates.len(),
@@ -639,44 +597,51 @@ impl<W: Writes> SyncPlan<W> {
         match action {
             SyncAction::Create => {
                 let create = &self.creates[index];
-                (W::create_key(create), W::create_item(create))
+                (
+                    S::Kind::create_key(create).to_string(),
+                    S::Kind::create_item(create),
+                )
             }
             SyncAction::Update => {
                 let update = &self.updates[index];
-                (W::update_target(update).1, W::update_item(update))
+                (
+                    S::Kind::update_key(update).to_string(),
+                    S::Kind::update_item(update),
+                )
             }
             _ => {
                 let mark = &self.marks[index];
-                (W::mark_target(mark).1, W::mark_item(mark))
+                (
+                    S::Kind::mark_key(mark).to_string(),
+                    S::Kind::mark_item(mark),
+                )
             }
         }
     }
 
-    async fn load(
-        ctx: &StageContext,
-        keys: &RunKeys,
-        sync: SyncKind,
-    ) -> Result<SyncPlan<W>, StageError> {
-        let creates: ChangeSet<W::Create> =
+    async fn load(ctx: &StageContext, keys: &RunKeys, spec: S) -> Result<SyncPlan<S>, StageError> {
+        let sync = spec.sync();
+        let creates: ChangeSet<CreateOf<S>> =
             read_set(ctx, keys, &artifacts::creates(sync), sync).await?;
-        let updates: ChangeSet<W::Update> =
+        let updates: ChangeSet<UpdateOf<S>> =
             read_set(ctx, keys, &artifacts::updates(sync), sync).await?;
-        let marks: ChangeSet<W::Mark> =
+        let marks: ChangeSet<MarkOf<S>> =
             read_set(ctx, keys, &artifacts::not_in_sync(sync), sync).await?;
-        let artifact = artifacts::zendesk_records(sync);
-        let gathered: W::Gathered = read(ctx, keys, &artifact).await?;
+        let artifact = spec.records_artifact();
+        let gathered: S::RecordKeys = read(ctx, keys, &artifact).await?;
         expect_same(
             keys,
             &artifact,
             "instance",
-            sync.instance(),
-            W::instance_of(&gathered),
+            spec.instance(),
+            gathered.instance(),
         )?;
-        let managed = W::managed(sync, &gathered);
+        let managed = spec.managed(&gathered);
+        let owned_fields = spec.owned_fields();
 
         let key = keys.key(&artifacts::creates(sync))?;
         for (i, create) in creates.items.iter().enumerate() {
-            let create_key = W::create_key(create);
+            let create_key = S::Kind::create_key(create).to_string();
             if managed.keys.contains(&create_key) {
                 return Err(mismatch(
                     &key,
@@ -686,22 +651,36 @@ impl<W: Writes> SyncPlan<W> {
                     ),
                 ));
             }
-            if let Some(bad) = W::unwritable_create(sync, create) {
-                return Err(bad.at(&key, i));
+            if let Some(bad) = S::Kind::unwritable_create(create, &owned_fields) {
+                return Err(unwritable_at(bad, &key, i));
             }
         }
         let key = keys.key(&artifacts::updates(sync))?;
+        // An update or mark must name a record this sync owns, with the same key.
+        let owned = |set: &str, i: usize, id: u64, record_key: &KeyOf<S>| {
+            check_target(
+                set,
+                i,
+                id,
+                &record_key.to_string(),
+                &managed.owned,
+                &artifact,
+            )
+        };
         for (i, update) in updates.items.iter().enumerate() {
-            let (id, update_key) = W::update_target(update);
-            check_target(&key, i, id, &update_key, &managed, &artifact)?;
-            if let Some(bad) = W::unwritable_update(sync, update) {
-                return Err(bad.at(&key, i));
+            owned(
+                &key,
+                i,
+                S::Kind::update_id(update),
+                S::Kind::update_key(update),
+            )?;
+            if let Some(bad) = S::Kind::unwritable_update(update, &owned_fields) {
+                return Err(unwritable_at(bad, &key, i));
             }
         }
         let key = keys.key(&artifacts::not_in_sync(sync))?;
         for (i, mark) in marks.items.iter().enumerate() {
-            let (id, mark_key) = W::mark_target(mark);
-            check_target(&key, i, id, &mark_key, &managed, &artifact)?;
+            owned(&key, i, S::Kind::mark_id(mark), S::Kind::mark_key(mark))?;
         }
         let digest = plan_digest(&creates.items, &updates.items, &marks.items);
         Ok(SyncPlan {
@@ -766,10 +745,10 @@ fn check_target(
     index: usize,
     id: u64,
     record_key: &str,
-    managed: &Managed,
+    owned: &BTreeMap<u64, String>,
     artifact: &str,
 ) -> Result<(), StageError> {
-    match managed.owned.get(&id) {
+    match owned.get(&id) {
         Some(found) if found == record_key => Ok(()),
         Some(found) => Err(mismatch(
             key,
@@ -784,101 +763,9 @@ fn check_target(
     }
 }
 
-/// Something in an item of a compare set that the sync will not send, and where.
-pub(super) struct Unwritable {
-    /// The path inside the item (`organization_fields.ignore_deletion`, `name`).
-    path: String,
-    message: String,
-}
-
-impl Unwritable {
-    fn at(self, key: &str, index: usize) -> StageError {
-        mismatch(key, &format!("items[{index}].{}", self.path), self.message)
-    }
-}
-
-/// The longest text the sync sends in a field (a Zendesk text field holds far less in
-/// practice; this only stops a corrupt artifact).
-const MAX_TEXT_BYTES: usize = 64 * 1024;
-
-/// A name, and the fields of `fields`: owned (SPEC §6: never an agent's or the deletion job's
-/// field) and of a size Zendesk takes.
-fn unwritable(
-    name: Option<&str>,
-    fields_key: &str,
-    fields: &serde_json::Map<String, Value>,
-    owned: &[&str],
-) -> Option<Unwritable> {
-    if let Some(name) = name {
-        let length = name.chars().count();
-        if length > MAX_NAME_CHARS {
-            return Some(Unwritable {
-                path: "name".into(),
-                message: format!(
-                    "the name is {length} characters long; Zendesk takes at most {MAX_NAME_CHARS}"
-                ),
-            });
-        }
-    }
-    for (field, value) in fields {
-        if !owned.contains(&field.as_str()) {
-            return Some(Unwritable {
-                path: format!("{fields_key}.{field}"),
-                message: "the sync never writes this field".into(),
-            });
-        }
-        if value
-            .as_str()
-            .is_some_and(|text| text.len() > MAX_TEXT_BYTES)
-        {
-            return Some(Unwritable {
-                path: format!("{fields_key}.{field}"),
-                message: format!("a text of more than {MAX_TEXT_BYTES} bytes"),
-            });
-        }
-    }
-    None
-}
-
-/// A user create refused because the email is taken: when the user already is in the org it was
-/// to be created in, this is a re-run of a create that landed (a redrive, a lost answer) and
-/// counts as done. The org's user list is read before the search, because a user created
-/// moments ago is in the list at once but may not be in the search index yet.
-pub(super) async fn existing_user(
-    client: &ZendeskClient,
-    email: &str,
-    organization_id: u64,
-) -> Result<Result<u64, String>, StageError> {
-    if let Some(id) = user_in_org(client, email, organization_id).await? {
-        return Ok(Ok(id));
-    }
-    Ok(Err(match client.search_user_by_email(email).await? {
-        Some(found) => format!(
-            "it belongs to Zendesk user {} ({}) in organization {}, who is not this sync's to change",
-            found.get("id").and_then(Value::as_u64).unwrap_or_default(),
-            found.get("role").and_then(Value::as_str).unwrap_or("?"),
-            found
-                .get("organization_id")
-                .and_then(Value::as_u64)
-                .map_or("none".to_owned(), |id| id.to_string())
-        ),
-        None => "no user with it is found yet".to_owned(),
-    }))
-}
-
-/// The id of the user with `email` among the users of `organization_id`, if any: the list
-/// shows a user created moments ago, which search may not have indexed yet.
-pub(super) async fn user_in_org(
-    client: &ZendeskClient,
-    email: &str,
-    organization_id: u64,
-) -> Result<Option<u64>, StageError> {
-    let wanted = email_key(email);
-    let in_org = client.list_organization_users(organization_id).await?;
-    Ok(in_org
-        .iter()
-        .find(|raw| raw.get("email").and_then(Value::as_str).and_then(email_key) == wanted)
-        .and_then(|found| found.get("id").and_then(Value::as_u64)))
+/// A compare set's item the sync will not send, as the artifact error naming where.
+fn unwritable_at(bad: Unwritable, key: &str, index: usize) -> StageError {
+    mismatch(key, &format!("items[{index}].{}", bad.path), bad.message)
 }
 
 fn record_error(key: &str, action: SyncAction, e: ItemError, attempt: u32) -> RecordError {
@@ -894,6 +781,7 @@ fn record_error(key: &str, action: SyncAction, e: ItemError, attempt: u32) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syncs::CustomerOrgs;
 
     const MIN: Duration = Duration::from_secs(60);
 
@@ -1003,7 +891,7 @@ mod tests {
         assert!(stale(Duration::from_secs(3601), 3600));
     }
 
-    fn plan(names: &[&str], marks: usize) -> SyncPlan<orgs::OrgWrites> {
+    fn plan(names: &[&str], marks: usize) -> SyncPlan<CustomerOrgs> {
         let creates: Vec<crate::model::DesiredOrg> = names
             .iter()
             .map(|name| {
@@ -1035,7 +923,7 @@ mod tests {
         }
     }
 
-    fn place(plan: &SyncPlan<orgs::OrgWrites>, done: Pending) -> SyncResult {
+    fn place(plan: &SyncPlan<CustomerOrgs>, done: Pending) -> SyncResult {
         SyncResult {
             sync: Some(SyncKind::Global),
             plan: plan.digest.clone(),

@@ -15,11 +15,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{SyncRun, Writes, record_error};
+use super::{SyncRun, record_error};
 use crate::error::StageError;
 use crate::model::{RecordOutcome, SyncAction, SyncKind, SyncWindow, WindowJob, WindowStep};
-use crate::stages::{StageContext, artifacts};
+use crate::stages::artifacts;
+use crate::stages::context::StageContext;
 use crate::store::{ArtifactStore, RunKeys};
+use crate::syncs::{RecordWrites, SyncSpec};
 use crate::zendesk::{AcceptedJob, BulkOptions, BulkWrite, JobWatcher};
 
 /// How a window's step ended.
@@ -62,7 +64,13 @@ impl Ledger {
 
     /// The window of `action` starting at `start`: the saved one when it is of this plan and
     /// place (with its own length), else a new one of `len` items.
-    fn begin(&self, plan: &str, action: SyncAction, start: usize, len: usize) -> SyncWindow {
+    pub(super) fn begin(
+        &self,
+        plan: &str,
+        action: SyncAction,
+        start: usize,
+        len: usize,
+    ) -> SyncWindow {
         let mut saved = self.lock();
         let window = match saved.take() {
             Some(w) if w.plan == plan && w.action == action && w.start == start && w.len > 0 => {
@@ -93,7 +101,7 @@ impl Ledger {
         self.lock().clone().expect("a window is under way")
     }
 
-    fn update(&self, change: impl FnOnce(&mut SyncWindow)) {
+    pub(super) fn update(&self, change: impl FnOnce(&mut SyncWindow)) {
         if let Some(window) = self.lock().as_mut() {
             change(window);
         }
@@ -101,7 +109,7 @@ impl Ledger {
 
     /// Writes the place. A failed write is a warning, not the stage's end: the place only
     /// spares a redo its look-ups.
-    async fn save(&self) {
+    pub(super) async fn save(&self) {
         let window = self.lock().clone();
         if let Err(e) = crate::store::write_json(self.store.as_ref(), &self.key, &window).await {
             tracing::warn!(error = %e, key = %self.key, "the window's place could not be saved");
@@ -146,43 +154,20 @@ impl JobWatcher for StepWatcher<'_> {
     }
 }
 
-impl<W: Writes> SyncRun<'_, W> {
-    /// Works on the window of `action` at `start`; answers how it ended and its length (a
-    /// resumed window keeps the length it began with).
-    pub(super) async fn window(
-        &mut self,
-        action: SyncAction,
-        start: usize,
-        len: usize,
-    ) -> Result<(WindowEnd, usize), StageError> {
-        let window = self.ledger.begin(&self.plan.digest, action, start, len);
-        let len = window.len;
-        if window.step == WindowStep::Write {
-            if self.write_step(&window).await? == WindowEnd::Open {
-                return Ok((WindowEnd::Open, len));
-            }
-            if action != SyncAction::Create || !W::has_after_creates(self.sync) {
-                return Ok((WindowEnd::Settled, len));
-            }
-            self.ledger.update(|w| {
-                w.step = WindowStep::SoldToUsers;
-                w.jobs.clear();
-            });
-            self.ledger.save().await;
-        }
-        Ok((W::after_creates(self, start, len).await?, len))
-    }
-
+impl<S: SyncSpec> SyncRun<'_, S> {
     /// The window's own writes: its jobs (adopted where accepted before), each outcome into the
     /// result, creates refused as taken looked up.
-    async fn write_step(&mut self, window: &SyncWindow) -> Result<WindowEnd, StageError> {
+    pub(super) async fn write_step(
+        &mut self,
+        window: &SyncWindow,
+    ) -> Result<WindowEnd, StageError> {
         let (action, start) = (window.action, window.start);
         let (keys, items): (Vec<String>, Vec<serde_json::Value>) = (0..window.len)
             .map(|offset| self.plan.item(action, start + offset))
             .unzip();
         let kind = match action {
-            SyncAction::Create => W::CREATE,
-            _ => W::UPDATE,
+            SyncAction::Create => S::Kind::CREATE,
+            _ => S::Kind::UPDATE,
         };
         let write = self
             .bulk(
@@ -196,7 +181,7 @@ impl<W: Writes> SyncRun<'_, W> {
         if write.fell_back_to_single_creates {
             self.result.warn(&format!(
                 "{}: bulk user import is disabled; users were created one by one",
-                self.sync
+                self.sync()
             ));
         }
         let attempts = self.job_attempts(WindowStep::Write);
@@ -239,7 +224,8 @@ impl<W: Writes> SyncRun<'_, W> {
             }
             let create = &self.plan.creates[start + offset];
             let key = &keys[offset];
-            match W::taken_by(self.client, self.sync, create).await? {
+            let spec = self.spec;
+            match S::Kind::taken_by(self.client, create, |org| spec.owns(org)).await? {
                 Ok(id) => done.push(RecordOutcome {
                     already: true,
                     attempt: self.attempt,

@@ -1,172 +1,18 @@
-//! Writing organizations: the Global and US Gov org syncs and the partner sync. Creates with
-//! Create Many Organizations, updates and marks with Update Many Organizations; a new Global org
-//! then gets its sold-to contacts (SPEC §8).
+//! The Global org sync's step after a window of creates (SPEC §8): the new orgs' sold-to
+//! contacts become their end-users, and the new orgs left with nobody are collected for the
+//! run's one Slack digest. Generic over the sync's spec; only a spec that
+//! [attaches sold-tos](SyncSpec::attaches_sold_tos) has it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Value, json};
 
+use super::SyncRun;
 use super::window::WindowEnd;
-use super::{Managed, SyncRun, Unwritable, Writes, unwritable, user_in_org};
 use crate::error::StageError;
-use crate::model::instance::{PARTNER_FIELD_KEYS, field};
-use crate::model::{
-    AssociatedUser, DesiredOrg, Instance, NewOrgWithoutContacts, OrgKey, OrgMark, OrgUpdate,
-    RecordError, SalesforceId, SyncAction, SyncKind, SyncResult, WindowStep, ZendeskOrg,
-    ZendeskOrgKeys,
-};
-use crate::stages::{StageContext, artifacts};
-use crate::store::RunKeys;
+use crate::model::{AssociatedUser, NewOrgWithoutContacts, RecordError, SyncAction, WindowStep};
+use crate::syncs::{CreateOf, RecordWrites, SyncSpec, user_in_org};
 use crate::zendesk::{BulkKind, BulkOptions, ZendeskClient, membership_items};
-
-/// New orgs without contacts named in the Slack digest; the sync result lists all of them.
-const DIGEST_NAMED: usize = 50;
-
-pub(in crate::stages) struct OrgWrites;
-
-impl Writes for OrgWrites {
-    type Create = DesiredOrg;
-    type Update = OrgUpdate;
-    type Mark = OrgMark;
-
-    /// Only ids and keys: the sync checks its targets against the gather, it does not read the
-    /// orgs' fields (at 200 000 accounts the whole artifact as maps was 1.3 GB).
-    type Gathered = ZendeskOrgKeys;
-
-    const CREATE: BulkKind = BulkKind::CreateOrganizations;
-    const UPDATE: BulkKind = BulkKind::UpdateOrganizations;
-
-    fn instance_of(gathered: &ZendeskOrgKeys) -> Instance {
-        gathered.instance
-    }
-
-    fn managed(sync: SyncKind, gathered: &ZendeskOrgKeys) -> Managed {
-        let owned = gathered
-            .orgs
-            .iter()
-            .filter(|org| sync.owns(org.partner))
-            .filter_map(|org| org.managed_id().map(|id| (org.id, id.to_string())))
-            .collect();
-        let in_use = gathered
-            .orgs
-            .iter()
-            .filter_map(OrgKey::managed_id)
-            .chain(
-                gathered
-                    .others
-                    .iter()
-                    .filter_map(|o| o.key.as_deref())
-                    .filter_map(|k| SalesforceId::parse(k.trim()).ok()),
-            )
-            .map(|id| id.to_string())
-            .collect();
-        Managed {
-            owned,
-            keys: in_use,
-        }
-    }
-
-    fn create_key(create: &DesiredOrg) -> String {
-        create.salesforce_id.to_string()
-    }
-
-    fn update_target(update: &OrgUpdate) -> (u64, String) {
-        (update.id, update.salesforce_id.to_string())
-    }
-
-    fn mark_target(mark: &OrgMark) -> (u64, String) {
-        (mark.id, mark.salesforce_id.to_string())
-    }
-
-    fn unwritable_create(sync: SyncKind, create: &DesiredOrg) -> Option<Unwritable> {
-        unwritable(
-            Some(&create.name),
-            "organization_fields",
-            &create.organization_fields,
-            &owned_fields(sync),
-        )
-    }
-
-    fn unwritable_update(sync: SyncKind, update: &OrgUpdate) -> Option<Unwritable> {
-        unwritable(
-            update.name.as_deref(),
-            "organization_fields",
-            &update.organization_fields,
-            &owned_fields(sync),
-        )
-    }
-
-    fn create_item(create: &DesiredOrg) -> Value {
-        json!({"name": create.name, "organization_fields": create.organization_fields})
-    }
-
-    fn update_item(update: &OrgUpdate) -> Value {
-        let mut item = json!({"id": update.id});
-        if let Some(name) = &update.name {
-            item["name"] = json!(name);
-        }
-        if !update.organization_fields.is_empty() {
-            item["organization_fields"] = Value::Object(update.organization_fields.clone());
-        }
-        item
-    }
-
-    fn mark_item(mark: &OrgMark) -> Value {
-        json!({"id": mark.id, "organization_fields": {field::MARK_FOR_DELETION: true}})
-    }
-
-    /// The org holding the name, if it is this sync's org of the same account.
-    async fn taken_by(
-        client: &ZendeskClient,
-        sync: SyncKind,
-        create: &DesiredOrg,
-    ) -> Result<Result<u64, String>, StageError> {
-        let found = client
-            .search_organizations_by_name(create.name.trim())
-            .await?;
-        let same = found.into_iter().find_map(|raw| {
-            let org = ZendeskOrg::from_api(raw).ok()?;
-            (org.managed_id().as_ref() == Some(&create.salesforce_id) && sync.owns_org(&org))
-                .then_some(org.id)
-        });
-        Ok(same.ok_or_else(|| {
-            "no organization of this account holds the name (another does, or search has not seen it yet)".to_owned()
-        }))
-    }
-
-    fn has_after_creates(sync: SyncKind) -> bool {
-        sync == SyncKind::Global
-    }
-
-    async fn after_creates(
-        run: &mut SyncRun<'_, Self>,
-        start: usize,
-        len: usize,
-    ) -> Result<WindowEnd, StageError> {
-        associate_sold_tos(run, start, len).await
-    }
-
-    /// The Global sync's one Slack digest of the run's new orgs left without contacts.
-    async fn finish(ctx: &StageContext, run: &RunKeys, sync: SyncKind, result: &mut SyncResult) {
-        if sync == SyncKind::Global && !result.without_contacts.is_empty() {
-            let text = digest(
-                run,
-                Instance::Global,
-                &result.without_contacts,
-                &ctx.store.describe(),
-            );
-            notify(ctx, &text, result).await;
-        }
-    }
-}
-
-/// The organization fields a sync writes (SPEC §6, §9); no other key ever leaves it.
-fn owned_fields(sync: SyncKind) -> Vec<&'static str> {
-    match sync {
-        SyncKind::Partners => PARTNER_FIELD_KEYS.to_vec(),
-        _ => sync.instance().field_keys(),
-    }
-}
 
 /// SPEC §8: for each new Global org of the window and each sold-to email — no user: create an
 /// end-user in the org; a user with no organization: add a membership (never set
@@ -183,24 +29,24 @@ fn owned_fields(sync: SyncKind) -> Vec<&'static str> {
 /// search each — search cannot be batched by email), and the users found without an org are
 /// added with Create Many Memberships (100 per job). The create jobs are recorded in the
 /// window's place as Zendesk accepts them, so a redo follows them instead of sending them again.
-async fn associate_sold_tos(
-    run: &mut SyncRun<'_, OrgWrites>,
+pub(super) async fn associate<S: SyncSpec>(
+    run: &mut SyncRun<'_, S>,
     start: usize,
     len: usize,
 ) -> Result<WindowEnd, StageError> {
     let window = run.window_snapshot();
     let plan = run.plan;
-    let objects: HashMap<String, &DesiredOrg> = plan.creates[start..start + len]
+    let objects: HashMap<String, &CreateOf<S>> = plan.creates[start..start + len]
         .iter()
-        .map(|o| (o.salesforce_id.to_string(), o))
+        .map(|o| (S::Kind::create_key(o).to_string(), o))
         .collect();
-    let mut created: Vec<(&DesiredOrg, u64)> = run
+    let mut created: Vec<NewRecord<'_, S::Kind>> = run
         .result
         .created
         .iter()
         .filter_map(|c| Some((*objects.get(&c.key)?, c.id?)))
         .collect();
-    created.sort_by(|(a, _), (b, _)| a.salesforce_id.cmp(&b.salesforce_id));
+    created.sort_by(|(a, _), (b, _)| S::Kind::create_key(a).cmp(S::Kind::create_key(b)));
     let known: HashMap<String, AssociatedUser> = run
         .progress()
         .users
@@ -211,7 +57,7 @@ async fn associate_sold_tos(
     let mut associations: Vec<AssociatedUser> = Vec::new();
     // Emails this sync already put into a new org: in that org they count, elsewhere they are
     // a user in another org.
-    let owners: Vec<SoldToOwner> = sold_to_owners(&created)
+    let owners: Vec<SoldToOwner> = sold_to_owners::<S::Kind>(&created)
         .into_iter()
         .filter(|w| match known.get(&w.email.to_lowercase()) {
             Some(user) if user.organization_id == w.org_id => {
@@ -343,10 +189,13 @@ async fn associate_sold_tos(
             .iter()
             .filter(|(_, org_id)| attached.get(org_id).copied().unwrap_or(0) == 0)
             .map(|(object, org_id)| NewOrgWithoutContacts {
-                salesforce_id: object.salesforce_id.clone(),
-                name: object.name.clone(),
+                salesforce_id: S::Kind::create_account(object).clone(),
+                name: S::Kind::create_name(object).to_owned(),
                 id: *org_id,
-                sold_to_emails: object.sold_tos.iter().map(|s| s.email.clone()).collect(),
+                sold_to_emails: S::Kind::sold_tos(object)
+                    .iter()
+                    .map(|s| s.email.clone())
+                    .collect(),
             }),
     );
     let users = &mut run.progress().users;
@@ -381,18 +230,21 @@ impl SoldToOwner {
     }
 }
 
+/// A create of the window that landed, with the id of its new record.
+type NewRecord<'a, K> = (&'a <K as RecordWrites>::Create, u64);
+
 /// Each distinct sold-to email once, with the first new org (by Salesforce id, `created` is
 /// sorted) that names it; for the later orgs its user is "a user in another org".
-fn sold_to_owners(created: &[(&DesiredOrg, u64)]) -> Vec<SoldToOwner> {
+fn sold_to_owners<K: RecordWrites>(created: &[NewRecord<'_, K>]) -> Vec<SoldToOwner> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut owners = Vec::new();
     for (object, org_id) in created {
-        for sold_to in &object.sold_tos {
+        for sold_to in K::sold_tos(object) {
             if !seen.insert(sold_to.email.to_lowercase()) {
                 continue;
             }
             owners.push(SoldToOwner {
-                key: object.salesforce_id.to_string(),
+                key: K::create_key(object).to_string(),
                 org_id: *org_id,
                 email: sold_to.email.clone(),
                 name: sold_to
@@ -443,85 +295,11 @@ async fn known_user(client: &ZendeskClient, w: &SoldToOwner) -> Result<KnownUser
     })
 }
 
-/// One Slack message per sync run (SPEC §8): the first [`DIGEST_NAMED`] new orgs without
-/// contacts and a count of the rest; the sync result keeps the full list, and the run's report
-/// (in `store_url`, written when the run ends) shows the rest of the run.
-pub(crate) fn digest(
-    run: &RunKeys,
-    instance: Instance,
-    orgs: &[NewOrgWithoutContacts],
-    store_url: &str,
-) -> String {
-    let mut text = format!(
-        "zdsync run {}: {} new Zendesk {instance} organization{} without support contacts. Please add their users:",
-        run.run_id(),
-        orgs.len(),
-        if orgs.len() == 1 { " is" } else { "s are" },
-    );
-    for org in orgs.iter().take(DIGEST_NAMED) {
-        let why = if org.sold_to_emails.is_empty() {
-            "Salesforce lists no sold-to contact".to_owned()
-        } else {
-            format!("none of {} could be added", org.sold_to_emails.join(", "))
-        };
-        text.push_str(&format!(
-            "\n• {} (Salesforce {}, Zendesk org {}): {why}",
-            org.name, org.salesforce_id, org.id
-        ));
-    }
-    if orgs.len() > DIGEST_NAMED {
-        text.push_str(&format!(
-            "\n… and {} more: see {}",
-            orgs.len() - DIGEST_NAMED,
-            run.key(&artifacts::sync_result(SyncKind::orgs(instance)))
-                .unwrap_or_default()
-        ));
-    }
-    text.push_str(&format!(
-        "\nThe run's report will be at {}/{}{} when the run ends.",
-        store_url.trim_end_matches('/'),
-        run.prefix(),
-        artifacts::REPORT
-    ));
-    text
-}
-
-/// Slack is best effort: no webhook, or a failed post, is a warning in the result, never fatal.
-async fn notify(ctx: &StageContext, text: &str, result: &mut SyncResult) {
-    match &ctx.slack {
-        None => {
-            tracing::warn!(%text, "Slack is not configured");
-            result
-                .warnings
-                .push(format!("Slack not configured: {text}"));
-        }
-        Some(slack) => {
-            if let Err(e) = slack.notify(text).await {
-                tracing::warn!(error = %e, "Slack notification failed");
-                result
-                    .warnings
-                    .push(format!("Slack notification failed ({e}): {text}"));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn org(n: u64) -> NewOrgWithoutContacts {
-        NewOrgWithoutContacts {
-            salesforce_id: SalesforceId::parse("0011U00000V0tkDQAR").unwrap(),
-            name: format!("Org {n}"),
-            id: n,
-            sold_to_emails: if n.is_multiple_of(2) {
-                vec![]
-            } else {
-                vec!["a@b.example".into()]
-            },
-        }
-    }
+    use crate::model::{DesiredOrg, SalesforceId};
+    use crate::rules::compare::Orgs;
 
     fn new_org(id: &str, emails: &[&str]) -> DesiredOrg {
         DesiredOrg {
@@ -543,7 +321,7 @@ mod tests {
         let a = new_org("0011U00000V0tkA", &["pat@x.example", "kim@x.example"]);
         let b = new_org("0011U00000V0tkB", &["PAT@x.example", "lee@x.example"]);
         // `created` is sorted by Salesforce id: a before b.
-        let owners = sold_to_owners(&[(&a, 1), (&b, 2)]);
+        let owners = sold_to_owners::<Orgs>(&[(&a, 1), (&b, 2)]);
         let owned: Vec<(&str, u64)> = owners
             .iter()
             .map(|o| (o.email.as_str(), o.org_id))
@@ -561,32 +339,5 @@ mod tests {
             "no name: the email is the name"
         );
         assert_eq!(owners[2].key, b.salesforce_id.to_string());
-    }
-
-    #[test]
-    fn the_digest_names_the_first_fifty_and_counts_the_rest() {
-        let run = RunKeys::new("r1").unwrap();
-        let store = "s3://zdsync-artifacts/";
-        let one = digest(&run, Instance::Global, &[org(1)], store);
-        assert!(
-            one.contains("1 new Zendesk global organization is without"),
-            "{one}"
-        );
-        assert!(one.contains("Org 1 (Salesforce 0011U00000V0tkDQAR, Zendesk org 1): none of a@b.example could be added"));
-        let many: Vec<_> = (0..73).map(org).collect();
-        assert!(
-            one.ends_with(
-                "\nThe run's report will be at s3://zdsync-artifacts/runs/r1/report.md when the run ends."
-            ),
-            "{one}"
-        );
-        let text = digest(&run, Instance::Global, &many, store);
-        assert_eq!(text.lines().count(), 1 + 50 + 1 + 1, "{text}");
-        assert!(text.contains("Org 49 ") && !text.contains("Org 50 "));
-        assert!(
-            text.contains("\n… and 23 more: see runs/r1/global_sync_result.json\n"),
-            "{text}"
-        );
-        assert!(text.contains("Org 0 (Salesforce 0011U00000V0tkDQAR, Zendesk org 0): Salesforce lists no sold-to contact"));
     }
 }
