@@ -10,12 +10,12 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::InstanceState;
 use super::errors::ZendeskError;
 use super::job_book::{RecordRef, UpdateItem};
 use super::jobs;
 use super::request::{RequestUrl, json_object, numeric_ids, root_array, root_object};
 use super::resource::{Resource, Updatable};
+use super::state::InstanceState;
 
 pub(crate) async fn create_many<R: Resource>(
     State(state): State<Arc<InstanceState>>,

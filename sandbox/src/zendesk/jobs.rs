@@ -20,13 +20,13 @@ use chrono::{DateTime, Utc};
 use rand::RngExt;
 use serde_json::{Map, Value, json};
 
-use super::InstanceState;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::headers::{INFLIGHT_HEADER, inflight_header};
 use super::job_book::{Job, JobListKey, JobState, JobWork, UpdateItem};
 use super::organizations::Organizations;
 use super::pagination::{self, PageRequest};
 use super::request::{RequestUrl, check_batch_size};
+use super::state::InstanceState;
 use super::store::InstanceData;
 use super::users::Users;
 

@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::InstanceState;
 use super::attributes;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::job_book::JobWork;
 use super::records::membership::Membership;
 use super::request::{RequestUrl, json_object, path_id, root_object};
 use super::resource::{Resource, page_of};
+use super::state::InstanceState;
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time, fixture_timestamp, timestamp};
 use crate::error::FixtureError;

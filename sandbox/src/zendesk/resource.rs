@@ -15,13 +15,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::InstanceState;
 use super::attributes::same_key;
 use super::errors::{RecordInvalid, ZendeskError};
 use super::index::{Indexed, Lagging};
 use super::job_book::{JobWork, RecordRef, UpdateItem};
 use super::pagination::{self, Offset, PageRequest};
 use super::request::{self, RequestUrl, json_object, path_id, root_object};
+use super::state::InstanceState;
 use super::store::InstanceData;
 use crate::error::FixtureError;
 

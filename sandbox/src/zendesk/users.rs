@@ -11,7 +11,6 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::InstanceState;
 use super::attributes::{self, same_key};
 use super::errors::{RecordInvalid, ZendeskError};
 use super::fields::IgnoredFields;
@@ -24,6 +23,7 @@ use super::records::user::{
 use super::request::{RequestUrl, path_id};
 use super::resource::{Resource, Updatable, page_of};
 use super::search::UserQuery;
+use super::state::InstanceState;
 use super::store::InstanceData;
 use super::timestamps::{fixture_id, fixture_time};
 use crate::error::FixtureError;
