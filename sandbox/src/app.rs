@@ -2,6 +2,7 @@
 //! and the counting and fault layers in front of all of them.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -10,8 +11,10 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
+use crate::clock::Clock;
 use crate::connection::ConnectionKiller;
 use crate::counters::{Counters, Endpoint};
 use crate::faults::{CrashSwitch, Fault, FaultInjector, FaultTarget, Faults};
@@ -30,6 +33,8 @@ pub(crate) struct Hub {
     pub faults: FaultInjector,
     pub crash: CrashSwitch,
     pub gitlab_files: Arc<Vec<crate::gitlab::GitlabFile>>,
+    /// The sandbox clock, shared with both Zendesk instances (and there for Salesforce).
+    pub clock: Clock,
 }
 
 impl Hub {
@@ -64,6 +69,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/counters", get(counters))
         .route("/faults", put(set_faults).get(get_faults))
         .route("/reset-counters", post(reset_counters))
+        .route("/clock", get(get_clock).post(advance_clock))
         .with_state(Arc::clone(&hub));
     Router::new()
         .nest(
@@ -204,4 +210,34 @@ async fn set_faults(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
 async fn reset_counters(State(hub): State<Arc<Hub>>) -> StatusCode {
     *hub.counters.lock().expect("counters lock") = Counters::default();
     StatusCode::NO_CONTENT
+}
+
+/// `{"now": "<rfc3339>"}`: the sandbox clock's time, to the millisecond.
+fn clock_reading(clock: &Clock) -> Json<Value> {
+    Json(json!({"now": clock.now().to_rfc3339_opts(SecondsFormat::Millis, true)}))
+}
+
+async fn get_clock(State(hub): State<Arc<Hub>>) -> Json<Value> {
+    clock_reading(&hub.clock)
+}
+
+/// `{"advance_secs": N}` moves the clock N whole seconds forward (never back) and answers
+/// with the new time.
+async fn advance_clock(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Advance {
+        advance_secs: u64,
+    }
+    match serde_json::from_slice::<Advance>(&body) {
+        Ok(step) => {
+            hub.clock.advance(Duration::from_secs(step.advance_secs));
+            clock_reading(&hub.clock).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("expected {{\"advance_secs\": <whole seconds ≥ 0>}}: {e}")})),
+        )
+            .into_response(),
+    }
 }

@@ -23,6 +23,10 @@ pub struct SandboxConfig {
     /// Length of the account rate-limit window. Zendesk's is a minute; tests shorten it so a
     /// client's wait on `Retry-After` stays short.
     pub zendesk_rate_limit_window: Duration,
+    /// Requests per rate-limit window, per Zendesk instance, to the incremental export
+    /// endpoints (`/api/v2/incremental/...`), counted on top of the account limit: both apply
+    /// (Zendesk: 10 a minute, 30 with the High Volume add-on). 0 turns it off.
+    pub incremental_rate_limit_per_minute: u32,
     /// Queued plus working jobs allowed per instance before `TooManyJobs` (Zendesk: 30).
     pub max_inflight_jobs: usize,
     /// How long a job status stays readable after the job was created (Zendesk: one day).
@@ -54,6 +58,7 @@ impl SandboxConfig {
             job_workers: 0,
             zendesk_rate_limit_per_minute: 700,
             zendesk_rate_limit_window: Duration::from_secs(60),
+            incremental_rate_limit_per_minute: 10,
             max_inflight_jobs: 30,
             job_ttl: Duration::from_secs(24 * 60 * 60),
             search_index_delay: Duration::ZERO,

@@ -16,6 +16,7 @@
 //! ```
 
 mod app;
+mod clock;
 mod config;
 mod connection;
 mod counters;

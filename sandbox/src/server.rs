@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::app::{self, Hub};
+use crate::clock::Clock;
 use crate::config::SandboxConfig;
 use crate::connection::ConnectionKiller;
 use crate::counters::Counters;
@@ -60,12 +61,14 @@ impl Sandbox {
         };
         let base_url = format!("http://{}", SocketAddr::new(host, local.port()));
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let clock = Clock::new();
         let instance = |which| {
             InstanceState::new(
                 which,
                 &base_url,
                 config.fixture.zendesk.get(which),
                 &config,
+                clock.clone(),
                 shutdown_rx.clone(),
             )
             .map(Arc::new)
@@ -82,6 +85,7 @@ impl Sandbox {
             faults: FaultInjector::new(config.faults, config.seed),
             crash: CrashSwitch::default(),
             gitlab_files: Arc::new(config.gitlab_files.clone()),
+            clock,
         });
         let server = tokio::spawn(accept_loop(
             listener,
@@ -163,6 +167,18 @@ impl Sandbox {
             },
             generated: self.generated.clone(),
         }
+    }
+
+    /// Moves the sandbox clock forward by `by`: every record becomes that much older at once
+    /// (the incremental export's last minute, the search index's lag), so a test need not
+    /// sleep. The clock never moves back; job delays and rate-limit windows keep real time.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.hub.clock.advance(by);
+    }
+
+    /// The sandbox clock's current time: what a write now would stamp on its records.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.hub.clock.now()
     }
 
     /// The switch that makes a client "crash" after a number of writes (tests of redrive).

@@ -23,8 +23,9 @@ pub(crate) enum ZendeskError {
     },
     /// A search query this emulator does not understand (shape of the OAS `QueryError`).
     QueryError(String),
-    /// The account-wide per-minute limit.
-    AccountRateLimited {
+    /// A per-minute request limit: the account-wide one, or the incremental exports' own,
+    /// which answer alike.
+    RateLimited {
         retry_after: u64,
     },
     /// A per-record limit such as 5 updates per organization per minute.
@@ -93,7 +94,7 @@ impl IntoResponse for ZendeskError {
                 Json(json!({"errors": [{"code": "QueryError", "title": title}]})),
             )
                 .into_response(),
-            ZendeskError::AccountRateLimited { retry_after } => with_retry_after(
+            ZendeskError::RateLimited { retry_after } => with_retry_after(
                 described(
                     StatusCode::TOO_MANY_REQUESTS,
                     "APIRateLimitExceeded",

@@ -1,5 +1,6 @@
-//! What every request to an instance passes first: API-token authentication and the
-//! account-wide rate limit (apis.md A0, A7; the limit itself is `limits.rs`).
+//! What every request to an instance passes first: API-token authentication, the account-wide
+//! rate limit and, for the endpoints that have one, their own (apis.md A0, A7; the limits
+//! themselves are `limits.rs`).
 
 use std::sync::Arc;
 
@@ -23,20 +24,24 @@ pub(crate) async fn guard(
     if !authenticates(request.headers(), &state.credentials) {
         return ZendeskError::Unauthorized.into_response();
     }
-    let admission = state.limits.admit_request();
-    match admission {
-        Admission::Unlimited => next.run(request).await,
+    let quota = match state.limits.admit_request() {
+        Admission::Unlimited => None,
+        Admission::Allowed(quota) => Some(quota),
         Admission::Throttled { quota, retry_after } => {
-            let mut response = ZendeskError::AccountRateLimited { retry_after }.into_response();
+            let mut response = ZendeskError::RateLimited { retry_after }.into_response();
             quota.write_headers(response.headers_mut());
-            response
+            return response;
         }
-        Admission::Allowed(quota) => {
-            let mut response = next.run(request).await;
-            quota.write_headers(response.headers_mut());
-            response
-        }
+    };
+    // Inside the instance's router the path is the API's own (`/api/v2/...`).
+    let mut response = match state.limits.admit_endpoint(request.uri().path()) {
+        Ok(()) => next.run(request).await,
+        Err(throttled) => throttled.into_response(),
+    };
+    if let Some(quota) = quota {
+        quota.write_headers(response.headers_mut());
     }
+    response
 }
 
 /// `Authorization: Basic base64("{email}/token:{api_token}")`.

@@ -62,7 +62,7 @@ pub(crate) fn enqueue(state: &Arc<InstanceState>, work: JobWork) -> Result<Respo
             message: None,
             results: None,
             created: Instant::now(),
-            created_at: Utc::now(),
+            created_at: data.now(),
             ready: false,
             started: None,
             completed_at: None,
@@ -115,7 +115,8 @@ async fn work(state: Arc<InstanceState>, id: String) {
     }
     let started = {
         let mut data = state.data();
-        data.complete_job(&id, Utc::now());
+        let now = data.now();
+        data.complete_job(&id, now);
         data.start_ready_jobs(state.settings.job_workers)
     };
     work_on(&state, started);

@@ -1,6 +1,6 @@
-//! The account-wide rate limit of an instance (apis.md A7): a fixed window per account, with the
-//! quota headers every answer carries, and the per-record update limiter single-record updates
-//! pass.
+//! The rate limits of an instance (apis.md A7): the account-wide one, a fixed window per
+//! account with the quota headers every answer carries; the incremental exports' own one, a
+//! second window on top of it; and the per-record update limiter single-record updates pass.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -10,23 +10,33 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use super::errors::ZendeskError;
 use super::headers::ceil_secs;
+use crate::config::SandboxConfig;
+
+/// The paths the incremental exports' own limit counts (apis.md A7, A10).
+const INCREMENTAL_PREFIX: &str = "/api/v2/incremental/";
 
 pub(crate) struct Limits {
-    account: Mutex<AccountWindow>,
+    account: Mutex<FixedWindow>,
+    incremental: Mutex<FixedWindow>,
     records: Mutex<RecordLimiter>,
 }
 
 impl Limits {
-    pub(crate) fn new(per_window: u32, window: Duration, record_updates_per_minute: u32) -> Self {
+    /// Both per-minute windows are `zendesk_rate_limit_window` long, so a test that shortens
+    /// it shortens a client's wait on either.
+    pub(crate) fn from_config(config: &SandboxConfig) -> Self {
+        let window = config.zendesk_rate_limit_window;
         Limits {
-            account: Mutex::new(AccountWindow {
-                limit: per_window,
+            account: Mutex::new(FixedWindow::new(
+                config.zendesk_rate_limit_per_minute,
                 window,
-                started: None,
-                used: 0,
-            }),
+            )),
+            incremental: Mutex::new(FixedWindow::new(
+                config.incremental_rate_limit_per_minute,
+                window,
+            )),
             records: Mutex::new(RecordLimiter {
-                limit: record_updates_per_minute,
+                limit: config.record_update_limit_per_minute,
                 calls: BTreeMap::new(),
             }),
         }
@@ -38,6 +48,27 @@ impl Limits {
             .lock()
             .expect("rate limit lock")
             .admit(Instant::now())
+    }
+
+    /// Counts a request to `path` (as the instance's router sees it: `/api/v2/…`, without
+    /// `.json`) against the incremental exports' own window when it is one of theirs. It
+    /// comes on top of the account limit: the request has already been counted there. Over
+    /// it, the account limit's 429 (the docs say the mechanism "behaves identically").
+    pub(crate) fn admit_endpoint(&self, path: &str) -> Result<(), ZendeskError> {
+        if !path.starts_with(INCREMENTAL_PREFIX) {
+            return Ok(());
+        }
+        match self
+            .incremental
+            .lock()
+            .expect("incremental rate limit lock")
+            .admit(Instant::now())
+        {
+            Admission::Throttled { retry_after, .. } => {
+                Err(ZendeskError::RateLimited { retry_after })
+            }
+            Admission::Unlimited | Admission::Allowed(_) => Ok(()),
+        }
     }
 
     /// Counts one single-record update of `record` (e.g. `"organization:42"`).
@@ -78,14 +109,24 @@ impl Quota {
 }
 
 /// A fixed window that opens with the first request after the previous one closed.
-struct AccountWindow {
+struct FixedWindow {
+    /// Requests a window admits; 0 for no limit.
     limit: u32,
     window: Duration,
     started: Option<Instant>,
     used: u32,
 }
 
-impl AccountWindow {
+impl FixedWindow {
+    fn new(limit: u32, window: Duration) -> Self {
+        FixedWindow {
+            limit,
+            window,
+            started: None,
+            used: 0,
+        }
+    }
+
     fn admit(&mut self, now: Instant) -> Admission {
         if self.limit == 0 {
             return Admission::Unlimited;
@@ -153,12 +194,7 @@ mod tests {
 
     #[test]
     fn account_window_throttles_then_reopens() {
-        let mut window = AccountWindow {
-            limit: 2,
-            window: Duration::from_secs(60),
-            started: None,
-            used: 0,
-        };
+        let mut window = FixedWindow::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
         assert!(matches!(
             window.admit(t0),
@@ -178,6 +214,28 @@ mod tests {
         ));
         let next_window = t0 + Duration::from_secs(61);
         assert!(matches!(window.admit(next_window), Admission::Allowed(_)));
+    }
+
+    #[test]
+    fn only_incremental_exports_meet_their_own_limit() {
+        let mut config = SandboxConfig {
+            incremental_rate_limit_per_minute: 1,
+            ..SandboxConfig::default()
+        };
+        let limits = Limits::from_config(&config);
+        let export = "/api/v2/incremental/organizations";
+        assert!(limits.admit_endpoint(export).is_ok());
+        assert!(matches!(
+            limits.admit_endpoint(export),
+            Err(ZendeskError::RateLimited {
+                retry_after: 1..=60
+            })
+        ));
+        assert!(limits.admit_endpoint("/api/v2/organizations").is_ok());
+
+        config.incremental_rate_limit_per_minute = 0;
+        let unlimited = Limits::from_config(&config);
+        assert!((0..20).all(|_| unlimited.admit_endpoint(export).is_ok()));
     }
 
     #[test]

@@ -236,7 +236,7 @@ impl InstanceData {
         };
         let (user_id, organization_id) = (id_of("user_id")?, id_of("organization_id")?);
         let default = record.get("default").and_then(Value::as_bool);
-        let created_at = fixture_time(record, "created_at", Utc::now()).map_err(invalid)?;
+        let created_at = fixture_time(record, "created_at", self.now()).map_err(invalid)?;
         let updated_at = fixture_time(record, "updated_at", created_at).map_err(invalid)?;
         let explicit_id = fixture_id(record).map_err(invalid)?;
         if explicit_id.is_some_and(|id| self.memberships.contains_key(&id)) {
@@ -317,7 +317,8 @@ pub(crate) async fn create_for_user(
     let user_id = path_id(&id)?;
     let attributes = root_object(&json_object(&body)?, Memberships::SINGULAR)?;
     let mut data = state.data();
-    let id = data.create_membership(&attributes, Some(user_id), Utc::now())?;
+    let now = data.now();
+    let id = data.create_membership(&attributes, Some(user_id), now)?;
     let body = json!({ Memberships::SINGULAR: data.render_membership(id) });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -394,7 +395,9 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ZendeskError> {
     let id = path_id(&id)?;
-    if state.data().remove_membership(id, Utc::now()) {
+    let mut data = state.data();
+    let now = data.now();
+    if data.remove_membership(id, now) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ZendeskError::RecordNotFound)
@@ -413,6 +416,7 @@ pub(crate) async fn delete_by_pair(
         .find(|m| m.user_id == user_id && m.organization_id == organization_id)
         .map(|m| m.id)
         .ok_or(ZendeskError::RecordNotFound)?;
-    data.remove_membership(id, Utc::now());
+    let now = data.now();
+    data.remove_membership(id, now);
     Ok(StatusCode::NO_CONTENT)
 }

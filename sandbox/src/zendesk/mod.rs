@@ -8,6 +8,7 @@ mod errors;
 mod fields;
 mod guard;
 mod headers;
+mod incremental;
 mod index;
 mod job_book;
 mod jobs;
@@ -108,6 +109,10 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
         .route(
             "/api/v2/organization_memberships/{id}",
             get(resource::show::<Memberships>).delete(memberships::delete),
+        )
+        .route(
+            "/api/v2/incremental/organizations",
+            get(incremental::organizations),
         )
         .route("/api/v2/job_statuses", get(jobs::list))
         .route("/api/v2/job_statuses/show_many", get(jobs::show_many))

@@ -19,7 +19,8 @@ use super::timestamps::{fixture_id, fixture_time};
 use crate::error::FixtureError;
 
 impl InstanceData {
-    fn render_organization(&self, id: u64) -> Value {
+    /// The organization as the API answers it (lists, show, the incremental export).
+    pub(crate) fn render_organization(&self, id: u64) -> Value {
         self.organizations[&id].render(&self.base_url, &self.organization_fields)
     }
 
@@ -139,7 +140,7 @@ impl InstanceData {
     /// Loads a fixture record (or a test's insert): API attributes plus optional `id`,
     /// `created_at`, `updated_at`; unlike the API, unknown keys are an error.
     pub(crate) fn seed_organization(&mut self, record: &Value) -> Result<Value, FixtureError> {
-        let now = Utc::now();
+        let now = self.now();
         let attributes = record
             .as_object()
             .ok_or_else(|| FixtureError::Invalid("an organization must be a JSON object".into()))?;

@@ -137,7 +137,8 @@ impl InstanceData {
         let attributes = record
             .as_object()
             .ok_or_else(|| FixtureError::Invalid("changes must be a JSON object".into()))?;
-        match R::update(self, id, attributes, Utc::now()) {
+        let now = self.now();
+        match R::update(self, id, attributes, now) {
             None => Err(FixtureError::Invalid(format!("no {} {id}", R::SINGULAR))),
             Some(Err(invalid)) => Err(FixtureError::Invalid(invalid.summary())),
             Some(Ok(())) => Ok(R::render(self, id)),
@@ -215,7 +216,8 @@ pub(crate) async fn search<R: Updatable>(
 ) -> Result<Json<Value>, ZendeskError> {
     let offset = Offset::from_url(&url)?;
     let mut data = state.data();
-    data.index.catch_up(Utc::now());
+    let now = data.now();
+    data.index.catch_up(now);
     let ids: Vec<u64> = match (url.query.get(R::SEARCH_PARAM), url.query.get("external_id")) {
         (Some(text), None) => R::search(&data, text)?,
         (None, Some(external_id)) => data
@@ -245,7 +247,8 @@ pub(crate) async fn create<R: Resource>(
 ) -> Result<Response, ZendeskError> {
     let attributes = root_object(&json_object(&body)?, R::SINGULAR)?;
     let mut data = state.data();
-    let id = R::create(&mut data, &attributes, Utc::now())?;
+    let now = data.now();
+    let id = R::create(&mut data, &attributes, now)?;
     let record = R::render(&data, id);
     Ok((StatusCode::CREATED, Json(json!({ R::SINGULAR: record }))).into_response())
 }
@@ -265,7 +268,8 @@ pub(crate) async fn update<R: Updatable>(
         .limits
         .admit_record_update(&format!("{}:{id}", R::SINGULAR))?;
     let mut data = state.data();
-    match R::update(&mut data, id, &attributes, Utc::now()) {
+    let now = data.now();
+    match R::update(&mut data, id, &attributes, now) {
         None => Err(ZendeskError::RecordNotFound),
         Some(Err(invalid)) => Err(invalid.into()),
         Some(Ok(())) => Ok(Json(json!({ R::SINGULAR: R::render(&data, id) }))),

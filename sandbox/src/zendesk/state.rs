@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::index;
 use super::limits::Limits;
 use super::store::InstanceData;
+use crate::clock::Clock;
 use crate::config::SandboxConfig;
 use crate::error::FixtureError;
 use crate::fixture::{ZendeskCredentials, ZendeskFixture};
@@ -43,11 +44,12 @@ impl InstanceState {
         server_url: &str,
         fixture: &ZendeskFixture,
         config: &SandboxConfig,
+        clock: Clock,
         shutdown: watch::Receiver<bool>,
     ) -> Result<Self, FixtureError> {
         let base_url = format!("{server_url}/zendesk/{instance}");
         let job_seed = config.seed ^ (instance as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut data = InstanceData::from_fixture(instance, &base_url, fixture, job_seed)?;
+        let mut data = InstanceData::from_fixture(instance, &base_url, fixture, job_seed, clock)?;
         // Set after loading: the starting world is already indexed.
         data.index = index::SearchIndex::new(config.search_index_delay);
         Ok(InstanceState {
@@ -58,11 +60,7 @@ impl InstanceState {
                 .clone()
                 .unwrap_or_else(|| ZendeskCredentials::default_for(instance)),
             data: Mutex::new(data),
-            limits: Limits::new(
-                config.zendesk_rate_limit_per_minute,
-                config.zendesk_rate_limit_window,
-                config.record_update_limit_per_minute,
-            ),
+            limits: Limits::from_config(config),
             settings: InstanceSettings {
                 job_delay: config.job_delay,
                 job_workers: config.job_workers,

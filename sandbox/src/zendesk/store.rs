@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use chrono::{DateTime, Utc};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -13,6 +14,7 @@ use super::job_book::Job;
 use super::records::membership::Membership;
 use super::records::organization::Organization;
 use super::records::user::User;
+use crate::clock::Clock;
 use crate::error::FixtureError;
 use crate::fixture::ZendeskFixture;
 use crate::instance::ZendeskInstance;
@@ -43,6 +45,8 @@ pub(crate) struct InstanceData {
     pub ignored: IgnoredFields,
     pub ids: IdSequences,
     pub job_ids: ChaCha8Rng,
+    /// The sandbox clock every record timestamp is taken from.
+    pub clock: Clock,
 }
 
 /// Separate id ranges per instance and record kind, so an org id used as a user id (or a
@@ -107,6 +111,7 @@ impl InstanceData {
             &format!("http://h/zendesk/{instance}"),
             &ZendeskFixture::default(),
             1,
+            Clock::new(),
         )
         .expect("empty fixture loads")
     }
@@ -116,6 +121,7 @@ impl InstanceData {
         base_url: &str,
         fixture: &ZendeskFixture,
         job_seed: u64,
+        clock: Clock,
     ) -> Result<Self, FixtureError> {
         let field_error = |reason: String| FixtureError::Fields {
             instance: instance.to_string(),
@@ -153,6 +159,7 @@ impl InstanceData {
             ignored: IgnoredFields::default(),
             ids: IdSequences::new(instance),
             job_ids: ChaCha8Rng::seed_from_u64(job_seed),
+            clock,
         };
         data.load(fixture)?;
         Ok(data)
@@ -179,6 +186,11 @@ impl InstanceData {
                 .map_err(|e| record_error("organization_memberships", index, e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The sandbox's current time: what a write stamps on the records it changes.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub(crate) fn ignored_fields(&self) -> BTreeMap<String, u64> {

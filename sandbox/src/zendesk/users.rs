@@ -239,12 +239,13 @@ impl InstanceData {
         self.index.resume(recording);
         let user = seeded?;
         let id = user["id"].as_u64().expect("a seeded user has an id");
-        self.index.note_user(id, Utc::now(), None);
+        let now = self.now();
+        self.index.note_user(id, now, None);
         Ok(user)
     }
 
     fn load_user(&mut self, record: &Value) -> Result<Value, FixtureError> {
-        let now = Utc::now();
+        let now = self.now();
         let invalid = |reason: String| FixtureError::Invalid(reason);
         let mut attributes = record
             .as_object()

@@ -4,6 +4,7 @@
 mod faults;
 mod fixture_docs;
 mod generator;
+mod incremental;
 mod jobs;
 mod openapi;
 mod organizations;

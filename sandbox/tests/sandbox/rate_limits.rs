@@ -85,3 +85,54 @@ async fn requests_failing_authentication_do_not_use_the_quota() {
     }
     assert_eq!(h.global().get("/api/v2/organizations").await.status, 200);
 }
+
+/// What an incremental export request gets back, from the dawn of time.
+async fn export(zd: &crate::support::Zendesk<'_>) -> crate::support::Reply {
+    zd.get("/api/v2/incremental/organizations?start_time=0")
+        .await
+}
+
+#[tokio::test]
+async fn incremental_exports_have_their_own_limit_of_ten_a_minute() {
+    let h = Harness::start(empty()).await;
+    let zd = h.global();
+    for n in 1..=10 {
+        assert_eq!(export(&zd).await.status, 200, "request {n}");
+    }
+    let limited = export(&zd).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.body,
+        json!({"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"})
+    );
+    let retry_after: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The account counted all eleven; its quota headers are on the refusal too.
+    assert_eq!(limited.header("x-rate-limit-remaining"), Some("689"));
+
+    // Other endpoints still answer, and the other instance has its own window.
+    let listed = zd.get("/api/v2/organizations").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.header("x-rate-limit-remaining"), Some("688"));
+    assert_eq!(export(&h.usgov()).await.status, 200);
+    // Advancing the sandbox clock ages records, not rate-limit windows.
+    h.sandbox.advance_clock(Duration::from_secs(120));
+    assert_eq!(export(&zd).await.status, 429);
+}
+
+#[tokio::test]
+async fn the_account_limit_applies_to_incremental_exports_too() {
+    let mut config = fast_config(empty());
+    config.zendesk_rate_limit_per_minute = 2;
+    let h = Harness::with_config(config).await;
+    let zd = h.global();
+    assert_eq!(export(&zd).await.status, 200);
+    assert_eq!(zd.get("/api/v2/organizations").await.status, 200);
+    let limited = export(&zd).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.header("x-rate-limit-remaining"), Some("0"));
+}

@@ -15,9 +15,10 @@ async fn lagging(fixture: Fixture) -> Harness {
     Harness::with_config(config).await
 }
 
-/// Waits until every write made so far is in the index.
-async fn index_catches_up() {
-    tokio::time::sleep(DELAY + Duration::from_millis(100)).await;
+/// Lets the index catch up with every write made so far: the index lags by the sandbox
+/// clock, so moving it past the delay does, without a test sleeping.
+fn index_catches_up(h: &Harness) {
+    h.sandbox.advance_clock(DELAY + Duration::from_millis(100));
 }
 
 async fn search(zd: &Zendesk<'_>, path: &str, key: &str) -> Vec<Value> {
@@ -88,7 +89,7 @@ async fn a_record_just_created_is_found_only_once_the_index_catches_up() {
             .is_empty()
     );
 
-    index_catches_up().await;
+    index_catches_up(&h);
     assert_eq!(
         users_found(&zd, "query=email:made@x.example").await.len(),
         1
@@ -115,7 +116,7 @@ async fn records_a_job_creates_are_new_to_the_index_when_it_completes() {
         .await;
     assert!(job["results"][0]["id"].is_u64(), "{job}");
     assert!(orgs_found(&zd, "external_id=b-1").await.is_empty());
-    index_catches_up().await;
+    index_catches_up(&h);
     assert_eq!(
         orgs_found(&zd, "external_id=b-1").await[0]["id"],
         job["results"][0]["id"]
@@ -134,7 +135,7 @@ async fn a_user_who_just_joined_an_organization_is_found_without_it() {
     let by_update = zd
         .create_user(json!({"name": "Moved", "email": "moved@x.example"}))
         .await;
-    index_catches_up().await;
+    index_catches_up(&h);
 
     let joined = zd
         .post(
@@ -169,7 +170,7 @@ async fn a_user_who_just_joined_an_organization_is_found_without_it() {
         assert_eq!(members.body["users"][0]["id"], user["id"]);
     }
 
-    index_catches_up().await;
+    index_catches_up(&h);
     for (user, org) in [(&by_membership, &first), (&by_update, &second)] {
         let by_org = format!("query=organization_id:{}", org["id"]);
         let found = users_found(&zd, &by_org).await;
@@ -192,7 +193,7 @@ async fn a_user_who_just_joined_an_organization_is_found_without_it() {
     assert_eq!(left.status, 204);
     let by_org = format!("query=organization_id:{}", first["id"]);
     assert_eq!(users_found(&zd, &by_org).await.len(), 1);
-    index_catches_up().await;
+    index_catches_up(&h);
     assert!(users_found(&zd, &by_org).await.is_empty());
 }
 
@@ -203,7 +204,7 @@ async fn an_organization_just_renamed_is_found_under_its_old_name() {
     let org = zd
         .create_org(json!({"name": "Old Name", "organization_fields": {"support_level": "gold"}}))
         .await;
-    index_catches_up().await;
+    index_catches_up(&h);
     let renamed = zd
         .put(
             &format!("/api/v2/organizations/{}", org["id"]),
@@ -243,7 +244,7 @@ async fn an_organization_just_renamed_is_found_under_its_old_name() {
         .expect("exists");
     assert_eq!(shown["name"], json!("New Name"));
 
-    index_catches_up().await;
+    index_catches_up(&h);
     assert!(orgs_found(&zd, "name=Old%20Name").await.is_empty());
     let found = orgs_found(&zd, "name=New%20Name").await;
     assert_eq!(found, vec![shown]);
