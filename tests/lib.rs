@@ -45,6 +45,9 @@ impl Harness {
         let data = DataDir::new(dir.path());
         let mut config = SandboxConfig::new(fixture.clone());
         config.job_delay = std::time::Duration::from_millis(20);
+        // Many runs a minute: the change feed's own limit (10 a minute) would make the tests
+        // wait, not test anything (the sandbox's tests cover its 429s).
+        config.incremental_rate_limit_per_minute = 0;
         tune(&mut config);
         let spec = WorldSpec::Sandbox {
             accounts: 0,
@@ -89,7 +92,24 @@ impl Harness {
             run_id: run_id.into(),
             as_of: as_of(),
             dry_run,
+            full: false,
             allow_deletions,
+            retry_time_scale: 0.01,
+            crash: None,
+        };
+        local::run(&self.data, &self.world, &request, &Progress::new(true))
+            .await
+            .unwrap()
+    }
+
+    /// A run whose gathers read every source in full (`zdsync run --full`).
+    pub async fn run_full(&self, run_id: &str) -> Outcome {
+        let request = RunRequest {
+            run_id: run_id.into(),
+            as_of: as_of(),
+            dry_run: false,
+            full: true,
+            allow_deletions: Default::default(),
             retry_time_scale: 0.01,
             crash: None,
         };
@@ -104,6 +124,7 @@ impl Harness {
             run_id: run_id.into(),
             as_of: as_of(),
             dry_run: false,
+            full: false,
             allow_deletions: Default::default(),
             retry_time_scale: 0.01,
             crash: Some(crash),

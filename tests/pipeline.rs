@@ -791,6 +791,7 @@ async fn the_stages_report_their_progress_while_they_page_and_write() {
         run_id: "e2e-progress".into(),
         as_of: as_of(),
         dry_run: false,
+        full: false,
         allow_deletions: Default::default(),
         retry_time_scale: 0.01,
         crash: None,

@@ -243,6 +243,7 @@ async fn the_state_machine_runs_in_a_real_step_functions_engine() {
             run_id: "local-run".into(),
             as_of,
             dry_run: false,
+            full: false,
             allow_deletions: BTreeMap::new(),
             retry_time_scale: 0.01,
             crash: None,

@@ -152,6 +152,10 @@ struct RunArgs {
     /// Gather, process and compare only: no Zendesk writes (safe against live APIs).
     #[arg(long)]
     dry_run: bool,
+    /// Gather every source in full, whatever the snapshots under state/ (the daily reconcile,
+    /// on request).
+    #[arg(long)]
+    full: bool,
     /// Allow the deletion guard to pass N marks by one sync (global, usgov, partners, users) for
     /// this run, e.g. global=40 or users=30.
     #[arg(long, value_parser = parse_allowance)]
@@ -384,6 +388,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run_id,
         as_of,
         dry_run: args.dry_run,
+        full: args.full,
         allow_deletions,
         retry_time_scale: args.retry_time_scale,
         crash: None,

@@ -180,6 +180,10 @@ pub struct SyncSettings {
     /// `PlanStale` (a redrive hours later must not apply an old plan). Default: the schedule's
     /// interval.
     pub plan_max_age_secs: u64,
+    /// Gathers read their sources in full this often (hours since the last full read) instead
+    /// of at the first run of each UTC day; between full reads they read only what changed.
+    #[serde(deserialize_with = "whole_number_or_text")]
+    pub full_every_hours: Option<u32>,
 }
 
 /// Lambda's 900 s less room for saving the place after the budget's end.
@@ -206,6 +210,7 @@ impl Default for SyncSettings {
             invocation_budget_secs: 600,
             execution_budget_secs: 45 * 60,
             plan_max_age_secs: 3600,
+            full_every_hours: None,
         }
     }
 }
@@ -439,6 +444,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "sync.plan_max_age_secs",
                 "must be at least 1 (a plan is at least as old as its gathers)",
+            ));
+        }
+        if sync.full_every_hours == Some(0) {
+            return Err(ConfigError::new(
+                "sync.full_every_hours",
+                "must be at least 1 (hours between full reads); unset for once a UTC day",
             ));
         }
         for id in &sync.protected_ids {

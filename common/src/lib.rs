@@ -14,6 +14,7 @@ pub mod retry;
 pub mod rules;
 pub mod salesforce;
 pub mod slack;
+pub mod snapshot;
 pub mod stages;
 pub mod store;
 pub mod syncs;

@@ -49,6 +49,20 @@ pub fn emf_record(stage: &str, sync: Option<&str>, stats: &StageStats, timestamp
             "Count",
         ),
     ]);
+    // A gather that keeps a snapshot: whether it read in full, and how many records it read
+    // (every one, or the changes): a quiet hour should read few.
+    if !stats.gathers.is_empty() {
+        let full = stats
+            .gathers
+            .iter()
+            .filter(|g| g.mode == crate::model::GatherKind::Full)
+            .count();
+        let read: usize = stats.gathers.iter().map(|g| g.read).sum();
+        values.extend([
+            ("gathered_in_full".to_owned(), full as f64, "Count"),
+            ("records_read".to_owned(), read as f64, "Count"),
+        ]);
+    }
     // Salesforce's daily API allowance as the stage's last answer reported it (the whole
     // org's use): the template alarms at 80 %.
     if let Some(allowance) = stats.calls.allowance("salesforce") {

@@ -171,6 +171,7 @@ async fn bench_size(
             run_id: run_id.clone(),
             as_of: args.as_of,
             dry_run: false,
+            full: false,
             allow_deletions: BTreeMap::new(),
             retry_time_scale: 1.0,
             crash: None,

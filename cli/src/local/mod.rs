@@ -229,6 +229,8 @@ pub struct RunRequest {
     pub run_id: String,
     pub as_of: NaiveDate,
     pub dry_run: bool,
+    /// Gathers read every source in full, whatever their snapshots.
+    pub full: bool,
     pub allow_deletions: BTreeMap<zdsync::model::SyncKind, usize>,
     pub retry_time_scale: f64,
     /// Tests: crash one stage after some of its writes (see [`CrashPlan`]).
@@ -279,6 +281,9 @@ pub async fn run_with_invoker(
     let mut input = serde_json::Map::new();
     if request.dry_run {
         input.insert("dry_run".into(), Value::Bool(true));
+    }
+    if request.full {
+        input.insert("full".into(), Value::Bool(true));
     }
     if !request.allow_deletions.is_empty() {
         input.insert(

@@ -76,6 +76,9 @@ impl World {
                 let dir = data.root().join("sandbox");
                 let state_file = dir.join("state.json");
                 let fixture = if fresh || !state_file.exists() {
+                    // Snapshots of the world being replaced describe other records: the first
+                    // run in the new one gathers in full.
+                    forget_snapshots(data)?;
                     let mut options = GeneratorOptions::new(*accounts, *seed, as_of);
                     options.existing_orgs = *existing_orgs;
                     Fixture::generate(&options)
@@ -289,6 +292,16 @@ pub fn environment(sandbox: &Sandbox, store: &str) -> Vec<(String, String)> {
     }
     env.push(("ZDSYNC_STORE_URL".to_owned(), store.to_owned()));
     env
+}
+
+/// Removes the local store's snapshots (`state/`).
+fn forget_snapshots(data: &DataDir) -> anyhow::Result<()> {
+    let dir = data.root().join(zdsync::snapshot::STATE_PREFIX);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("removing {}", dir.display()))),
+    }
 }
 
 #[cfg(test)]

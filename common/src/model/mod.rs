@@ -21,6 +21,7 @@
 pub mod account;
 pub mod desired;
 pub mod diff;
+pub mod gather;
 pub mod instance;
 pub mod org;
 pub mod partner;
@@ -40,6 +41,7 @@ pub use diff::{
     ChangeSet, Conflict, ConflictingRecord, Diff, HeldBack, HoldReason, MarkForDeletion, OrgDiff,
     OrgMark, OrgUpdate, UserDiff,
 };
+pub use gather::{GatherKind, GatherNote};
 pub use instance::{Instance, SupportLevel};
 pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs, ZendeskOrgsHead, ZendeskOrgsTail};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};

@@ -129,6 +129,10 @@ pub struct StageSummary {
     /// Its first record errors (sync stages).
     #[serde(default)]
     pub errors: Vec<String>,
+    /// A gather that keeps a snapshot: how it read its source — in full (and why) or only the
+    /// changes — and how far its snapshot reaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gathers: Vec<super::GatherNote>,
 }
 
 /// `latest_run.json`, at the top of the store (outside `runs/`, which the bucket's lifecycle

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod dates;
 pub mod deletion_guard;
 pub mod equality;
+pub mod freshness;
 pub mod overrides;
 pub mod partners;
 pub mod plans;

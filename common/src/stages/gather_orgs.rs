@@ -5,14 +5,18 @@
 //!   the others only by id, name and Salesforce id → `partner/zendesk_orgs.json`;
 //! - the user sync (`{"sync": "users"}`), after the US Gov org sync, so orgs created by it have
 //!   their ids: every US Gov org → `users/zendesk_orgs.json`.
+//!
+//! All of them read the instance's organizations through its snapshot (`org_snapshot.rs`, SPEC
+//! §12): only what changed since the last gather, or every org when the reconcile policy says
+//! so. The artifact is the same either way.
 
 use super::artifacts;
 use super::context::StageContext;
 use super::input::{RunInput, StageOutput};
-use super::io::zendesk_records;
+use super::org_snapshot::current_orgs;
 use super::table::Stage;
 use crate::error::StageError;
-use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
+use crate::model::{ForeignRecord, SyncKind, ZendeskOrgsHead, ZendeskOrgsTail};
 use crate::store::{StoreError, StreamedArtifact, write_encoded};
 use crate::syncs::{PartnerOrgs, SyncSpec};
 
@@ -26,35 +30,32 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         SyncKind::Users => artifacts::USER_ORGS.to_owned(),
     };
     let key = keys.key(&name)?;
+    let (snapshot, note) = current_orgs(ctx, instance, input.gather_request()).await?;
     let unencodable = |e: serde_json::Error| {
         StageError::from(StoreError::Unencodable {
             key: key.clone(),
             message: e.to_string(),
         })
     };
-    // Each page is mapped and encoded as it arrives, so the stage holds the artifact's bytes
-    // and one page, not every org of the instance as a map.
+    // Encoded an org at a time, so the stage holds the snapshot and the artifact's bytes, not
+    // a second copy of every org.
     let mut artifact =
         StreamedArtifact::begin(&ZendeskOrgsHead { instance }, "orgs").map_err(unencodable)?;
     let mut others: Vec<ForeignRecord> = Vec::new();
-    let (mut total, mut managed, mut partners) = (0, 0, 0);
-    ctx.zendesk(instance)?
-        .for_each_organization_page(|page| {
-            for org in zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)? {
-                total += 1;
-                managed += usize::from(org.managed_id().is_some());
-                partners += usize::from(org.is_partner());
-                // The partner sync keeps its own orgs whole and the others only by id, name
-                // and key; the org syncs and the user sync keep every org.
-                if sync == SyncKind::Partners && !PartnerOrgs.owns(&org) {
-                    others.push(ForeignRecord::of_org(&org));
-                } else {
-                    artifact.push(&org).map_err(unencodable)?;
-                }
-            }
-            Ok::<(), StageError>(())
-        })
-        .await?;
+    let (mut managed, mut partners) = (0, 0);
+    for org in snapshot.records.values() {
+        managed += usize::from(org.managed_id().is_some());
+        partners += usize::from(org.is_partner());
+        // The partner sync keeps its own orgs whole and the others only by id, name and key;
+        // the org syncs and the user sync keep every org.
+        if sync == SyncKind::Partners && !PartnerOrgs.owns(org) {
+            others.push(ForeignRecord::of_org(org));
+        } else {
+            artifact.push(org).map_err(unencodable)?;
+        }
+    }
+    let total = snapshot.records.len();
+    drop(snapshot);
     let body = artifact
         .finish(&ZendeskOrgsTail { others: &others })
         .map_err(unencodable)?;
@@ -64,5 +65,6 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         .count("managed", managed)
         .count("unmanaged", total - managed)
         .count("partners", partners)
+        .with_gather(note)
         .with_artifact(key))
 }

@@ -43,6 +43,9 @@ pub struct GuardOutput {
 pub struct RunOptions {
     #[serde(default)]
     pub dry_run: bool,
+    /// Gathers read every source in full, whatever their snapshots (a reconcile on request).
+    #[serde(default)]
+    pub full: bool,
     /// Per sync (`global`, `usgov`, `partners`, `users`): the operator checked the marks and
     /// allows up to N this execution.
     #[serde(default)]
@@ -83,7 +86,7 @@ fn parse_options(execution_input: &Value) -> Result<RunOptions, StageError> {
     };
     serde_path_to_error::deserialize(input).map_err(|e| {
         StageError::InvalidConfig(format!(
-            "execution input is invalid at {}: {} (accepted: {{\"dry_run\": true, \"allow_deletions\": {{\"global\": N, \"usgov\": N, \"partners\": N, \"users\": N}}, \"as_of\": \"YYYY-MM-DD\"}})",
+            "execution input is invalid at {}: {} (accepted: {{\"dry_run\": true, \"full\": true, \"allow_deletions\": {{\"global\": N, \"usgov\": N, \"partners\": N, \"users\": N}}, \"as_of\": \"YYYY-MM-DD\"}})",
             e.path(),
             e.inner()
         ))

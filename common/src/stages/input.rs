@@ -8,9 +8,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::org_snapshot::GatherRequest;
 use super::table::Stage;
 use crate::error::StageError;
-use crate::model::{Instance, SyncKind};
+use crate::model::{GatherNote, Instance, SyncKind};
 use crate::store::RunKeys;
 
 /// The input every stage after the guard receives.
@@ -42,6 +43,12 @@ pub struct RunInput {
     /// it beside another stage calling the same instance (read by `run_measured`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zendesk_share: Option<f64>,
+    /// Gather only: read the source in full, whatever its snapshot (`{"full": true}`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
+    /// Gather only: a dry run reads snapshots and never advances them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// The execution part of Step Functions' context object (`$$.Execution`); its other fields
@@ -80,6 +87,14 @@ impl RunInput {
             .map_err(|e| StageError::InvalidConfig(format!("stage input: {e}")))
     }
 
+    /// How a gather stage is asked to read its source.
+    pub(super) fn gather_request(&self) -> GatherRequest {
+        GatherRequest {
+            full: self.full,
+            dry_run: self.dry_run,
+        }
+    }
+
     /// The sync this invocation works for: `sync`, or the org sync of `instance`. Both given
     /// must agree (`{"sync": "users", "instance": "global"}` is a mistake, not a choice).
     pub(super) fn sync(&self, stage: Stage) -> Result<SyncKind, StageError> {
@@ -111,6 +126,10 @@ pub struct StageOutput {
     /// machine loops back); `false` when the sync is done for this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub more: Option<bool>,
+    /// Gathers that keep a snapshot: whether they read in full or only the changes, and how far
+    /// their snapshot reaches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gathers: Vec<GatherNote>,
 }
 
 impl StageOutput {
@@ -124,6 +143,11 @@ impl StageOutput {
 
     pub(super) fn count(mut self, name: &str, value: usize) -> Self {
         self.counts.insert(name.to_owned(), value as u64);
+        self
+    }
+
+    pub(super) fn with_gather(mut self, note: GatherNote) -> Self {
+        self.gathers.push(note);
         self
     }
 

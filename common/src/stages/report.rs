@@ -319,6 +319,7 @@ pub fn render_report(inputs: &ReportInputs) -> String {
     sync_table(&mut out, inputs);
     attempts(&mut out, &inputs.summary);
     api_use(&mut out, &inputs.summary);
+    gathers(&mut out, &inputs.summary);
     guard_decisions(&mut out, &inputs.summary);
     process_section(&mut out, inputs.process.as_ref());
     field_table(&mut out, &inputs.field_changes);
@@ -441,6 +442,24 @@ fn api_use(out: &mut String, summary: &RunSummary) {
     let _ = writeln!(out, "## API use\n");
     let mark = if api.is_high() { "**Warning:** " } else { "" };
     let _ = writeln!(out, "- {mark}{}\n", api.describe());
+}
+
+/// How the gathers read their sources: in full (why) or only the changes since their
+/// snapshots.
+fn gathers(out: &mut String, summary: &RunSummary) {
+    let notes: Vec<(&String, &crate::model::GatherNote)> = summary
+        .stages
+        .iter()
+        .flat_map(|(stage, s)| s.gathers.iter().map(move |note| (stage, note)))
+        .collect();
+    if notes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Gathers\n");
+    for (stage, note) in notes {
+        let _ = writeln!(out, "- {stage}: {note}");
+    }
+    let _ = writeln!(out);
 }
 
 /// A redriven run: what the redrive did and what the attempts before it did, per sync.

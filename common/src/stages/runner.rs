@@ -61,6 +61,12 @@ pub async fn run_measured(
                 .and_then(|output| output.get("counts"))
                 .and_then(|c| serde_json::from_value(c.clone()).ok())
                 .unwrap_or_default(),
+            gathers: result
+                .as_ref()
+                .ok()
+                .and_then(|output| output.get("gathers"))
+                .and_then(|g| serde_json::from_value(g.clone()).ok())
+                .unwrap_or_default(),
             calls: io.calls,
             artifacts: io.artifacts,
             error: result.as_ref().err().map(|e| e.name().to_owned()),

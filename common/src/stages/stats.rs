@@ -21,6 +21,9 @@ pub struct StageStats {
     /// The artifacts it read and wrote, with their sizes.
     #[serde(default)]
     pub artifacts: crate::calls::ArtifactIo,
+    /// Gathers that keep a snapshot: how they read their source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gathers: Vec<crate::model::GatherNote>,
     /// The stage's error name, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

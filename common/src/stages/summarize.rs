@@ -372,6 +372,7 @@ async fn summarize(
         entry.retries = stats.calls.retries();
         entry.seconds = Some(stats.seconds);
         entry.error = stats.error;
+        entry.gathers = stats.gathers;
     }
     // What the syncs did record by record: their errors and guard decisions.
     for sync in SyncKind::ALL {

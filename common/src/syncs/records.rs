@@ -21,6 +21,7 @@ use crate::model::{
 };
 use crate::rules::account_mapping::MAX_NAME_CHARS;
 use crate::rules::compare::{Orgs, RecordKind, Users};
+use crate::snapshot::Source;
 use crate::zendesk::{BulkKind, ZendeskClient};
 
 /// A gathered Zendesk record, in whichever view an artifact is read: what ownership and the
@@ -163,6 +164,12 @@ pub trait RecordWrites:
     /// The Salesforce account a new record stands for (a user's: their contact's account).
     fn create_account(create: &Self::Create) -> &SalesforceId;
     fn create_fields(create: &Self::Create) -> &Map<String, Value>;
+    /// The snapshot of `instance` its records are gathered from, which its writes are folded
+    /// into (SPEC §12); `None` when its records are gathered in full every run.
+    fn snapshot(instance: Instance) -> Option<Source> {
+        let _ = instance;
+        None
+    }
     /// Whom to attach to a new record (Global orgs' sold-to contacts); never sent as a field.
     fn sold_tos(create: &Self::Create) -> &[SoldTo] {
         let _ = create;
@@ -275,6 +282,10 @@ impl RecordWrites for Orgs {
     const CREATE: BulkKind = BulkKind::CreateOrganizations;
     const UPDATE: BulkKind = BulkKind::UpdateOrganizations;
     const FIELDS: &'static str = "organization_fields";
+
+    fn snapshot(instance: Instance) -> Option<Source> {
+        Some(Source::ZendeskOrgs(instance))
+    }
 
     fn create_key(create: &DesiredOrg) -> &SalesforceId {
         &create.salesforce_id

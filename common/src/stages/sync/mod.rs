@@ -30,6 +30,7 @@ use super::artifacts;
 use super::context::StageContext;
 use super::input::{ExecutionContext, RunInput, StageOutput};
 use super::io::{expect_same, mismatch, read, read_opt, write};
+use super::org_snapshot;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{
@@ -237,6 +238,9 @@ async fn run_sync<S: SyncSpec>(
         // Unfinished: the place stays in the result for the next invocation or a redrive.
         Ok(Stop::Continue) | Err(_) => {}
     }
+    if result.progress.is_none() {
+        fold_writes(ctx, spec, &result).await;
+    }
     if result.progress.is_none() && !result.notified {
         if spec.sends_digest() {
             digest::send(ctx, keys, spec.instance(), &mut result).await;
@@ -252,6 +256,27 @@ async fn run_sync<S: SyncSpec>(
         return Ok(output);
     }
     conclude(ctx, keys, sync, &result, key, &decision, invocations)
+}
+
+/// Folds what the sync wrote into its records' snapshot, once it is done for this run (before
+/// its result says so: a crash in between folds again). A failure to read them back is not the
+/// sync's: the writes are made, and the next gathers find them in the change feed a minute
+/// later; the snapshot is marked so that the next gather reads in full rather than trust it.
+async fn fold_writes<S: SyncSpec>(ctx: &StageContext, spec: S, result: &SyncResult) {
+    let Some(source) = <S::Kind as RecordWrites>::snapshot(spec.instance()) else {
+        return;
+    };
+    let mut ids: Vec<u64> = [&result.created, &result.updated, &result.marked]
+        .into_iter()
+        .flatten()
+        .filter_map(|outcome| outcome.id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if let Err(e) = org_snapshot::fold_writes(ctx, source, ids).await {
+        tracing::warn!(sync = %spec.sync(), "the sync's writes could not be folded into its snapshot ({e}); the next gather reads in full");
+        org_snapshot::distrust(ctx, source).await;
+    }
 }
 
 /// The stage's answer for a sync done for this run: its counts, or the error its result calls

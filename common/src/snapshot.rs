@@ -1,0 +1,240 @@
+//! Snapshots (SPEC §12): the last complete picture of a source the sync pages through, kept in
+//! the artifact store under `state/` (not under `runs/`: it outlives runs), with its watermark.
+//!
+//! A snapshot and its watermark are one object, written with one `put`: the store shows either
+//! the old or the new one, never a new picture with an old watermark, whatever fails — a crash
+//! mid-write included. A dry run reads snapshots and never writes them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Instance, ZendeskOrg};
+use crate::rules::freshness::{Found, SnapshotAge};
+use crate::store::{ArtifactStore, StoreError, read_json_opt, write_json};
+
+/// The folder snapshots live in.
+pub const STATE_PREFIX: &str = "state/";
+
+/// The format of a snapshot; one of another version is read as no snapshot (a full gather
+/// writes a new one).
+const VERSION: u32 = 1;
+
+/// Which source a snapshot is of (its key and the name it carries, so a file copied under the
+/// wrong key is not taken for another source's picture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Every organization of a Zendesk instance.
+    ZendeskOrgs(Instance),
+}
+
+impl Source {
+    pub fn name(self) -> String {
+        match self {
+            Source::ZendeskOrgs(instance) => format!("zendesk_{instance}_orgs"),
+        }
+    }
+
+    pub fn key(self) -> String {
+        format!("{STATE_PREFIX}{}.json", self.name())
+    }
+}
+
+/// The last complete picture of a source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot<T> {
+    pub version: u32,
+    pub source: String,
+    /// How far the changes it includes reach: the next delta asks the feed from here.
+    pub watermark: DateTime<Utc>,
+    /// When the full read it descends from started (the daily reconcile counts from it).
+    pub full_at: DateTime<Utc>,
+    /// Its records, by id.
+    pub records: BTreeMap<u64, T>,
+    /// A sync wrote records it could not read back into it: the next gather reads in full.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
+}
+
+impl<T> Snapshot<T> {
+    pub fn new(
+        source: Source,
+        watermark: DateTime<Utc>,
+        full_at: DateTime<Utc>,
+        records: BTreeMap<u64, T>,
+    ) -> Self {
+        Snapshot {
+            version: VERSION,
+            source: source.name(),
+            watermark,
+            full_at,
+            records,
+            incomplete: false,
+        }
+    }
+
+    pub fn age(&self) -> SnapshotAge {
+        SnapshotAge {
+            watermark: self.watermark,
+            full_at: self.full_at,
+        }
+    }
+
+    /// Replaces or adds records by id (a feed may repeat a record: the later answer wins).
+    pub fn apply(&mut self, changed: impl IntoIterator<Item = (u64, T)>) {
+        self.records.extend(changed);
+    }
+}
+
+/// A snapshot as the store holds it.
+#[derive(Debug)]
+pub enum Stored<T> {
+    Found(Snapshot<T>),
+    Missing,
+    /// There is an object, but not a readable snapshot of this source: why.
+    Unreadable(String),
+}
+
+impl<T> Stored<T> {
+    /// What the reconcile policy needs to know about it.
+    pub fn found(&self) -> Found {
+        match self {
+            Stored::Found(snapshot) if snapshot.incomplete => Found::Incomplete,
+            Stored::Found(snapshot) => Found::Snapshot(snapshot.age()),
+            Stored::Missing => Found::Nothing,
+            Stored::Unreadable(_) => Found::Unreadable,
+        }
+    }
+
+    pub fn into_snapshot(self) -> Option<Snapshot<T>> {
+        match self {
+            Stored::Found(snapshot) => Some(snapshot),
+            Stored::Missing | Stored::Unreadable(_) => None,
+        }
+    }
+}
+
+/// Reads the snapshot of `source`. A corrupt one, one of another format or of another source is
+/// `Unreadable` (a full gather replaces it), not an error: the sources are still there to read.
+/// A store that cannot be reached is an error.
+pub async fn load<T: serde::de::DeserializeOwned>(
+    store: &dyn ArtifactStore,
+    source: Source,
+) -> Result<Stored<T>, StoreError> {
+    let key = source.key();
+    let snapshot: Snapshot<T> = match read_json_opt(store, &key).await {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return Ok(Stored::Missing),
+        Err(e @ StoreError::InvalidArtifact { .. }) => {
+            return Ok(Stored::Unreadable(e.to_string()));
+        }
+        Err(e) => return Err(e),
+    };
+    if snapshot.version != VERSION {
+        return Ok(Stored::Unreadable(format!(
+            "{key} is of format {}, this version reads {VERSION}",
+            snapshot.version
+        )));
+    }
+    if snapshot.source != source.name() {
+        return Ok(Stored::Unreadable(format!(
+            "{key} holds a snapshot of {}",
+            snapshot.source
+        )));
+    }
+    Ok(Stored::Found(snapshot))
+}
+
+/// Writes a snapshot, picture and watermark in one object.
+pub async fn save<T: Serialize>(
+    store: &dyn ArtifactStore,
+    source: Source,
+    snapshot: &Snapshot<T>,
+) -> Result<(), StoreError> {
+    write_json(store, &source.key(), snapshot).await
+}
+
+/// The organizations of a Zendesk instance, as its gathers keep them.
+pub type OrgSnapshot = Snapshot<ZendeskOrg>;
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::store::DirStore;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn org(id: u64, name: &str) -> ZendeskOrg {
+        ZendeskOrg::from_api(
+            serde_json::json!({"id": id, "name": name})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_reads_back_as_written_and_others_are_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let global = Source::ZendeskOrgs(Instance::Global);
+        assert!(matches!(
+            load::<ZendeskOrg>(&store, global).await.unwrap(),
+            Stored::Missing
+        ));
+        let mut snapshot = Snapshot::new(
+            global,
+            at("2026-12-06T10:00:00Z"),
+            at("2026-12-06T00:05:00Z"),
+            BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]),
+        );
+        snapshot.apply([(2, org(2, "B renamed")), (3, org(3, "C"))]);
+        save(&store, global, &snapshot).await.unwrap();
+        let back = load::<ZendeskOrg>(&store, global)
+            .await
+            .unwrap()
+            .into_snapshot()
+            .unwrap();
+        assert_eq!(back, snapshot);
+        assert_eq!(back.records[&2].name, "B renamed");
+
+        // The US Gov key holding Global's picture, a corrupt file, another format.
+        let usgov = Source::ZendeskOrgs(Instance::Usgov);
+        let body = serde_json::to_vec(&snapshot).unwrap();
+        store.put(&usgov.key(), Bytes::from(body)).await.unwrap();
+        let Stored::Unreadable(why) = load::<ZendeskOrg>(&store, usgov).await.unwrap() else {
+            panic!("another source's snapshot was taken");
+        };
+        assert!(why.contains("zendesk_global_orgs"), "{why}");
+        store
+            .put(&usgov.key(), Bytes::from_static(b"{\"version\": 1, \"sour"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            load::<ZendeskOrg>(&store, usgov).await.unwrap(),
+            Stored::Unreadable(_)
+        ));
+        let mut other = serde_json::to_value(Snapshot::new(
+            usgov,
+            snapshot.watermark,
+            snapshot.full_at,
+            snapshot.records.clone(),
+        ))
+        .unwrap();
+        other["version"] = 99.into();
+        store
+            .put(&usgov.key(), Bytes::from(other.to_string()))
+            .await
+            .unwrap();
+        let Stored::Unreadable(why) = load::<ZendeskOrg>(&store, usgov).await.unwrap() else {
+            panic!("a snapshot of another format was taken");
+        };
+        assert!(why.contains("format 99"), "{why}");
+    }
+}
