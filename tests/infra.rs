@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use zdsync::config::{SecretKind, env_name, setting_env_names};
 use zdsync::model::Instance;
+use zdsync::snapshot::Source;
 use zdsync::stages::{RunOptions, Stage, artifacts};
 
 const HOURLY: &str = "cron(0 * * * ? *)";
@@ -621,14 +622,17 @@ fn check_list_executions(d: &Deployment) -> Vec<String> {
     problems
 }
 
-/// Stage roles reach S3 objects only under runs/ (plus the overrides key, for process), list
+/// Stage roles reach S3 objects only under runs/ (plus the overrides key, for process, and the
+/// org snapshots under state/, for gather-orgs and sync), list
 /// only with an s3:prefix condition, and every reader can tell a missing artifact.
 fn check_s3_access(d: &Deployment) -> Vec<String> {
     let mut problems = Vec::new();
     for f in d.functions() {
         let id = &f.id;
-        let mut reads = false;
+        let mut reads_runs = false;
+        let mut reads_state = false;
         let mut lists_runs = false;
+        let mut lists_state = false;
         let mut writes_latest_run = false;
         for statement in f.statements_allowing(|a| a.to_lowercase().starts_with("s3:") || a == "*")
         {
@@ -639,12 +643,21 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                 let resources = as_list(&statement["Resource"]);
                 match action.as_str() {
                     "s3:GetObject" | "s3:PutObject" => {
-                        reads |= action == "s3:GetObject";
                         for resource in resources {
                             let arn = sub(&resource).unwrap_or_default();
                             let latest_run = arn.ends_with(&format!("/{}", artifacts::LATEST_RUN));
                             writes_latest_run |= latest_run && action == "s3:PutObject";
+                            let snapshot = arn.contains("/state/");
+                            reads_state |= snapshot && action == "s3:GetObject";
+                            reads_runs |= !snapshot && action == "s3:GetObject";
                             let allowed = arn.ends_with("/runs/*")
+                                || (matches!(f.stage(), Some(Stage::GatherOrgs | Stage::Sync))
+                                    && Instance::ALL.iter().any(|i| {
+                                        arn.ends_with(&format!(
+                                            "/{}",
+                                            Source::ZendeskOrgs(*i).key()
+                                        ))
+                                    }))
                                 || (f.stage() == Some(Stage::Process)
                                     && action == "s3:GetObject"
                                     && arn.ends_with("/${OverridesKey}"))
@@ -669,6 +682,7 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                             ));
                         }
                         lists_runs |= as_list(prefixes[0]).contains(&json!("runs/*"));
+                        lists_state |= as_list(prefixes[0]).contains(&json!("state/*"));
                     }
                     other => problems.push(format!(
                         "{id}: S3 action {other}; the stages need only GetObject, PutObject, ListBucket"
@@ -683,9 +697,14 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                 artifacts::LATEST_RUN
             ));
         }
-        if reads && !lists_runs {
+        if reads_runs && !lists_runs {
             problems.push(format!(
                 "{id}: reads artifacts without s3:ListBucket on runs/*, so a missing one reads as AccessDenied"
+            ));
+        }
+        if reads_state && !lists_state {
+            problems.push(format!(
+                "{id}: reads snapshots without s3:ListBucket on state/*, so a missing one reads as AccessDenied"
             ));
         }
         if f.stage() == Some(Stage::Guard)
