@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use zdsync::model::{GatherKind, GatherNote, Instance, RunSummary, SyncKind};
 use zdsync::snapshot::Source;
-use zdsync::stages::{Stage, artifacts};
+use zdsync::stages::{Stage, StageStats, artifacts};
 use zdsync_e2e::{AS_OF, Harness, succeeded};
 use zdsync_sandbox::ZendeskInstance;
 
@@ -82,7 +82,9 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
         .into_iter()
         .find(|o| {
             let fields = &o["organization_fields"];
-            fields["salesforce_id"].as_str().is_some_and(|id| !id.is_empty())
+            fields["salesforce_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
                 && fields["support_level"].is_string()
                 && fields["support_level"] != "expired"
         })
@@ -136,6 +138,24 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
         "{:#?}",
         h.sandbox().counters().requests
     );
+    // Nothing changed for the third run: no snapshot was written again.
+    for stage in [
+        "gather-orgs-global",
+        "gather-orgs-usgov",
+        "sync-global",
+        "sync-usgov",
+    ] {
+        let stats: StageStats = h.artifact("third", &format!("stages/{stage}.json")).await;
+        assert!(
+            stats
+                .artifacts
+                .written
+                .keys()
+                .all(|k| !k.starts_with("state/")),
+            "{stage}: {:?}",
+            stats.artifacts.written
+        );
+    }
     for (sync, name) in org_artifacts() {
         let delta: Value = h.artifact("third", &name).await;
         let full = full_gather(&h, sync, &name, &format!("check3-{sync}")).await;

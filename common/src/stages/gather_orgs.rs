@@ -16,7 +16,8 @@ use super::input::{RunInput, StageOutput};
 use super::org_snapshot::current_orgs;
 use super::table::Stage;
 use crate::error::StageError;
-use crate::model::{ForeignRecord, SyncKind, ZendeskOrgsHead, ZendeskOrgsTail};
+use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
+use crate::snapshot::Source;
 use crate::store::{StoreError, StreamedArtifact, write_encoded};
 use crate::syncs::{PartnerOrgs, SyncSpec};
 
@@ -43,15 +44,23 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         StreamedArtifact::begin(&ZendeskOrgsHead { instance }, "orgs").map_err(unencodable)?;
     let mut others: Vec<ForeignRecord> = Vec::new();
     let (mut managed, mut partners) = (0, 0);
-    for org in snapshot.records.values() {
+    for record in snapshot.records.values() {
+        // One org parsed at a time, for what the artifact's counts and split need of it.
+        let org: ZendeskOrg = record.parse().map_err(|e| {
+            StageError::from(StoreError::InvalidArtifact {
+                key: Source::ZendeskOrgs(instance).key(),
+                path: "records".into(),
+                message: e.to_string(),
+            })
+        })?;
         managed += usize::from(org.managed_id().is_some());
         partners += usize::from(org.is_partner());
         // The partner sync keeps its own orgs whole and the others only by id, name and key;
         // the org syncs and the user sync keep every org.
-        if sync == SyncKind::Partners && !PartnerOrgs.owns(org) {
-            others.push(ForeignRecord::of_org(org));
+        if sync == SyncKind::Partners && !PartnerOrgs.owns(&org) {
+            others.push(ForeignRecord::of_org(&org));
         } else {
-            artifact.push(org).map_err(unencodable)?;
+            artifact.push(record).map_err(unencodable)?;
         }
     }
     let total = snapshot.records.len();

@@ -15,8 +15,8 @@ use super::context::StageContext;
 use super::io::zendesk_records;
 use crate::error::StageError;
 use crate::model::{GatherKind, GatherNote, Instance, ZendeskOrg};
-use crate::rules::freshness::{GatherMode, Reconcile, gather_mode};
-use crate::snapshot::{self, OrgSnapshot, Snapshot, Source, Stored};
+use crate::rules::freshness::{FullReason, GatherMode, Reconcile, gather_mode};
+use crate::snapshot::{self, OrgSnapshot, RecordJson, Snapshot, Source, Stored};
 
 /// How far before a full listing's start its watermark is set: the next delta asks the feed
 /// from there, so a change made while the listing paged (which the listing may or may not have
@@ -41,7 +41,7 @@ pub(super) async fn current_orgs(
     request: GatherRequest,
 ) -> Result<(OrgSnapshot, GatherNote), StageError> {
     let source = Source::ZendeskOrgs(instance);
-    let stored: Stored<ZendeskOrg> = snapshot::load(ctx.store.as_ref(), source).await?;
+    let stored: Stored<RecordJson> = snapshot::load(ctx.store.as_ref(), source).await?;
     if let Stored::Unreadable(why) = &stored {
         tracing::warn!(%instance, "the organization snapshot cannot be read ({why}); reading every organization");
     }
@@ -51,22 +51,39 @@ pub(super) async fn current_orgs(
         every_hours: ctx.settings.sync.full_every_hours,
     };
     let mode = gather_mode(stored.found(), now, policy);
-    let (snapshot, read, reason) = match (mode, stored.into_snapshot()) {
+    let (snapshot, read, reason, changed) = match (mode, stored.into_snapshot()) {
         (GatherMode::Delta { since }, Some(mut snapshot)) => {
-            let read = apply_changes(ctx, instance, &mut snapshot, since).await?;
-            (snapshot, read, None)
+            let (read, different) = apply_changes(ctx, instance, &mut snapshot, since).await?;
+            // A quiet delta leaves the stored snapshot as it is: writing it again would cost a
+            // whole snapshot's bytes for nothing. (The feed's start is inclusive, so the last
+            // change before the watermark is read again every time.)
+            let changed = different > 0 || snapshot.watermark != since;
+            (snapshot, read, None, changed)
         }
         (GatherMode::Full(reason), _) => {
             let snapshot = list_all(ctx, instance, source, now).await?;
             let read = snapshot.records.len();
-            (snapshot, read, Some(reason))
+            (snapshot, read, Some(reason), true)
         }
         (GatherMode::Delta { .. }, None) => unreachable!("a delta is only chosen from a snapshot"),
     };
-    if !request.dry_run {
+    if changed && !request.dry_run {
         snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
     }
-    let note = GatherNote {
+    let note = note(source, reason, read, &snapshot, request);
+    tracing::info!(%instance, mode = ?note.mode, reason = ?note.reason, read, watermark = %note.watermark, "organizations gathered");
+    Ok((snapshot, note))
+}
+
+/// What a gather of `source` did.
+fn note(
+    source: Source,
+    reason: Option<FullReason>,
+    read: usize,
+    snapshot: &OrgSnapshot,
+    request: GatherRequest,
+) -> GatherNote {
+    GatherNote {
         source: source.name(),
         mode: if reason.is_some() {
             GatherKind::Full
@@ -77,9 +94,7 @@ pub(super) async fn current_orgs(
         read,
         watermark: snapshot.watermark,
         dry_run: request.dry_run,
-    };
-    tracing::info!(%instance, mode = ?note.mode, reason = ?note.reason, read, watermark = %note.watermark, "organizations gathered");
-    Ok((snapshot, note))
+    }
 }
 
 /// Every organization, listed page by page.
@@ -93,7 +108,7 @@ async fn list_all(
     ctx.zendesk(instance)?
         .for_each_organization_page(|page| {
             for org in zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)? {
-                records.insert(org.id, org);
+                records.insert(org.id, as_json(&org)?);
             }
             Ok::<(), StageError>(())
         })
@@ -107,27 +122,27 @@ async fn list_all(
 }
 
 /// Applies what the export shows changed since `since` onto `snapshot`; answers how many
-/// records it read.
+/// records it read, and how many of them were new or different.
 async fn apply_changes(
     ctx: &StageContext,
     instance: Instance,
     snapshot: &mut OrgSnapshot,
     since: DateTime<Utc>,
-) -> Result<usize, StageError> {
-    let mut read = 0;
+) -> Result<(usize, usize), StageError> {
+    let (mut read, mut different) = (0, 0);
     let reached = ctx
         .zendesk(instance)?
         .for_each_organization_change(since.timestamp(), |page| {
             let orgs = zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)?;
             read += orgs.len();
-            snapshot.apply(orgs.into_iter().map(|org| (org.id, org)));
+            different += snapshot.apply(keyed(orgs)?);
             Ok::<(), StageError>(())
         })
         .await?;
     if let Some(reached) = DateTime::from_timestamp(reached, 0) {
         snapshot.watermark = snapshot.watermark.max(reached);
     }
-    Ok(read)
+    Ok((read, different))
 }
 
 /// Folds the records a sync wrote (`ids`) into the snapshot of `source`, as Zendesk holds
@@ -143,7 +158,7 @@ pub(super) async fn fold_writes(
     if ids.is_empty() {
         return Ok(());
     }
-    let Some(mut snapshot) = snapshot::load::<ZendeskOrg>(ctx.store.as_ref(), source)
+    let Some(mut snapshot) = snapshot::load::<RecordJson>(ctx.store.as_ref(), source)
         .await?
         .into_snapshot()
     else {
@@ -153,8 +168,9 @@ pub(super) async fn fold_writes(
     let raw = ctx.zendesk(instance)?.show_organizations(&ids).await?;
     let orgs = zendesk_records(instance, "an organization", raw, ZendeskOrg::from_api)?;
     tracing::info!(%instance, written = ids.len(), read = orgs.len(), "the sync's writes folded into the organization snapshot");
-    snapshot.apply(orgs.into_iter().map(|org| (org.id, org)));
-    snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
+    if snapshot.apply(keyed(orgs)?) > 0 {
+        snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
+    }
     Ok(())
 }
 
@@ -163,7 +179,7 @@ pub(super) async fn fold_writes(
 /// writes to any gather a minute later.
 pub(super) async fn distrust(ctx: &StageContext, source: Source) {
     let marked = async {
-        if let Some(mut snapshot) = snapshot::load::<ZendeskOrg>(ctx.store.as_ref(), source)
+        if let Some(mut snapshot) = snapshot::load::<RecordJson>(ctx.store.as_ref(), source)
             .await?
             .into_snapshot()
         {
@@ -175,4 +191,19 @@ pub(super) async fn distrust(ctx: &StageContext, source: Source) {
     if let Err(e) = marked.await {
         tracing::warn!(source = %source.name(), "the snapshot could not be marked for a full read ({e})");
     }
+}
+
+/// An org as its snapshot keeps it.
+fn as_json(org: &ZendeskOrg) -> Result<RecordJson, StageError> {
+    RecordJson::of(org).map_err(|e| {
+        StageError::InvalidConfig(format!(
+            "organization {} cannot be encoded again: {e}",
+            org.id
+        ))
+    })
+}
+
+/// Orgs by id, as their snapshot keeps them.
+fn keyed(orgs: Vec<ZendeskOrg>) -> Result<Vec<(u64, RecordJson)>, StageError> {
+    orgs.iter().map(|org| Ok((org.id, as_json(org)?))).collect()
 }
