@@ -800,7 +800,8 @@ fn check_state_machine(d: &Deployment) -> Vec<String> {
     problems
 }
 
-/// Exactly one hourly schedule, switchable by ScheduleState, sending input the guard accepts.
+/// Exactly one schedule, hourly by default or every few minutes, switchable by ScheduleState,
+/// sending input the guard accepts.
 fn check_schedule(d: &Deployment) -> Vec<String> {
     let mut problems = Vec::new();
     let (_, machine) = d.state_machine();
@@ -818,11 +819,44 @@ fn check_schedule(d: &Deployment) -> Vec<String> {
         return problems;
     };
     let props = &event["Properties"];
-    let expression = props["Schedule"]
-        .as_str()
-        .or(props["ScheduleExpression"].as_str());
-    if expression != Some(HOURLY) {
-        problems.push(format!("schedule {name} is {expression:?}, not {HOURLY}"));
+    let expression = if props["Schedule"].is_null() {
+        &props["ScheduleExpression"]
+    } else {
+        &props["Schedule"]
+    };
+    // A parameter: hourly unless the operator picks a schedule of minutes, no more often than
+    // every 5 (a run must be able to finish; the guard skips an overlap).
+    match reference(expression) {
+        Some(param) => {
+            let parameter = &d.template["Parameters"][param];
+            if parameter["Default"] != json!(HOURLY) {
+                problems.push(format!(
+                    "schedule {name}: parameter {param} defaults to {}, not {HOURLY}",
+                    parameter["Default"]
+                ));
+            }
+            let allowed = as_list(&parameter["AllowedValues"]);
+            for value in &allowed {
+                let every_minutes = value
+                    .as_str()
+                    .and_then(|v| v.strip_prefix("rate("))
+                    .and_then(|v| v.strip_suffix(" minutes)"))
+                    .and_then(|n| n.parse::<u32>().ok());
+                if *value != json!(HOURLY) && !every_minutes.is_some_and(|n| (5..60).contains(&n)) {
+                    problems.push(format!(
+                        "schedule {name}: parameter {param} allows {value}, not hourly or every 5 to 59 minutes"
+                    ));
+                }
+            }
+            if allowed.is_empty() {
+                problems.push(format!(
+                    "schedule {name}: parameter {param} has no AllowedValues"
+                ));
+            }
+        }
+        None => problems.push(format!(
+            "schedule {name} is {expression}, not a Ref to a schedule parameter"
+        )),
     }
     match reference(&props["State"]) {
         Some(param) => {
@@ -1493,18 +1527,40 @@ fn drift_in_schedule_and_alarms_is_caught() {
         |d| {
             let (id, _) = d.state_machine();
             let id = id.to_owned();
-            d.template["Resources"][id]["Properties"]["Events"]["Hourly"]["Properties"]["Schedule"] =
+            d.template["Resources"][id]["Properties"]["Events"]["Scheduled"]["Properties"]["Schedule"] =
                 json!("cron(0 3 * * ? *)");
         },
         check_schedule,
     );
-    assert!(daily.contains("not cron(0 * * * ? *)"), "{daily}");
+    assert!(
+        daily.contains("not a Ref to a schedule parameter"),
+        "{daily}"
+    );
+    let daily_default = after(
+        |d| d.template["Parameters"]["ScheduleExpression"]["Default"] = json!("cron(0 3 * * ? *)"),
+        check_schedule,
+    );
+    assert!(
+        daily_default.contains("not cron(0 * * * ? *)"),
+        "{daily_default}"
+    );
+    let every_minute = after(
+        |d| {
+            d.template["Parameters"]["ScheduleExpression"]["AllowedValues"] =
+                json!(["cron(0 * * * ? *)", "rate(1 minute)"])
+        },
+        check_schedule,
+    );
+    assert!(
+        every_minute.contains("not hourly or every 5 to 59 minutes"),
+        "{every_minute}"
+    );
 
     let event_input = after(
         |d| {
             let (id, _) = d.state_machine();
             let id = id.to_owned();
-            d.template["Resources"][id]["Properties"]["Events"]["Hourly"]["Properties"]
+            d.template["Resources"][id]["Properties"]["Events"]["Scheduled"]["Properties"]
                 .as_object_mut()
                 .unwrap()
                 .remove("Input");
