@@ -112,7 +112,11 @@ pub(crate) fn router(state: Arc<InstanceState>) -> Router {
         )
         .route(
             "/api/v2/incremental/organizations",
-            get(incremental::organizations),
+            get(incremental::organizations::export),
+        )
+        .route(
+            "/api/v2/incremental/users/cursor",
+            get(incremental::users::cursor_export),
         )
         .route("/api/v2/job_statuses", get(jobs::list))
         .route("/api/v2/job_statuses/show_many", get(jobs::show_many))

@@ -5,6 +5,7 @@ mod faults;
 mod fixture_docs;
 mod generator;
 mod incremental;
+mod incremental_users;
 mod jobs;
 mod openapi;
 mod organizations;

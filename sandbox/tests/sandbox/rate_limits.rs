@@ -125,6 +125,27 @@ async fn incremental_exports_have_their_own_limit_of_ten_a_minute() {
 }
 
 #[tokio::test]
+async fn the_user_cursor_export_shares_the_incremental_limit() {
+    let h = Harness::start(empty()).await;
+    let zd = h.global();
+    let users = "/api/v2/incremental/users/cursor?start_time=0";
+    for n in 1..=5 {
+        assert_eq!(export(&zd).await.status, 200, "organizations {n}");
+        assert_eq!(zd.get(users).await.status, 200, "users {n}");
+    }
+    // Ten between them: the eleventh is refused whichever export it asks.
+    let limited = zd.get(users).await;
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.body["error"], json!("APIRateLimitExceeded"));
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(export(&zd).await.status, 429);
+    // The cursor form is the same endpoint for the limit.
+    let cursor = "/api/v2/incremental/users/cursor?cursor=abc";
+    assert_eq!(zd.get(cursor).await.status, 429);
+    assert_eq!(h.usgov().get(users).await.status, 200);
+}
+
+#[tokio::test]
 async fn the_account_limit_applies_to_incremental_exports_too() {
     let mut config = fast_config(empty());
     config.zendesk_rate_limit_per_minute = 2;

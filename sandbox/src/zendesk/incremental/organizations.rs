@@ -3,39 +3,33 @@
 //!
 //! It is Zendesk's time-based export: each page answers with the second of its last item
 //! (`end_time`) and a `next_page` that starts there, inclusively, so an item can come twice
-//! across pages; a client de-duplicates by id. Changes of the last minute (by the sandbox
-//! clock) are held back, as Zendesk holds them back "to ensure the accuracy of the data", and
-//! reach a later request. The endpoint's own rate limit is `limits.rs`'s.
+//! across pages; a client de-duplicates by id. What the exports share (the parameters, the
+//! minute held back) is the parent module's.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::errors::ZendeskError;
-use super::request::RequestUrl;
-use super::state::InstanceState;
-use super::store::InstanceData;
-
-/// Items a page holds when the request names no `per_page`, and the most it may name.
-const MAX_PER_PAGE: usize = 1000;
-/// How recent a change may be and still be exported: "any items that were created or changed
-/// within the minute prior to your request are excluded".
-const HELD_BACK: TimeDelta = TimeDelta::seconds(60);
+use super::{check_not_future, invalid, parse_start_time, per_page, settled_at};
+use crate::zendesk::errors::ZendeskError;
+use crate::zendesk::request::RequestUrl;
+use crate::zendesk::state::InstanceState;
+use crate::zendesk::store::InstanceData;
 
 /// `GET /api/v2/incremental/organizations?start_time=…[&per_page=…]`.
-pub(crate) async fn organizations(
+pub(crate) async fn export(
     State(state): State<Arc<InstanceState>>,
     url: RequestUrl,
 ) -> Result<Json<Value>, ZendeskError> {
     let request = ExportRequest::from_url(&url)?;
     let data = state.data();
     let now = data.now();
-    request.check_not_future(now)?;
+    check_not_future(request.start_time, now)?;
     let page = TimePage::cut(
-        organization_changes(&data, request.start_time, now - HELD_BACK),
+        organization_changes(&data, request.start_time, settled_at(now)),
         request.start_time,
         request.per_page,
     );
@@ -62,46 +56,16 @@ struct ExportRequest {
 
 impl ExportRequest {
     fn from_url(url: &RequestUrl) -> Result<Self, ZendeskError> {
-        let start_time = match url.query.get("start_time") {
-            None => return Err(invalid("start_time is required (a Unix time in seconds)")),
-            Some(raw) => raw.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
-                invalid(format!(
-                    "start_time must be a Unix time in whole seconds; got {raw:?}"
-                ))
-            })?,
-        };
-        let per_page = match url.query.get("per_page") {
-            None => MAX_PER_PAGE,
-            // As offset pages do: a bad number is refused, a big one served at the maximum.
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ZendeskError::bad_request(
-                        "InvalidPaginationParameter",
-                        "per_page must be a positive integer",
-                    )
-                })?
-                .min(MAX_PER_PAGE),
-        };
+        let start_time = url
+            .query
+            .get("start_time")
+            .ok_or_else(|| invalid("start_time is required (a Unix time in seconds)"))
+            .and_then(parse_start_time)?;
         Ok(ExportRequest {
             start_time,
-            per_page,
+            per_page: per_page(&url.query)?,
         })
     }
-
-    fn check_not_future(&self, now: DateTime<Utc>) -> Result<(), ZendeskError> {
-        if self.start_time > now.timestamp() {
-            return Err(invalid("start_time cannot be in the future"));
-        }
-        Ok(())
-    }
-}
-
-/// Zendesk's `InvalidValue` for a bad parameter (it answers a bad `start_time` so).
-fn invalid(description: impl Into<String>) -> ZendeskError {
-    ZendeskError::bad_request("InvalidValue", description)
 }
 
 /// One record's place in the export: the second of its last change (as the API shows
