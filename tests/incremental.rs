@@ -13,21 +13,42 @@ use zdsync::stages::{Stage, StageStats, artifacts};
 use zdsync_e2e::{AS_OF, Harness, succeeded};
 use zdsync_sandbox::ZendeskInstance;
 
-/// The organization artifacts of a run, as (sync, artifact name).
-fn org_artifacts() -> [(SyncKind, String); 4] {
+/// The gathered artifacts of a run that come from snapshots, as (gather stage, sync, name).
+fn gathered_artifacts() -> [(Stage, SyncKind, String); 5] {
     [
-        (SyncKind::Global, artifacts::zendesk_orgs(Instance::Global)),
-        (SyncKind::Usgov, artifacts::zendesk_orgs(Instance::Usgov)),
-        (SyncKind::Partners, artifacts::PARTNER_ORGS.to_owned()),
-        (SyncKind::Users, artifacts::USER_ORGS.to_owned()),
+        (
+            Stage::GatherOrgs,
+            SyncKind::Global,
+            artifacts::zendesk_orgs(Instance::Global),
+        ),
+        (
+            Stage::GatherOrgs,
+            SyncKind::Usgov,
+            artifacts::zendesk_orgs(Instance::Usgov),
+        ),
+        (
+            Stage::GatherOrgs,
+            SyncKind::Partners,
+            artifacts::PARTNER_ORGS.to_owned(),
+        ),
+        (
+            Stage::GatherOrgs,
+            SyncKind::Users,
+            artifacts::USER_ORGS.to_owned(),
+        ),
+        (
+            Stage::GatherUsers,
+            SyncKind::Users,
+            artifacts::USERS.to_owned(),
+        ),
     ]
 }
 
-/// What a full gather for `sync` returns now, without touching the snapshot (a dry run of the
-/// gather stage alone, under a run id of its own).
-async fn full_gather(h: &Harness, sync: SyncKind, name: &str, check: &str) -> Value {
+/// What a full gather returns now, without touching the snapshot (a dry run of the gather stage
+/// alone, under a run id of its own).
+async fn full_gather(h: &Harness, stage: Stage, sync: SyncKind, name: &str, check: &str) -> Value {
     h.stage(
-        Stage::GatherOrgs,
+        stage,
         json!({"run_id": check, "as_of": AS_OF, "sync": sync, "full": true, "dry_run": true}),
     )
     .await
@@ -69,6 +90,7 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
     assert_eq!(global.reason.as_deref(), Some("no snapshot yet"));
     assert_eq!(note(&first, "gather_orgs_partners").mode, GatherKind::Delta);
     assert_eq!(note(&first, "gather_orgs_users").mode, GatherKind::Delta);
+    assert_eq!(note(&first, "gather_users").mode, GatherKind::Full);
     let report = zdsync_e2e::report_md(&h, "first");
     assert!(report.contains("## Gathers"), "{report}");
     assert!(
@@ -111,6 +133,8 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
     let global = note(&second, "gather_orgs_global");
     assert_eq!(global.mode, GatherKind::Delta, "{global}");
     assert!(global.read >= 1, "{global}");
+    let users = note(&second, "gather_users");
+    assert_eq!(users.mode, GatherKind::Delta, "{users}");
     // The edit was seen, and undone as a full run would.
     assert_eq!(
         h.sandbox()
@@ -122,9 +146,9 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
     // Every org artifact of the run equals what a full gather returned at its moment: now,
     // for the gathers after the last write of each branch (partners, users) — and for the
     // first gathers, now less what the run's syncs wrote.
-    for (sync, name) in org_artifacts().into_iter().skip(2) {
+    for (stage, sync, name) in gathered_artifacts().into_iter().skip(2) {
         let delta: Value = h.artifact("second", &name).await;
-        let full = full_gather(&h, sync, &name, &format!("check-{sync}")).await;
+        let full = full_gather(&h, stage, sync, &name, &format!("check-{stage}-{sync}")).await;
         assert_eq!(delta, full, "{name}");
     }
 
@@ -142,8 +166,10 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
     for stage in [
         "gather-orgs-global",
         "gather-orgs-usgov",
+        "gather-users",
         "sync-global",
         "sync-usgov",
+        "sync-users",
     ] {
         let stats: StageStats = h.artifact("third", &format!("stages/{stage}.json")).await;
         assert!(
@@ -156,9 +182,9 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
             stats.artifacts.written
         );
     }
-    for (sync, name) in org_artifacts() {
+    for (stage, sync, name) in gathered_artifacts() {
         let delta: Value = h.artifact("third", &name).await;
-        let full = full_gather(&h, sync, &name, &format!("check3-{sync}")).await;
+        let full = full_gather(&h, stage, sync, &name, &format!("check3-{stage}-{sync}")).await;
         assert_eq!(delta, full, "{name}");
     }
 }
@@ -215,6 +241,9 @@ enum Change {
     PersonRenames { org: usize, suffix: u8 },
     /// A person creates an org the sync does not manage.
     PersonCreates { n: u16 },
+    /// A person renames a US Gov user (picked among the first users); the user sync renames
+    /// them back when their contact is in Salesforce.
+    PersonRenamesUser { user: usize, suffix: u8 },
     /// Salesforce renames an account: the sync renames its org (the sync's own write).
     AccountRenamed { account: usize, suffix: u8 },
     /// Salesforce turns an account into a prospect: the sync marks its org.
@@ -237,6 +266,8 @@ fn change() -> impl proptest::strategy::Strategy<Value = Change> {
         any::<u16>().prop_map(|n| Change::PersonCreates { n }),
         (0..15usize, any::<u8>())
             .prop_map(|(account, suffix)| Change::AccountRenamed { account, suffix }),
+        (0..10usize, any::<u8>())
+            .prop_map(|(user, suffix)| Change::PersonRenamesUser { user, suffix }),
         (0..15usize).prop_map(|account| Change::AccountGone { account }),
     ]
 }
@@ -276,6 +307,20 @@ fn apply(h: &Harness, change: &Change) {
         }
         Change::PersonCreates { n } => {
             let _ = global.insert_organization(json!({"name": format!("Made by a person {n}")}));
+        }
+        Change::PersonRenamesUser { user, suffix } => {
+            let usgov = h.sandbox().zendesk(ZendeskInstance::Usgov);
+            let mut users = usgov.users();
+            users.sort_by_key(|u| u["id"].as_u64());
+            if let Some(picked) = users.get(user % users.len().max(1)) {
+                let name = format!(
+                    "{} (edited {suffix})",
+                    picked["name"].as_str().unwrap_or("User")
+                );
+                usgov
+                    .update_user(picked["id"].as_u64().unwrap(), json!({"name": name}))
+                    .unwrap();
+            }
         }
         Change::AccountRenamed { account, suffix } => {
             let id = &accounts[account % accounts.len()];
@@ -339,7 +384,7 @@ async fn delta_runs_equal_full_runs(rounds: Vec<Round>) {
             f.summary.as_ref().map(|s| s.status),
             "round {i}: {round:?}"
         );
-        for (_, name) in org_artifacts() {
+        for (_, _, name) in gathered_artifacts() {
             let (a, b): (Value, Value) = (
                 timeless(delta.artifact(&run, &name).await),
                 timeless(full.artifact(&run, &name).await),

@@ -622,8 +622,21 @@ fn check_list_executions(d: &Deployment) -> Vec<String> {
     problems
 }
 
+/// The snapshots a stage keeps (SPEC §12): the gathers theirs, the sync every one it folds its
+/// writes into.
+fn snapshots_of(stage: Option<Stage>) -> Vec<Source> {
+    let orgs = Instance::ALL.map(Source::ZendeskOrgs);
+    let users = Source::ZendeskUsers(Instance::Usgov);
+    match stage {
+        Some(Stage::GatherOrgs) => orgs.to_vec(),
+        Some(Stage::GatherUsers) => vec![users],
+        Some(Stage::Sync) => orgs.into_iter().chain([users]).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Stage roles reach S3 objects only under runs/ (plus the overrides key, for process, and the
-/// org snapshots under state/, for gather-orgs and sync), list
+/// snapshots under state/ each stage keeps), list
 /// only with an s3:prefix condition, and every reader can tell a missing artifact.
 fn check_s3_access(d: &Deployment) -> Vec<String> {
     let mut problems = Vec::new();
@@ -651,13 +664,9 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                             reads_state |= snapshot && action == "s3:GetObject";
                             reads_runs |= !snapshot && action == "s3:GetObject";
                             let allowed = arn.ends_with("/runs/*")
-                                || (matches!(f.stage(), Some(Stage::GatherOrgs | Stage::Sync))
-                                    && Instance::ALL.iter().any(|i| {
-                                        arn.ends_with(&format!(
-                                            "/{}",
-                                            Source::ZendeskOrgs(*i).key()
-                                        ))
-                                    }))
+                                || snapshots_of(f.stage())
+                                    .iter()
+                                    .any(|source| arn.ends_with(&format!("/{}", source.key())))
                                 || (f.stage() == Some(Stage::Process)
                                     && action == "s3:GetObject"
                                     && arn.ends_with("/${OverridesKey}"))

@@ -28,12 +28,21 @@ const VERSION: u32 = 1;
 pub enum Source {
     /// Every organization of a Zendesk instance.
     ZendeskOrgs(Instance),
+    /// Every user of a Zendesk instance (the US Gov user sync's).
+    ZendeskUsers(Instance),
 }
 
 impl Source {
     pub fn name(self) -> String {
         match self {
             Source::ZendeskOrgs(instance) => format!("zendesk_{instance}_orgs"),
+            Source::ZendeskUsers(instance) => format!("zendesk_{instance}_users"),
+        }
+    }
+
+    pub fn instance(self) -> Instance {
+        match self {
+            Source::ZendeskOrgs(instance) | Source::ZendeskUsers(instance) => instance,
         }
     }
 
@@ -49,6 +58,10 @@ pub struct Snapshot<T> {
     pub source: String,
     /// How far the changes it includes reach: the next delta asks the feed from here.
     pub watermark: DateTime<Utc>,
+    /// A cursor-based feed's place (the user export's `after_cursor`): the next delta goes on
+    /// from it rather than from the watermark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// When the full read it descends from started (the daily reconcile counts from it).
     pub full_at: DateTime<Utc>,
     /// Its records, by id.
@@ -69,6 +82,7 @@ impl<T> Snapshot<T> {
             version: VERSION,
             source: source.name(),
             watermark,
+            cursor: None,
             full_at,
             records,
             incomplete: false,

@@ -6,14 +6,14 @@
 //! - the user sync (`{"sync": "users"}`), after the US Gov org sync, so orgs created by it have
 //!   their ids: every US Gov org → `users/zendesk_orgs.json`.
 //!
-//! All of them read the instance's organizations through its snapshot (`org_snapshot.rs`, SPEC
+//! All of them read the instance's organizations through its snapshot (`snapshots.rs`, SPEC
 //! §12): only what changed since the last gather, or every org when the reconcile policy says
 //! so. The artifact is the same either way.
 
 use super::artifacts;
 use super::context::StageContext;
 use super::input::{RunInput, StageOutput};
-use super::org_snapshot::current_orgs;
+use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
@@ -31,7 +31,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         SyncKind::Users => artifacts::USER_ORGS.to_owned(),
     };
     let key = keys.key(&name)?;
-    let (snapshot, note) = current_orgs(ctx, instance, input.gather_request()).await?;
+    let source = Source::ZendeskOrgs(instance);
+    let (snapshot, note) = snapshots::current(ctx, source, input.gather_request()).await?;
     let unencodable = |e: serde_json::Error| {
         StageError::from(StoreError::Unencodable {
             key: key.clone(),
@@ -48,7 +49,7 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         // One org parsed at a time, for what the artifact's counts and split need of it.
         let org: ZendeskOrg = record.parse().map_err(|e| {
             StageError::from(StoreError::InvalidArtifact {
-                key: Source::ZendeskOrgs(instance).key(),
+                key: source.key(),
                 path: "records".into(),
                 message: e.to_string(),
             })

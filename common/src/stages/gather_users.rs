@@ -1,15 +1,20 @@
 //! Gather users (SPEC §9, seed 000): every user of the US Gov instance; the sync owns the
 //! end-users whose email is not protected, and keeps everyone else only by id, name and email
-//! → `users/zendesk_users.json`.
+//! → `users/zendesk_users.json`. The users are read through their snapshot (`snapshots.rs`):
+//! only the changes since the last gather (the Incremental User Export), or every user when the
+//! reconcile policy says so.
 
 use super::artifacts;
 use super::context::StageContext;
 use super::input::{RunInput, StageOutput};
-use super::io::{write, zendesk_records};
+use super::io::write;
+use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{SyncKind, ZendeskUser};
 use crate::rules::users::owned_users;
+use crate::snapshot::Source;
+use crate::store::StoreError;
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -20,10 +25,22 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         )));
     }
     let instance = SyncKind::Users.instance();
-    // Every role, not `role=end-user`: agents' and admins' emails must be known so that no
-    // contact is created over them.
-    let raw = ctx.zendesk(instance)?.list_users(None).await?;
-    let users = zendesk_records(instance, "a user", raw, ZendeskUser::from_api)?;
+    let (snapshot, note) =
+        snapshots::current(ctx, Source::ZendeskUsers(instance), input.gather_request()).await?;
+    let users: Vec<ZendeskUser> = snapshot
+        .records
+        .values()
+        .map(|record| {
+            record.parse().map_err(|e| {
+                StageError::from(StoreError::InvalidArtifact {
+                    key: Source::ZendeskUsers(instance).key(),
+                    path: "records".into(),
+                    message: e.to_string(),
+                })
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    drop(snapshot);
     let total = users.len();
     let gathered = owned_users(instance, users, &ctx.settings.sync.user_protection());
     let key = write(ctx, &keys, artifacts::USERS, &gathered).await?;
@@ -32,5 +49,6 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         .count("end_users", gathered.users.len())
         .count("protected", gathered.protected)
         .count("not_end_users", gathered.not_end_users)
+        .with_gather(note)
         .with_artifact(key))
 }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::org_snapshot::GatherRequest;
+use super::snapshots::GatherRequest;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{GatherNote, Instance, SyncKind};

@@ -339,6 +339,10 @@ impl RecordWrites for Users {
     const UPDATE: BulkKind = BulkKind::UpdateUsers;
     const FIELDS: &'static str = "user_fields";
 
+    fn snapshot(instance: Instance) -> Option<Source> {
+        Some(Source::ZendeskUsers(instance))
+    }
+
     fn create_key(create: &DesiredUser) -> &String {
         &create.email
     }

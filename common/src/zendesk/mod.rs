@@ -16,7 +16,7 @@ mod pacing;
 mod transport;
 
 pub use crate::retry::RetryPolicy;
-pub use client::{BulkKind, BulkWrite, ZendeskClient, membership_items};
+pub use client::{BulkKind, BulkWrite, ExportStart, ZendeskClient, membership_items};
 pub use config::{DEFAULT_MAX_INFLIGHT_JOBS, MAX_JOB_ITEMS, MAX_PAGE_SIZE, ZendeskConfig};
 pub use error::{ValidationDetail, ZendeskError};
 pub use jobs::{AcceptedJob, BulkOptions, JobWatcher, LostAnswers};

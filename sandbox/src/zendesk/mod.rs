@@ -203,6 +203,11 @@ impl ZendeskHandle {
         self.state.data().edit::<Organizations>(id, &attributes)
     }
 
+    /// Changes a user as an agent would in the Zendesk UI.
+    pub fn update_user(&self, id: u64, attributes: Value) -> Result<Value, FixtureError> {
+        self.state.data().edit::<Users>(id, &attributes)
+    }
+
     pub fn insert_user(&self, attributes: Value) -> Result<Value, FixtureError> {
         self.state.data().seed_user(&attributes)
     }

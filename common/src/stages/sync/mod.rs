@@ -30,7 +30,7 @@ use super::artifacts;
 use super::context::StageContext;
 use super::input::{ExecutionContext, RunInput, StageOutput};
 use super::io::{expect_same, mismatch, read, read_opt, write};
-use super::org_snapshot;
+use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{
@@ -273,9 +273,9 @@ async fn fold_writes<S: SyncSpec>(ctx: &StageContext, spec: S, result: &SyncResu
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    if let Err(e) = org_snapshot::fold_writes(ctx, source, ids).await {
+    if let Err(e) = snapshots::fold_writes(ctx, source, ids).await {
         tracing::warn!(sync = %spec.sync(), "the sync's writes could not be folded into its snapshot ({e}); the next gather reads in full");
-        org_snapshot::distrust(ctx, source).await;
+        snapshots::distrust(ctx, source).await;
     }
 }
 

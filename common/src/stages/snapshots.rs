@@ -1,0 +1,277 @@
+//! A source as its gathers see it (SPEC §12): the snapshot in the state store brought up to date
+//! by the source's change feed, or a full read when the reconcile policy says so; and a sync's
+//! own writes folded into the snapshot, since the feed shows them only a minute later.
+//!
+//! One mechanism for every snapshot source: a Zendesk instance's organizations (the
+//! Incremental Organization Export, time-based) and the US Gov users (the Incremental User
+//! Export, cursor-based). Every gather of a source goes through here — for organizations the
+//! org sync's, and the partner and user syncs' that follow a sync — so the gathers after a sync
+//! start from the snapshot the sync folded its writes into, and only ask the feed for what
+//! others changed since.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+
+use super::context::StageContext;
+use super::io::zendesk_records;
+use crate::error::StageError;
+use crate::model::{GatherKind, GatherNote, ZendeskOrg, ZendeskUser};
+use crate::rules::freshness::{GatherMode, Reconcile, gather_mode};
+use crate::snapshot::{self, RecordJson, Snapshot, Source, Stored};
+use crate::zendesk::{ExportStart, ZendeskClient};
+
+/// How far before a full listing's start its watermark is set: the next delta asks the feed
+/// from there, so a change made while the listing paged (which the listing may or may not have
+/// seen) is read again, and a Zendesk clock a little behind ours loses nothing. Reading a change
+/// twice costs nothing: changes are applied by id.
+const LISTING_OVERLAP_SECS: i64 = 300;
+
+/// Zendesk's exports leave out what changed in the minute before a request: an export that
+/// reached its end is complete up to then.
+const EXPORT_HOLDS_BACK_SECS: i64 = 60;
+
+/// A snapshot's records: each as the gather's artifact has it, by id.
+pub(super) type Records = Snapshot<RecordJson>;
+
+/// How a gather was asked to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GatherRequest {
+    /// The execution asked for a full read.
+    pub full: bool,
+    /// Read the snapshot, never write it.
+    pub dry_run: bool,
+}
+
+/// Every record of `source` now, as a snapshot (saved unless a dry run or nothing changed),
+/// and what it took.
+pub(super) async fn current(
+    ctx: &StageContext,
+    source: Source,
+    request: GatherRequest,
+) -> Result<(Records, GatherNote), StageError> {
+    let stored: Stored<RecordJson> = snapshot::load(ctx.store.as_ref(), source).await?;
+    if let Stored::Unreadable(why) = &stored {
+        tracing::warn!(source = %source.name(), "the snapshot cannot be read ({why}); reading in full");
+    }
+    let now = Utc::now();
+    let policy = Reconcile {
+        requested: request.full,
+        every_hours: ctx.settings.sync.full_every_hours,
+    };
+    let mode = gather_mode(stored.found(), now, policy);
+    let (snapshot, read, reason, changed) = match (mode, stored.into_snapshot()) {
+        (GatherMode::Delta { since }, Some(mut snapshot)) => {
+            let before = (snapshot.watermark, snapshot.cursor.clone());
+            let (read, different) = apply_changes(ctx, source, &mut snapshot, since, now).await?;
+            // A quiet delta leaves the stored snapshot as it is: writing it again would cost a
+            // whole snapshot's bytes for nothing. (A time-based export's start is inclusive, so
+            // the last change before the watermark is read again every time.)
+            let changed = different > 0 || before != (snapshot.watermark, snapshot.cursor.clone());
+            (snapshot, read, None, changed)
+        }
+        (GatherMode::Full(reason), _) => {
+            let snapshot = read_all(ctx, source, now).await?;
+            let read = snapshot.records.len();
+            (snapshot, read, Some(reason), true)
+        }
+        (GatherMode::Delta { .. }, None) => unreachable!("a delta is only chosen from a snapshot"),
+    };
+    if changed && !request.dry_run {
+        snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
+    }
+    let note = GatherNote {
+        source: source.name(),
+        mode: if reason.is_some() {
+            GatherKind::Full
+        } else {
+            GatherKind::Delta
+        },
+        reason: reason.map(|r| r.to_string()),
+        read,
+        watermark: snapshot.watermark,
+        dry_run: request.dry_run,
+    };
+    tracing::info!(source = %note.source, mode = ?note.mode, reason = ?note.reason, read, watermark = %note.watermark, "gathered");
+    Ok((snapshot, note))
+}
+
+/// Folds the records a sync wrote (`ids`) into the snapshot of `source`, as Zendesk holds
+/// them now: the export would show them only a minute later, and the gathers after the sync,
+/// and a run that starts right after this one, must neither redo nor miss them. The watermark
+/// stays: the feed will show these records again, which changes nothing.
+pub(super) async fn fold_writes(
+    ctx: &StageContext,
+    source: Source,
+    ids: Vec<u64>,
+) -> Result<(), StageError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let Some(mut snapshot) = snapshot::load::<RecordJson>(ctx.store.as_ref(), source)
+        .await?
+        .into_snapshot()
+    else {
+        // Nothing to fold into: the next gather reads in full anyway.
+        return Ok(());
+    };
+    let raw = show(client(ctx, source)?, source, &ids).await?;
+    let read = raw.len();
+    let different = snapshot.apply(keyed(source, raw)?);
+    tracing::info!(source = %source.name(), written = ids.len(), read, different, "the sync's writes folded into the snapshot");
+    if different > 0 {
+        snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
+    }
+    Ok(())
+}
+
+/// Marks the snapshot of `source` as missing a sync's writes, so the next gather reads in full
+/// rather than start from it. Best effort: when even that fails, the feed still shows the
+/// writes to any gather a minute later.
+pub(super) async fn distrust(ctx: &StageContext, source: Source) {
+    let marked = async {
+        if let Some(mut snapshot) = snapshot::load::<RecordJson>(ctx.store.as_ref(), source)
+            .await?
+            .into_snapshot()
+        {
+            snapshot.incomplete = true;
+            snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
+        }
+        Ok::<(), StageError>(())
+    };
+    if let Err(e) = marked.await {
+        tracing::warn!(source = %source.name(), "the snapshot could not be marked for a full read ({e})");
+    }
+}
+
+fn client(ctx: &StageContext, source: Source) -> Result<&ZendeskClient, StageError> {
+    ctx.zendesk(source.instance())
+}
+
+/// Every record of `source`, read page by page.
+async fn read_all(
+    ctx: &StageContext,
+    source: Source,
+    started: DateTime<Utc>,
+) -> Result<Records, StageError> {
+    let client = client(ctx, source)?;
+    let mut records = BTreeMap::new();
+    let mut add = |page: Vec<Map<String, Value>>| {
+        records.extend(keyed(source, page)?);
+        Ok::<(), StageError>(())
+    };
+    match source {
+        Source::ZendeskOrgs(_) => client.for_each_organization_page(&mut add).await?,
+        // Every role, not `role=end-user`: agents' and admins' emails must be known so that no
+        // contact is created over them.
+        Source::ZendeskUsers(_) => client.for_each_user_page(&mut add).await?,
+    }
+    Ok(Snapshot::new(
+        source,
+        started - Duration::seconds(LISTING_OVERLAP_SECS),
+        started,
+        records,
+    ))
+}
+
+/// Applies what the feed of `source` shows changed since `since` (or since the snapshot's
+/// cursor) onto `snapshot`; answers how many records it read, and how many of them were new,
+/// different or gone.
+async fn apply_changes(
+    ctx: &StageContext,
+    source: Source,
+    snapshot: &mut Records,
+    since: DateTime<Utc>,
+    started: DateTime<Utc>,
+) -> Result<(usize, usize), StageError> {
+    let client = client(ctx, source)?;
+    let user_start = match snapshot.cursor.clone() {
+        Some(cursor) => ExportStart::Cursor(cursor),
+        None => ExportStart::Time(since.timestamp()),
+    };
+    let mut watermark = snapshot.watermark;
+    let mut cursor = snapshot.cursor.clone();
+    let (mut read, mut different) = (0, 0);
+    let mut apply = |page: Vec<Map<String, Value>>| {
+        read += page.len();
+        let (gone, present): (Vec<_>, Vec<_>) = page.into_iter().partition(is_deleted);
+        different += gone
+            .iter()
+            .filter_map(|record| record.get("id").and_then(Value::as_u64))
+            .filter(|id| snapshot.records.remove(id).is_some())
+            .count();
+        different += snapshot.apply(keyed(source, present)?);
+        Ok::<(), StageError>(())
+    };
+    match source {
+        Source::ZendeskOrgs(_) => {
+            let reached = client
+                .for_each_organization_change(since.timestamp(), &mut apply)
+                .await?;
+            if let Some(reached) = DateTime::from_timestamp(reached, 0) {
+                watermark = watermark.max(reached);
+            }
+        }
+        Source::ZendeskUsers(_) => {
+            let reached = Some(client.for_each_user_change(user_start, &mut apply).await?);
+            // The export reached its end: every change up to a minute before it is in. A quiet
+            // export (the same cursor back) leaves the snapshot as it was, so that nothing is
+            // written; the daily full read renews it anyway.
+            if reached != cursor {
+                watermark = watermark.max(started - Duration::seconds(EXPORT_HOLDS_BACK_SECS));
+                cursor = reached;
+            }
+        }
+    }
+    snapshot.watermark = watermark;
+    snapshot.cursor = cursor;
+    Ok((read, different))
+}
+
+/// A record a user export shows as deleted (Zendesk keeps deleted users in its exports, with
+/// `active: false`; a list no longer shows them).
+fn is_deleted(record: &Map<String, Value>) -> bool {
+    record.get("active") == Some(&Value::Bool(false))
+}
+
+/// The records of `source` with these ids, as Zendesk holds them now.
+async fn show(
+    client: &ZendeskClient,
+    source: Source,
+    ids: &[u64],
+) -> Result<Vec<Map<String, Value>>, StageError> {
+    Ok(match source {
+        Source::ZendeskOrgs(_) => client.show_organizations(ids).await?,
+        Source::ZendeskUsers(_) => client.show_users(ids).await?,
+    })
+}
+
+/// Records of `source` by id, mapped as its gather maps them and kept as their JSON text.
+fn keyed(
+    source: Source,
+    page: Vec<Map<String, Value>>,
+) -> Result<Vec<(u64, RecordJson)>, StageError> {
+    let instance = source.instance();
+    let encoded = |id: u64, record: Result<RecordJson, serde_json::Error>| {
+        record.map(|json| (id, json)).map_err(|e| {
+            StageError::InvalidConfig(format!(
+                "Zendesk {instance}'s record {id} cannot be encoded again: {e}"
+            ))
+        })
+    };
+    match source {
+        Source::ZendeskOrgs(_) => {
+            zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)?
+                .into_iter()
+                .map(|org| encoded(org.id, RecordJson::of(&org)))
+                .collect()
+        }
+        Source::ZendeskUsers(_) => {
+            zendesk_records(instance, "a user", page, ZendeskUser::from_api)?
+                .into_iter()
+                .map(|user| encoded(user.id, RecordJson::of(&user)))
+                .collect()
+        }
+    }
+}
