@@ -55,18 +55,8 @@ pub async fn run_measured(
         let mut stats = StageStats {
             stage: stage.function_name().to_owned(),
             seconds: started.elapsed().as_secs_f64(),
-            counts: result
-                .as_ref()
-                .ok()
-                .and_then(|output| output.get("counts"))
-                .and_then(|c| serde_json::from_value(c.clone()).ok())
-                .unwrap_or_default(),
-            gathers: result
-                .as_ref()
-                .ok()
-                .and_then(|output| output.get("gathers"))
-                .and_then(|g| serde_json::from_value(g.clone()).ok())
-                .unwrap_or_default(),
+            counts: output_field(&result, "counts"),
+            gathers: output_field(&result, "gathers"),
             calls: io.calls,
             artifacts: io.artifacts,
             error: result.as_ref().err().map(|e| e.name().to_owned()),
@@ -131,4 +121,17 @@ async fn dispatch(stage: Stage, ctx: &StageContext, input: Value) -> Result<Valu
 
 fn to_value<T: Serialize>(value: T) -> Value {
     serde_json::to_value(value).expect("stage outputs are plain data")
+}
+
+/// A field of a stage's output, or its default when the stage failed or did not say.
+fn output_field<T: serde::de::DeserializeOwned + Default, E>(
+    result: &Result<Value, E>,
+    field: &str,
+) -> T {
+    result
+        .as_ref()
+        .ok()
+        .and_then(|output| output.get(field))
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+        .unwrap_or_default()
 }

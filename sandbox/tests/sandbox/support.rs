@@ -184,3 +184,70 @@ pub fn with_global_orgs(n: usize) -> Fixture {
         .collect();
     fixture
 }
+
+/// A sandbox of `fixture` whose incremental exports are not rate limited (their own limit's
+/// tests set it).
+pub fn unlimited_exports(fixture: Fixture) -> SandboxConfig {
+    let mut config = fast_config(fixture);
+    config.incremental_rate_limit_per_minute = 0;
+    config
+}
+
+/// A 400 `InvalidValue` answer's description.
+pub fn invalid_value(reply: &Reply) -> String {
+    assert_eq!(reply.status, 400, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["error"],
+        serde_json::json!("InvalidValue"),
+        "{:?}",
+        reply.body
+    );
+    reply.body["description"]
+        .as_str()
+        .expect("description")
+        .to_owned()
+}
+
+/// The `start_time` and `per_page` rules both incremental exports share: a past unix time in
+/// whole seconds (by the sandbox clock), a positive page size; and both instances serve `export`.
+pub async fn start_times_are_checked(h: &Harness, export: &str) {
+    let zd = h.global();
+    let missing = invalid_value(&zd.get(export).await);
+    assert!(missing.contains("start_time"), "{missing}");
+    for bad in ["abc", "1.5", "-1", ""] {
+        invalid_value(&zd.get(&format!("{export}?start_time={bad}")).await);
+    }
+    let future = h.sandbox.now().timestamp() + 3600;
+    let description = invalid_value(&zd.get(&format!("{export}?start_time={future}")).await);
+    assert_eq!(description, "start_time cannot be in the future");
+    let zero = zd.get(&format!("{export}?start_time=0&per_page=0")).await;
+    assert_eq!(zero.status, 400);
+    assert_eq!(
+        zero.body["error"],
+        serde_json::json!("InvalidPaginationParameter")
+    );
+    assert_eq!(
+        h.usgov()
+            .get(&format!("{export}?start_time=0"))
+            .await
+            .status,
+        200
+    );
+}
+
+/// The names of the records under `key` of an answer, in order.
+pub fn names_in<'a>(reply: &'a Reply, key: &str) -> Vec<&'a str> {
+    reply.body[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {:?}", reply.body))
+        .iter()
+        .map(|record| record["name"].as_str().expect("name"))
+        .collect()
+}
+
+/// An RFC 3339 time in unix seconds.
+pub fn unix(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("time")
+        .timestamp()
+}
