@@ -53,6 +53,9 @@ pub enum FullReason {
     Daily,
     /// `sync.full_every_hours` have passed since the last full read.
     Periodic,
+    /// The change feed answered that it is not there for this API user (403, 404): the
+    /// export is for admins.
+    FeedUnavailable,
 }
 
 impl fmt::Display for FullReason {
@@ -65,6 +68,7 @@ impl fmt::Display for FullReason {
             FullReason::OutOfReach => "the snapshot is older than the change feed answers for",
             FullReason::Daily => "the first run of the day",
             FullReason::Periodic => "full_every_hours have passed",
+            FullReason::FeedUnavailable => "the change feed is not available to the API user",
         })
     }
 }

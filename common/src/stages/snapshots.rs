@@ -18,9 +18,9 @@ use super::context::StageContext;
 use super::io::zendesk_records;
 use crate::error::StageError;
 use crate::model::{GatherKind, GatherNote, ZendeskOrg, ZendeskUser};
-use crate::rules::freshness::{GatherMode, Reconcile, gather_mode};
+use crate::rules::freshness::{FullReason, GatherMode, Reconcile, gather_mode};
 use crate::snapshot::{self, RecordJson, Snapshot, Source, Stored};
-use crate::zendesk::{ExportStart, ZendeskClient};
+use crate::zendesk::{ExportStart, ZendeskClient, ZendeskError};
 
 /// How far before a full listing's start its watermark is set: the next delta asks the feed
 /// from there, so a change made while the listing paged (which the listing may or may not have
@@ -64,12 +64,24 @@ pub(super) async fn current(
     let (snapshot, read, reason, changed) = match (mode, stored.into_snapshot()) {
         (GatherMode::Delta { since }, Some(mut snapshot)) => {
             let before = (snapshot.watermark, snapshot.cursor.clone());
-            let (read, different) = apply_changes(ctx, source, &mut snapshot, since, now).await?;
-            // A quiet delta leaves the stored snapshot as it is: writing it again would cost a
-            // whole snapshot's bytes for nothing. (A time-based export's start is inclusive, so
-            // the last change before the watermark is read again every time.)
-            let changed = different > 0 || before != (snapshot.watermark, snapshot.cursor.clone());
-            (snapshot, read, None, changed)
+            match apply_changes(ctx, source, &mut snapshot, since, now).await {
+                Ok((read, different)) => {
+                    // A quiet delta leaves the stored snapshot as it is: writing it again would
+                    // cost a whole snapshot's bytes for nothing. (A time-based export's start is
+                    // inclusive, so the last change before the watermark is read again every
+                    // time.)
+                    let changed =
+                        different > 0 || before != (snapshot.watermark, snapshot.cursor.clone());
+                    (snapshot, read, None, changed)
+                }
+                Err(FeedError::Unavailable(e)) => {
+                    tracing::warn!(source = %source.name(), "the change feed is not available ({e}); reading in full (the export is for admins)");
+                    let snapshot = read_all(ctx, source, now).await?;
+                    let read = snapshot.records.len();
+                    (snapshot, read, Some(FullReason::FeedUnavailable), true)
+                }
+                Err(FeedError::Failed(e)) => return Err(e),
+            }
         }
         (GatherMode::Full(reason), _) => {
             let snapshot = read_all(ctx, source, now).await?;
@@ -184,7 +196,7 @@ async fn apply_changes(
     snapshot: &mut Records,
     since: DateTime<Utc>,
     started: DateTime<Utc>,
-) -> Result<(usize, usize), StageError> {
+) -> Result<(usize, usize), FeedError> {
     let client = client(ctx, source)?;
     let user_start = match snapshot.cursor.clone() {
         Some(cursor) => ExportStart::Cursor(cursor),
@@ -202,7 +214,7 @@ async fn apply_changes(
             .filter(|id| snapshot.records.remove(id).is_some())
             .count();
         different += snapshot.apply(keyed(source, present)?);
-        Ok::<(), StageError>(())
+        Ok::<(), FeedError>(())
     };
     match source {
         Source::ZendeskOrgs(_) => {
@@ -227,6 +239,30 @@ async fn apply_changes(
     snapshot.watermark = watermark;
     snapshot.cursor = cursor;
     Ok((read, different))
+}
+
+/// Why a delta could not be read.
+enum FeedError {
+    /// The feed is not there for this API user (403, 404): a full read does without it.
+    Unavailable(ZendeskError),
+    Failed(StageError),
+}
+
+impl From<ZendeskError> for FeedError {
+    fn from(e: ZendeskError) -> Self {
+        match e {
+            ZendeskError::Forbidden { .. } | ZendeskError::NotFound { .. } => {
+                FeedError::Unavailable(e)
+            }
+            other => FeedError::Failed(other.into()),
+        }
+    }
+}
+
+impl From<StageError> for FeedError {
+    fn from(e: StageError) -> Self {
+        FeedError::Failed(e)
+    }
 }
 
 /// A record a user export shows as deleted (Zendesk keeps deleted users in its exports, with
@@ -273,5 +309,32 @@ fn keyed(
                 .map(|user| encoded(user.id, RecordJson::of(&user)))
                 .collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_feed_the_api_user_may_not_read_is_read_around_and_other_failures_fail() {
+        let forbidden = ZendeskError::Forbidden {
+            message: "admins only".into(),
+        };
+        assert!(matches!(
+            FeedError::from(forbidden),
+            FeedError::Unavailable(_)
+        ));
+        let missing = ZendeskError::NotFound {
+            message: "no such endpoint".into(),
+        };
+        assert!(matches!(
+            FeedError::from(missing),
+            FeedError::Unavailable(_)
+        ));
+        let down = ZendeskError::Transient {
+            message: "503".into(),
+        };
+        assert!(matches!(FeedError::from(down), FeedError::Failed(_)));
     }
 }
