@@ -56,6 +56,10 @@ impl Source {
 pub struct Snapshot<T> {
     pub version: u32,
     pub source: String,
+    /// Where the source is (a Zendesk's `https://acme.zendesk.com`): a store that later serves
+    /// another Zendesk must not start from this picture.
+    #[serde(default)]
+    pub origin: String,
     /// How far the changes it includes reach: the next delta asks the feed from here.
     pub watermark: DateTime<Utc>,
     /// A cursor-based feed's place (the user export's `after_cursor`): the next delta goes on
@@ -74,6 +78,7 @@ pub struct Snapshot<T> {
 impl<T> Snapshot<T> {
     pub fn new(
         source: Source,
+        origin: String,
         watermark: DateTime<Utc>,
         full_at: DateTime<Utc>,
         records: BTreeMap<u64, T>,
@@ -81,6 +86,7 @@ impl<T> Snapshot<T> {
         Snapshot {
             version: VERSION,
             source: source.name(),
+            origin,
             watermark,
             cursor: None,
             full_at,
@@ -141,12 +147,13 @@ impl<T> Stored<T> {
     }
 }
 
-/// Reads the snapshot of `source`. A corrupt one, one of another format or of another source is
-/// `Unreadable` (a full gather replaces it), not an error: the sources are still there to read.
-/// A store that cannot be reached is an error.
+/// Reads the snapshot of `source` at `origin`. A corrupt one, one of another format, of another
+/// source or of another origin is `Unreadable` (a full gather replaces it), not an error: the
+/// sources are still there to read. A store that cannot be reached is an error.
 pub async fn load<T: serde::de::DeserializeOwned>(
     store: &dyn ArtifactStore,
     source: Source,
+    origin: &str,
 ) -> Result<Stored<T>, StoreError> {
     let key = source.key();
     let snapshot: Snapshot<T> = match read_json_opt(store, &key).await {
@@ -167,6 +174,12 @@ pub async fn load<T: serde::de::DeserializeOwned>(
         return Ok(Stored::Unreadable(format!(
             "{key} holds a snapshot of {}",
             snapshot.source
+        )));
+    }
+    if snapshot.origin != origin {
+        return Ok(Stored::Unreadable(format!(
+            "{key} is a picture of {}, not of {origin}",
+            snapshot.origin
         )));
     }
     Ok(Stored::Found(snapshot))
@@ -215,6 +228,8 @@ mod tests {
     use crate::model::ZendeskOrg;
     use crate::store::DirStore;
 
+    const ORIGIN: &str = "https://acme.zendesk.com";
+
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
     }
@@ -236,11 +251,12 @@ mod tests {
         let store = DirStore::new(dir.path());
         let global = Source::ZendeskOrgs(Instance::Global);
         assert!(matches!(
-            load::<RecordJson>(&store, global).await.unwrap(),
+            load::<RecordJson>(&store, global, ORIGIN).await.unwrap(),
             Stored::Missing
         ));
         let mut snapshot = Snapshot::new(
             global,
+            ORIGIN.into(),
             at("2026-12-06T10:00:00Z"),
             at("2026-12-06T00:05:00Z"),
             BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]),
@@ -249,7 +265,7 @@ mod tests {
             snapshot.apply([(1, org(1, "A")), (2, org(2, "B renamed")), (3, org(3, "C"))]);
         assert_eq!(changed, 2, "the same record again is no change");
         save(&store, global, &snapshot).await.unwrap();
-        let back = load::<RecordJson>(&store, global)
+        let back = load::<RecordJson>(&store, global, ORIGIN)
             .await
             .unwrap()
             .into_snapshot()
@@ -264,7 +280,8 @@ mod tests {
         let usgov = Source::ZendeskOrgs(Instance::Usgov);
         let body = serde_json::to_vec(&snapshot).unwrap();
         store.put(&usgov.key(), Bytes::from(body)).await.unwrap();
-        let Stored::Unreadable(why) = load::<RecordJson>(&store, usgov).await.unwrap() else {
+        let Stored::Unreadable(why) = load::<RecordJson>(&store, usgov, ORIGIN).await.unwrap()
+        else {
             panic!("another source's snapshot was taken");
         };
         assert!(why.contains("zendesk_global_orgs"), "{why}");
@@ -273,11 +290,12 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            load::<RecordJson>(&store, usgov).await.unwrap(),
+            load::<RecordJson>(&store, usgov, ORIGIN).await.unwrap(),
             Stored::Unreadable(_)
         ));
         let mut other = serde_json::to_value(Snapshot::new(
             usgov,
+            ORIGIN.into(),
             snapshot.watermark,
             snapshot.full_at,
             snapshot.records.clone(),
@@ -288,9 +306,20 @@ mod tests {
             .put(&usgov.key(), Bytes::from(other.to_string()))
             .await
             .unwrap();
-        let Stored::Unreadable(why) = load::<RecordJson>(&store, usgov).await.unwrap() else {
+        let Stored::Unreadable(why) = load::<RecordJson>(&store, usgov, ORIGIN).await.unwrap()
+        else {
             panic!("a snapshot of another format was taken");
         };
         assert!(why.contains("format 99"), "{why}");
+
+        // Global's picture read for another Zendesk.
+        let Stored::Unreadable(why) =
+            load::<RecordJson>(&store, global, "https://other.zendesk.com")
+                .await
+                .unwrap()
+        else {
+            panic!("another Zendesk's snapshot was taken");
+        };
+        assert!(why.contains("https://acme.zendesk.com"), "{why}");
     }
 }

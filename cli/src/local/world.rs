@@ -90,6 +90,17 @@ impl World {
                 let mut config = SandboxConfig::new(fixture);
                 // Jobs finish quickly so the demo is quick; pacing still goes through job polls.
                 config.job_delay = Duration::from_millis(100);
+                // The same address as last time when it is free: the gathers' snapshots are of
+                // a Zendesk at an address, and this world's is the same one.
+                let port_file = dir.join("port");
+                let last_port = std::fs::read_to_string(&port_file)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u16>().ok());
+                if let Some(port) = last_port
+                    && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                {
+                    config.bind = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                }
                 let mut world =
                     World::start_sandbox(spec.clone(), config, data, &Settings::process_env())
                         .await?;
@@ -98,6 +109,19 @@ impl World {
                     sync.overrides = Some(overrides.display().to_string());
                 }
                 world.state_file = Some(state_file);
+                if let Some(sandbox) = world.sandbox() {
+                    // `http://127.0.0.1:PORT`
+                    let base = sandbox.base_url();
+                    let port = base
+                        .trim_end_matches('/')
+                        .rsplit(':')
+                        .next()
+                        .and_then(|port| port.parse::<u16>().ok());
+                    if let Some(port) = port {
+                        std::fs::create_dir_all(&dir)?;
+                        std::fs::write(&port_file, port.to_string())?;
+                    }
+                }
                 Ok(world)
             }
         }

@@ -51,7 +51,8 @@ pub(super) async fn current(
     source: Source,
     request: GatherRequest,
 ) -> Result<(Records, GatherNote), StageError> {
-    let stored: Stored<RecordJson> = snapshot::load(ctx.store.as_ref(), source).await?;
+    let origin = client(ctx, source)?.origin();
+    let stored: Stored<RecordJson> = snapshot::load(ctx.store.as_ref(), source, &origin).await?;
     if let Stored::Unreadable(why) = &stored {
         tracing::warn!(source = %source.name(), "the snapshot cannot be read ({why}); reading in full");
     }
@@ -121,14 +122,16 @@ pub(super) async fn fold_writes(
     if ids.is_empty() {
         return Ok(());
     }
-    let Some(mut snapshot) = snapshot::load::<RecordJson>(ctx.store.as_ref(), source)
-        .await?
-        .into_snapshot()
+    let client = client(ctx, source)?;
+    let Some(mut snapshot) =
+        snapshot::load::<RecordJson>(ctx.store.as_ref(), source, &client.origin())
+            .await?
+            .into_snapshot()
     else {
         // Nothing to fold into: the next gather reads in full anyway.
         return Ok(());
     };
-    let raw = show(client(ctx, source)?, source, &ids).await?;
+    let raw = show(client, source, &ids).await?;
     let read = raw.len();
     let different = snapshot.apply(keyed(source, raw)?);
     tracing::info!(source = %source.name(), written = ids.len(), read, different, "the sync's writes folded into the snapshot");
@@ -143,9 +146,11 @@ pub(super) async fn fold_writes(
 /// writes to any gather a minute later.
 pub(super) async fn distrust(ctx: &StageContext, source: Source) {
     let marked = async {
-        if let Some(mut snapshot) = snapshot::load::<RecordJson>(ctx.store.as_ref(), source)
-            .await?
-            .into_snapshot()
+        let origin = client(ctx, source)?.origin();
+        if let Some(mut snapshot) =
+            snapshot::load::<RecordJson>(ctx.store.as_ref(), source, &origin)
+                .await?
+                .into_snapshot()
         {
             snapshot.incomplete = true;
             snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
@@ -181,6 +186,7 @@ async fn read_all(
     }
     Ok(Snapshot::new(
         source,
+        client.origin(),
         started - Duration::seconds(LISTING_OVERLAP_SECS),
         started,
         records,

@@ -190,6 +190,12 @@ impl ZendeskClient {
         self.transport.counts()
     }
 
+    /// Which Zendesk this client calls (`https://acme.zendesk.com`): a snapshot of another is
+    /// no picture of this one.
+    pub fn origin(&self) -> String {
+        self.transport.origin()
+    }
+
     /// This client's share of the account's rate limit now, in requests a minute.
     pub fn share_per_minute(&self) -> f64 {
         self.transport.share_per_minute()

@@ -174,6 +174,11 @@ impl Transport {
 
     /// A pagination link from a response, checked to point at this instance: the request
     /// carries the API token, which must not go anywhere else.
+    /// `https://acme.zendesk.com`: which Zendesk this is.
+    pub(super) fn origin(&self) -> String {
+        self.origin.ascii_serialization()
+    }
+
     pub(super) fn link(&self, link: &str) -> Result<Url, ZendeskError> {
         let url = Url::parse(link).map_err(|e| ZendeskError::InvalidResponse {
             message: format!("pagination link is not a URL: {e}"),
