@@ -238,6 +238,8 @@ async fn run_sync<S: SyncSpec>(
         // Unfinished: the place stays in the result for the next invocation or a redrive.
         Ok(Stop::Continue) | Err(_) => {}
     }
+    // The plan is done with: its memory goes before the fold reads the snapshot.
+    drop(plan);
     if result.progress.is_none() {
         fold_writes(ctx, spec, &result).await;
     }
