@@ -254,4 +254,3 @@ fn share(args: &BenchArgs) -> Option<u32> {
 
 /// Requests a minute no run comes near: the sync is not paced.
 const UNPACED: u32 = 1_000_000;
-

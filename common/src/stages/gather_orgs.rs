@@ -42,7 +42,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     // Encoded an org at a time, so the stage holds the snapshot and the artifact's bytes, not
     // a second copy of every org.
     let mut artifact =
-        StreamedArtifact::begin(&ZendeskOrgsHead { instance }, "orgs").map_err(unencodable)?;
+        StreamedArtifact::begin_sized(&ZendeskOrgsHead { instance }, "orgs", snapshot.text_bytes())
+            .map_err(unencodable)?;
     let mut others: Vec<ForeignRecord> = Vec::new();
     let (mut managed, mut partners) = (0, 0);
     for record in snapshot.records.values() {

@@ -113,7 +113,8 @@ pub(super) async fn current(
 /// Folds the records a sync wrote (`ids`) into the snapshot of `source`, as Zendesk holds
 /// them now: the export would show them only a minute later, and the gathers after the sync,
 /// and a run that starts right after this one, must neither redo nor miss them. The watermark
-/// stays: the feed will show these records again, which changes nothing.
+/// stays: the feed will show these records again, which changes nothing. The stored snapshot
+/// is changed in place (its other records stay text in its bytes).
 pub(super) async fn fold_writes(
     ctx: &StageContext,
     source: Source,
@@ -123,21 +124,18 @@ pub(super) async fn fold_writes(
         return Ok(());
     }
     let client = client(ctx, source)?;
-    let Some(mut snapshot) =
-        snapshot::load::<RecordJson>(ctx.store.as_ref(), source, &client.origin())
-            .await?
-            .into_snapshot()
-    else {
-        // Nothing to fold into: the next gather reads in full anyway.
-        return Ok(());
-    };
     let raw = show(client, source, &ids).await?;
     let read = raw.len();
-    let different = snapshot.apply(keyed(source, raw)?);
-    tracing::info!(source = %source.name(), written = ids.len(), read, different, "the sync's writes folded into the snapshot");
-    if different > 0 {
-        snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
-    }
+    let changed = keyed(source, raw)?;
+    let rewritten = snapshot::rewrite(
+        ctx.store.as_ref(),
+        source,
+        &client.origin(),
+        &changed,
+        false,
+    )
+    .await?;
+    tracing::info!(source = %source.name(), written = ids.len(), read, ?rewritten, "the sync's writes folded into the snapshot");
     Ok(())
 }
 
@@ -147,14 +145,7 @@ pub(super) async fn fold_writes(
 pub(super) async fn distrust(ctx: &StageContext, source: Source) {
     let marked = async {
         let origin = client(ctx, source)?.origin();
-        if let Some(mut snapshot) =
-            snapshot::load::<RecordJson>(ctx.store.as_ref(), source, &origin)
-                .await?
-                .into_snapshot()
-        {
-            snapshot.incomplete = true;
-            snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
-        }
+        snapshot::rewrite(ctx.store.as_ref(), source, &origin, &[], true).await?;
         Ok::<(), StageError>(())
     };
     if let Err(e) = marked.await {

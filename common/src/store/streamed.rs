@@ -16,7 +16,18 @@ impl StreamedArtifact {
         head: &impl Serialize,
         array: &str,
     ) -> Result<StreamedArtifact, serde_json::Error> {
-        let mut body = serde_json::to_vec(head)?;
+        StreamedArtifact::begin_sized(head, array, 0)
+    }
+
+    /// As [`StreamedArtifact::begin`], for an artifact of about `bytes`: the buffer is made that
+    /// big at once, rather than doubled to up to twice the artifact on the way.
+    pub fn begin_sized(
+        head: &impl Serialize,
+        array: &str,
+        bytes: usize,
+    ) -> Result<StreamedArtifact, serde_json::Error> {
+        let mut body = Vec::with_capacity(bytes);
+        serde_json::to_writer(&mut body, head)?;
         assert_eq!(body.pop(), Some(b'}'), "the head is a struct");
         if body.len() > 1 {
             body.push(b',');
