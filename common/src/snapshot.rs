@@ -436,7 +436,9 @@ mod tests {
         save(&store, global, &snapshot).await.unwrap();
         let changed = [(1, org(1, "A")), (2, org(2, "B2")), (3, org(3, "C"))];
         assert_eq!(
-            rewrite(&store, global, ORIGIN, &changed, false).await.unwrap(),
+            rewrite(&store, global, ORIGIN, &changed, false)
+                .await
+                .unwrap(),
             Rewritten::Changed(2)
         );
         let back = load::<RecordJson>(&store, global, ORIGIN)
@@ -452,7 +454,9 @@ mod tests {
             .collect();
         assert_eq!(names, ["A", "B2", "C"]);
         assert_eq!(
-            rewrite(&store, global, ORIGIN, &changed, false).await.unwrap(),
+            rewrite(&store, global, ORIGIN, &changed, false)
+                .await
+                .unwrap(),
             Rewritten::Unchanged
         );
         assert_eq!(
