@@ -107,6 +107,7 @@ impl TaskInvoker for Script {
             "guard" => json!({
                 "run_id": input["run_id"], "as_of": "2026-11-23", "skip": false,
                 "options": {"dry_run": input["execution_input"].get("dry_run").cloned().unwrap_or(json!(false)),
+                            "full": input["execution_input"].get("full").cloned().unwrap_or(json!(false)),
                             "allow_deletions": {}}
             }),
             _ => json!({"stage": key, "counts": {"n": 1}}),
@@ -236,7 +237,7 @@ async fn a_full_run_calls_every_stage_once_with_small_inputs() {
 async fn the_overlap_guard_skips_everything() {
     let script = Script::default().fail(
         "guard",
-        vec![Ok(json!({"run_id": "run-1", "as_of": "2026-11-23", "skip": true, "options": {"dry_run": false, "allow_deletions": {}}}))],
+        vec![Ok(json!({"run_id": "run-1", "as_of": "2026-11-23", "skip": true, "options": {"dry_run": false, "full": false, "allow_deletions": {}}}))],
     );
     let record = run_sync(&script, json!({})).await;
     assert_eq!(record.status, ExecutionStatus::Succeeded);
