@@ -480,7 +480,8 @@ impl Budget {
     }
 
     /// No job is sent or waited for after this: nine tenths of the invocation's budget (the
-    /// rest saves the place), and never less than [`MIN_JOB_WAIT`].
+    /// rest, and at least [`SAVE_RESERVE`], saves the place), and never less than
+    /// [`MIN_JOB_WAIT`].
     fn job_deadline(&self) -> Instant {
         self.invocation_started + job_time(self.invocation)
     }
@@ -500,10 +501,17 @@ impl Budget {
     }
 }
 
-/// The part of an invocation's budget jobs may use.
+/// The part of an invocation's budget jobs may use: all but a tenth, and never less than
+/// [`SAVE_RESERVE`] left for saving the place and the result (a short budget's tenth is too
+/// little for that on a busy machine).
 fn job_time(invocation: Duration) -> Duration {
-    (invocation * 9 / 10).max(MIN_JOB_WAIT)
+    invocation
+        .saturating_sub((invocation / 10).max(SAVE_RESERVE))
+        .max(MIN_JOB_WAIT)
 }
+
+/// The least time an invocation keeps after its jobs, to save its place and result.
+const SAVE_RESERVE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
