@@ -216,25 +216,6 @@ impl Snapshot<RecordJson> {
     }
 }
 
-/// A stored snapshot read to change a few of its records: the records stay text inside the
-/// stored bytes (a sync folding 40 writes into 200 000 orgs holds the bytes once, not a copy
-/// of every record besides).
-#[derive(Serialize, Deserialize)]
-struct InPlace<'a> {
-    version: u32,
-    source: String,
-    #[serde(default)]
-    origin: String,
-    watermark: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cursor: Option<String>,
-    full_at: DateTime<Utc>,
-    #[serde(borrow)]
-    records: BTreeMap<u64, &'a RawValue>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    incomplete: bool,
-}
-
 /// What [`rewrite`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewritten {
@@ -260,7 +241,9 @@ pub async fn rewrite(
     let Some(bytes) = store.get(&key).await? else {
         return Ok(Rewritten::NoSnapshot);
     };
-    let Ok(mut snapshot) = serde_json::from_slice::<InPlace<'_>>(&bytes) else {
+    // The records stay text inside the stored bytes (a sync folding 40 writes into 200 000
+    // orgs holds the bytes once, not a copy of every record besides).
+    let Ok(mut snapshot) = serde_json::from_slice::<Snapshot<&RawValue>>(&bytes) else {
         return Ok(Rewritten::NoSnapshot);
     };
     if snapshot.version != VERSION || snapshot.source != source.name() || snapshot.origin != origin
