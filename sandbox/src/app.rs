@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
@@ -19,7 +20,7 @@ use crate::connection::ConnectionKiller;
 use crate::counters::{Counters, Endpoint};
 use crate::faults::{CrashSwitch, Fault, FaultInjector, FaultTarget, Faults};
 use crate::instance::ZendeskInstance;
-use crate::salesforce::{self, SalesforceState};
+use crate::salesforce::{self, RecordError, SalesforceState};
 use crate::slack::{self, SlackState};
 use crate::zendesk::{self, InstanceState};
 
@@ -70,6 +71,16 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/faults", put(set_faults).get(get_faults))
         .route("/reset-counters", post(reset_counters))
         .route("/clock", get(get_clock).post(advance_clock))
+        .route("/salesforce/records/{object}", post(sf_upsert))
+        .route(
+            "/salesforce/records/{object}/{id}",
+            get(sf_get).patch(sf_patch).delete(sf_delete),
+        )
+        .route(
+            "/salesforce/records/{object}/{id}/undelete",
+            post(sf_undelete),
+        )
+        .route("/salesforce/merge", post(sf_merge))
         .with_state(Arc::clone(&hub));
     Router::new()
         .nest(
@@ -239,5 +250,128 @@ async fn advance_clock(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
             Json(json!({"error": format!("expected {{\"advance_secs\": <whole seconds ≥ 0>}}: {e}")})),
         )
             .into_response(),
+    }
+}
+
+/// A JSON error for the Salesforce admin routes: 404 for an unknown record, 400 otherwise.
+fn record_error(error: &RecordError) -> Response {
+    let status = match error {
+        RecordError::NotFound { .. } => StatusCode::NOT_FOUND,
+        RecordError::Invalid(_) => StatusCode::BAD_REQUEST,
+    };
+    (status, Json(json!({"error": error.to_string()}))).into_response()
+}
+
+fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("the body is not JSON: {e}")})),
+            )
+                .into_response(),
+        )
+    })
+}
+
+/// The live record as it is now, or 404.
+fn sf_record(hub: &Hub, object: &str, id: &str) -> Response {
+    match hub.salesforce.record(object, id) {
+        Some(record) => Json(record).into_response(),
+        None => record_error(&RecordError::NotFound {
+            object: object.to_owned(),
+            id: id.to_owned(),
+        }),
+    }
+}
+
+async fn sf_get(
+    State(hub): State<Arc<Hub>>,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
+    sf_record(&hub, &object, &id)
+}
+
+/// `POST /_sandbox/salesforce/records/{object}`: create, or replace the record with the
+/// body's `Id`; answers with the record as stored.
+async fn sf_upsert(
+    State(hub): State<Arc<Hub>>,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Response {
+    let record = match json_body(&body) {
+        Ok(record) => record,
+        Err(response) => return *response,
+    };
+    let Some(id) = record.get("Id").and_then(Value::as_str).map(str::to_owned) else {
+        return record_error(&RecordError::Invalid("the record has no Id".into()));
+    };
+    match hub.salesforce.upsert(&object, record) {
+        Ok(()) => sf_record(&hub, &object, &id),
+        Err(e) => record_error(&e),
+    }
+}
+
+/// `PATCH /_sandbox/salesforce/records/{object}/{id}`: sets the body's fields.
+async fn sf_patch(
+    State(hub): State<Arc<Hub>>,
+    Path((object, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let fields = match json_body(&body) {
+        Ok(fields) => fields,
+        Err(response) => return *response,
+    };
+    match hub.salesforce.patch(&object, &id, &fields) {
+        Ok(()) => sf_record(&hub, &object, &id),
+        Err(e) => record_error(&e),
+    }
+}
+
+/// `DELETE /_sandbox/salesforce/records/{object}/{id}`: to the recycle bin; 204.
+async fn sf_delete(
+    State(hub): State<Arc<Hub>>,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
+    match hub.salesforce.delete(&object, &id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => record_error(&e),
+    }
+}
+
+/// `POST /_sandbox/salesforce/records/{object}/{id}/undelete`: back from the recycle bin.
+async fn sf_undelete(
+    State(hub): State<Arc<Hub>>,
+    Path((object, id)): Path<(String, String)>,
+) -> Response {
+    match hub.salesforce.undelete(&object, &id) {
+        Ok(()) => sf_record(&hub, &object, &id),
+        Err(e) => record_error(&e),
+    }
+}
+
+/// `POST /_sandbox/salesforce/merge` `{"master_id": "…", "loser_ids": ["…"]}`; answers with
+/// the master as stored.
+async fn sf_merge(State(hub): State<Arc<Hub>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Merge {
+        master_id: String,
+        loser_ids: Vec<String>,
+    }
+    let merge: Merge = match serde_json::from_slice(&body) {
+        Ok(merge) => merge,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("expected {{\"master_id\": \"…\", \"loser_ids\": [\"…\"]}}: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    let losers: Vec<&str> = merge.loser_ids.iter().map(String::as_str).collect();
+    match hub.salesforce.merge_accounts(&merge.master_id, &losers) {
+        Ok(()) => sf_record(&hub, "Account", &merge.master_id),
+        Err(e) => record_error(&e),
     }
 }

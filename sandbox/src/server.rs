@@ -76,9 +76,10 @@ impl Sandbox {
         let hub = Arc::new(Hub {
             global: instance(ZendeskInstance::Global)?,
             usgov: instance(ZendeskInstance::Usgov)?,
-            salesforce: Arc::new(SalesforceState::new(
+            salesforce: Arc::new(SalesforceState::with_clock(
                 config.fixture.salesforce.clone(),
                 config.salesforce.clone(),
+                clock.clone(),
             )),
             slack: Arc::new(SlackState::new(config.fixture.slack.fail_with.clone())),
             counters: Mutex::new(Counters::default()),

@@ -629,3 +629,79 @@ async fn edits_between_queries_are_seen_and_dumped() {
     let round_trip: SalesforceFixture = serde_json::from_value(dump).unwrap();
     assert_eq!(round_trip.objects["Account"].len(), 2);
 }
+
+#[tokio::test]
+async fn query_all_pages_include_deleted_records_and_query_leaves_them_out() {
+    let mut fixture = accounts(450, 0);
+    for (i, record) in fixture
+        .objects
+        .get_mut("Account")
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        record["Id"] = json!(format!("001{i:015}"));
+    }
+    let org = start(fixture, SalesforceOptions::default()).await;
+    org.state.advance_clock(Duration::from_secs(60));
+    let since = org.state.now();
+    org.state.advance_clock(Duration::from_secs(60));
+    for i in 0..250 {
+        org.state.delete("Account", &format!("001{i:015}")).unwrap();
+    }
+    let token = org.login().await;
+    let soql = format!(
+        "SELECT Id, IsDeleted FROM Account WHERE SystemModstamp > {}",
+        since.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    );
+    let live = org
+        .query(&soql, &token)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(live["totalSize"], 0, "{live}");
+
+    // Salesforce names `/query/` in a queryAll's nextRecordsUrl; it still continues the
+    // queryAll, and so does the `/queryAll/{locator}` spelling.
+    for (start_path, continue_with_query_all) in [("queryAll", false), ("queryAll/", true)] {
+        let first: Value = org
+            .http
+            .get(format!("{}/services/data/v62.0/{start_path}", org.base))
+            .query(&[("q", soql.as_str())])
+            .header("Sforce-Query-Options", "batchSize=200")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first["totalSize"], 250);
+        assert_eq!(first["done"], false);
+        assert_eq!(first["records"].as_array().unwrap().len(), 200);
+        assert_eq!(first["records"][0]["IsDeleted"], true);
+        let next = first["nextRecordsUrl"].as_str().unwrap();
+        assert!(next.starts_with("/services/data/v62.0/query/01g"), "{next}");
+        let path = if continue_with_query_all {
+            next.replace("/query/", "/queryAll/")
+        } else {
+            next.to_owned()
+        };
+        let rest: Value = org.get(&path, &token, None).await.json().await.unwrap();
+        assert_eq!(rest["done"], true, "{path}: {rest}");
+        let records = rest["records"].as_array().unwrap();
+        assert_eq!(records.len(), 50, "{path}");
+        assert!(records.iter().all(|r| r["IsDeleted"] == true));
+    }
+    // queryAll checks the session like query.
+    let refused = org
+        .http
+        .get(format!("{}/services/data/v62.0/queryAll", org.base))
+        .query(&[("q", "SELECT Id FROM Account")])
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}

@@ -8,6 +8,11 @@
 //! Records are generic sObject JSON: keys are field API names, a lookup is a nested record or
 //! `null`, a child relationship is an array of child records. The SOQL subset is described in
 //! [`soql::parser`]; what is checked against what is described in [`soql::describe`].
+//!
+//! Every record carries `SystemModstamp` and `IsDeleted`; changes move the stamp and deleted
+//! records go to a recycle bin that `queryAll` reads (see `changes`). Subscription and charge
+//! rows, kept nested in their accounts, are also queryable as `Zuora__Subscription__c` and
+//! `Zuora__SubscriptionProductCharge__c` with `Zuora__Account__c`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 mod api_error;
 mod auth;
+mod changes;
 mod ids;
 mod options;
 mod pager;
@@ -30,7 +36,7 @@ mod state;
 pub use api_error::ApiError;
 pub use options::SalesforceOptions;
 pub use request_size::MAX_URI_AND_HEADERS_BYTES;
-pub use state::SalesforceState;
+pub use state::{RecordError, SalesforceState};
 
 /// The org's records by object API name (`"Account": [...]`, `"Contact": [...]`).
 #[derive(Serialize, Deserialize, Default, Clone, Debug, PartialEq)]
@@ -44,8 +50,16 @@ pub fn router(state: Arc<SalesforceState>) -> Router {
     Router::new()
         .route("/services/oauth2/token", post(auth::token))
         .route("/services/data/{version}/query", get(query::query))
+        .route("/services/data/{version}/query/", get(query::query))
         .route(
             "/services/data/{version}/query/{locator}",
+            get(query::query_more),
+        )
+        .route("/services/data/{version}/queryAll", get(query::query_all))
+        .route("/services/data/{version}/queryAll/", get(query::query_all))
+        // Salesforce's queryAll pages name `/query/{locator}`; both continue the same cursor.
+        .route(
+            "/services/data/{version}/queryAll/{locator}",
             get(query::query_more),
         )
         .fallback(|| async { ApiError::not_found().into_response() })

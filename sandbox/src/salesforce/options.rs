@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 /// Settings of the emulated org. `Default` gives a working org with well-known sandbox
 /// credentials (never real ones).
 #[derive(Debug, Clone)]
@@ -46,6 +48,12 @@ pub struct SalesforceOptions {
     /// The `instance_url` to hand out. `None` derives it from each token request: `http://`
     /// + its `Host` header + the path the router is nested under (e.g. `/salesforce`).
     pub public_base_url: Option<String>,
+    /// The `SystemModstamp` given to fixture records loaded without one. `None` (the
+    /// default) stamps them with the clock's time at load, so a sandbox restarted with a
+    /// changed world file shows every record as changed, which is safe. A benchmark that
+    /// generates its world just before the first run sets an earlier time, so the world is
+    /// not all "changed". Records that carry a stamp keep it.
+    pub initial_modstamp: Option<DateTime<Utc>>,
 }
 
 impl Default for SalesforceOptions {
@@ -71,6 +79,7 @@ impl Default for SalesforceOptions {
             cursor_lifetime: Duration::from_secs(2 * 24 * 60 * 60),
             daily_api_limit: 100_000,
             public_base_url: None,
+            initial_modstamp: None,
         }
     }
 }

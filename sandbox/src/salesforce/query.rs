@@ -1,4 +1,5 @@
-//! `GET /services/data/vNN.N/query?q=…` and `GET /services/data/vNN.N/query/{locator}`
+//! `GET /services/data/vNN.N/query?q=…`, `GET /services/data/vNN.N/queryAll?q=…` and
+//! `GET /services/data/vNN.N/query/{locator}`
 //! (reference/apis.md B2): session check, API usage, batch size, then the SOQL engine and
 //! the pager.
 
@@ -26,8 +27,28 @@ pub async fn query(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    with_api_request(&state, &headers, &version, || {
-        let soql = query_parameter(raw.as_deref()).ok_or_else(|| {
+    run_query(&state, &version, raw.as_deref(), &headers, false)
+}
+
+/// `queryAll`: the same, with deleted and merged records (`IsDeleted = true`) included.
+pub async fn query_all(
+    State(state): State<Arc<SalesforceState>>,
+    Path(version): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    run_query(&state, &version, raw.as_deref(), &headers, true)
+}
+
+fn run_query(
+    state: &SalesforceState,
+    version: &str,
+    raw: Option<&str>,
+    headers: &HeaderMap,
+    include_deleted: bool,
+) -> Response {
+    with_api_request(state, headers, version, || {
+        let soql = query_parameter(raw).ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "MALFORMED_QUERY",
@@ -36,8 +57,9 @@ pub async fn query(
         })?;
         state.query(&QueryRequest {
             soql: &soql,
-            api_version: &version,
-            batch_size: batch_size(&state, &headers),
+            api_version: version,
+            batch_size: batch_size(state, headers),
+            include_deleted,
         })
     })
 }

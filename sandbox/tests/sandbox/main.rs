@@ -10,6 +10,7 @@ mod jobs;
 mod openapi;
 mod organizations;
 mod rate_limits;
+mod salesforce_admin;
 mod search;
 mod slack;
 mod snapshot;

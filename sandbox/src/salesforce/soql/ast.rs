@@ -1,6 +1,6 @@
 //! The parsed form of the SOQL subset the emulator understands.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::Position;
 
@@ -101,5 +101,8 @@ pub enum Literal {
     Number(f64),
     Bool(bool),
     Date(NaiveDate),
+    /// An unquoted datetime (`2026-12-06T06:00:00Z`, `…00.000+0000`, `…00-08:00`), as an
+    /// instant.
+    DateTime(DateTime<Utc>),
     Null,
 }

@@ -98,8 +98,10 @@ impl Describe {
                     name: name.to_owned(),
                     ..ObjectDescribe::default()
                 };
-                // Every sObject has an Id.
+                // Every sObject has an Id, a last-modified stamp and a recycle-bin flag.
                 object.add_field("Id");
+                object.add_field("SystemModstamp");
+                object.add_field("IsDeleted");
                 object
             })
     }
@@ -164,6 +166,7 @@ impl Describe {
                 "Support_Hold__c",
                 "Account_Risk_Level__c",
                 "Support_Instance__c",
+                "MasterRecordId",
             ],
         );
         describe.define("User", &["Name", "Email"]);
@@ -175,6 +178,7 @@ impl Describe {
                 "AccountId",
                 "Inactive_Contact__c",
                 "Role__c",
+                "MasterRecordId",
             ],
         );
         describe.define(
@@ -186,6 +190,7 @@ impl Describe {
                 "Zuora__SubscriptionStartDate__c",
                 "Zuora__SubscriptionEndDate__c",
                 "Sold_To_Email__c",
+                "Zuora__Account__c",
             ],
         );
         describe.define(
@@ -198,6 +203,7 @@ impl Describe {
                 "Zuora__EffectiveEndDate__c",
                 "Zuora__Quantity__c",
                 "Subscription_Status__c",
+                "Zuora__Account__c",
             ],
         );
         let account = describe.ensure_object("Account");
@@ -264,6 +270,22 @@ mod tests {
             ))
         );
         assert_eq!(account.field("Nope__c"), None);
+        for object in ["Account", "Contact", "User", "Zuora__Subscription__c"] {
+            let object = describe.object(object).unwrap();
+            for field in ["Id", "SystemModstamp", "IsDeleted"] {
+                assert_eq!(object.field(field), Some(field), "{}", object.name);
+            }
+        }
+        assert_eq!(account.field("masterrecordid"), Some("MasterRecordId"));
+        for object in [
+            "Zuora__Subscription__c",
+            "Zuora__SubscriptionProductCharge__c",
+        ] {
+            assert_eq!(
+                describe.object(object).unwrap().field("Zuora__Account__c"),
+                Some("Zuora__Account__c")
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! is the same as null (Salesforce stores no empty strings); a comparison whose field is null
 //! is false except `= null` and `!= null`; on a checkbox, null means false (SOQL reference,
 //! "Use null in WHERE"); a value whose type does not fit the literal's type never matches.
+//! Datetime literals compare by instant with datetime values (`SystemModstamp`), whatever
+//! zone either is written in.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -19,6 +21,7 @@ use super::ast::{
 };
 use super::describe::{Describe, ObjectDescribe};
 use super::error::SoqlError;
+use super::lexer::parse_datetime_literal;
 use super::parser::parse;
 
 /// A query that parsed and names only things the org has.
@@ -188,12 +191,21 @@ impl CompiledQuery {
             .find(|(name, _)| name.eq_ignore_ascii_case(&self.object))
             .map(|(_, records)| records.as_slice())
             .unwrap_or_default();
+        self.execute_over(records.iter(), api_version)
+    }
+
+    /// Runs the query over `records`, the rows of the queried object (the org decides which:
+    /// live ones for `query`, deleted ones too for `queryAll`, child rows for a child object).
+    pub fn execute_over<'r>(
+        &self,
+        records: impl Iterator<Item = &'r Value>,
+        api_version: &str,
+    ) -> Vec<ResultRow> {
         let shaper = Shaper {
             describe: &self.describe,
             api_version,
         };
         records
-            .iter()
             .filter(|record| shaper.matches(&self.object, record, self.query.filter.as_ref()))
             .map(|record| shaper.row(&self.object, record, &self.query))
             .collect()
@@ -435,6 +447,9 @@ fn order(value: Option<&Value>, literal: &Literal) -> Option<Ordering> {
         }
         Literal::Bool(expected) => Some(value.as_bool()?.cmp(expected)),
         Literal::Date(expected) => Some(date_of(value)?.cmp(expected)),
+        Literal::DateTime(expected) => {
+            Some(parse_datetime_literal(value.as_str()?.trim())?.cmp(expected))
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Turns SOQL text into tokens that remember where they started, so every syntax error can
 //! point at its row and column the way Salesforce's `MALFORMED_QUERY` messages do.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::{Position, SoqlError};
 
@@ -17,6 +17,9 @@ pub enum TokenKind {
     Number(f64),
     /// An unquoted `YYYY-MM-DD` date literal.
     Date(NaiveDate),
+    /// An unquoted datetime literal with its zone (`2026-12-06T06:00:00Z`,
+    /// `2026-12-06T06:00:00.000+0000`, `2026-12-06T06:00:00-08:00`).
+    DateTime(DateTime<Utc>),
     Comma,
     Dot,
     OpenParen,
@@ -182,15 +185,22 @@ impl Lexer<'_> {
             text.push(sign);
             self.index += 1;
         }
-        while let Some(c) = self
-            .peek()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.' || *c == ':')
-        {
+        // A `+` only continues a datetime's zone offset (`…T06:00:00+00:00`).
+        while let Some(c) = self.peek().filter(|c| {
+            c.is_ascii_alphanumeric()
+                || *c == '-'
+                || *c == '.'
+                || *c == ':'
+                || (*c == '+' && text.len() >= 11 && text.as_bytes()[10] == b'T')
+        }) {
             text.push(c);
             self.index += 1;
         }
         if let Some(date) = parse_date_literal(&text) {
             return Ok(TokenKind::Date(date));
+        }
+        if let Some(instant) = parse_datetime_literal(&text) {
+            return Ok(TokenKind::DateTime(instant));
         }
         if is_plain_number(&text)
             && let Ok(number) = text.parse::<f64>()
@@ -246,6 +256,19 @@ fn parse_date_literal(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
+/// `YYYY-MM-DDThh:mm:ss[.sss](Z|±hh:mm|±hhmm)`: SOQL datetime literals are unquoted and
+/// carry their zone.
+pub(crate) fn parse_datetime_literal(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || bytes[10] != b'T' || parse_date_literal(&text[..10]).is_none() {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 /// An optionally signed decimal without exponent, which is all SOQL accepts unquoted.
 fn is_plain_number(text: &str) -> bool {
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
@@ -292,6 +315,38 @@ mod tests {
                 TokenKind::End,
             ]
         );
+    }
+
+    #[test]
+    fn datetimes_carry_their_zone() {
+        let six = DateTime::parse_from_rfc3339("2026-12-06T06:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        for text in [
+            "2026-12-06T06:00:00Z",
+            "2026-12-06T06:00:00.000Z",
+            "2026-12-06T06:00:00+00:00",
+            "2026-12-06T06:00:00.000+0000",
+            "2026-12-05T22:00:00-08:00",
+        ] {
+            assert_eq!(
+                kinds(&format!("X > {text}")),
+                vec![
+                    TokenKind::Identifier("X".into()),
+                    TokenKind::Greater,
+                    TokenKind::DateTime(six),
+                    TokenKind::End
+                ],
+                "{text}"
+            );
+        }
+        for bad in [
+            "2026-12-06T06:00:00",
+            "2026-12-06T25:00:00Z",
+            "2026-12-06T06:00Z",
+        ] {
+            assert_eq!(tokenize(bad).unwrap_err().code, "MALFORMED_QUERY", "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! comparison := path ('=' | '!=' | '<>' | '<' | '<=' | '>' | '>=') literal
 //!             | path [NOT] IN '(' literal (',' literal)* ')'
 //!             | path (INCLUDES | EXCLUDES) '(' string (',' string)* ')'
-//! literal    := string | number | date | TRUE | FALSE | NULL
+//! literal    := string | number | date | datetime | TRUE | FALSE | NULL
 //! ```
 //!
 //! Keywords are case-insensitive. Mixing AND and OR on one level without parentheses is an
@@ -258,6 +258,7 @@ impl Parser {
             TokenKind::Str(s) => Literal::Str(s.clone()),
             TokenKind::Number(n) => Literal::Number(*n),
             TokenKind::Date(d) => Literal::Date(*d),
+            TokenKind::DateTime(t) => Literal::DateTime(*t),
             TokenKind::Identifier(word) if word.eq_ignore_ascii_case("TRUE") => Literal::Bool(true),
             TokenKind::Identifier(word) if word.eq_ignore_ascii_case("FALSE") => {
                 Literal::Bool(false)
