@@ -426,3 +426,132 @@ async fn explain_gives_the_processors_object_for_every_account() {
     assert!(ran.len() > 100, "{} objects", ran.len());
     assert_eq!(explained, ran);
 }
+
+/// The run's stage stats: every artifact key each stage wrote, with its bytes.
+fn written_by(h: &Harness, run_id: &str) -> BTreeMap<String, u64> {
+    let mut written = BTreeMap::new();
+    let dir = h.data_path().join("runs").join(run_id).join("stages");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let stats: Value = serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+        for (key, bytes) in stats["artifacts"]["written"].as_object().unwrap() {
+            *written.entry(key.clone()).or_default() += bytes.as_u64().unwrap();
+        }
+    }
+    written
+}
+
+fn blob_of(h: &Harness, run_id: &str, name: &str) -> String {
+    let body = std::fs::read(h.data_path().join("runs").join(run_id).join(name)).unwrap();
+    zdsync::store::blob::pointer_target(name, &body)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{run_id}/{name} is not a pointer to a blob"))
+        .key
+}
+
+/// Big artifacts are blobs behind pointers: a quiet delta run shares the blobs of the run
+/// before and writes none, and explain, report and redrive read such runs as any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_runs_share_blobs_and_explain_report_and_redrive_read_them() {
+    let h = Harness::generated(300, 5).await;
+    for run in ["blobs-1", "blobs-2", "blobs-3"] {
+        succeeded(&h.run(run).await);
+    }
+    // blobs-2 saw run 1's writes; blobs-3 is quiet: the same blobs, none written again.
+    for name in [
+        artifacts::SALESFORCE_ACCOUNTS.to_owned(),
+        artifacts::desired_orgs(Instance::Global),
+        artifacts::zendesk_orgs(Instance::Global),
+    ] {
+        assert_eq!(
+            blob_of(&h, "blobs-2", &name),
+            blob_of(&h, "blobs-3", &name),
+            "{name}"
+        );
+    }
+    let quiet = written_by(&h, "blobs-3");
+    assert!(
+        quiet.keys().all(|key| !key.starts_with("blobs/")),
+        "{quiet:?}"
+    );
+    let quiet_bytes: u64 = quiet.values().sum();
+    let first_bytes: u64 = written_by(&h, "blobs-1").values().sum();
+    assert!(
+        quiet_bytes * 4 < first_bytes,
+        "quiet {quiet_bytes} bytes, first run {first_bytes}"
+    );
+
+    // explain and report of the quiet run.
+    let store = h.data.store();
+    let run = RunKeys::new("blobs-3").unwrap();
+    let sources = Sources {
+        store: store.as_ref(),
+        run: &run,
+        settings: h.world.settings(),
+        http: &reqwest::Client::new(),
+    };
+    let accounts: SalesforceAccounts = h.artifact("blobs-3", artifacts::SALESFORCE_ACCOUNTS).await;
+    assert!(accounts.accounts.len() > 200);
+    let subject = accounts.accounts[0].salesforce_id.to_string();
+    let e = explain(&sources, &Subject::parse(&subject).unwrap())
+        .await
+        .unwrap();
+    assert!(e.notes.is_empty(), "{:?}", e.notes);
+    let process = e.process.as_ref().unwrap();
+    assert!(
+        process
+            .instances
+            .iter()
+            .all(|i| i.desired.is_none() || i.same_as_run == Some(true)),
+        "{process:#?}"
+    );
+    let summary: zdsync::model::RunSummary = h.artifact("blobs-3", artifacts::SUMMARY).await;
+    zdsync_e2e::assert_report_counts_are_the_summarys(
+        &zdsync_e2e::report_md(&h, "blobs-3"),
+        &summary,
+        false,
+    );
+
+    // A delta run that crashes mid-sync is redriven from its blob-backed artifacts.
+    // A person edits three synced orgs in Zendesk: the next (delta) run puts them back.
+    let gathered: zdsync::model::ZendeskOrgs = h
+        .artifact("blobs-3", &artifacts::zendesk_orgs(Instance::Global))
+        .await;
+    let global = h.sandbox().zendesk(zdsync_sandbox::ZendeskInstance::Global);
+    for org in gathered
+        .orgs
+        .iter()
+        .filter(|o| {
+            o.salesforce_id.is_some()
+                && o.organization_fields["support_level"].is_string()
+                && o.organization_fields["support_level"] != "expired"
+        })
+        .take(3)
+    {
+        global
+            .update_organization(
+                org.id,
+                json!({"organization_fields": {"support_level": "expired", "aar": 123456}}),
+            )
+            .unwrap();
+    }
+    // The change feed shows a change a minute later.
+    h.sandbox()
+        .advance_clock(std::time::Duration::from_secs(61));
+    let crashed = h
+        .run_crashing(
+            "blobs-4",
+            zdsync_cli::local::CrashPlan {
+                stage: zdsync::stages::Stage::Sync,
+                sync: SyncKind::Global,
+                // The one Update Many is carried out, its answer never comes.
+                after_writes: 0,
+            },
+        )
+        .await;
+    assert_eq!(
+        crashed.record.status,
+        zdsync_cli::asl::ExecutionStatus::Failed
+    );
+    blob_of(&h, "blobs-4", &artifacts::desired_orgs(Instance::Global));
+    succeeded(&h.redrive("blobs-4").await);
+}

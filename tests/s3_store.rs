@@ -179,6 +179,87 @@ async fn objects_round_trip_under_the_prefix_as_json() {
     assert_eq!(store.get("runs/exec-1/raw.bin").await.unwrap(), Some(blob));
 }
 
+/// A big artifact on S3: a pointer under its key, one gzip blob under `blobs/` beside `runs/`
+/// (inside the store's prefix), shared by an equal artifact of another run, renewed in place
+/// by a server-side copy, and a clear error when it is gone.
+#[tokio::test]
+async fn big_artifacts_are_blobs_behind_pointers_on_s3() {
+    let server = S3Server::start().await;
+    let store = server.store("prod").await;
+    let orgs = |n: u64| OrgsArtifact {
+        orgs: (0..n)
+            .map(|id| Org {
+                id,
+                salesforce_id: Some(format!("0016100001{id:08}")),
+            })
+            .collect(),
+    };
+    let big = orgs(4_000);
+    assert!(serde_json::to_vec(&big).unwrap().len() >= zdsync::store::blob::BLOB_MIN_BYTES);
+    write_json(&store, "runs/exec-1/zendesk_global.json", &big)
+        .await
+        .unwrap();
+    write_json(&store, "runs/exec-2/zendesk_global.json", &big)
+        .await
+        .unwrap();
+    assert_eq!(
+        read_json::<OrgsArtifact>(&store, "runs/exec-2/zendesk_global.json")
+            .await
+            .unwrap(),
+        big
+    );
+    let blobs = store.list("blobs/").await.unwrap();
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let pointer = store
+        .get("runs/exec-1/zendesk_global.json")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pointer.len() < 400, "{}", pointer.len());
+    let target = zdsync::store::blob::pointer_target("k", &pointer)
+        .unwrap()
+        .unwrap();
+    assert_eq!(target.key, blobs[0]);
+    let client = server.client().await;
+    let head = client
+        .head_object()
+        .bucket(BUCKET)
+        .key(format!("prod/{}", blobs[0]))
+        .send()
+        .await
+        .unwrap();
+    assert!(head.content_length().unwrap() < target.bytes as i64 / 3);
+
+    // Renewing a blob copies it onto itself: same bytes, still readable.
+    assert!(store.touch(&blobs[0]).await.unwrap());
+    assert!(!store.touch("blobs/none.json.gz").await.unwrap());
+    assert_eq!(
+        read_json::<OrgsArtifact>(&store, "runs/exec-1/zendesk_global.json")
+            .await
+            .unwrap(),
+        big
+    );
+
+    client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(format!("prod/{}", blobs[0]))
+        .send()
+        .await
+        .unwrap();
+    let err = read_json::<OrgsArtifact>(&store, "runs/exec-1/zendesk_global.json")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidArtifact { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!(
+            "its blob {} is missing from s3://zdsync-artifacts/prod",
+            blobs[0]
+        )),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn listing_follows_continuation_tokens() {
     let server = S3Server::start().await;

@@ -44,6 +44,9 @@ enum Command {
     /// record, each rule that applied, the Zendesk record it matched, the change, what the sync
     /// did. From the run's artifacts, by the functions that ran.
     Explain(ExplainArgs),
+    /// Print one artifact of the store as it was written (e.g. runs/<run_id>/zendesk_global.json):
+    /// a big artifact's pointer is followed to its compressed blob, checked and expanded.
+    Artifact(ArtifactArgs),
     /// Serve the Salesforce/Zendesk/Slack emulator on loopback (for `cargo lambda watch`).
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Operate the deployed state machine (AWS credentials and region from the environment).
@@ -209,6 +212,19 @@ struct ReportArgs {
 }
 
 #[derive(Args)]
+struct ArtifactArgs {
+    /// The artifact's key in the store, e.g. runs/<run_id>/global_accounts.json.
+    key: String,
+    /// Settings whose store.url holds the runs (e.g. the deployed bucket); without it, the
+    /// local data directory.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The local data directory (without --config).
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
 struct ExplainArgs {
     /// A Salesforce account id (15 or 18 characters) or a US Gov user's email.
     subject: String,
@@ -292,6 +308,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Redrive(args) => redrive(args).await,
         Command::Stage(args) => stage(args).await,
         Command::Report(args) => report_cmd(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Artifact(args) => artifact_cmd(args).await.map(|()| ExitCode::SUCCESS),
         Command::Explain(args) => {
             let text = runs::explain(
                 args.config.as_deref(),
@@ -460,6 +477,18 @@ async fn report_cmd(args: ReportArgs) -> anyhow::Result<()> {
     let store = runs::open_store(args.config.as_deref(), &args.data_dir).await?;
     let run_id = runs::resolve_run(store.as_ref(), args.run_id.as_deref()).await?;
     print!("{}", runs::report(store.as_ref(), &run_id).await?);
+    Ok(())
+}
+
+async fn artifact_cmd(args: ArtifactArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = runs::open_store(args.config.as_deref(), &args.data_dir).await?;
+    let body = runs::artifact(store.as_ref(), &args.key).await?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&body)?;
+    if !body.ends_with(b"\n") {
+        out.write_all(b"\n")?;
+    }
     Ok(())
 }
 

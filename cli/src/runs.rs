@@ -45,6 +45,16 @@ pub async fn resolve_run(
         })
 }
 
+/// One artifact's bytes as they were written: a pointer to a blob is followed, the blob
+/// checked against its digest and expanded (`zdsync artifact KEY`).
+pub async fn artifact(store: &dyn ArtifactStore, key: &str) -> anyhow::Result<Vec<u8>> {
+    let body = zdsync::store::read_artifact(store, key)
+        .await
+        .with_context(|| format!("reading {key} in {}", store.describe()))?
+        .with_context(|| format!("{key} does not exist in {}", store.describe()))?;
+    Ok(body.to_vec())
+}
+
 /// The run's `report.md`. A run summarized before reports existed has none, and a run that
 /// has not finished (or does not exist) has neither report nor summary: the error says which,
 /// naming the key.
@@ -141,6 +151,30 @@ mod tests {
     use zdsync::model::{LatestRun, RunStatus};
 
     use super::*;
+
+    #[tokio::test]
+    async fn an_artifact_is_shown_as_written_even_from_a_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(None, dir.path()).await.unwrap();
+        let big = format!(
+            "{{\"as_of\":\"2026-12-01\",\"names\":[{}]}}",
+            vec!["\"Acme\""; 40_000].join(",")
+        );
+        let key = "runs/r1/salesforce_accounts.json";
+        zdsync::store::write_encoded(store.as_ref(), key, big.clone().into_bytes())
+            .await
+            .unwrap();
+        let stored = store.get(key).await.unwrap().unwrap();
+        assert!(stored.len() < 1024, "a pointer: {}", stored.len());
+        assert_eq!(artifact(store.as_ref(), key).await.unwrap(), big.as_bytes());
+        let missing = artifact(store.as_ref(), "runs/r1/nothing.json")
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("runs/r1/nothing.json does not exist"),
+            "{missing:#}"
+        );
+    }
 
     #[tokio::test]
     async fn the_latest_run_or_the_named_one_and_its_report() {

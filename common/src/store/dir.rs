@@ -78,6 +78,31 @@ impl ArtifactStore for DirStore {
         .await
     }
 
+    async fn touch(&self, key: &str) -> Result<bool, StoreError> {
+        validate_key(key)?;
+        let path = self.path_of(key);
+        blocking(path.clone(), move || {
+            match fs::OpenOptions::new().append(true).open(&path) {
+                Ok(file) => file
+                    .set_modified(std::time::SystemTime::now())
+                    .map(|()| true)
+                    .map_err(|err| StoreError::io("set the time of", &path, err)),
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::NotFound
+                            | io::ErrorKind::NotADirectory
+                            | io::ErrorKind::IsADirectory
+                    ) =>
+                {
+                    Ok(false)
+                }
+                Err(err) => Err(StoreError::io("set the time of", &path, err)),
+            }
+        })
+        .await
+    }
+
     fn describe(&self) -> String {
         self.root.display().to_string()
     }

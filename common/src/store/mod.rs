@@ -5,7 +5,10 @@
 //! tests) are its two real implementations and behave the same for every valid key. Stages use
 //! the typed helpers [`read_json`], [`read_json_opt`] and [`write_json`], which turn a corrupt
 //! artifact into [`StoreError::InvalidArtifact`] naming the key and the JSON path (SPEC §10).
+//! Through them, a run's big artifacts are stored as compressed, content-addressed blobs behind
+//! small pointers ([`blob`]); [`read_artifact`] gives any artifact's bytes as they were written.
 
+pub mod blob;
 mod dir;
 mod error;
 mod key;
@@ -55,6 +58,16 @@ pub trait ArtifactStore: fmt::Debug + Send + Sync {
         key: &str,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
 
+    /// Sets the object's modification time to now without sending its bytes again (a blob an
+    /// artifact points to again, so the lifecycle expiry counts from now); `false` when no
+    /// object has this key. The default reads and writes the object back.
+    async fn touch(&self, key: &str) -> Result<bool, StoreError> {
+        match self.get(key).await? {
+            Some(body) => self.put(key, body).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Where the store is, for logs and error messages: `s3://bucket/prefix` or a directory.
     fn describe(&self) -> String;
 }
@@ -78,13 +91,30 @@ pub async fn read_json_opt<T: DeserializeOwned>(
     store: &dyn ArtifactStore,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
-    match store.get(key).await? {
-        Some(body) => {
-            crate::calls::artifact(key, body.len() as u64, false);
-            decode_json(key, &body).map(Some)
-        }
+    match read_artifact(store, key).await? {
+        Some(body) => decode_json(key, &body).map(Some),
         None => Ok(None),
     }
+}
+
+/// An artifact's bytes as they were written, or `None` when it does not exist: a pointer to a
+/// blob ([`blob`]) is resolved, its blob checked against the pointer's digest. A blob that is
+/// missing or corrupt is [`StoreError::InvalidArtifact`] naming the artifact and the blob.
+/// Every reader of artifacts (stages, `explain`, `report`, the cli) reads through this.
+pub async fn read_artifact(
+    store: &dyn ArtifactStore,
+    key: &str,
+) -> Result<Option<Bytes>, StoreError> {
+    let Some(body) = store.get(key).await? else {
+        return Ok(None);
+    };
+    crate::calls::artifact(key, body.len() as u64, false);
+    if !blob::is_pointer(&body) {
+        return Ok(Some(body));
+    }
+    let (artifact, blob_key, stored) = blob::resolve(store, key, &body).await?;
+    crate::calls::artifact(&blob_key, stored, false);
+    Ok(Some(artifact))
 }
 
 /// Encodes `value` as compact JSON and stores it under `key`. The value is encoded completely
@@ -101,12 +131,20 @@ pub async fn write_json<T: Serialize + ?Sized>(
     write_encoded(store, key, body).await
 }
 
-/// Writes an artifact already encoded as JSON (by an encoder that streams it).
+/// Writes an artifact already encoded as JSON (by an encoder that streams it). A run's
+/// artifact of [`blob::BLOB_MIN_BYTES`] or more is written as a blob (once: an equal blob is
+/// not written again) and a pointer to it; any other is written as it is.
 pub async fn write_encoded(
     store: &dyn ArtifactStore,
     key: &str,
     body: Vec<u8>,
 ) -> Result<(), StoreError> {
+    if blob::is_blob_candidate(key, body.len()) {
+        for (written, bytes) in blob::write(store, key, body).await? {
+            crate::calls::artifact(&written, bytes, true);
+        }
+        return Ok(());
+    }
     let bytes = body.len() as u64;
     store.put(key, Bytes::from(body)).await?;
     crate::calls::artifact(key, bytes, true);

@@ -305,6 +305,37 @@ impl ArtifactStore for S3Store {
         }
     }
 
+    /// A copy of the object onto itself (server-side: no bytes travel), which S3 allows when
+    /// the metadata is replaced; it sets the modification time the lifecycle rules count from.
+    async fn touch(&self, key: &str) -> Result<bool, StoreError> {
+        validate_key(key)?;
+        let object_key = self.location.object_key(key);
+        let response = self
+            .client
+            .copy_object()
+            .bucket(&self.location.bucket)
+            .key(&object_key)
+            .copy_source(copy_source(&self.location.bucket, &object_key))
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type(content_type(key))
+            .send()
+            .await;
+        match response {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.code() == Some("NoSuchKey"))
+                    || err
+                        .raw_response()
+                        .is_some_and(|r| r.status().as_u16() == 404) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(s3_error("CopyObject", self.object_url(&object_key), err)),
+        }
+    }
+
     fn describe(&self) -> String {
         self.location.to_string()
     }
@@ -323,6 +354,19 @@ fn endpoint_is_overridden(sdk_config: &SdkConfig) -> bool {
         || sdk_config
             .service_config()
             .is_some_and(|config| config.load_config(s3_endpoint_key).is_some())
+}
+
+/// `bucket/key` for CopyObject's source header, the key URL-encoded as S3 requires.
+fn copy_source(bucket: &str, object_key: &str) -> String {
+    let mut source = format!("{bucket}/");
+    for byte in object_key.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            source.push(char::from(byte));
+        } else {
+            source.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    source
 }
 
 /// Content types by extension, so the console and downloads show artifacts as what they are.
@@ -457,6 +501,18 @@ mod tests {
                 other => panic!("{url} should be rejected, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn copy_sources_encode_the_key() {
+        assert_eq!(
+            copy_source("b1", "p/blobs/ab12.json.gz"),
+            "b1/p/blobs/ab12.json.gz"
+        );
+        assert_eq!(
+            copy_source("b1", "runs/a b+c.json"),
+            "b1/runs/a%20b%2Bc.json"
+        );
     }
 
     #[test]
