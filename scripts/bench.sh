@@ -6,8 +6,9 @@
 #
 #   scripts/bench.sh                                # 10 k, 50 k, 200 k accounts
 #   scripts/bench.sh --accounts 50000 --existing-orgs 0 --rate-limit 700   # a first run, real limits
+#   scripts/bench.sh --accounts 200000 --runs 4 --changes 100 --full-last  # first, quiet, 100 changed, full reconcile
 #
-# First the long run of the incremental gathers' property test (PROPTEST_CASES, default 64).
+# First the long run of the incremental gathers' property test (PROPTEST_CASES, default 200).
 # Results: a Markdown table on stdout, JSON in target/bench/results.json (docs/BENCHMARKS.md
 # keeps the latest table).
 set -euo pipefail
@@ -15,6 +16,6 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked --workspace --bins
 # The long version of the property test CI runs a few cases of: delta gathers and full gathers
 # give the same artifacts and the same Zendesk over random changes (tests/incremental.rs).
-PROPTEST_CASES="${PROPTEST_CASES:-64}" cargo test --release --locked -p zdsync-e2e \
+PROPTEST_CASES="${PROPTEST_CASES:-200}" cargo test --release --locked -p zdsync-e2e \
   --test incremental delta_gathers_and_full_gathers
 exec target/release/zdsync bench "$@"

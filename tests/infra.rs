@@ -15,6 +15,7 @@ use zdsync::config::{SecretKind, env_name, setting_env_names};
 use zdsync::model::Instance;
 use zdsync::snapshot::Source;
 use zdsync::stages::{RunOptions, Stage, artifacts};
+use zdsync::store::blob;
 
 const HOURLY: &str = "cron(0 * * * ? *)";
 /// SPEC §10: the seed says a run never needs 45 minutes; the state machine stops it at 50.
@@ -630,14 +631,17 @@ fn snapshots_of(stage: Option<Stage>) -> Vec<Source> {
     match stage {
         Some(Stage::GatherOrgs) => orgs.to_vec(),
         Some(Stage::GatherUsers) => vec![users],
+        Some(Stage::GatherAccounts) => vec![Source::SalesforceAccounts, Source::SalesforcePartners],
+        Some(Stage::GatherContacts) => vec![Source::SalesforceContacts],
         Some(Stage::Sync) => orgs.into_iter().chain([users]).collect(),
         _ => Vec::new(),
     }
 }
 
-/// Stage roles reach S3 objects only under runs/ (plus the overrides key, for process, and the
-/// snapshots under state/ each stage keeps), list
-/// only with an s3:prefix condition, and every reader can tell a missing artifact.
+/// Stage roles reach S3 objects only under runs/ and blobs/ (plus the overrides key, for
+/// process, and the snapshots under state/ each stage keeps), list
+/// only with an s3:prefix condition, and every reader can tell a missing artifact. Every stage
+/// but the guard reads and writes blobs, and no more than that.
 fn check_s3_access(d: &Deployment) -> Vec<String> {
     let mut problems = Vec::new();
     for f in d.functions() {
@@ -646,6 +650,8 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
         let mut reads_state = false;
         let mut lists_runs = false;
         let mut lists_state = false;
+        let mut lists_blobs = false;
+        let mut blob_actions = BTreeSet::new();
         let mut writes_latest_run = false;
         for statement in f.statements_allowing(|a| a.to_lowercase().starts_with("s3:") || a == "*")
         {
@@ -661,9 +667,14 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                             let latest_run = arn.ends_with(&format!("/{}", artifacts::LATEST_RUN));
                             writes_latest_run |= latest_run && action == "s3:PutObject";
                             let snapshot = arn.contains("/state/");
+                            let blobs = arn.ends_with(&format!("/{}*", blob::BLOBS_PREFIX));
+                            if blobs {
+                                blob_actions.insert(action.clone());
+                            }
                             reads_state |= snapshot && action == "s3:GetObject";
-                            reads_runs |= !snapshot && action == "s3:GetObject";
+                            reads_runs |= !snapshot && !blobs && action == "s3:GetObject";
                             let allowed = arn.ends_with("/runs/*")
+                                || blobs
                                 || snapshots_of(f.stage())
                                     .iter()
                                     .any(|source| arn.ends_with(&format!("/{}", source.key())))
@@ -692,6 +703,8 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                         }
                         lists_runs |= as_list(prefixes[0]).contains(&json!("runs/*"));
                         lists_state |= as_list(prefixes[0]).contains(&json!("state/*"));
+                        lists_blobs |= as_list(prefixes[0])
+                            .contains(&json!(format!("{}*", blob::BLOBS_PREFIX)));
                     }
                     other => problems.push(format!(
                         "{id}: S3 action {other}; the stages need only GetObject, PutObject, ListBucket"
@@ -711,6 +724,20 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                 "{id}: reads artifacts without s3:ListBucket on runs/*, so a missing one reads as AccessDenied"
             ));
         }
+        // Every stage but the guard writes artifacts, and any artifact of a run may be a blob
+        // behind a pointer: each reads, writes and renews blobs (HeadObject and CopyObject
+        // are GetObject and PutObject), and tells a missing one.
+        let blob_needs = BTreeSet::from(["s3:GetObject".to_owned(), "s3:PutObject".to_owned()]);
+        if f.stage() != Some(Stage::Guard) && blob_actions != blob_needs {
+            problems.push(format!(
+                "{id}: may {blob_actions:?} on blobs/*; a stage's big artifacts are blobs there, which it must read, write and renew (s3:GetObject, s3:PutObject)"
+            ));
+        }
+        if !blob_actions.is_empty() && !lists_blobs {
+            problems.push(format!(
+                "{id}: uses blobs without s3:ListBucket on blobs/*, so an absent blob reads as AccessDenied instead of being written"
+            ));
+        }
         if reads_state && !lists_state {
             problems.push(format!(
                 "{id}: reads snapshots without s3:ListBucket on state/*, so a missing one reads as AccessDenied"
@@ -725,6 +752,46 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                 "{id}: the guard writes nothing and needs no S3 access"
             ));
         }
+    }
+    problems
+}
+
+/// The bucket expires runs/ and blobs/, and keeps a blob longer than a run by more than the
+/// age at which the stages renew a blob they point to again, so no blob a kept run points to
+/// expires (common/src/store/blob.rs).
+fn check_blob_lifecycle(d: &Deployment) -> Vec<String> {
+    let mut problems = Vec::new();
+    let rules = d
+        .resource("ArtifactBucket")
+        .map(|b| as_list(&b["Properties"]["LifecycleConfiguration"]["Rules"]))
+        .unwrap_or_default();
+    let expiry_of = |prefix: &str| {
+        rules
+            .iter()
+            .find(|r| r["Prefix"] == prefix && r["Status"] == "Enabled")
+            .and_then(|r| reference(&r["ExpirationInDays"]).map(str::to_owned))
+    };
+    let default_of = |parameter: &str| d.template["Parameters"][parameter]["Default"].as_i64();
+    let min_of = |parameter: &str| d.template["Parameters"][parameter]["MinValue"].as_i64();
+    let (Some(runs), Some(blobs)) = (expiry_of("runs/"), expiry_of(blob::BLOBS_PREFIX)) else {
+        problems.push(format!(
+            "ArtifactBucket: no enabled expiry of runs/ and of {} (each by a parameter)",
+            blob::BLOBS_PREFIX
+        ));
+        return problems;
+    };
+    let margin = blob::BLOB_REFRESH_DAYS + 1;
+    match (default_of(&runs), default_of(&blobs)) {
+        (Some(r), Some(b)) if b >= r + margin => {}
+        (r, b) => problems.push(format!(
+            "{blobs} defaults to {b:?} days, {runs} to {r:?}: blobs must be kept at least {margin} days longer than runs"
+        )),
+    }
+    if min_of(&blobs).is_none_or(|m| m < margin + 1) {
+        problems.push(format!(
+            "{blobs}: MinValue must be at least {}, or blobs could expire before the stages renew them",
+            margin + 1
+        ));
     }
     problems
 }
@@ -1095,6 +1162,32 @@ fn each_function_reads_only_the_secrets_its_stage_needs() {
 #[test]
 fn only_the_guard_and_the_sync_list_executions() {
     assert_no_problems("ListExecutions", check_list_executions(&Deployment::load()));
+}
+
+#[test]
+fn blobs_outlive_the_runs_that_point_to_them() {
+    assert_no_problems("blob lifecycle", check_blob_lifecycle(&Deployment::load()));
+}
+
+#[test]
+fn drift_in_blob_lifecycle_is_caught() {
+    let short = after(
+        |d| d.template["Parameters"]["BlobRetentionDays"]["Default"] = json!(90),
+        check_blob_lifecycle,
+    );
+    assert!(short.contains("at least 31 days longer"), "{short}");
+    let none = after(
+        |d| {
+            let rules = &mut d.template["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]
+                ["Rules"];
+            rules
+                .as_array_mut()
+                .unwrap()
+                .retain(|r| r["Prefix"] != "blobs/");
+        },
+        check_blob_lifecycle,
+    );
+    assert!(none.contains("no enabled expiry"), "{none}");
 }
 
 #[test]
@@ -1528,6 +1621,49 @@ fn drift_in_artifact_access_is_caught() {
         check_s3_access,
     );
     assert!(no_list.contains("reads as AccessDenied"), "{no_list}");
+
+    let no_blobs = after(
+        |d| role_statements_mut(d, "GatherAccountsRole").retain(|s| s["Sid"] != "ArtifactBlobs"),
+        check_s3_access,
+    );
+    assert!(
+        no_blobs.contains("GatherAccountsFunction") && no_blobs.contains("big artifacts are blobs"),
+        "{no_blobs}"
+    );
+    let read_only_blobs = after(
+        |d| {
+            for s in role_statements_mut(d, "SummarizeRole") {
+                if s["Sid"] == "ArtifactBlobs" {
+                    s["Action"] = json!("s3:GetObject");
+                }
+            }
+        },
+        check_s3_access,
+    );
+    assert!(
+        read_only_blobs.contains("SummarizeFunction"),
+        "{read_only_blobs}"
+    );
+    let no_blob_list = after(
+        |d| role_statements_mut(d, "CompareRole").retain(|s| s["Sid"] != "MissingBlobsAreNotFound"),
+        check_s3_access,
+    );
+    assert!(
+        no_blob_list.contains("absent blob reads as AccessDenied"),
+        "{no_blob_list}"
+    );
+    let guard_blobs = after(
+        |d| {
+            role_statements_mut(d, "GuardRole").push(json!({
+                "Sid": "ArtifactBlobs",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": {"Fn::Sub": "${ArtifactBucket.Arn}/blobs/*"},
+            }))
+        },
+        check_s3_access,
+    );
+    assert!(guard_blobs.contains("needs no S3 access"), "{guard_blobs}");
 }
 
 #[test]

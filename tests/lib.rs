@@ -48,6 +48,9 @@ impl Harness {
         // Many runs a minute: the change feed's own limit (10 a minute) would make the tests
         // wait, not test anything (the sandbox's tests cover its 429s).
         config.incremental_rate_limit_per_minute = 0;
+        // The org's records are older than the first run, as in a real org (records changed
+        // by a test are stamped when it changes them).
+        config.salesforce.initial_modstamp = Some(chrono::Utc::now() - chrono::Duration::days(1));
         tune(&mut config);
         let spec = WorldSpec::Sandbox {
             accounts: 0,

@@ -84,6 +84,22 @@ impl CallStats {
         self.0.values().map(|s| s.requests).sum()
     }
 
+    /// Every service's calls but `service`'s, added up (a gather's calls to its source: all but
+    /// the artifact store's).
+    pub fn excluding(&self, service: &str) -> ServiceCalls {
+        let mut total = ServiceCalls::default();
+        for (name, calls) in &self.0 {
+            if name != service {
+                total.requests += calls.requests;
+                total.retries += calls.retries;
+                total.throttled += calls.throttled;
+                total.bytes_received += calls.bytes_received;
+                total.bytes_sent += calls.bytes_sent;
+            }
+        }
+        total
+    }
+
     /// Adds `other` in (the calls of several stages).
     pub fn add(&mut self, other: &CallStats) {
         for (service, calls) in &other.0 {

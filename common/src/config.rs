@@ -9,6 +9,7 @@
 //!
 //! Secrets ([`Secret`]) never print: `Debug` and `Serialize` show `<redacted>`.
 
+use crate::model::ApiName;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -59,6 +60,13 @@ pub struct SalesforceSettings {
     pub password: Option<Secret>,
     /// `Sforce-Query-Options: batchSize` (200–2000).
     pub batch_size: u32,
+    /// The subscription object of the org's billing package, whose changes a delta gather
+    /// maps to their accounts through `account_lookup`.
+    pub subscription_object: String,
+    /// The subscription charge object, likewise.
+    pub charge_object: String,
+    /// The lookup from a subscription or charge to its account.
+    pub account_lookup: String,
 }
 
 impl Default for SalesforceSettings {
@@ -72,8 +80,34 @@ impl Default for SalesforceSettings {
             username: None,
             password: None,
             batch_size: 2000,
+            subscription_object: "Zuora__Subscription__c".into(),
+            charge_object: "Zuora__SubscriptionProductCharge__c".into(),
+            account_lookup: "Zuora__Account__c".into(),
         }
     }
+}
+
+impl SalesforceSettings {
+    /// The subscription and charge objects, each with its account lookup, checked to be API
+    /// names before they reach a query.
+    pub fn child_objects(&self) -> Result<ChildObjects, ConfigError> {
+        let name = |path: &str, value: &str| {
+            ApiName::parse(value.trim()).map_err(|e| ConfigError::new(path, e))
+        };
+        Ok(ChildObjects {
+            subscription: name("salesforce.subscription_object", &self.subscription_object)?,
+            charge: name("salesforce.charge_object", &self.charge_object)?,
+            account_lookup: name("salesforce.account_lookup", &self.account_lookup)?,
+        })
+    }
+}
+
+/// The objects an account record's child rows come from, as a delta gather queries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildObjects {
+    pub subscription: ApiName,
+    pub charge: ApiName,
+    pub account_lookup: ApiName,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -460,6 +494,7 @@ impl Settings {
             SalesforceId::parse(id.trim())
                 .map_err(|e| ConfigError::new("sync.alliance_partner_id", e.to_string()))?;
         }
+        self.salesforce.child_objects()?;
         if !(200..=2000).contains(&self.salesforce.batch_size) {
             return Err(ConfigError::new(
                 "salesforce.batch_size",

@@ -30,6 +30,12 @@ pub enum Source {
     ZendeskOrgs(Instance),
     /// Every user of a Zendesk instance (the US Gov user sync's).
     ZendeskUsers(Instance),
+    /// The customer account query's records (with their subscription and charge rows).
+    SalesforceAccounts,
+    /// The partner query's records.
+    SalesforcePartners,
+    /// The contact query's records, by the account they belong to.
+    SalesforceContacts,
 }
 
 impl Source {
@@ -37,12 +43,19 @@ impl Source {
         match self {
             Source::ZendeskOrgs(instance) => format!("zendesk_{instance}_orgs"),
             Source::ZendeskUsers(instance) => format!("zendesk_{instance}_users"),
+            Source::SalesforceAccounts => "salesforce_accounts".to_owned(),
+            Source::SalesforcePartners => "salesforce_partners".to_owned(),
+            Source::SalesforceContacts => "salesforce_contacts".to_owned(),
         }
     }
 
-    pub fn instance(self) -> Instance {
+    /// The Zendesk instance a Zendesk source is read from (`None` for Salesforce's).
+    pub fn instance(self) -> Option<Instance> {
         match self {
-            Source::ZendeskOrgs(instance) | Source::ZendeskUsers(instance) => instance,
+            Source::ZendeskOrgs(instance) | Source::ZendeskUsers(instance) => Some(instance),
+            Source::SalesforceAccounts
+            | Source::SalesforcePartners
+            | Source::SalesforceContacts => None,
         }
     }
 
@@ -53,7 +66,7 @@ impl Source {
 
 /// The last complete picture of a source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot<T> {
+pub struct Snapshot<T, K: Ord = u64> {
     pub version: u32,
     pub source: String,
     /// Where the source is (a Zendesk's `https://acme.zendesk.com`): a store that later serves
@@ -69,19 +82,19 @@ pub struct Snapshot<T> {
     /// When the full read it descends from started (the daily reconcile counts from it).
     pub full_at: DateTime<Utc>,
     /// Its records, by id.
-    pub records: BTreeMap<u64, T>,
+    pub records: BTreeMap<K, T>,
     /// A sync wrote records it could not read back into it: the next gather reads in full.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
 }
 
-impl<T> Snapshot<T> {
+impl<T, K: Ord> Snapshot<T, K> {
     pub fn new(
         source: Source,
         origin: String,
         watermark: DateTime<Utc>,
         full_at: DateTime<Utc>,
-        records: BTreeMap<u64, T>,
+        records: BTreeMap<K, T>,
     ) -> Self {
         Snapshot {
             version: VERSION,
@@ -104,7 +117,7 @@ impl<T> Snapshot<T> {
 
     /// Replaces or adds records by id (a feed may repeat a record: the later answer wins);
     /// answers how many were new or different.
-    pub fn apply(&mut self, changed: impl IntoIterator<Item = (u64, T)>) -> usize
+    pub fn apply(&mut self, changed: impl IntoIterator<Item = (K, T)>) -> usize
     where
         T: PartialEq,
     {
@@ -121,14 +134,14 @@ impl<T> Snapshot<T> {
 
 /// A snapshot as the store holds it.
 #[derive(Debug)]
-pub enum Stored<T> {
-    Found(Snapshot<T>),
+pub enum Stored<T, K: Ord = u64> {
+    Found(Snapshot<T, K>),
     Missing,
     /// There is an object, but not a readable snapshot of this source: why.
     Unreadable(String),
 }
 
-impl<T> Stored<T> {
+impl<T, K: Ord> Stored<T, K> {
     /// What the reconcile policy needs to know about it.
     pub fn found(&self) -> Found {
         match self {
@@ -139,7 +152,7 @@ impl<T> Stored<T> {
         }
     }
 
-    pub fn into_snapshot(self) -> Option<Snapshot<T>> {
+    pub fn into_snapshot(self) -> Option<Snapshot<T, K>> {
         match self {
             Stored::Found(snapshot) => Some(snapshot),
             Stored::Missing | Stored::Unreadable(_) => None,
@@ -150,13 +163,13 @@ impl<T> Stored<T> {
 /// Reads the snapshot of `source` at `origin`. A corrupt one, one of another format, of another
 /// source or of another origin is `Unreadable` (a full gather replaces it), not an error: the
 /// sources are still there to read. A store that cannot be reached is an error.
-pub async fn load<T: serde::de::DeserializeOwned>(
+pub async fn load<T: serde::de::DeserializeOwned, K: Ord + serde::de::DeserializeOwned>(
     store: &dyn ArtifactStore,
     source: Source,
     origin: &str,
-) -> Result<Stored<T>, StoreError> {
+) -> Result<Stored<T, K>, StoreError> {
     let key = source.key();
-    let snapshot: Snapshot<T> = match read_json_opt(store, &key).await {
+    let snapshot: Snapshot<T, K> = match read_json_opt(store, &key).await {
         Ok(Some(snapshot)) => snapshot,
         Ok(None) => return Ok(Stored::Missing),
         Err(e @ StoreError::InvalidArtifact { .. }) => {
@@ -186,10 +199,10 @@ pub async fn load<T: serde::de::DeserializeOwned>(
 }
 
 /// Writes a snapshot, picture and watermark in one object.
-pub async fn save(
+pub async fn save<K: Ord + Serialize>(
     store: &dyn ArtifactStore,
     source: Source,
-    snapshot: &Snapshot<RecordJson>,
+    snapshot: &Snapshot<RecordJson, K>,
 ) -> Result<(), StoreError> {
     let body = encode(&source.key(), snapshot, snapshot.text_bytes())?;
     write_encoded(store, &source.key(), body).await
@@ -206,7 +219,7 @@ fn encode(key: &str, snapshot: &impl Serialize, bytes: usize) -> Result<Vec<u8>,
     Ok(body)
 }
 
-impl Snapshot<RecordJson> {
+impl<K: Ord> Snapshot<RecordJson, K> {
     /// About how many bytes it takes as JSON: its records' text and their keys.
     pub fn text_bytes(&self) -> usize {
         self.records
@@ -284,6 +297,11 @@ impl RecordJson {
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(self.0.get())
     }
+
+    /// The record's JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
 }
 
 impl PartialEq for RecordJson {
@@ -326,7 +344,9 @@ mod tests {
         let store = DirStore::new(dir.path());
         let global = Source::ZendeskOrgs(Instance::Global);
         assert!(matches!(
-            load::<RecordJson>(&store, global, ORIGIN).await.unwrap(),
+            load::<RecordJson, u64>(&store, global, ORIGIN)
+                .await
+                .unwrap(),
             Stored::Missing
         ));
         let mut snapshot = Snapshot::new(
@@ -340,7 +360,7 @@ mod tests {
             snapshot.apply([(1, org(1, "A")), (2, org(2, "B renamed")), (3, org(3, "C"))]);
         assert_eq!(changed, 2, "the same record again is no change");
         save(&store, global, &snapshot).await.unwrap();
-        let back = load::<RecordJson>(&store, global, ORIGIN)
+        let back = load::<RecordJson, u64>(&store, global, ORIGIN)
             .await
             .unwrap()
             .into_snapshot()
@@ -355,7 +375,9 @@ mod tests {
         let usgov = Source::ZendeskOrgs(Instance::Usgov);
         let body = serde_json::to_vec(&snapshot).unwrap();
         store.put(&usgov.key(), Bytes::from(body)).await.unwrap();
-        let Stored::Unreadable(why) = load::<RecordJson>(&store, usgov, ORIGIN).await.unwrap()
+        let Stored::Unreadable(why) = load::<RecordJson, u64>(&store, usgov, ORIGIN)
+            .await
+            .unwrap()
         else {
             panic!("another source's snapshot was taken");
         };
@@ -365,7 +387,9 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(
-            load::<RecordJson>(&store, usgov, ORIGIN).await.unwrap(),
+            load::<RecordJson, u64>(&store, usgov, ORIGIN)
+                .await
+                .unwrap(),
             Stored::Unreadable(_)
         ));
         let mut other = serde_json::to_value(Snapshot::new(
@@ -381,7 +405,9 @@ mod tests {
             .put(&usgov.key(), Bytes::from(other.to_string()))
             .await
             .unwrap();
-        let Stored::Unreadable(why) = load::<RecordJson>(&store, usgov, ORIGIN).await.unwrap()
+        let Stored::Unreadable(why) = load::<RecordJson, u64>(&store, usgov, ORIGIN)
+            .await
+            .unwrap()
         else {
             panic!("a snapshot of another format was taken");
         };
@@ -389,7 +415,7 @@ mod tests {
 
         // Global's picture read for another Zendesk.
         let Stored::Unreadable(why) =
-            load::<RecordJson>(&store, global, "https://other.zendesk.com")
+            load::<RecordJson, u64>(&store, global, "https://other.zendesk.com")
                 .await
                 .unwrap()
         else {
@@ -424,7 +450,7 @@ mod tests {
                 .unwrap(),
             Rewritten::Changed(2)
         );
-        let back = load::<RecordJson>(&store, global, ORIGIN)
+        let back = load::<RecordJson, u64>(&store, global, ORIGIN)
             .await
             .unwrap()
             .into_snapshot()
@@ -453,7 +479,52 @@ mod tests {
             rewrite(&store, global, ORIGIN, &[], true).await.unwrap(),
             Rewritten::Changed(0)
         );
-        let stored = load::<RecordJson>(&store, global, ORIGIN).await.unwrap();
+        let stored = load::<RecordJson, u64>(&store, global, ORIGIN)
+            .await
+            .unwrap();
         assert_eq!(stored.found(), Found::Incomplete);
+    }
+
+    /// What a process killed while writing a snapshot leaves: the old snapshot, and beside it
+    /// the temporary file the write had begun (the store renames a temporary file over the key
+    /// only once it is complete). The next gather reads the old snapshot, whole, and a write
+    /// after it replaces it.
+    #[tokio::test]
+    async fn a_crash_while_a_snapshot_is_written_leaves_the_old_one_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let accounts = Source::SalesforceAccounts;
+        let record = |name: &str| RecordJson::of(&serde_json::json!({"Name": name})).unwrap();
+        let old = Snapshot::new(
+            accounts,
+            ORIGIN.into(),
+            at("2026-12-06T10:00:00Z"),
+            at("2026-12-06T00:05:00Z"),
+            BTreeMap::from([("0014M00001sDiGEQA0".to_owned(), record("Old"))]),
+        );
+        save(&store, accounts, &old).await.unwrap();
+        let mut new = old.clone();
+        new.apply([("0014M00001sDiGEQA0".to_owned(), record("New"))]);
+        new.watermark = at("2026-12-06T11:00:00Z");
+        let body = serde_json::to_vec(&new).unwrap();
+        std::fs::write(
+            dir.path().join("state/.tmp-killed.part"),
+            &body[..body.len() / 2],
+        )
+        .unwrap();
+
+        let stored = load::<RecordJson, String>(&store, accounts, ORIGIN)
+            .await
+            .unwrap()
+            .into_snapshot()
+            .unwrap();
+        assert_eq!(stored, old, "the old picture with the old watermark");
+        save(&store, accounts, &new).await.unwrap();
+        let stored = load::<RecordJson, String>(&store, accounts, ORIGIN)
+            .await
+            .unwrap()
+            .into_snapshot()
+            .unwrap();
+        assert_eq!(stored, new);
     }
 }

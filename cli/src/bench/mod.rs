@@ -66,9 +66,18 @@ pub struct BenchArgs {
     /// the figures say how many it sent and how many were refused with 429.
     #[arg(long, default_value_t = 0)]
     neighbour_rpm: u32,
-    /// Executions per size: the first does the work, a second shows the steady state.
+    /// Executions per size: the first does the work, a second shows the steady state (a quiet
+    /// run: nothing changed since the first).
     #[arg(long, default_value_t = 1)]
     runs: usize,
+    /// Before each run after the second, rename this many customer accounts in Salesforce (a
+    /// delta run with changes to carry to Zendesk).
+    #[arg(long, default_value_t = 0)]
+    changes: usize,
+    /// Make the last run a full reconcile (`full: true`): after delta runs, it finds nothing to
+    /// write when they left Zendesk as a full run would.
+    #[arg(long)]
+    full_last: bool,
     /// Where the function binaries (`zdsync-<stage>`) are; default: beside this binary.
     #[arg(long)]
     functions: Option<PathBuf>,
@@ -132,12 +141,13 @@ async fn bench_size(
     eprintln!("bench: generating {accounts} accounts");
     let generated = Instant::now();
     let world_file = dir.join("world.json");
-    {
+    let customers = {
         let mut options = GeneratorOptions::new(accounts, args.seed, args.as_of);
         options.existing_orgs = args.existing_orgs;
         let fixture = Fixture::generate(&options);
         fixture.write_json(std::io::BufWriter::new(std::fs::File::create(&world_file)?))?;
-    }
+        customer_ids(&fixture)
+    };
     let generate_s = generated.elapsed().as_secs_f64();
     let world_mb = mb(std::fs::metadata(&world_file)?.len());
 
@@ -172,11 +182,24 @@ async fn bench_size(
             run_id: run_id.clone(),
             as_of: args.as_of,
             dry_run: false,
-            full: false,
+            full: args.full_last && n == args.runs && n > 1,
             allow_deletions: BTreeMap::new(),
             retry_time_scale: 1.0,
             crash: None,
         };
+        if n > 2 && args.changes > 0 {
+            let renamed = changed_accounts(&customers, args.changes, n);
+            eprintln!("bench: renaming {} accounts in Salesforce", renamed.len());
+            for id in &renamed {
+                sandbox
+                    .patch_salesforce(
+                        "Account",
+                        id,
+                        &serde_json::json!({"Name": format!("Renamed {id} ({n})")}),
+                    )
+                    .await?;
+            }
+        }
         eprintln!("bench: {run_id}");
         sandbox.reset_counters().await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -241,6 +264,31 @@ async fn bench_size(
     sandbox.stop();
     Ok(out)
 }
+/// The world's customer accounts' ids, in the world's order.
+fn customer_ids(fixture: &Fixture) -> Vec<String> {
+    fixture
+        .salesforce
+        .objects
+        .get("Account")
+        .into_iter()
+        .flatten()
+        .filter(|a| a["Type"] == "Customer")
+        .filter_map(|a| a["Id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `count` customer accounts spread evenly over the world, a different set each run.
+fn changed_accounts(customers: &[String], count: usize, run: usize) -> Vec<String> {
+    let step = (customers.len() / count.max(1)).max(1);
+    customers
+        .iter()
+        .skip(run % step)
+        .step_by(step)
+        .take(count)
+        .cloned()
+        .collect()
+}
+
 /// The share the bench gives the sync: `--share`, or none to speak of when the sandbox has no
 /// limit (`--rate-limit 0`) — measuring the code, not the pacing; otherwise the client's
 /// default (half the limit the sandbox advertises).

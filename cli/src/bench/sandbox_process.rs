@@ -45,6 +45,12 @@ impl SandboxProcess {
             .arg(store)
             .args(["--job-delay-ms", &args.job_delay_ms.to_string()])
             .args(["--rate-limit", &args.rate_limit.to_string()])
+            // The world was generated just now, but stands for an org whose records are older
+            // than the sync's first run: a quiet run after it finds nothing changed.
+            .args([
+                "--records-modified-at",
+                &(chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339(),
+            ])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -89,6 +95,26 @@ impl SandboxProcess {
             .error_for_status()?
             .json()
             .await?)
+    }
+
+    /// Sets `fields` of a Salesforce record, as a person or an automation would (its
+    /// `SystemModstamp` moves).
+    pub(super) async fn patch_salesforce(
+        &self,
+        object: &str,
+        id: &str,
+        fields: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        reqwest::Client::new()
+            .patch(format!(
+                "{}/_sandbox/salesforce/records/{object}/{id}",
+                self.url
+            ))
+            .json(fields)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     /// Zendesk writes so far, both instances (the sandbox's counters).

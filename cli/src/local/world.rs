@@ -75,7 +75,8 @@ impl World {
             } => {
                 let dir = data.root().join("sandbox");
                 let state_file = dir.join("state.json");
-                let fixture = if fresh || !state_file.exists() {
+                let generated = fresh || !state_file.exists();
+                let fixture = if generated {
                     // Snapshots of the world being replaced describe other records: the first
                     // run in the new one gathers in full.
                     forget_snapshots(data)?;
@@ -88,6 +89,12 @@ impl World {
                 };
                 let overrides = write_demo_overrides(&dir, &fixture, as_of)?;
                 let mut config = SandboxConfig::new(fixture);
+                if generated {
+                    // A new world stands for an org whose records are older than the sync's
+                    // first run (a saved world keeps the stamps it was saved with).
+                    config.salesforce.initial_modstamp =
+                        Some(chrono::Utc::now() - chrono::Duration::days(1));
+                }
                 // Jobs finish quickly so the demo is quick; pacing still goes through job polls.
                 config.job_delay = Duration::from_millis(100);
                 // The same address as last time when it is free: the gathers' snapshots are of

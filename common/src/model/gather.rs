@@ -29,6 +29,17 @@ pub struct GatherNote {
     /// A dry run: the snapshot was read, not advanced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// The gather stage's requests to its source (every service but the artifact store), and
+    /// the bytes of their answers: filled in by the summary from the stage's stats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<GatherCalls>,
+}
+
+/// What a gather stage's reading cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatherCalls {
+    pub requests: u64,
+    pub bytes_received: u64,
 }
 
 impl fmt::Display for GatherNote {
@@ -48,6 +59,15 @@ impl fmt::Display for GatherNote {
                 "{}: delta, {} changes read, watermark {watermark}",
                 self.source, self.read
             )?,
+        }
+        if let Some(calls) = self.calls {
+            write!(
+                f,
+                "; the stage's {} request{}, {:.1} MB received",
+                calls.requests,
+                if calls.requests == 1 { "" } else { "s" },
+                calls.bytes_received as f64 / 1e6
+            )?;
         }
         if self.dry_run {
             f.write_str(" (dry run: the snapshot was not advanced)")?;
@@ -69,6 +89,7 @@ mod tests {
             read: 12,
             watermark: "2026-12-06T10:58:00Z".parse().unwrap(),
             dry_run: false,
+            calls: None,
         };
         assert_eq!(
             note.to_string(),
@@ -80,6 +101,16 @@ mod tests {
         assert_eq!(
             note.to_string(),
             "zendesk_global_orgs: full (the first run of the day), 12 records read, watermark 2026-12-06T10:58:00Z (dry run: the snapshot was not advanced)"
+        );
+        note.dry_run = false;
+        note.calls = Some(GatherCalls {
+            requests: 3,
+            bytes_received: 1_250_000,
+        });
+        assert!(
+            note.to_string()
+                .ends_with("; the stage's 3 requests, 1.2 MB received"),
+            "{note}"
         );
     }
 }

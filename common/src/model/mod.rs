@@ -19,6 +19,7 @@
 //! | `latest_run.json` (top level, outside `runs/`) | [`LatestRun`] |
 
 pub mod account;
+mod api_name;
 pub mod desired;
 pub mod diff;
 pub mod gather;
@@ -36,12 +37,13 @@ pub mod user;
 pub use account::{
     Account, Charge, Region, RejectedRecord, SalesforceAccounts, SoldTo, Subscription,
 };
+pub use api_name::ApiName;
 pub use desired::{DesiredOrg, DesiredOrgs, DesiredOrgsHead, DesiredOrgsTail};
 pub use diff::{
     ChangeSet, Conflict, ConflictingRecord, Diff, HeldBack, HoldReason, MarkForDeletion, OrgDiff,
     OrgMark, OrgUpdate, UserDiff,
 };
-pub use gather::{GatherKind, GatherNote};
+pub use gather::{GatherCalls, GatherKind, GatherNote};
 pub use instance::{Instance, SupportLevel};
 pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs, ZendeskOrgsHead, ZendeskOrgsTail};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};

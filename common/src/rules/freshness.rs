@@ -56,6 +56,9 @@ pub enum FullReason {
     /// The change feed answered that it is not there for this API user (403, 404): the
     /// export is for admins.
     FeedUnavailable,
+    /// The feed named so many changed records that reading them by id would cost more than
+    /// reading everything (a bulk update, an automation touching every record).
+    ManyChanges,
 }
 
 impl fmt::Display for FullReason {
@@ -69,6 +72,7 @@ impl fmt::Display for FullReason {
             FullReason::Daily => "the first run of the day",
             FullReason::Periodic => "full_every_hours have passed",
             FullReason::FeedUnavailable => "the change feed is not available to the API user",
+            FullReason::ManyChanges => "so many records changed that a full read costs less",
         })
     }
 }

@@ -32,7 +32,7 @@ use crate::progress;
 
 /// What this client's calls count under in a stage's call stats.
 const SERVICE: &str = "salesforce";
-use super::soql::{QueryEndpoint, query_path};
+use super::soql::{QueryEndpoint, query_all_path, query_path};
 
 /// One request's failure before session handling: either the session was refused (the
 /// caller may refresh once), or a final error.
@@ -87,6 +87,8 @@ pub struct QueryPages<'c> {
 #[derive(Clone)]
 enum Target {
     Query(String),
+    /// `queryAll`: deleted and merged records too.
+    QueryAll(String),
     /// A `nextRecordsUrl` (a path on the instance).
     Path(String),
 }
@@ -161,6 +163,31 @@ impl SalesforceClient {
         }
     }
 
+    /// All records of `soql` through `queryAll`: deleted and merged records too (with
+    /// `IsDeleted` true), which is how a change feed learns of them.
+    pub async fn query_all(&self, soql: &str) -> Result<Vec<Value>, SalesforceError> {
+        let mut pages = QueryPages {
+            client: self,
+            next: Some(Target::QueryAll(soql.to_owned())),
+            read: 0,
+        };
+        let mut records = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            records.extend(page.records);
+        }
+        Ok(records)
+    }
+
+    /// Which org this client reads, as far as its configuration tells: the login endpoint and
+    /// the identity it logs in as (a snapshot of one org is never taken for another's).
+    pub fn origin(&self) -> String {
+        format!(
+            "{} {}",
+            self.config.token_url,
+            self.config.credentials.identity()
+        )
+    }
+
     /// GETs a query resource, refreshing the session once if it is refused.
     async fn get(&self, target: &Target) -> Result<Value, SalesforceError> {
         let session = self.sessions.current().await?;
@@ -187,6 +214,13 @@ impl SalesforceClient {
                     "{}{}",
                     session.instance_url,
                     query_path(&self.config.api_version, soql)
+                )
+            }
+            Target::QueryAll(soql) => {
+                format!(
+                    "{}{}",
+                    session.instance_url,
+                    query_all_path(&self.config.api_version, soql)
                 )
             }
             Target::Path(path) => format!("{}{path}", session.instance_url),

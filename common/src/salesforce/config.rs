@@ -41,6 +41,15 @@ pub enum SalesforceCredentials {
 }
 
 impl SalesforceCredentials {
+    /// Who the client logs in as (never a secret): the username, or the connected app for the
+    /// client credentials flow.
+    pub fn identity(&self) -> &str {
+        match self {
+            Self::ClientCredentials { client_id, .. } => client_id,
+            Self::Password { username, .. } | Self::JwtBearer { username, .. } => username,
+        }
+    }
+
     /// The grant's name, for logs.
     pub fn grant_type(&self) -> &'static str {
         match self {

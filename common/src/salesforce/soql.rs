@@ -8,10 +8,10 @@
 //! list is therefore cut into chunks by the real length of the URL each chunk produces, not
 //! by a fixed count.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use url::form_urlencoded::byte_serialize;
 
-use crate::model::SalesforceId;
+use crate::model::{ApiName, SalesforceId};
 
 /// Salesforce's limit on the request URI, and on URI plus headers combined.
 pub const MAX_URI_BYTES: usize = 16_384;
@@ -47,6 +47,11 @@ pub fn query_path(api_version: &str, soql: &str) -> String {
     format!("/services/data/{api_version}/query?q={}", encode(soql))
 }
 
+/// `/services/data/{version}/queryAll?q=<soql>`: deleted and merged records too.
+pub fn query_all_path(api_version: &str, soql: &str) -> String {
+    format!("/services/data/{api_version}/queryAll?q={}", encode(soql))
+}
+
 fn encode(text: &str) -> String {
     byte_serialize(text.as_bytes()).collect()
 }
@@ -56,7 +61,7 @@ fn encode(text: &str) -> String {
 pub fn accounts_query(end_date: NaiveDate) -> String {
     let end_date = end_date.format("%Y-%m-%d");
     format!(
-        "SELECT Account_ID_18__c, Name, CARR_This_Account__c, Type, \
+        "SELECT Id, Account_ID_18__c, Name, CARR_This_Account__c, Type, \
          Ultimate_Parent_Sales_Segment_Employees__c, Account_Owner_Calc__c, \
          Technical_Account_Manager_Name__c, Restricted_Account__c, \
          Solutions_Architect_Lookup__r.Name, Account_Demographics_Geo__c, \
@@ -78,18 +83,18 @@ pub fn accounts_query(end_date: NaiveDate) -> String {
 /// Seed 003's partner query; the alliance partner's account id is configuration.
 pub fn partners_query(alliance_id: &SalesforceId) -> String {
     format!(
-        "SELECT Account_ID_18__c, Name, Account_Owner_Calc__c, \
+        "SELECT Id, Account_ID_18__c, Name, Account_Owner_Calc__c, \
          Technical_Account_Manager_Name__c, Restricted_Account__c, \
          Solutions_Architect_Lookup__r.Name, Partner_Track__c, Support_Hold__c, \
          Account_Risk_Level__c, Type, Partners_Partner_Status__c \
          FROM Account \
-         WHERE Account_ID_18__c = '{alliance_id}' OR (Type = 'Partner' AND \
-         Partners_Partner_Status__c IN ('Authorized') AND Partner_Track__c IN ('Open', 'Select'))"
+         WHERE (Account_ID_18__c = '{alliance_id}' OR (Type = 'Partner' AND \
+         Partners_Partner_Status__c IN ('Authorized') AND Partner_Track__c IN ('Open', 'Select')))"
     )
 }
 
 /// Seed 000's contact query, split before and after its id list.
-const CONTACTS_HEAD: &str = "SELECT Name, Email, Account.Account_ID_18__c FROM Contact \
+const CONTACTS_HEAD: &str = "SELECT Id, Name, Email, Account.Account_ID_18__c FROM Contact \
      WHERE Inactive_Contact__c = false AND Role__c INCLUDES ('Gitlab Admin') AND Name != '' \
      AND Email != '' AND Account.Account_ID_18__c IN (";
 const CONTACTS_TAIL: &str = ")";
@@ -97,8 +102,13 @@ const ID_SEPARATOR: &str = ",";
 
 /// Seed 000's contact query for the accounts `ids` (one chunk; see [`contacts_queries`]).
 pub fn contacts_query(ids: &[SalesforceId]) -> String {
+    id_list_query(CONTACTS_HEAD, CONTACTS_TAIL, ids)
+}
+
+/// `{head}'id','id',…{tail}`.
+fn id_list_query(head: &str, tail: &str, ids: &[SalesforceId]) -> String {
     let list: Vec<String> = ids.iter().map(quoted).collect();
-    format!("{CONTACTS_HEAD}{}{CONTACTS_TAIL}", list.join(ID_SEPARATOR))
+    format!("{head}{}{tail}", list.join(ID_SEPARATOR))
 }
 
 fn quoted(id: &SalesforceId) -> String {
@@ -109,7 +119,30 @@ fn quoted(id: &SalesforceId) -> String {
 /// sent (instance URL, path, encoded query) stays within [`MAX_QUERY_URL_BYTES`]. An empty
 /// list needs no query. Every id lands in exactly one query, in the given order.
 pub fn contacts_queries(ids: &[SalesforceId], endpoint: &QueryEndpoint) -> Vec<String> {
-    let base_bytes = endpoint.url_for(&contacts_query(&[])).len();
+    id_list_queries(CONTACTS_HEAD, CONTACTS_TAIL, ids, endpoint)
+}
+
+/// `query` (whose `WHERE` ends the statement) restricted to the records with these `Id`s, in as
+/// few queries as fit the URL limit: how a delta gather re-reads the records a change feed
+/// named, with the very conditions of the full read.
+pub fn restricted_queries(
+    query: &str,
+    ids: &[SalesforceId],
+    endpoint: &QueryEndpoint,
+) -> Vec<String> {
+    id_list_queries(&format!("{query} AND Id IN ("), ")", ids, endpoint)
+}
+
+/// `{head}'id','id',…{tail}` for all of `ids`, cut where the next id would take the URL past
+/// [`MAX_QUERY_URL_BYTES`].
+fn id_list_queries(
+    head: &str,
+    tail: &str,
+    ids: &[SalesforceId],
+    endpoint: &QueryEndpoint,
+) -> Vec<String> {
+    let query = |ids: &[SalesforceId]| id_list_query(head, tail, ids);
+    let base_bytes = endpoint.url_for(&query(&[])).len();
     let separator_bytes = encode(ID_SEPARATOR).len();
     let mut queries = Vec::new();
     let mut chunk_start = 0;
@@ -121,7 +154,7 @@ pub fn contacts_queries(ids: &[SalesforceId], endpoint: &QueryEndpoint) -> Vec<S
         // A chunk always takes its first id, so an endpoint too long for even one id still
         // yields queries (which Salesforce then refuses as too long) rather than none.
         if !first_in_chunk && chunk_bytes + added > MAX_QUERY_URL_BYTES {
-            queries.push(contacts_query(&ids[chunk_start..index]));
+            queries.push(query(&ids[chunk_start..index]));
             chunk_start = index;
             chunk_bytes = base_bytes + id_bytes;
         } else {
@@ -129,9 +162,62 @@ pub fn contacts_queries(ids: &[SalesforceId], endpoint: &QueryEndpoint) -> Vec<S
         }
     }
     if chunk_start < ids.len() {
-        queries.push(contacts_query(&ids[chunk_start..]));
+        queries.push(query(&ids[chunk_start..]));
     }
     queries
+}
+
+/// The records of `object` changed at or after `since` — deleted and merged ones included when
+/// sent through `queryAll` — with the lookup naming the account each belongs to, if any. The
+/// object and lookup names come from settings and are checked to be API names before they
+/// reach a query.
+pub fn changed_query(
+    object: &ApiName,
+    account_lookup: Option<&ApiName>,
+    since: DateTime<Utc>,
+) -> String {
+    let since = since.format("%Y-%m-%dT%H:%M:%SZ");
+    match account_lookup {
+        Some(lookup) => {
+            format!("SELECT Id, {lookup} FROM {object} WHERE SystemModstamp >= {since}")
+        }
+        None => format!("SELECT Id FROM {object} WHERE SystemModstamp >= {since}"),
+    }
+}
+
+/// The account query's conditions on child rows that depend on the date — the subscription's
+/// and the charge's end on or after `end_date` — applied to a record read on an earlier day:
+/// a stored record then shows the rows a full read would return today (the other conditions
+/// are on the rows' own fields, so a change to them is a change the feed shows).
+pub fn keep_rows_in_term(record: &mut serde_json::Value, end_date: NaiveDate) {
+    for (relationship, end_field) in [
+        ("Zuora__Subscriptions__r", "Zuora__SubscriptionEndDate__c"),
+        (
+            "Zuora__R00N40000001lGjTEAU__r",
+            "Zuora__EffectiveEndDate__c",
+        ),
+    ] {
+        let Some(rows) = record
+            .get_mut(relationship)
+            .and_then(|set| set.get_mut("records"))
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            continue;
+        };
+        let before = rows.len();
+        rows.retain(|row| {
+            row.get(end_field)
+                .and_then(serde_json::Value::as_str)
+                .and_then(|date| NaiveDate::parse_from_str(date, "%Y-%m-%d").ok())
+                .is_some_and(|end| end >= end_date)
+        });
+        if rows.len() != before {
+            let kept = rows.len();
+            if let Some(set) = record.get_mut(relationship) {
+                set["totalSize"] = kept.into();
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -225,6 +311,76 @@ mod tests {
             contacts_queries(&[id(7)], &endpoint()),
             [contacts_query(&[id(7)])]
         );
+    }
+
+    #[test]
+    fn a_restricted_query_keeps_the_full_reads_conditions_and_adds_the_ids() {
+        let alliance = SalesforceId::parse("0014M00001sDiGE").unwrap();
+        let ids: Vec<SalesforceId> = (0..1_500).map(id).collect();
+        for query in [
+            accounts_query(NaiveDate::from_ymd_opt(2023, 6, 30).unwrap()),
+            partners_query(&alliance),
+        ] {
+            let restricted = restricted_queries(&query, &ids, &endpoint());
+            assert!(restricted.len() > 1, "1 500 ids do not fit one URL");
+            for soql in &restricted {
+                assert!(soql.starts_with(&format!("{query} AND Id IN ('")), "{soql}");
+                assert!(endpoint().url_for(soql).len() <= MAX_QUERY_URL_BYTES);
+                assert_valid_soql(soql);
+            }
+            let named: usize = restricted
+                .iter()
+                .map(|q| q.matches("'0014M000000").count())
+                .sum();
+            assert_eq!(named, 1_500);
+        }
+        assert!(
+            restricted_queries("SELECT Id FROM Account WHERE Name != ''", &[], &endpoint())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn change_queries_name_checked_objects_and_an_unquoted_datetime() {
+        let since = DateTime::parse_from_rfc3339("2026-12-06T05:55:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let subscription = ApiName::parse("Zuora__Subscription__c").unwrap();
+        let lookup = ApiName::parse("Zuora__Account__c").unwrap();
+        let soql = changed_query(&subscription, Some(&lookup), since);
+        assert_eq!(
+            soql,
+            "SELECT Id, Zuora__Account__c FROM Zuora__Subscription__c \
+             WHERE SystemModstamp >= 2026-12-06T05:55:00Z"
+        );
+        assert_valid_soql(&soql);
+        let account = ApiName::parse("Account").unwrap();
+        assert_valid_soql(&changed_query(&account, None, since));
+        for bad in ["", "1Account", "Account WHERE", "Zuora__Account__c'", "a-b"] {
+            assert!(ApiName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stored_rows_past_the_horizon_drop_out_as_the_query_would_drop_them() {
+        let mut record = serde_json::json!({
+            "Id": "0014M00001sDiGEQA0",
+            "Zuora__Subscriptions__r": {"totalSize": 2, "done": true, "records": [
+                {"Id": "s1", "Zuora__SubscriptionEndDate__c": "2023-06-29"},
+                {"Id": "s2", "Zuora__SubscriptionEndDate__c": "2023-06-30"}]},
+            "Zuora__R00N40000001lGjTEAU__r": {"totalSize": 1, "done": true, "records": [
+                {"Id": "c1", "Zuora__EffectiveEndDate__c": "2024-01-01"}]},
+        });
+        keep_rows_in_term(&mut record, NaiveDate::from_ymd_opt(2023, 6, 30).unwrap());
+        assert_eq!(
+            record["Zuora__Subscriptions__r"],
+            serde_json::json!({"totalSize": 1, "done": true, "records": [
+                {"Id": "s2", "Zuora__SubscriptionEndDate__c": "2023-06-30"}]})
+        );
+        assert_eq!(record["Zuora__R00N40000001lGjTEAU__r"]["totalSize"], 1);
+        let mut empty = serde_json::json!({"Id": "x", "Zuora__Subscriptions__r": null});
+        keep_rows_in_term(&mut empty, NaiveDate::from_ymd_opt(2023, 6, 30).unwrap());
+        assert_eq!(empty["Zuora__Subscriptions__r"], serde_json::Value::Null);
     }
 
     #[test]

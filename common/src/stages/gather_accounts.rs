@@ -10,6 +10,8 @@ use super::artifacts;
 use super::context::StageContext;
 use super::input::{RunInput, StageOutput};
 use super::io::write;
+use super::salesforce_feeds::AccountFeed;
+use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{RejectedRecord, SyncKind};
@@ -17,7 +19,9 @@ use crate::rules::RunDates;
 use crate::rules::account_mapping::{collect_accounts, map_account};
 use crate::rules::deletion_guard::too_many_rejected;
 use crate::rules::partners::map_partners;
-use crate::salesforce::soql::{accounts_query, partners_query};
+use crate::salesforce::soql::keep_rows_in_term;
+use crate::snapshot::{RecordJson, Source};
+use crate::store::StoreError;
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     match input.sync {
@@ -32,15 +36,17 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
 async fn customer_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
     let dates = RunDates::new(input.as_of);
-    let soql = accounts_query(dates.three_years_out);
-
-    // Map each page as it arrives: the raw records (with their child rows) are far larger than
-    // the accounts and need not all be held at once.
-    let mut pages = ctx.salesforce()?.query_pages(&soql);
-    let mut mapped = Vec::new();
-    while let Some(page) = pages.next_page().await? {
-        mapped.extend(page.records.iter().map(map_account));
+    let feed = AccountFeed::customers(ctx, dates.three_years_out);
+    let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
+    // One stored record parsed at a time: the records (with their child rows) are far larger
+    // than the accounts and need not all be held as JSON values at once.
+    let mut mapped = Vec::with_capacity(snapshot.records.len());
+    for (id, record) in &snapshot.records {
+        let mut record: Value = parse_stored(Source::SalesforceAccounts, id, record)?;
+        keep_rows_in_term(&mut record, dates.three_years_out);
+        mapped.push(map_account(&record));
     }
+    drop(snapshot);
     let records = mapped.len();
     nonempty(records, "account query")?;
     let gathered = collect_accounts(mapped, input.as_of);
@@ -50,13 +56,20 @@ async fn customer_accounts(ctx: &StageContext, input: RunInput) -> Result<StageO
         .count("records", records)
         .count("accounts", gathered.accounts.len())
         .count("rejected", gathered.rejected.len())
+        .with_gather(note)
         .with_artifact(key))
 }
 
 async fn partner_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
     let alliance = ctx.settings.sync.alliance_partner()?;
-    let records: Vec<Value> = ctx.salesforce()?.query(&partners_query(&alliance)).await?;
+    let feed = AccountFeed::partners(ctx, &alliance);
+    let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
+    let records: Vec<Value> = snapshot
+        .records
+        .iter()
+        .map(|(id, record)| parse_stored(Source::SalesforcePartners, id, record))
+        .collect::<Result<_, _>>()?;
     nonempty(records.len(), "partner query")?;
     let gathered = map_partners(&records, &alliance);
     let key = write(ctx, &keys, artifacts::PARTNER_ACCOUNTS, &gathered).await?;
@@ -66,8 +79,24 @@ async fn partner_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOu
             .count("records", records.len())
             .count("partners", gathered.accounts.len())
             .count("rejected", gathered.rejected.len())
+            .with_gather(note)
             .with_artifact(key),
     )
+}
+
+/// A record of a Salesforce snapshot, as the query returned it.
+pub(super) fn parse_stored<T: serde::de::DeserializeOwned>(
+    source: Source,
+    id: &str,
+    record: &RecordJson,
+) -> Result<T, StageError> {
+    record.parse().map_err(|e| {
+        StageError::from(StoreError::InvalidArtifact {
+            key: source.key(),
+            path: format!("records.{id}"),
+            message: e.to_string(),
+        })
+    })
 }
 
 /// Zero records means a broken query or permissions, never "every customer (or partner) left":

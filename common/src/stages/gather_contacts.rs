@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 use super::artifacts;
 use super::context::StageContext;
 use super::gather_accounts::check_rejected;
+use super::gather_accounts::parse_stored;
 use super::input::{RunInput, StageOutput};
 use super::io::{expect_same, read, write};
+use super::salesforce_feeds::ContactFeed;
+use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{Instance, SalesforceId, SyncKind, ZendeskOrgs, ZendeskUsers};
 use crate::rules::users::{collect_contacts, map_contact, needs_org_users, users_by_org};
-use crate::salesforce::soql::contacts_queries;
+use crate::snapshot::Source;
+use serde_json::Value;
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
@@ -34,18 +38,17 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         orgs.instance,
     )?;
     let orgs_by_account = orgs_by_account(&orgs);
-    let ids: Vec<SalesforceId> = orgs_by_account.keys().cloned().collect();
-
-    let salesforce = ctx.salesforce()?;
+    let feed = ContactFeed {
+        ctx,
+        accounts: orgs_by_account.keys().cloned().collect(),
+    };
+    let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
     let mut mapped = Vec::new();
-    let mut queries = 0;
-    if !ids.is_empty() {
-        let endpoint = salesforce.query_endpoint().await?;
-        for soql in contacts_queries(&ids, &endpoint) {
-            queries += 1;
-            mapped.extend(salesforce.query(&soql).await?.iter().map(map_contact));
-        }
+    for (account, contacts) in &snapshot.records {
+        let contacts: Vec<Value> = parse_stored(Source::SalesforceContacts, account, contacts)?;
+        mapped.extend(contacts.iter().map(map_contact));
     }
+    drop(snapshot);
     let records = mapped.len();
     let org_users = if needs_org_users(&mapped, &orgs_by_account) {
         let users: ZendeskUsers = read(ctx, &keys, artifacts::USERS).await?;
@@ -66,7 +69,6 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     check_rejected(ctx, &contacts.rejected, records, &key)?;
     Ok(
         StageOutput::new(Stage::GatherContacts, Some(SyncKind::Users.instance()))
-            .count("queries", queries)
             .count("records", records)
             .count("contacts", contacts.contacts.len())
             .count("ambiguous_emails", contacts.ambiguous_emails.len())
@@ -74,6 +76,7 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
             .count("without_email", contacts.without_email)
             .count("protected", contacts.protected)
             .count("rejected", contacts.rejected.len())
+            .with_gather(note)
             .with_artifact(key),
     )
 }

@@ -32,7 +32,8 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     };
     let key = keys.key(&name)?;
     let source = Source::ZendeskOrgs(instance);
-    let (snapshot, note) = snapshots::current(ctx, source, input.gather_request()).await?;
+    let feed = snapshots::ZendeskFeed { ctx, source };
+    let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
     let unencodable = |e: serde_json::Error| {
         StageError::from(StoreError::Unencodable {
             key: key.clone(),

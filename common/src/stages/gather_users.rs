@@ -25,8 +25,11 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         )));
     }
     let instance = SyncKind::Users.instance();
-    let (snapshot, note) =
-        snapshots::current(ctx, Source::ZendeskUsers(instance), input.gather_request()).await?;
+    let feed = snapshots::ZendeskFeed {
+        ctx,
+        source: Source::ZendeskUsers(instance),
+    };
+    let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
     let users: Vec<ZendeskUser> = snapshot
         .records
         .values()

@@ -18,6 +18,7 @@ mod io;
 pub(crate) mod process;
 pub mod report;
 mod runner;
+mod salesforce_feeds;
 mod snapshots;
 mod stats;
 pub mod summarize;

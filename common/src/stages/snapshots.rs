@@ -19,6 +19,7 @@ use super::io::zendesk_records;
 use crate::error::StageError;
 use crate::model::{GatherKind, GatherNote, ZendeskOrg, ZendeskUser};
 use crate::rules::freshness::{FullReason, GatherMode, Reconcile, gather_mode};
+use crate::salesforce::SalesforceError;
 use crate::snapshot::{self, RecordJson, Snapshot, Source, Stored};
 use crate::zendesk::{ExportStart, ZendeskClient, ZendeskError};
 
@@ -32,8 +33,9 @@ const LISTING_OVERLAP_SECS: i64 = 300;
 /// reached its end is complete up to then.
 const EXPORT_HOLDS_BACK_SECS: i64 = 60;
 
-/// A snapshot's records: each as the gather's artifact has it, by id.
-pub(super) type Records = Snapshot<RecordJson>;
+/// A snapshot's records: each as the gather's artifact has it (or, for Salesforce, as the query
+/// returned it), by id.
+pub(super) type Records<K = u64> = Snapshot<RecordJson, K>;
 
 /// How a gather was asked to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,15 +46,42 @@ pub struct GatherRequest {
     pub dry_run: bool,
 }
 
-/// Every record of `source` now, as a snapshot (saved unless a dry run or nothing changed),
-/// and what it took.
-pub(super) async fn current(
+/// A source a full read pages through, and its change feed: what differs between the sources is
+/// only how they are read in full and how their changes are found.
+pub(super) trait Feed {
+    /// What records are known by: Zendesk's numeric ids, Salesforce's record ids.
+    type Key: Ord + Clone + serde::Serialize + serde::de::DeserializeOwned;
+
+    fn source(&self) -> Source;
+
+    /// Which account (or org) the snapshot is a picture of.
+    fn origin(&self) -> Result<String, StageError>;
+
+    /// Every record, read page by page.
+    async fn read_all(&self) -> Result<BTreeMap<Self::Key, RecordJson>, StageError>;
+
+    /// Applies what changed since `since` (or since the snapshot's cursor) onto `snapshot`,
+    /// moving its watermark (and cursor) as far as the changes read reach; answers how many
+    /// records it read and how many of them were new, different or gone.
+    async fn apply_changes(
+        &self,
+        snapshot: &mut Records<Self::Key>,
+        since: DateTime<Utc>,
+        started: DateTime<Utc>,
+    ) -> Result<(usize, usize), FeedError>;
+}
+
+/// Every record of the feed's source now, as a snapshot (saved unless a dry run or nothing
+/// changed), and what it took.
+pub(super) async fn current<F: Feed>(
     ctx: &StageContext,
-    source: Source,
+    feed: &F,
     request: GatherRequest,
-) -> Result<(Records, GatherNote), StageError> {
-    let origin = client(ctx, source)?.origin();
-    let stored: Stored<RecordJson> = snapshot::load(ctx.store.as_ref(), source, &origin).await?;
+) -> Result<(Records<F::Key>, GatherNote), StageError> {
+    let source = feed.source();
+    let origin = feed.origin()?;
+    let stored: Stored<RecordJson, F::Key> =
+        snapshot::load(ctx.store.as_ref(), source, &origin).await?;
     if let Stored::Unreadable(why) = &stored {
         tracing::warn!(source = %source.name(), "the snapshot cannot be read ({why}); reading in full");
     }
@@ -62,30 +91,44 @@ pub(super) async fn current(
         every_hours: ctx.settings.sync.full_every_hours,
     };
     let mode = gather_mode(stored.found(), now, policy);
+    let read_all = || async {
+        let records = feed.read_all().await?;
+        Ok::<_, StageError>(Snapshot::new(
+            source,
+            origin.clone(),
+            now - Duration::seconds(LISTING_OVERLAP_SECS),
+            now,
+            records,
+        ))
+    };
     let (snapshot, read, reason, changed) = match (mode, stored.into_snapshot()) {
         (GatherMode::Delta { since }, Some(mut snapshot)) => {
             let before = (snapshot.watermark, snapshot.cursor.clone());
-            match apply_changes(ctx, source, &mut snapshot, since, now).await {
+            match feed.apply_changes(&mut snapshot, since, now).await {
                 Ok((read, different)) => {
                     // A quiet delta leaves the stored snapshot as it is: writing it again would
-                    // cost a whole snapshot's bytes for nothing. (A time-based export's start is
-                    // inclusive, so the last change before the watermark is read again every
-                    // time.)
+                    // cost a whole snapshot's bytes for nothing.
                     let changed =
                         different > 0 || before != (snapshot.watermark, snapshot.cursor.clone());
                     (snapshot, read, None, changed)
                 }
                 Err(FeedError::Unavailable(e)) => {
-                    tracing::warn!(source = %source.name(), "the change feed is not available ({e}); reading in full (the export is for admins)");
-                    let snapshot = read_all(ctx, source, now).await?;
+                    tracing::warn!(source = %source.name(), "the change feed is not available ({e}); reading in full");
+                    let snapshot = read_all().await?;
                     let read = snapshot.records.len();
                     (snapshot, read, Some(FullReason::FeedUnavailable), true)
+                }
+                Err(FeedError::ManyChanges(changed)) => {
+                    tracing::info!(source = %source.name(), changed, "so many records changed that the gather reads in full");
+                    let snapshot = read_all().await?;
+                    let read = snapshot.records.len();
+                    (snapshot, read, Some(FullReason::ManyChanges), true)
                 }
                 Err(FeedError::Failed(e)) => return Err(e),
             }
         }
         (GatherMode::Full(reason), _) => {
-            let snapshot = read_all(ctx, source, now).await?;
+            let snapshot = read_all().await?;
             let read = snapshot.records.len();
             (snapshot, read, Some(reason), true)
         }
@@ -105,9 +148,97 @@ pub(super) async fn current(
         read,
         watermark: snapshot.watermark,
         dry_run: request.dry_run,
+        calls: None,
     };
     tracing::info!(source = %note.source, mode = ?note.mode, reason = ?note.reason, read, watermark = %note.watermark, "gathered");
     Ok((snapshot, note))
+}
+
+/// A Zendesk instance's organizations or users: the Incremental Organization Export
+/// (time-based) or the Incremental User Export (cursor-based).
+pub(super) struct ZendeskFeed<'a> {
+    pub ctx: &'a StageContext,
+    pub source: Source,
+}
+
+impl Feed for ZendeskFeed<'_> {
+    type Key = u64;
+
+    fn source(&self) -> Source {
+        self.source
+    }
+
+    fn origin(&self) -> Result<String, StageError> {
+        Ok(client(self.ctx, self.source)?.origin())
+    }
+
+    async fn read_all(&self) -> Result<BTreeMap<u64, RecordJson>, StageError> {
+        let source = self.source;
+        let client = client(self.ctx, source)?;
+        let mut records = BTreeMap::new();
+        let mut add = |page: Vec<Map<String, Value>>| {
+            records.extend(keyed(source, page)?);
+            Ok::<(), StageError>(())
+        };
+        match source {
+            // Every role, not `role=end-user`: agents' and admins' emails must be known so that
+            // no contact is created over them.
+            Source::ZendeskUsers(_) => client.for_each_user_page(&mut add).await?,
+            _ => client.for_each_organization_page(&mut add).await?,
+        }
+        Ok(records)
+    }
+
+    async fn apply_changes(
+        &self,
+        snapshot: &mut Records,
+        since: DateTime<Utc>,
+        started: DateTime<Utc>,
+    ) -> Result<(usize, usize), FeedError> {
+        let source = self.source;
+        let client = client(self.ctx, source)?;
+        let user_start = match snapshot.cursor.clone() {
+            Some(cursor) => ExportStart::Cursor(cursor),
+            None => ExportStart::Time(since.timestamp()),
+        };
+        let mut watermark = snapshot.watermark;
+        let mut cursor = snapshot.cursor.clone();
+        let (mut read, mut different) = (0, 0);
+        let mut apply = |page: Vec<Map<String, Value>>| {
+            read += page.len();
+            let (gone, present): (Vec<_>, Vec<_>) = page.into_iter().partition(is_deleted);
+            different += gone
+                .iter()
+                .filter_map(|record| record.get("id").and_then(Value::as_u64))
+                .filter(|id| snapshot.records.remove(id).is_some())
+                .count();
+            different += snapshot.apply(keyed(source, present)?);
+            Ok::<(), FeedError>(())
+        };
+        match source {
+            Source::ZendeskUsers(_) => {
+                let reached = Some(client.for_each_user_change(user_start, &mut apply).await?);
+                // The export reached its end: every change up to a minute before it is in. A
+                // quiet export (the same cursor back) leaves the snapshot as it was, so that
+                // nothing is written; the daily full read renews it anyway.
+                if reached != cursor {
+                    watermark = watermark.max(started - Duration::seconds(EXPORT_HOLDS_BACK_SECS));
+                    cursor = reached;
+                }
+            }
+            _ => {
+                let reached = client
+                    .for_each_organization_change(since.timestamp(), &mut apply)
+                    .await?;
+                if let Some(reached) = DateTime::from_timestamp(reached, 0) {
+                    watermark = watermark.max(reached);
+                }
+            }
+        }
+        snapshot.watermark = watermark;
+        snapshot.cursor = cursor;
+        Ok((read, different))
+    }
 }
 
 /// Folds the records a sync wrote (`ids`) into the snapshot of `source`, as Zendesk holds
@@ -154,94 +285,18 @@ pub(super) async fn distrust(ctx: &StageContext, source: Source) {
 }
 
 fn client(ctx: &StageContext, source: Source) -> Result<&ZendeskClient, StageError> {
-    ctx.zendesk(source.instance())
-}
-
-/// Every record of `source`, read page by page.
-async fn read_all(
-    ctx: &StageContext,
-    source: Source,
-    started: DateTime<Utc>,
-) -> Result<Records, StageError> {
-    let client = client(ctx, source)?;
-    let mut records = BTreeMap::new();
-    let mut add = |page: Vec<Map<String, Value>>| {
-        records.extend(keyed(source, page)?);
-        Ok::<(), StageError>(())
-    };
-    match source {
-        Source::ZendeskOrgs(_) => client.for_each_organization_page(&mut add).await?,
-        // Every role, not `role=end-user`: agents' and admins' emails must be known so that no
-        // contact is created over them.
-        Source::ZendeskUsers(_) => client.for_each_user_page(&mut add).await?,
-    }
-    Ok(Snapshot::new(
-        source,
-        client.origin(),
-        started - Duration::seconds(LISTING_OVERLAP_SECS),
-        started,
-        records,
-    ))
-}
-
-/// Applies what the feed of `source` shows changed since `since` (or since the snapshot's
-/// cursor) onto `snapshot`; answers how many records it read, and how many of them were new,
-/// different or gone.
-async fn apply_changes(
-    ctx: &StageContext,
-    source: Source,
-    snapshot: &mut Records,
-    since: DateTime<Utc>,
-    started: DateTime<Utc>,
-) -> Result<(usize, usize), FeedError> {
-    let client = client(ctx, source)?;
-    let user_start = match snapshot.cursor.clone() {
-        Some(cursor) => ExportStart::Cursor(cursor),
-        None => ExportStart::Time(since.timestamp()),
-    };
-    let mut watermark = snapshot.watermark;
-    let mut cursor = snapshot.cursor.clone();
-    let (mut read, mut different) = (0, 0);
-    let mut apply = |page: Vec<Map<String, Value>>| {
-        read += page.len();
-        let (gone, present): (Vec<_>, Vec<_>) = page.into_iter().partition(is_deleted);
-        different += gone
-            .iter()
-            .filter_map(|record| record.get("id").and_then(Value::as_u64))
-            .filter(|id| snapshot.records.remove(id).is_some())
-            .count();
-        different += snapshot.apply(keyed(source, present)?);
-        Ok::<(), FeedError>(())
-    };
-    match source {
-        Source::ZendeskOrgs(_) => {
-            let reached = client
-                .for_each_organization_change(since.timestamp(), &mut apply)
-                .await?;
-            if let Some(reached) = DateTime::from_timestamp(reached, 0) {
-                watermark = watermark.max(reached);
-            }
-        }
-        Source::ZendeskUsers(_) => {
-            let reached = Some(client.for_each_user_change(user_start, &mut apply).await?);
-            // The export reached its end: every change up to a minute before it is in. A quiet
-            // export (the same cursor back) leaves the snapshot as it was, so that nothing is
-            // written; the daily full read renews it anyway.
-            if reached != cursor {
-                watermark = watermark.max(started - Duration::seconds(EXPORT_HOLDS_BACK_SECS));
-                cursor = reached;
-            }
-        }
-    }
-    snapshot.watermark = watermark;
-    snapshot.cursor = cursor;
-    Ok((read, different))
+    let instance = source.instance().ok_or_else(|| {
+        StageError::InvalidConfig(format!("{} is not a Zendesk source", source.name()))
+    })?;
+    ctx.zendesk(instance)
 }
 
 /// Why a delta could not be read.
-enum FeedError {
+pub(super) enum FeedError {
     /// The feed is not there for this API user (403, 404): a full read does without it.
-    Unavailable(ZendeskError),
+    Unavailable(String),
+    /// The feed named this many changed records: more than reading them by id is worth.
+    ManyChanges(usize),
     Failed(StageError),
 }
 
@@ -249,10 +304,16 @@ impl From<ZendeskError> for FeedError {
     fn from(e: ZendeskError) -> Self {
         match e {
             ZendeskError::Forbidden { .. } | ZendeskError::NotFound { .. } => {
-                FeedError::Unavailable(e)
+                FeedError::Unavailable(e.to_string())
             }
             other => FeedError::Failed(other.into()),
         }
+    }
+}
+
+impl From<SalesforceError> for FeedError {
+    fn from(e: SalesforceError) -> Self {
+        FeedError::Failed(e.into())
     }
 }
 
@@ -275,8 +336,8 @@ async fn show(
     ids: &[u64],
 ) -> Result<Vec<Map<String, Value>>, StageError> {
     Ok(match source {
-        Source::ZendeskOrgs(_) => client.show_organizations(ids).await?,
         Source::ZendeskUsers(_) => client.show_users(ids).await?,
+        _ => client.show_organizations(ids).await?,
     })
 }
 
@@ -285,7 +346,7 @@ fn keyed(
     source: Source,
     page: Vec<Map<String, Value>>,
 ) -> Result<Vec<(u64, RecordJson)>, StageError> {
-    let instance = source.instance();
+    let instance = source.instance().unwrap_or(crate::model::Instance::Global);
     let encoded = |id: u64, record: Result<RecordJson, serde_json::Error>| {
         record.map(|json| (id, json)).map_err(|e| {
             StageError::InvalidConfig(format!(
@@ -294,18 +355,16 @@ fn keyed(
         })
     };
     match source {
-        Source::ZendeskOrgs(_) => {
-            zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)?
-                .into_iter()
-                .map(|org| encoded(org.id, RecordJson::of(&org)))
-                .collect()
-        }
         Source::ZendeskUsers(_) => {
             zendesk_records(instance, "a user", page, ZendeskUser::from_api)?
                 .into_iter()
                 .map(|user| encoded(user.id, RecordJson::of(&user)))
                 .collect()
         }
+        _ => zendesk_records(instance, "an organization", page, ZendeskOrg::from_api)?
+            .into_iter()
+            .map(|org| encoded(org.id, RecordJson::of(&org)))
+            .collect(),
     }
 }
 

@@ -372,7 +372,18 @@ async fn summarize(
         entry.retries = stats.calls.retries();
         entry.seconds = Some(stats.seconds);
         entry.error = stats.error;
-        entry.gathers = stats.gathers;
+        let source_calls = stats.calls.excluding(crate::calls::STORE);
+        entry.gathers = stats
+            .gathers
+            .into_iter()
+            .map(|mut note| {
+                note.calls = Some(crate::model::GatherCalls {
+                    requests: source_calls.requests,
+                    bytes_received: source_calls.bytes_received,
+                });
+                note
+            })
+            .collect();
     }
     // What the syncs did record by record: their errors and guard decisions.
     for sync in SyncKind::ALL {
