@@ -38,15 +38,14 @@ async fn customer_accounts(ctx: &StageContext, input: RunInput) -> Result<StageO
     let dates = RunDates::new(input.as_of);
     let feed = AccountFeed::customers(ctx, dates.three_years_out);
     let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
-    // One stored record parsed at a time: the records (with their child rows) are far larger
-    // than the accounts and need not all be held as JSON values at once.
+    // One stored record parsed at a time, and let go once mapped: the records (with their
+    // child rows) are larger than the accounts, and the stage holds one or the other, not both.
     let mut mapped = Vec::with_capacity(snapshot.records.len());
-    for (id, record) in &snapshot.records {
-        let mut record: Value = parse_stored(Source::SalesforceAccounts, id, record)?;
+    for (id, record) in snapshot.records {
+        let mut record: Value = parse_stored(Source::SalesforceAccounts, &id, &record)?;
         keep_rows_in_term(&mut record, dates.three_years_out);
         mapped.push(map_account(&record));
     }
-    drop(snapshot);
     let records = mapped.len();
     nonempty(records, "account query")?;
     let gathered = collect_accounts(mapped, input.as_of);
@@ -67,8 +66,8 @@ async fn partner_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOu
     let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
     let records: Vec<Value> = snapshot
         .records
-        .iter()
-        .map(|(id, record)| parse_stored(Source::SalesforcePartners, id, record))
+        .into_iter()
+        .map(|(id, record)| parse_stored(Source::SalesforcePartners, &id, &record))
         .collect::<Result<_, _>>()?;
     nonempty(records.len(), "partner query")?;
     let gathered = map_partners(&records, &alliance);
