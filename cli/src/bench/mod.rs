@@ -70,8 +70,8 @@ pub struct BenchArgs {
     /// run: nothing changed since the first).
     #[arg(long, default_value_t = 1)]
     runs: usize,
-    /// Before each run after the second, rename this many customer accounts in Salesforce (a
-    /// delta run with changes to carry to Zendesk).
+    /// Before each run after the second (but a --full-last reconcile), rename this many customer
+    /// accounts in Salesforce (a delta run with changes to carry to Zendesk).
     #[arg(long, default_value_t = 0)]
     changes: usize,
     /// Make the last run a full reconcile (`full: true`): after delta runs, it finds nothing to
@@ -169,6 +169,7 @@ async fn bench_size(
     let mut out = Vec::new();
     for n in 1..=args.runs {
         let run_id = format!("bench-{accounts}-{n}");
+        let reconcile = args.full_last && n == args.runs && n > 1;
         let invoker = FunctionProcesses {
             functions: functions.to_owned(),
             env: env.clone(),
@@ -182,12 +183,14 @@ async fn bench_size(
             run_id: run_id.clone(),
             as_of: args.as_of,
             dry_run: false,
-            full: args.full_last && n == args.runs && n > 1,
+            full: reconcile,
             allow_deletions: BTreeMap::new(),
             retry_time_scale: 1.0,
             crash: None,
         };
-        if n > 2 && args.changes > 0 {
+        // The reconcile follows the delta runs with nothing changed: what it writes is what they
+        // left undone.
+        if n > 2 && args.changes > 0 && !reconcile {
             let renamed = changed_accounts(&customers, args.changes, n);
             eprintln!("bench: renaming {} accounts in Salesforce", renamed.len());
             for id in &renamed {
