@@ -210,7 +210,8 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
         "{:#?}",
         h.sandbox().counters().requests
     );
-    // Nothing changed for the third run: no snapshot was written again.
+    // Nothing changed for the third run: no snapshot was written again (a mark moving a
+    // watermark, a few hundred bytes, may be).
     for stage in [
         "gather-accounts",
         "gather-accounts-partners",
@@ -228,7 +229,7 @@ async fn later_runs_read_only_the_changes_and_gather_what_a_full_read_would() {
                 .artifacts
                 .written
                 .keys()
-                .all(|k| !k.starts_with("state/")),
+                .all(|k| !k.starts_with("state/") || k.ends_with(".mark.json")),
             "{stage}: {:?}",
             stats.artifacts.written
         );

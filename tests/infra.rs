@@ -675,9 +675,11 @@ fn check_s3_access(d: &Deployment) -> Vec<String> {
                             reads_runs |= !snapshot && !blobs && action == "s3:GetObject";
                             let allowed = arn.ends_with("/runs/*")
                                 || blobs
-                                || snapshots_of(f.stage())
-                                    .iter()
-                                    .any(|source| arn.ends_with(&format!("/{}", source.key())))
+                                || snapshots_of(f.stage()).iter().any(|source| {
+                                    arn.ends_with(&format!("/{}", source.key()))
+                                        || (f.stage() != Some(Stage::Sync)
+                                            && arn.ends_with(&format!("/{}", source.mark_key())))
+                                })
                                 || (f.stage() == Some(Stage::Process)
                                     && action == "s3:GetObject"
                                     && arn.ends_with("/${OverridesKey}"))

@@ -62,6 +62,27 @@ impl Source {
     pub fn key(self) -> String {
         format!("{STATE_PREFIX}{}.json", self.name())
     }
+
+    /// Where a [`Mark`] moving the snapshot's watermark is kept.
+    pub fn mark_key(self) -> String {
+        format!("{STATE_PREFIX}{}.mark.json", self.name())
+    }
+}
+
+/// A watermark moved without a change to the records: a delta that found nothing new (the
+/// feed showed again what the snapshot holds) but read the feed further. Writing it costs a
+/// few hundred bytes where saving the snapshot again would cost the whole picture's. It names
+/// the snapshot revision it extends, so it is never applied to another picture: a snapshot and
+/// the watermark it is read with still change together or not at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mark {
+    pub source: String,
+    pub origin: String,
+    /// The [`Snapshot::revision`] whose records are complete up to `watermark`.
+    pub revision: String,
+    pub watermark: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// The last complete picture of a source.
@@ -86,6 +107,10 @@ pub struct Snapshot<T, K: Ord = u64> {
     /// A sync wrote records it could not read back into it: the next gather reads in full.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub incomplete: bool,
+    /// Which save of the snapshot this is (a new one each time it is saved whole); a [`Mark`]
+    /// names it.
+    #[serde(default)]
+    pub revision: String,
 }
 
 impl<T, K: Ord> Snapshot<T, K> {
@@ -105,6 +130,7 @@ impl<T, K: Ord> Snapshot<T, K> {
             full_at,
             records,
             incomplete: false,
+            revision: String::new(),
         }
     }
 
@@ -195,15 +221,46 @@ pub async fn load<T: serde::de::DeserializeOwned, K: Ord + serde::de::Deserializ
             snapshot.origin
         )));
     }
+    let mut snapshot = snapshot;
+    // A mark of another revision, source or origin, or one that cannot be read, is left alone:
+    // the snapshot's own watermark is true, only older.
+    if let Ok(Some(mark)) = read_json_opt::<Mark>(store, &source.mark_key()).await
+        && mark.source == snapshot.source
+        && mark.origin == snapshot.origin
+        && !snapshot.revision.is_empty()
+        && mark.revision == snapshot.revision
+        && mark.watermark >= snapshot.watermark
+    {
+        snapshot.watermark = mark.watermark;
+        snapshot.cursor = mark.cursor.or(snapshot.cursor);
+    }
     Ok(Stored::Found(snapshot))
+}
+
+/// Records that the records of `snapshot` (as saved, unchanged) are complete up to its
+/// watermark and cursor now.
+pub async fn mark<T, K: Ord>(
+    store: &dyn ArtifactStore,
+    source: Source,
+    snapshot: &Snapshot<T, K>,
+) -> Result<(), StoreError> {
+    let mark = Mark {
+        source: snapshot.source.clone(),
+        origin: snapshot.origin.clone(),
+        revision: snapshot.revision.clone(),
+        watermark: snapshot.watermark,
+        cursor: snapshot.cursor.clone(),
+    };
+    crate::store::write_json(store, &source.mark_key(), &mark).await
 }
 
 /// Writes a snapshot, picture and watermark in one object.
 pub async fn save<K: Ord + Serialize>(
     store: &dyn ArtifactStore,
     source: Source,
-    snapshot: &Snapshot<RecordJson, K>,
+    snapshot: &mut Snapshot<RecordJson, K>,
 ) -> Result<(), StoreError> {
+    snapshot.revision = new_revision();
     let body = encode(&source.key(), snapshot, snapshot.text_bytes())?;
     write_encoded(store, &source.key(), body).await
 }
@@ -230,6 +287,15 @@ impl<K: Ord> Snapshot<RecordJson, K> {
 }
 
 /// What [`rewrite`] found.
+/// A revision name no earlier save has: the save's time to the nanosecond and the process.
+fn new_revision() -> String {
+    format!(
+        "{}-{}",
+        Utc::now().format("%Y%m%dT%H%M%S%.9fZ"),
+        std::process::id()
+    )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewritten {
     /// Written again, with this many records new or different (0: only marked).
@@ -359,7 +425,7 @@ mod tests {
         let changed =
             snapshot.apply([(1, org(1, "A")), (2, org(2, "B renamed")), (3, org(3, "C"))]);
         assert_eq!(changed, 2, "the same record again is no change");
-        save(&store, global, &snapshot).await.unwrap();
+        save(&store, global, &mut snapshot).await.unwrap();
         let back = load::<RecordJson, u64>(&store, global, ORIGIN)
             .await
             .unwrap()
@@ -435,14 +501,14 @@ mod tests {
                 .unwrap(),
             Rewritten::NoSnapshot
         );
-        let snapshot = Snapshot::new(
+        let mut snapshot = Snapshot::new(
             global,
             ORIGIN.into(),
             at("2026-12-06T10:00:00Z"),
             at("2026-12-06T00:05:00Z"),
             BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]),
         );
-        save(&store, global, &snapshot).await.unwrap();
+        save(&store, global, &mut snapshot).await.unwrap();
         let changed = [(1, org(1, "A")), (2, org(2, "B2")), (3, org(3, "C"))];
         assert_eq!(
             rewrite(&store, global, ORIGIN, &changed, false)
@@ -495,14 +561,14 @@ mod tests {
         let store = DirStore::new(dir.path());
         let accounts = Source::SalesforceAccounts;
         let record = |name: &str| RecordJson::of(&serde_json::json!({"Name": name})).unwrap();
-        let old = Snapshot::new(
+        let mut old = Snapshot::new(
             accounts,
             ORIGIN.into(),
             at("2026-12-06T10:00:00Z"),
             at("2026-12-06T00:05:00Z"),
             BTreeMap::from([("0014M00001sDiGEQA0".to_owned(), record("Old"))]),
         );
-        save(&store, accounts, &old).await.unwrap();
+        save(&store, accounts, &mut old).await.unwrap();
         let mut new = old.clone();
         new.apply([("0014M00001sDiGEQA0".to_owned(), record("New"))]);
         new.watermark = at("2026-12-06T11:00:00Z");
@@ -519,12 +585,56 @@ mod tests {
             .into_snapshot()
             .unwrap();
         assert_eq!(stored, old, "the old picture with the old watermark");
-        save(&store, accounts, &new).await.unwrap();
+        save(&store, accounts, &mut new).await.unwrap();
         let stored = load::<RecordJson, String>(&store, accounts, ORIGIN)
             .await
             .unwrap()
             .into_snapshot()
             .unwrap();
         assert_eq!(stored, new);
+    }
+
+    /// A delta that only moved the watermark writes a mark, which the next load applies to the
+    /// revision it names and to no other.
+    #[tokio::test]
+    async fn a_mark_moves_the_watermark_of_its_revision_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let global = Source::ZendeskOrgs(Instance::Global);
+        let mut snapshot = Snapshot::new(
+            global,
+            ORIGIN.into(),
+            at("2026-12-06T10:00:00Z"),
+            at("2026-12-06T00:05:00Z"),
+            BTreeMap::from([(1, org(1, "A"))]),
+        );
+        save(&store, global, &mut snapshot).await.unwrap();
+        let saved = snapshot.clone();
+        snapshot.watermark = at("2026-12-06T11:00:00Z");
+        mark(&store, global, &snapshot).await.unwrap();
+        let loaded = load::<RecordJson, u64>(&store, global, ORIGIN)
+            .await
+            .unwrap()
+            .into_snapshot()
+            .unwrap();
+        assert_eq!(loaded.watermark, at("2026-12-06T11:00:00Z"));
+        assert_eq!(loaded.records, saved.records);
+        assert!(
+            std::fs::metadata(dir.path().join(global.mark_key()))
+                .unwrap()
+                .len()
+                < 1_000,
+            "a mark is small"
+        );
+        // A new picture (another revision) is read with its own watermark.
+        let mut replaced = saved.clone();
+        replaced.watermark = at("2026-12-06T10:30:00Z");
+        save(&store, global, &mut replaced).await.unwrap();
+        let loaded = load::<RecordJson, u64>(&store, global, ORIGIN)
+            .await
+            .unwrap()
+            .into_snapshot()
+            .unwrap();
+        assert_eq!(loaded.watermark, at("2026-12-06T10:30:00Z"));
     }
 }

@@ -91,52 +91,64 @@ pub(super) async fn current<F: Feed>(
         every_hours: ctx.settings.sync.full_every_hours,
     };
     let mode = gather_mode(stored.found(), now, policy);
-    let read_all = || async {
-        let records = feed.read_all().await?;
-        Ok::<_, StageError>(Snapshot::new(
-            source,
-            origin.clone(),
-            now - Duration::seconds(LISTING_OVERLAP_SECS),
-            now,
-            records,
-        ))
+    // The stored picture is let go before any full read: the stage holds one picture, not two.
+    let delta = match (mode, stored.into_snapshot()) {
+        (GatherMode::Delta { since }, Some(snapshot)) => Some((since, snapshot)),
+        _ => None,
     };
-    let (snapshot, read, reason, changed) = match (mode, stored.into_snapshot()) {
-        (GatherMode::Delta { since }, Some(mut snapshot)) => {
-            let before = (snapshot.watermark, snapshot.cursor.clone());
-            match feed.apply_changes(&mut snapshot, since, now).await {
-                Ok((read, different)) => {
-                    // A quiet delta leaves the stored snapshot as it is: writing it again would
-                    // cost a whole snapshot's bytes for nothing.
-                    let changed =
-                        different > 0 || before != (snapshot.watermark, snapshot.cursor.clone());
-                    (snapshot, read, None, changed)
-                }
-                Err(FeedError::Unavailable(e)) => {
-                    tracing::warn!(source = %source.name(), "the change feed is not available ({e}); reading in full");
-                    let snapshot = read_all().await?;
-                    let read = snapshot.records.len();
-                    (snapshot, read, Some(FullReason::FeedUnavailable), true)
-                }
-                Err(FeedError::ManyChanges(changed)) => {
-                    tracing::info!(source = %source.name(), changed, "so many records changed that the gather reads in full");
-                    let snapshot = read_all().await?;
-                    let read = snapshot.records.len();
-                    (snapshot, read, Some(FullReason::ManyChanges), true)
-                }
-                Err(FeedError::Failed(e)) => return Err(e),
+    let mut reason = match mode {
+        GatherMode::Full(reason) => Some(reason),
+        GatherMode::Delta { .. } => None,
+    };
+    let mut brought_up = None;
+    if let Some((since, mut snapshot)) = delta {
+        let before = (snapshot.watermark, snapshot.cursor.clone());
+        match feed.apply_changes(&mut snapshot, since, now).await {
+            Ok((read, different)) => {
+                let moved = before != (snapshot.watermark, snapshot.cursor.clone());
+                brought_up = Some((snapshot, read, different, moved));
             }
+            Err(FeedError::Unavailable(e)) => {
+                tracing::warn!(source = %source.name(), "the change feed is not available ({e}); reading in full");
+                reason = Some(FullReason::FeedUnavailable);
+            }
+            Err(FeedError::ManyChanges(changed)) => {
+                tracing::info!(source = %source.name(), changed, "so many records changed that the gather reads in full");
+                reason = Some(FullReason::ManyChanges);
+            }
+            Err(FeedError::Failed(e)) => return Err(e),
         }
-        (GatherMode::Full(reason), _) => {
-            let snapshot = read_all().await?;
-            let read = snapshot.records.len();
-            (snapshot, read, Some(reason), true)
-        }
-        (GatherMode::Delta { .. }, None) => unreachable!("a delta is only chosen from a snapshot"),
-    };
-    if changed && !request.dry_run {
-        snapshot::save(ctx.store.as_ref(), source, &snapshot).await?;
     }
+    let (snapshot, read) = match brought_up {
+        Some((mut snapshot, read, different, moved)) => {
+            if !request.dry_run {
+                if different > 0 {
+                    snapshot::save(ctx.store.as_ref(), source, &mut snapshot).await?;
+                } else if moved {
+                    // Only the watermark moved (the feed showed again what the snapshot holds,
+                    // e.g. the last run's own writes): a mark of a few hundred bytes, not the
+                    // whole picture again. A quiet delta writes nothing at all.
+                    snapshot::mark(ctx.store.as_ref(), source, &snapshot).await?;
+                }
+            }
+            (snapshot, read)
+        }
+        None => {
+            let records = feed.read_all().await?;
+            let mut snapshot = Snapshot::new(
+                source,
+                origin.clone(),
+                now - Duration::seconds(LISTING_OVERLAP_SECS),
+                now,
+                records,
+            );
+            if !request.dry_run {
+                snapshot::save(ctx.store.as_ref(), source, &mut snapshot).await?;
+            }
+            let read = snapshot.records.len();
+            (snapshot, read)
+        }
+    };
     let note = GatherNote {
         source: source.name(),
         mode: if reason.is_some() {
