@@ -95,6 +95,16 @@ fn stamp_of(state: &SalesforceState, object: &str, id: &str) -> String {
         .to_owned()
 }
 
+
+/// An hour passes, `t` is taken, another hour passes: whatever changes next is after `t`, what
+/// the org held before is before it.
+fn an_hour_between(state: &SalesforceState) -> DateTime<Utc> {
+    state.advance_clock(HOUR);
+    let t = state.now();
+    state.advance_clock(HOUR);
+    t
+}
+
 #[test]
 fn every_record_and_nested_row_is_stamped_at_load() {
     let state = org();
@@ -154,9 +164,7 @@ fn initial_modstamp_stamps_unstamped_fixture_records_only() {
 #[test]
 fn an_own_field_change_moves_the_stamp_and_a_lookup_change_does_not() {
     let state = org();
-    state.advance_clock(HOUR);
-    let t = state.now();
-    state.advance_clock(HOUR);
+    let t = an_hour_between(&state);
     state.with_objects_mut(|objects| {
         let accounts = objects.get_mut("Account").unwrap();
         accounts[0]["Name"] = json!("Renamed");
@@ -189,9 +197,7 @@ fn an_own_field_change_moves_the_stamp_and_a_lookup_change_does_not() {
 #[test]
 fn a_child_change_moves_the_childs_stamp_not_the_accounts() {
     let state = org();
-    state.advance_clock(HOUR);
-    let t = state.now();
-    state.advance_clock(HOUR);
+    let t = an_hour_between(&state);
     state.with_objects_mut(|objects| {
         let a = &mut objects.get_mut("Account").unwrap()[0];
         a["Zuora__Subscriptions__r"][1]["Zuora__Status__c"] = json!("Cancelled");
@@ -238,9 +244,7 @@ fn a_child_change_moves_the_childs_stamp_not_the_accounts() {
 #[test]
 fn a_removed_record_is_seen_by_query_all_only() {
     let state = org();
-    state.advance_clock(HOUR);
-    let t = state.now();
-    state.advance_clock(HOUR);
+    let t = an_hour_between(&state);
     state.with_objects_mut(|objects| {
         objects
             .get_mut("Account")
@@ -302,9 +306,7 @@ fn a_removed_record_is_seen_by_query_all_only() {
 #[test]
 fn delete_and_undelete() {
     let state = org();
-    state.advance_clock(HOUR);
-    let t = state.now();
-    state.advance_clock(HOUR);
+    let t = an_hour_between(&state);
     state.delete("Account", "001B").unwrap();
     state
         .delete("Zuora__SubscriptionProductCharge__c", "S1C")
@@ -370,9 +372,7 @@ fn delete_and_undelete() {
 #[test]
 fn a_merge_deletes_the_losers_and_moves_their_children() {
     let state = org();
-    state.advance_clock(HOUR);
-    let t = state.now();
-    state.advance_clock(HOUR);
+    let t = an_hour_between(&state);
     state.merge_accounts("001A", &["001B"]).unwrap();
     let losers = select(
         &state,
@@ -442,9 +442,7 @@ fn a_merge_deletes_the_losers_and_moves_their_children() {
 #[test]
 fn upsert_and_patch_track_changes() {
     let state = org();
-    state.advance_clock(HOUR);
-    let t = state.now();
-    state.advance_clock(HOUR);
+    let t = an_hour_between(&state);
     // Same own fields, no children in the body: nothing changes, the rows stay.
     let mut same = account("001C", &[]);
     same.as_object_mut()
