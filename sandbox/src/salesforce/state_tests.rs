@@ -95,7 +95,6 @@ fn stamp_of(state: &SalesforceState, object: &str, id: &str) -> String {
         .to_owned()
 }
 
-
 /// An hour passes, `t` is taken, another hour passes: whatever changes next is after `t`, what
 /// the org held before is before it.
 fn an_hour_between(state: &SalesforceState) -> DateTime<Utc> {
