@@ -13,7 +13,9 @@ use serde_json::value::RawValue;
 
 use crate::model::Instance;
 use crate::rules::freshness::{Found, SnapshotAge};
-use crate::store::{ArtifactStore, StoreError, read_json_opt, write_encoded};
+use crate::store::{
+    ArtifactStore, StoreError, read_artifact, read_json_opt, write_json_compressed,
+};
 
 /// The folder snapshots live in.
 pub const STATE_PREFIX: &str = "state/";
@@ -59,8 +61,10 @@ impl Source {
         }
     }
 
+    /// Where the snapshot is: gzip-compressed JSON (the Global organizations of 200 000
+    /// accounts are over 250 MB of JSON, about a tenth of that compressed).
     pub fn key(self) -> String {
-        format!("{STATE_PREFIX}{}.json", self.name())
+        format!("{STATE_PREFIX}{}.json.gz", self.name())
     }
 
     /// Where a [`Mark`] moving the snapshot's watermark is kept.
@@ -261,19 +265,10 @@ pub async fn save<K: Ord + Serialize>(
     snapshot: &mut Snapshot<RecordJson, K>,
 ) -> Result<(), StoreError> {
     snapshot.revision = new_revision();
-    let body = encode(&source.key(), snapshot, snapshot.text_bytes())?;
-    write_encoded(store, &source.key(), body).await
-}
-
-/// `snapshot` as JSON, in a buffer made `bytes` big at once (a snapshot of 200 000 orgs is
-/// hundreds of MB: a buffer doubled on the way would hold up to twice that).
-fn encode(key: &str, snapshot: &impl Serialize, bytes: usize) -> Result<Vec<u8>, StoreError> {
-    let mut body = Vec::with_capacity(bytes + 4096);
-    serde_json::to_writer(&mut body, snapshot).map_err(|e| StoreError::Unencodable {
-        key: key.to_owned(),
-        message: e.to_string(),
-    })?;
-    Ok(body)
+    // Compressed as it is encoded: the stage holds the records and a tenth of their bytes
+    // again, not a second copy of them.
+    let bytes = snapshot.text_bytes();
+    write_json_compressed(store, &source.key(), snapshot, bytes).await
 }
 
 impl<K: Ord> Snapshot<RecordJson, K> {
@@ -317,8 +312,10 @@ pub async fn rewrite(
     incomplete: bool,
 ) -> Result<Rewritten, StoreError> {
     let key = source.key();
-    let Some(bytes) = store.get(&key).await? else {
-        return Ok(Rewritten::NoSnapshot);
+    let bytes = match read_artifact(store, &key).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) | Err(StoreError::InvalidArtifact { .. }) => return Ok(Rewritten::NoSnapshot),
+        Err(e) => return Err(e),
     };
     // The records stay text inside the stored bytes (a sync folding 40 writes into 200 000
     // orgs holds the bytes once, not a copy of every record besides).
@@ -341,10 +338,7 @@ pub async fn rewrite(
         return Ok(Rewritten::Unchanged);
     }
     snapshot.incomplete |= incomplete;
-    let body = encode(&key, &snapshot, bytes.len())?;
-    drop(snapshot);
-    drop(bytes);
-    write_encoded(store, &key, body).await?;
+    write_json_compressed(store, &key, &snapshot, bytes.len()).await?;
     Ok(Rewritten::Changed(different))
 }
 
@@ -393,6 +387,13 @@ mod tests {
         text.parse().unwrap()
     }
 
+    fn gz(json: &[u8]) -> Bytes {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(json).unwrap();
+        Bytes::from(encoder.finish().unwrap())
+    }
+
     fn org(id: u64, name: &str) -> RecordJson {
         let org = ZendeskOrg::from_api(
             serde_json::json!({"id": id, "name": name})
@@ -436,11 +437,18 @@ mod tests {
             back.records[&2].parse::<ZendeskOrg>().unwrap().name,
             "B renamed"
         );
+        let stored = std::fs::read(dir.path().join(global.key())).unwrap();
+        assert_eq!(global.key(), "state/zendesk_global_orgs.json.gz");
+        assert_eq!(
+            crate::store::blob::decompress(&stored).unwrap(),
+            serde_json::to_vec(&snapshot).unwrap(),
+            "stored as gzip-compressed JSON"
+        );
 
         // The US Gov key holding Global's picture, a corrupt file, another format.
         let usgov = Source::ZendeskOrgs(Instance::Usgov);
         let body = serde_json::to_vec(&snapshot).unwrap();
-        store.put(&usgov.key(), Bytes::from(body)).await.unwrap();
+        store.put(&usgov.key(), gz(&body)).await.unwrap();
         let Stored::Unreadable(why) = load::<RecordJson, u64>(&store, usgov, ORIGIN)
             .await
             .unwrap()
@@ -448,16 +456,15 @@ mod tests {
             panic!("another source's snapshot was taken");
         };
         assert!(why.contains("zendesk_global_orgs"), "{why}");
-        store
-            .put(&usgov.key(), Bytes::from_static(b"{\"version\": 1, \"sour"))
-            .await
-            .unwrap();
-        assert!(matches!(
-            load::<RecordJson, u64>(&store, usgov, ORIGIN)
-                .await
-                .unwrap(),
-            Stored::Unreadable(_)
-        ));
+        for corrupt in [gz(b"{\"version\": 1, \"sour"), Bytes::from(body.clone())] {
+            store.put(&usgov.key(), corrupt).await.unwrap();
+            assert!(matches!(
+                load::<RecordJson, u64>(&store, usgov, ORIGIN)
+                    .await
+                    .unwrap(),
+                Stored::Unreadable(_)
+            ));
+        }
         let mut other = serde_json::to_value(Snapshot::new(
             usgov,
             ORIGIN.into(),
@@ -468,7 +475,7 @@ mod tests {
         .unwrap();
         other["version"] = 99.into();
         store
-            .put(&usgov.key(), Bytes::from(other.to_string()))
+            .put(&usgov.key(), gz(other.to_string().as_bytes()))
             .await
             .unwrap();
         let Stored::Unreadable(why) = load::<RecordJson, u64>(&store, usgov, ORIGIN)

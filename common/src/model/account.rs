@@ -14,6 +14,19 @@ pub struct SalesforceAccounts {
     pub rejected: Vec<RejectedRecord>,
 }
 
+/// The fields of `salesforce_accounts.json` before its `accounts`, for a gather that encodes the
+/// accounts one at a time ([`crate::store::StreamedArtifact`]).
+#[derive(Serialize)]
+pub struct SalesforceAccountsHead {
+    pub as_of: NaiveDate,
+}
+
+/// The fields after `accounts`.
+#[derive(Serialize)]
+pub struct SalesforceAccountsTail<'a> {
+    pub rejected: &'a [RejectedRecord],
+}
+
 /// A Salesforce record the sync could not use, with the reason, so an admin can fix the data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectedRecord {

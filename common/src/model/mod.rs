@@ -35,7 +35,8 @@ pub mod sync_kind;
 pub mod user;
 
 pub use account::{
-    Account, Charge, Region, RejectedRecord, SalesforceAccounts, SoldTo, Subscription,
+    Account, Charge, Region, RejectedRecord, SalesforceAccounts, SalesforceAccountsHead,
+    SalesforceAccountsTail, SoldTo, Subscription,
 };
 pub use api_name::ApiName;
 pub use desired::{DesiredOrg, DesiredOrgs, DesiredOrgsHead, DesiredOrgsTail};

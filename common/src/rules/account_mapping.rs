@@ -40,6 +40,15 @@ pub fn collect_accounts(
     }
 }
 
+/// Why a record whose `Account_ID_18__c` appears on `records` records is rejected.
+pub(crate) fn shared_id(id: &SalesforceId, name: String, records: usize) -> RejectedRecord {
+    RejectedRecord {
+        salesforce_id: Some(id.to_string()),
+        name: Some(name),
+        reason: format!("Account_ID_18__c appears on {records} records of the query"),
+    }
+}
+
 /// Records sharing one `Account_ID_18__c` are all rejected: there is no way to tell which one
 /// is right, so the Zendesk org is held as it is.
 pub(crate) fn reject_shared_ids<T>(
@@ -57,11 +66,10 @@ pub(crate) fn reject_shared_ids<T>(
         match result {
             Ok(record) => match occurrences[id_of(&record)] {
                 1 => kept.push(record),
-                n => rejected.push(RejectedRecord {
-                    salesforce_id: Some(id_of(&record).to_string()),
-                    name: Some(name_of(record)),
-                    reason: format!("Account_ID_18__c appears on {n} records of the query"),
-                }),
+                n => {
+                    let id = id_of(&record).clone();
+                    rejected.push(shared_id(&id, name_of(record), n));
+                }
             },
             Err(rejection) => rejected.push(rejection),
         }

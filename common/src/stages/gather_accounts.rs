@@ -4,6 +4,10 @@
 //! - partner accounts (`{"sync": "partners"}`, SPEC §9): the partner query, the alliance account
 //!   from `sync.alliance_partner_id` → `partner/salesforce_accounts.json`.
 
+use std::collections::HashMap;
+use std::ops::Range;
+
+use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::artifacts;
@@ -14,14 +18,16 @@ use super::salesforce_feeds::AccountFeed;
 use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
-use crate::model::{RejectedRecord, SyncKind};
+use crate::model::{
+    Account, RejectedRecord, SalesforceAccountsHead, SalesforceAccountsTail, SalesforceId, SyncKind,
+};
 use crate::rules::RunDates;
-use crate::rules::account_mapping::{collect_accounts, map_account};
+use crate::rules::account_mapping::{map_account, shared_id};
 use crate::rules::deletion_guard::too_many_rejected;
 use crate::rules::partners::map_partners;
 use crate::salesforce::soql::keep_rows_in_term;
 use crate::snapshot::{RecordJson, Source};
-use crate::store::StoreError;
+use crate::store::{StoreError, StreamedArtifact, write_encoded};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     match input.sync {
@@ -35,28 +41,110 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
 
 async fn customer_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
     let keys = input.keys()?;
+    let key = keys.key(artifacts::SALESFORCE_ACCOUNTS)?;
     let dates = RunDates::new(input.as_of);
     let feed = AccountFeed::customers(ctx, dates.three_years_out);
     let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
-    // One stored record parsed at a time, and let go once mapped: the records (with their
-    // child rows) are larger than the accounts, and the stage holds one or the other, not both.
-    let mut mapped = Vec::with_capacity(snapshot.records.len());
+    // One stored record parsed at a time and let go once mapped, each account encoded as it is
+    // mapped: the stage holds the records' text and the artifact's bytes, never every mapped
+    // account as well (at 200 000 accounts those took more memory than the two together).
+    let unencodable = |e: serde_json::Error| {
+        StageError::from(StoreError::Unencodable {
+            key: key.clone(),
+            message: e.to_string(),
+        })
+    };
+    let mut artifact =
+        AccountsArtifact::begin(input.as_of, snapshot.text_bytes() * 3 / 5).map_err(unencodable)?;
     for (id, record) in snapshot.records {
         let mut record: Value = parse_stored(Source::SalesforceAccounts, &id, &record)?;
         keep_rows_in_term(&mut record, dates.three_years_out);
-        mapped.push(map_account(&record));
+        artifact.add(map_account(&record)).map_err(unencodable)?;
     }
-    let records = mapped.len();
+    let records = artifact.records;
     nonempty(records, "account query")?;
-    let gathered = collect_accounts(mapped, input.as_of);
-    let key = write(ctx, &keys, artifacts::SALESFORCE_ACCOUNTS, &gathered).await?;
-    check_rejected(ctx, &gathered.rejected, records, &key)?;
+    let (body, accounts, rejected) = artifact.finish().map_err(unencodable)?;
+    write_encoded(ctx.store.as_ref(), &key, body).await?;
+    check_rejected(ctx, &rejected, records, &key)?;
     Ok(StageOutput::new(Stage::GatherAccounts, None)
         .count("records", records)
-        .count("accounts", gathered.accounts.len())
-        .count("rejected", gathered.rejected.len())
+        .count("accounts", accounts)
+        .count("rejected", rejected.len())
         .with_gather(note)
         .with_artifact(key))
+}
+
+/// `salesforce_accounts.json` written an account at a time as the records are mapped: the
+/// bytes `collect_accounts`'s artifact encodes to, without holding its accounts.
+struct AccountsArtifact {
+    artifact: StreamedArtifact,
+    /// Each account written: its id and where its bytes are.
+    written: Vec<(SalesforceId, Range<usize>)>,
+    /// Each record rejected, by its place among the records.
+    rejected: Vec<(usize, RejectedRecord)>,
+    /// Each account's place among the records.
+    places: Vec<usize>,
+    records: usize,
+}
+
+impl AccountsArtifact {
+    fn begin(as_of: NaiveDate, bytes: usize) -> Result<Self, serde_json::Error> {
+        Ok(AccountsArtifact {
+            artifact: StreamedArtifact::begin_sized(
+                &SalesforceAccountsHead { as_of },
+                "accounts",
+                bytes,
+            )?,
+            written: Vec::new(),
+            rejected: Vec::new(),
+            places: Vec::new(),
+            records: 0,
+        })
+    }
+
+    fn add(&mut self, mapped: Result<Account, RejectedRecord>) -> Result<(), serde_json::Error> {
+        match mapped {
+            Ok(account) => {
+                let at = self.artifact.push(&account)?;
+                self.written.push((account.salesforce_id, at));
+                self.places.push(self.records);
+            }
+            Err(rejection) => self.rejected.push((self.records, rejection)),
+        }
+        self.records += 1;
+        Ok(())
+    }
+
+    /// The artifact's bytes, how many accounts it holds, and the records it rejects. Accounts
+    /// sharing an `Account_ID_18__c` (rare) are taken out again and rejected, as
+    /// `collect_accounts` rejects them; the rejections are in the records' order.
+    fn finish(mut self) -> Result<(Vec<u8>, usize, Vec<RejectedRecord>), serde_json::Error> {
+        let mut occurrences: HashMap<&SalesforceId, usize> = HashMap::new();
+        for (id, _) in &self.written {
+            *occurrences.entry(id).or_default() += 1;
+        }
+        let shared: Vec<usize> = (0..self.written.len())
+            .filter(|&index| occurrences[&self.written[index].0] > 1)
+            .collect();
+        for &index in &shared {
+            let (id, at) = &self.written[index];
+            let account: Account = serde_json::from_slice(self.artifact.item(at.clone()))?;
+            let rejection = shared_id(id, account.name, occurrences[id]);
+            self.rejected.push((self.places[index], rejection));
+        }
+        if !shared.is_empty() {
+            let ranges: Vec<Range<usize>> = self.written.iter().map(|(_, at)| at.clone()).collect();
+            self.artifact
+                .retain(&ranges, |index| shared.binary_search(&index).is_err());
+        }
+        self.rejected.sort_by_key(|(place, _)| *place);
+        let rejected: Vec<RejectedRecord> = self.rejected.into_iter().map(|(_, r)| r).collect();
+        let accounts = self.artifact.items();
+        let body = self.artifact.finish(&SalesforceAccountsTail {
+            rejected: &rejected,
+        })?;
+        Ok((body, accounts, rejected))
+    }
 }
 
 async fn partner_accounts(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
@@ -129,4 +217,54 @@ pub(super) fn check_rejected(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::rules::account_mapping::collect_accounts;
+
+    fn record(id: &str, name: &str) -> Value {
+        json!({"Account_ID_18__c": id, "Name": name, "Type": "Customer",
+            "Ultimate_Parent_Sales_Segment_Employees__c": "SMB",
+            "Zuora__Subscriptions__r": null, "Zuora__R00N40000001lGjTEAU__r": null})
+    }
+
+    #[test]
+    fn the_streamed_artifact_is_byte_for_byte_what_collect_accounts_encodes_to() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let worlds = [
+            vec![record("0011U00000V0tkDQAR", "Acme")],
+            vec![
+                record("0011U00000V0tkDQAR", "Acme"),
+                json!({"Name": "no id"}),
+                record("0011U00000V0tkEQAR", "Beta"),
+                record("0011U00000V0tkDQAR", "Acme again"),
+                json!("not a record"),
+                record("0011U00000V0tkFQAR", "Gamma"),
+                record("0011U00000V0tkEQAR", "Beta twice"),
+                record("0011U00000V0tkEQAR", "Beta thrice"),
+            ],
+            vec![
+                record("0011U00000V0tkDQAR", "Acme"),
+                record("0011U00000V0tkDQAR", "Acme again"),
+            ],
+        ];
+        for records in worlds {
+            let whole = collect_accounts(records.iter().map(map_account).collect(), as_of);
+            let mut streamed = AccountsArtifact::begin(as_of, 0).unwrap();
+            for record in &records {
+                streamed.add(map_account(record)).unwrap();
+            }
+            let (body, accounts, rejected) = streamed.finish().unwrap();
+            assert_eq!(
+                String::from_utf8(body).unwrap(),
+                serde_json::to_string(&whole).unwrap()
+            );
+            assert_eq!(accounts, whole.accounts.len());
+            assert_eq!(rejected, whole.rejected);
+        }
+    }
 }

@@ -47,7 +47,10 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
             .map_err(unencodable)?;
     let mut others: Vec<ForeignRecord> = Vec::new();
     let (mut managed, mut partners) = (0, 0);
-    for record in snapshot.records.values() {
+    let total = snapshot.records.len();
+    // Each stored org goes once encoded: the stage holds the snapshot's records or the
+    // artifact's bytes for each org, not both for all of them.
+    for record in snapshot.records.into_values() {
         // One org parsed at a time, for what the artifact's counts and split need of it.
         let org: ZendeskOrg = record.parse().map_err(|e| {
             StageError::from(StoreError::InvalidArtifact {
@@ -63,11 +66,9 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         if sync == SyncKind::Partners && !PartnerOrgs.owns(&org) {
             others.push(ForeignRecord::of_org(&org));
         } else {
-            artifact.push(record).map_err(unencodable)?;
+            artifact.push(&record).map_err(unencodable)?;
         }
     }
-    let total = snapshot.records.len();
-    drop(snapshot);
     let body = artifact
         .finish(&ZendeskOrgsTail { others: &others })
         .map_err(unencodable)?;

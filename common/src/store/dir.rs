@@ -261,7 +261,7 @@ mod tests {
     use serde::{Deserialize, Serialize, Serializer};
 
     use super::*;
-    use crate::store::{read_json, read_json_opt, write_json};
+    use crate::store::{read_artifact, read_json, read_json_opt, write_json};
 
     fn store() -> (tempfile::TempDir, DirStore) {
         let dir = tempfile::tempdir().unwrap();
@@ -598,6 +598,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(maybe, Some(value));
+    }
+
+    #[tokio::test]
+    async fn a_compressed_key_holds_gzip_and_reads_back_as_its_json() {
+        let (_tmp, store) = store();
+        let key = "state/zendesk_global_orgs.json.gz";
+        let value = OrgList {
+            instance: "global".into(),
+            orgs: (0..2_000)
+                .map(|id| Org {
+                    id,
+                    name: format!("Org {id}"),
+                })
+                .collect(),
+        };
+        write_json(&store, key, &value).await.unwrap();
+        let json = serde_json::to_vec(&value).unwrap();
+        let stored = store.get(key).await.unwrap().unwrap();
+        assert!(stored.starts_with(&[0x1f, 0x8b]), "gzip");
+        assert!(
+            stored.len() * 3 < json.len(),
+            "{} of {}",
+            stored.len(),
+            json.len()
+        );
+        assert_eq!(read_artifact(&store, key).await.unwrap().unwrap(), json);
+        let back: OrgList = read_json(&store, key).await.unwrap();
+        assert_eq!(back, value);
+
+        put_text(&store, key, "{\"instance\": \"global\", \"orgs\": []}").await;
+        let (path, message) = invalid_artifact(&store, key).await;
+        assert_eq!(path, ".");
+        assert!(message.starts_with("not a readable gzip file"), "{message}");
     }
 
     #[tokio::test]

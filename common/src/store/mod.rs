@@ -109,12 +109,54 @@ pub async fn read_artifact(
         return Ok(None);
     };
     crate::calls::artifact(key, body.len() as u64, false);
+    if is_compressed(key) {
+        return inflate(key, &body).map(|json| Some(Bytes::from(json)));
+    }
     if !blob::is_pointer(&body) {
         return Ok(Some(body));
     }
     let (artifact, blob_key, stored) = blob::resolve(store, key, &body).await?;
     crate::calls::artifact(&blob_key, stored, false);
     Ok(Some(artifact))
+}
+
+/// Whether objects under `key` hold their JSON gzip-compressed (`….json.gz`: the snapshots
+/// under `state/`, hundreds of MB of JSON that shrink 7–10×).
+pub fn is_compressed(key: &str) -> bool {
+    key.ends_with(".json.gz")
+}
+
+/// The JSON a compressed object holds.
+fn inflate(key: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    blob::decompress(stored).map_err(|err| StoreError::InvalidArtifact {
+        key: key.to_owned(),
+        path: ".".into(),
+        message: format!("not a readable gzip file: {err}"),
+    })
+}
+
+/// Encodes `value` as compact JSON compressed as it is encoded (the JSON itself is never held
+/// whole), into a buffer made about `json_bytes / 5` big, and stores it under `key` (a
+/// `….json.gz` key). As with [`write_json`], nothing is written unless all of it encoded.
+pub async fn write_json_compressed<T: Serialize + ?Sized>(
+    store: &dyn ArtifactStore,
+    key: &str,
+    value: &T,
+    json_bytes: usize,
+) -> Result<(), StoreError> {
+    debug_assert!(is_compressed(key), "{key} names a compressed object");
+    let unencodable = |message: String| StoreError::Unencodable {
+        key: key.to_owned(),
+        message,
+    };
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(json_bytes / 5 + 4096), blob::LEVEL);
+    serde_json::to_writer(&mut encoder, value).map_err(|e| unencodable(e.to_string()))?;
+    let body = encoder.finish().map_err(|e| unencodable(e.to_string()))?;
+    let bytes = body.len() as u64;
+    store.put(key, Bytes::from(body)).await?;
+    crate::calls::artifact(key, bytes, true);
+    Ok(())
 }
 
 /// Encodes `value` as compact JSON and stores it under `key`. The value is encoded completely
@@ -124,6 +166,9 @@ pub async fn write_json<T: Serialize + ?Sized>(
     key: &str,
     value: &T,
 ) -> Result<(), StoreError> {
+    if is_compressed(key) {
+        return write_json_compressed(store, key, value, 0).await;
+    }
     let body = serde_json::to_vec(value).map_err(|err| StoreError::Unencodable {
         key: key.to_owned(),
         message: err.to_string(),

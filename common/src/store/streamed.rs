@@ -1,6 +1,8 @@
 //! Encoding an artifact whose one big array is written an element at a time, so a stage never
 //! holds every element at once (the desired orgs of 200 000 accounts, every org of an instance).
 
+use std::ops::Range;
+
 use serde::Serialize;
 
 /// `{<head's fields>, "<array>": [<items>], <tail's fields>}` — byte for byte what serde writes
@@ -9,6 +11,8 @@ use serde::Serialize;
 pub struct StreamedArtifact {
     body: Vec<u8>,
     items: usize,
+    /// Where the array's first item starts (just after its `[`).
+    array_start: usize,
 }
 
 impl StreamedArtifact {
@@ -34,16 +38,49 @@ impl StreamedArtifact {
         }
         serde_json::to_writer(&mut body, array)?;
         body.extend_from_slice(b":[");
-        Ok(StreamedArtifact { body, items: 0 })
+        let array_start = body.len();
+        Ok(StreamedArtifact {
+            body,
+            items: 0,
+            array_start,
+        })
     }
 
-    pub fn push(&mut self, item: &impl Serialize) -> Result<(), serde_json::Error> {
+    /// Appends an item; answers where its bytes are (for [`StreamedArtifact::item`] and
+    /// [`StreamedArtifact::retain`]).
+    pub fn push(&mut self, item: &impl Serialize) -> Result<Range<usize>, serde_json::Error> {
         if self.items > 0 {
             self.body.push(b',');
         }
+        let start = self.body.len();
         serde_json::to_writer(&mut self.body, item)?;
         self.items += 1;
-        Ok(())
+        Ok(start..self.body.len())
+    }
+
+    /// The bytes of an item pushed, by the range [`StreamedArtifact::push`] answered.
+    pub fn item(&self, at: Range<usize>) -> &[u8] {
+        &self.body[at]
+    }
+
+    /// Keeps only the items (`items`: every item's range, in push order) for which `keep`
+    /// holds — a rare correction after the fact, which copies the array once.
+    pub fn retain(&mut self, items: &[Range<usize>], keep: impl Fn(usize) -> bool) {
+        assert_eq!(items.len(), self.items, "every item's range, in push order");
+        let mut body = Vec::with_capacity(self.body.len());
+        body.extend_from_slice(&self.body[..self.array_start]);
+        let mut kept = 0;
+        for (index, at) in items.iter().enumerate() {
+            if keep(index) {
+                if kept > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&self.body[at.clone()]);
+                kept += 1;
+            }
+        }
+        self.body = body;
+        self.items = kept;
     }
 
     /// Items pushed so far.
@@ -120,5 +157,30 @@ mod tests {
         let mut bare = StreamedArtifact::begin(&Nothing {}, "items").unwrap();
         bare.push(&1).unwrap();
         assert_eq!(bare.finish(&Nothing {}).unwrap(), br#"{"items":[1]}"#);
+    }
+
+    #[test]
+    fn items_dropped_after_the_fact_leave_the_bytes_serde_writes_for_the_rest() {
+        let items = [json!({"k": 1}), json!("two"), json!([3]), json!(null)];
+        for dropped in [vec![], vec![0], vec![1, 2], vec![3], vec![0, 1, 2, 3]] {
+            let mut streamed = StreamedArtifact::begin(&Head { a: 1, b: "x" }, "items").unwrap();
+            let ranges: Vec<_> = items.iter().map(|i| streamed.push(i).unwrap()).collect();
+            assert_eq!(streamed.item(ranges[1].clone()), br#""two""#);
+            streamed.retain(&ranges, |index| !dropped.contains(&index));
+            let kept: Vec<Value> = (0..items.len())
+                .filter(|index| !dropped.contains(index))
+                .map(|index| items[index].clone())
+                .collect();
+            assert_eq!(streamed.items(), kept.len());
+            let bytes = streamed.finish(&Tail { c: vec![] }).unwrap();
+            let whole = serde_json::to_vec(&Whole {
+                a: 1,
+                b: "x",
+                items: kept,
+                c: vec![],
+            })
+            .unwrap();
+            assert_eq!(bytes, whole, "dropped {dropped:?}");
+        }
     }
 }
