@@ -222,9 +222,11 @@ pub(super) async fn write(
     Ok(written)
 }
 
-/// How hard blobs and snapshots are compressed: gzip's fastest level, about 3× the speed of
-/// the default for output about 1.8× larger (JSON still shrinks 5–10×).
-pub(super) const LEVEL: flate2::Compression = flate2::Compression::fast();
+/// How hard blobs are compressed: gzip's default level. A blob is written once and read by
+/// every later run that points to it, and its bytes are what a run with few changes writes:
+/// measured on 194 MB of Global organizations (zlib), level 6 gives 12.1 MB in 1.6 s, the
+/// fastest level 17.0 MB in 0.7 s.
+const LEVEL: flate2::Compression = flate2::Compression::new(6);
 
 async fn compress(body: Vec<u8>, rest: usize) -> std::io::Result<Vec<u8>> {
     offload(move || {

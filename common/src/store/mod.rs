@@ -126,6 +126,12 @@ pub fn is_compressed(key: &str) -> bool {
     key.ends_with(".json.gz")
 }
 
+/// How hard compressed objects (the snapshots) are compressed: gzip's fastest level. A
+/// snapshot is written whole by every full read and every change it takes in, and read by the
+/// next run only: speed counts more than the last few MB (194 MB of Global organizations,
+/// zlib: 17.0 MB in 0.7 s, against 12.1 MB in 1.6 s at the default level).
+const SNAPSHOT_LEVEL: flate2::Compression = flate2::Compression::fast();
+
 /// The JSON a compressed object holds.
 fn inflate(key: &str, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
     blob::decompress(stored).map_err(|err| StoreError::InvalidArtifact {
@@ -150,7 +156,7 @@ pub async fn write_json_compressed<T: Serialize + ?Sized>(
         message,
     };
     let mut encoder =
-        flate2::write::GzEncoder::new(Vec::with_capacity(json_bytes / 5 + 4096), blob::LEVEL);
+        flate2::write::GzEncoder::new(Vec::with_capacity(json_bytes / 5 + 4096), SNAPSHOT_LEVEL);
     serde_json::to_writer(&mut encoder, value).map_err(|e| unencodable(e.to_string()))?;
     let body = encoder.finish().map_err(|e| unencodable(e.to_string()))?;
     let bytes = body.len() as u64;
