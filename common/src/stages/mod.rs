@@ -15,6 +15,7 @@ mod gather_users;
 mod guard;
 mod input;
 mod io;
+mod page_worker;
 pub(crate) mod process;
 pub mod report;
 mod runner;

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::Value;
 
 use super::context::StageContext;
+use super::page_worker::{PageWorker, finished};
 use super::snapshots::{Feed, FeedError, Records};
 use crate::error::StageError;
 use crate::model::{ApiName, SalesforceId};
@@ -96,11 +97,16 @@ impl Feed for AccountFeed<'_> {
 
     async fn read_all(&self) -> Result<BTreeMap<String, RecordJson>, StageError> {
         let mut pages = self.ctx.salesforce()?.query_pages(&self.query);
-        let mut records = BTreeMap::new();
-        while let Some(page) = pages.next_page().await? {
-            keep_records(&mut records, page.records)?;
+        // Each page is kept (encoded) while the next is fetched.
+        let worker = PageWorker::start(BTreeMap::new(), keep_records);
+        let read = async {
+            while let Some(page) = pages.next_page().await? {
+                worker.hand_over(page.records)?;
+            }
+            Ok(())
         }
-        Ok(records)
+        .await;
+        finished(worker, read).await
     }
 
     async fn apply_changes(

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::context::StageContext;
 use super::io::zendesk_records;
+use super::page_worker::{PageWorker, finished};
 use crate::error::StageError;
 use crate::model::{GatherKind, GatherNote, ZendeskOrg, ZendeskUser};
 use crate::rules::freshness::{FullReason, GatherMode, Reconcile, gather_mode};
@@ -187,18 +188,22 @@ impl Feed for ZendeskFeed<'_> {
     async fn read_all(&self) -> Result<BTreeMap<u64, RecordJson>, StageError> {
         let source = self.source;
         let client = client(self.ctx, source)?;
-        let mut records = BTreeMap::new();
-        let mut add = |page: Vec<Map<String, Value>>| {
-            records.extend(keyed(source, page)?);
-            Ok::<(), StageError>(())
-        };
-        match source {
+        // Each page is mapped and encoded while the next is fetched.
+        let worker = PageWorker::start(
+            BTreeMap::new(),
+            move |records: &mut BTreeMap<_, _>, page| {
+                records.extend(keyed(source, page)?);
+                Ok(())
+            },
+        );
+        let hand_over = |page: Vec<Map<String, Value>>| worker.hand_over(page);
+        let read = match source {
             // Every role, not `role=end-user`: agents' and admins' emails must be known so that
             // no contact is created over them.
-            Source::ZendeskUsers(_) => client.for_each_user_page(&mut add).await?,
-            _ => client.for_each_organization_page(&mut add).await?,
-        }
-        Ok(records)
+            Source::ZendeskUsers(_) => client.for_each_user_page(hand_over).await,
+            _ => client.for_each_organization_page(hand_over).await,
+        };
+        finished(worker, read).await
     }
 
     async fn apply_changes(
