@@ -274,10 +274,23 @@ async fn a_dry_run_reads_snapshots_and_never_advances_them_and_full_can_be_asked
     let outcome = h.run_full("full").await;
     succeeded(&outcome);
     let full = summary(&h, "full").await;
-    for stage in ["gather_orgs_global", "gather_orgs_usgov"] {
+    for stage in [
+        "gather_orgs_global",
+        "gather_orgs_usgov",
+        "gather_accounts",
+        "gather_accounts_partners",
+        "gather_contacts",
+        "gather_users",
+    ] {
         let first = note(&full, stage);
         assert_eq!(first.mode, GatherKind::Full, "{first}");
         assert_eq!(first.reason.as_deref(), Some("asked for"));
+    }
+    // Each source is read in full once: the gathers after the org syncs start from the
+    // picture the org syncs' gathers read in full minutes before, in this execution.
+    for stage in ["gather_orgs_partners", "gather_orgs_users"] {
+        let after_sync = note(&full, stage);
+        assert_eq!(after_sync.mode, GatherKind::Delta, "{after_sync}");
     }
     assert_ne!(std::fs::read(h.data_path().join(&key)).unwrap(), snapshot);
 }

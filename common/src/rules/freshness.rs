@@ -92,13 +92,22 @@ pub enum GatherMode {
 pub struct Reconcile {
     /// The execution asked for a full gather.
     pub requested: bool,
+    /// When the execution started, when the gather knows: a full read it asked for is made
+    /// once per source, so a snapshot whose full read started after it (the first gather's of
+    /// this execution — the partner and user syncs' gathers come after the org syncs') is
+    /// brought up to date rather than read again.
+    pub run_started: Option<DateTime<Utc>>,
     /// `sync.full_every_hours`: a full read this often instead of once a UTC day.
     pub every_hours: Option<u32>,
 }
 
 /// How a gather starting at `now` reads its source.
 pub fn gather_mode(found: Found, now: DateTime<Utc>, policy: Reconcile) -> GatherMode {
-    if policy.requested {
+    let read_in_full_this_run = match (found, policy.run_started) {
+        (Found::Snapshot(age), Some(started)) => age.full_at >= started,
+        _ => false,
+    };
+    if policy.requested && !read_in_full_this_run {
         return GatherMode::Full(FullReason::Requested);
     }
     let age = match found {
@@ -164,6 +173,7 @@ mod tests {
         let found = snapshot("2026-12-06T05:58:00Z", "2026-12-06T00:05:00Z");
         let every_6 = Reconcile {
             requested: false,
+            run_started: None,
             every_hours: Some(6),
         };
         assert_eq!(
@@ -190,10 +200,19 @@ mod tests {
         let fresh = snapshot("2026-12-06T10:58:00Z", "2026-12-06T00:05:00Z");
         let asked = Reconcile {
             requested: true,
-            every_hours: None,
+            ..Reconcile::default()
         };
         assert_eq!(
             gather_mode(fresh, now, asked),
+            GatherMode::Full(FullReason::Requested)
+        );
+        // The execution started at 10:59: the 00:05 full read is not this execution's.
+        let asked_at_10_59 = Reconcile {
+            run_started: Some(at("2026-12-06T10:59:00Z")),
+            ..asked
+        };
+        assert_eq!(
+            gather_mode(fresh, now, asked_at_10_59),
             GatherMode::Full(FullReason::Requested)
         );
         assert_eq!(
@@ -207,12 +226,36 @@ mod tests {
     }
 
     #[test]
+    fn a_full_read_asked_for_is_made_once_per_source_in_an_execution() {
+        // The org sync's gather read every org at 11:00:10; the partner sync's gather of the
+        // same organizations, at 11:02, starts from that picture.
+        let now = at("2026-12-06T11:02:00Z");
+        let read_this_run = snapshot("2026-12-06T11:01:30Z", "2026-12-06T11:00:10Z");
+        let asked = Reconcile {
+            requested: true,
+            run_started: Some(at("2026-12-06T11:00:00Z")),
+            every_hours: None,
+        };
+        assert_eq!(
+            gather_mode(read_this_run, now, asked),
+            GatherMode::Delta {
+                since: at("2026-12-06T11:01:30Z")
+            }
+        );
+        assert_eq!(
+            gather_mode(Found::Incomplete, now, asked),
+            GatherMode::Full(FullReason::Requested)
+        );
+    }
+
+    #[test]
     fn a_watermark_beyond_the_feeds_reach_reads_in_full() {
         // A snapshot whose full read is recent (every 9 999 hours) but whose changes stopped
         // 16 days ago: the deletes of those days are no longer in the feed.
         let found = snapshot("2026-11-20T10:00:00Z", "2026-11-20T09:00:00Z");
         let rarely = Reconcile {
             requested: false,
+            run_started: None,
             every_hours: Some(9_999),
         };
         assert_eq!(

@@ -92,6 +92,7 @@ impl RunInput {
         GatherRequest {
             full: self.full,
             dry_run: self.dry_run,
+            run_started: self.execution.as_ref().map(|e| e.start_time),
         }
     }
 

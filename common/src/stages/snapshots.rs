@@ -45,6 +45,8 @@ pub struct GatherRequest {
     pub full: bool,
     /// Read the snapshot, never write it.
     pub dry_run: bool,
+    /// When the execution started, for a gather that is told (those after a sync).
+    pub run_started: Option<DateTime<Utc>>,
 }
 
 /// A source a full read pages through, and its change feed: what differs between the sources is
@@ -89,6 +91,7 @@ pub(super) async fn current<F: Feed>(
     let now = Utc::now();
     let policy = Reconcile {
         requested: request.full,
+        run_started: request.run_started,
         every_hours: ctx.settings.sync.full_every_hours,
     };
     let mode = gather_mode(stored.found(), now, policy);
