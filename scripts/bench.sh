@@ -6,7 +6,7 @@
 #
 #   scripts/bench.sh                                # 10 k, 50 k, 200 k accounts
 #   scripts/bench.sh --accounts 50000 --existing-orgs 0 --rate-limit 700   # a first run, real limits
-#   scripts/bench.sh --accounts 200000 --runs 4 --changes 100 --full-last  # first, quiet, 100 changed, full reconcile
+#   scripts/bench.sh --accounts 200000 --runs 5 --quiet-runs 2 --changes 100 --full-last  # first, two quiet, 100 changed, full reconcile
 #
 # First the long run of the incremental gathers' property test (PROPTEST_CASES, default 200).
 # Results: a Markdown table on stdout, JSON in target/bench/results.json (docs/BENCHMARKS.md

@@ -70,10 +70,14 @@ pub struct BenchArgs {
     /// run: nothing changed since the first).
     #[arg(long, default_value_t = 1)]
     runs: usize,
-    /// Before each run after the second (but a --full-last reconcile), rename this many customer
-    /// accounts in Salesforce (a delta run with changes to carry to Zendesk).
+    /// Before each run after the quiet ones (but a --full-last reconcile), rename this many
+    /// customer accounts in Salesforce (a delta run with changes to carry to Zendesk).
     #[arg(long, default_value_t = 0)]
     changes: usize,
+    /// How many runs after the first change nothing (the first of them follows the first run's
+    /// writes; the next ones are an hour in which nothing happened at all).
+    #[arg(long, default_value_t = 1)]
+    quiet_runs: usize,
     /// Make the last run a full reconcile (`full: true`): after delta runs, it finds nothing to
     /// write when they left Zendesk as a full run would.
     #[arg(long)]
@@ -190,7 +194,7 @@ async fn bench_size(
         };
         // The reconcile follows the delta runs with nothing changed: what it writes is what they
         // left undone.
-        if n > 2 && args.changes > 0 && !reconcile {
+        if n > 1 + args.quiet_runs && args.changes > 0 && !reconcile {
             let renamed = changed_accounts(&customers, args.changes, n);
             eprintln!("bench: renaming {} accounts in Salesforce", renamed.len());
             for id in &renamed {
