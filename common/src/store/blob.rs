@@ -318,7 +318,13 @@ pub(super) async fn resolve(
 
 /// A blob's stored bytes as the JSON they hold (for tools that read a blob file directly).
 pub fn decompress(stored: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut content = Vec::new();
+    // Sized from the gzip trailer's ISIZE (the size mod 2³², bounded by what such a ratio
+    // allows): a 263 MB snapshot grown by doubling would take up to twice that.
+    let size_hint = stored
+        .last_chunk::<4>()
+        .map_or(0, |isize| u32::from_le_bytes(*isize) as usize)
+        .min(stored.len().saturating_mul(64));
+    let mut content = Vec::with_capacity(size_hint);
     flate2::read::GzDecoder::new(stored).read_to_end(&mut content)?;
     Ok(content)
 }
