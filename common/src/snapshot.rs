@@ -281,7 +281,6 @@ impl<K: Ord> Snapshot<RecordJson, K> {
     }
 }
 
-/// What [`rewrite`] found.
 /// A revision name no earlier save has: the save's time to the nanosecond and the process.
 fn new_revision() -> String {
     format!(
@@ -291,6 +290,7 @@ fn new_revision() -> String {
     )
 }
 
+/// What [`rewrite`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rewritten {
     /// Written again, with this many records new or different (0: only marked).
@@ -387,6 +387,18 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// The snapshot of `source` at [`ORIGIN`], which must be there.
+    async fn stored_snapshot<K: Ord + serde::de::DeserializeOwned>(
+        store: &DirStore,
+        source: Source,
+    ) -> Snapshot<RecordJson, K> {
+        load::<RecordJson, K>(store, source, ORIGIN)
+            .await
+            .unwrap()
+            .into_snapshot()
+            .unwrap()
+    }
+
     fn gz(json: &[u8]) -> Bytes {
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -427,11 +439,7 @@ mod tests {
             snapshot.apply([(1, org(1, "A")), (2, org(2, "B renamed")), (3, org(3, "C"))]);
         assert_eq!(changed, 2, "the same record again is no change");
         save(&store, global, &mut snapshot).await.unwrap();
-        let back = load::<RecordJson, u64>(&store, global, ORIGIN)
-            .await
-            .unwrap()
-            .into_snapshot()
-            .unwrap();
+        let back = stored_snapshot::<u64>(&store, global).await;
         assert_eq!(back, snapshot);
         assert_eq!(
             back.records[&2].parse::<ZendeskOrg>().unwrap().name,
@@ -523,11 +531,7 @@ mod tests {
                 .unwrap(),
             Rewritten::Changed(2)
         );
-        let back = load::<RecordJson, u64>(&store, global, ORIGIN)
-            .await
-            .unwrap()
-            .into_snapshot()
-            .unwrap();
+        let back = stored_snapshot::<u64>(&store, global).await;
         assert_eq!(back.watermark, snapshot.watermark);
         let names: Vec<String> = back
             .records
@@ -586,18 +590,10 @@ mod tests {
         )
         .unwrap();
 
-        let stored = load::<RecordJson, String>(&store, accounts, ORIGIN)
-            .await
-            .unwrap()
-            .into_snapshot()
-            .unwrap();
+        let stored = stored_snapshot::<String>(&store, accounts).await;
         assert_eq!(stored, old, "the old picture with the old watermark");
         save(&store, accounts, &mut new).await.unwrap();
-        let stored = load::<RecordJson, String>(&store, accounts, ORIGIN)
-            .await
-            .unwrap()
-            .into_snapshot()
-            .unwrap();
+        let stored = stored_snapshot::<String>(&store, accounts).await;
         assert_eq!(stored, new);
     }
 
@@ -619,11 +615,7 @@ mod tests {
         let saved = snapshot.clone();
         snapshot.watermark = at("2026-12-06T11:00:00Z");
         mark(&store, global, &snapshot).await.unwrap();
-        let loaded = load::<RecordJson, u64>(&store, global, ORIGIN)
-            .await
-            .unwrap()
-            .into_snapshot()
-            .unwrap();
+        let loaded = stored_snapshot::<u64>(&store, global).await;
         assert_eq!(loaded.watermark, at("2026-12-06T11:00:00Z"));
         assert_eq!(loaded.records, saved.records);
         assert!(
@@ -637,11 +629,7 @@ mod tests {
         let mut replaced = saved.clone();
         replaced.watermark = at("2026-12-06T10:30:00Z");
         save(&store, global, &mut replaced).await.unwrap();
-        let loaded = load::<RecordJson, u64>(&store, global, ORIGIN)
-            .await
-            .unwrap()
-            .into_snapshot()
-            .unwrap();
+        let loaded = stored_snapshot::<u64>(&store, global).await;
         assert_eq!(loaded.watermark, at("2026-12-06T10:30:00Z"));
     }
 }

@@ -49,6 +49,17 @@ pub(crate) fn shared_id(id: &SalesforceId, name: String, records: usize) -> Reje
     }
 }
 
+/// On how many records each `Account_ID_18__c` appears.
+pub(crate) fn occurrences<'a>(
+    ids: impl IntoIterator<Item = &'a SalesforceId>,
+) -> HashMap<&'a SalesforceId, usize> {
+    let mut counted: HashMap<&SalesforceId, usize> = HashMap::new();
+    for id in ids {
+        *counted.entry(id).or_default() += 1;
+    }
+    counted
+}
+
 /// Records sharing one `Account_ID_18__c` are all rejected: there is no way to tell which one
 /// is right, so the Zendesk org is held as it is.
 pub(crate) fn reject_shared_ids<T>(
@@ -56,10 +67,11 @@ pub(crate) fn reject_shared_ids<T>(
     id_of: impl Fn(&T) -> &SalesforceId,
     name_of: impl Fn(T) -> String,
 ) -> (Vec<T>, Vec<RejectedRecord>) {
-    let mut occurrences: HashMap<SalesforceId, usize> = HashMap::new();
-    for record in mapped.iter().flatten() {
-        *occurrences.entry(id_of(record).clone()).or_default() += 1;
-    }
+    let occurrences: HashMap<SalesforceId, usize> =
+        occurrences(mapped.iter().flatten().map(&id_of))
+            .into_iter()
+            .map(|(id, n)| (id.clone(), n))
+            .collect();
     let mut kept = Vec::with_capacity(mapped.len());
     let mut rejected = Vec::new();
     for result in mapped {
