@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -14,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::model::Instance;
 use crate::rules::freshness::{Found, SnapshotAge};
 use crate::store::{
-    ArtifactStore, StoreError, read_artifact, read_json_opt, write_json_compressed,
+    ArtifactStore, StoreError, decode_json, read_artifact, read_json_opt, write_json_compressed,
 };
 
 /// The folder snapshots live in.
@@ -138,6 +139,25 @@ impl<T, K: Ord> Snapshot<T, K> {
         }
     }
 
+    /// The same snapshot with each record made into another form.
+    pub fn map_records<U>(self, to: impl Fn(T) -> U) -> Snapshot<U, K> {
+        Snapshot {
+            version: self.version,
+            source: self.source,
+            origin: self.origin,
+            watermark: self.watermark,
+            cursor: self.cursor,
+            full_at: self.full_at,
+            records: self
+                .records
+                .into_iter()
+                .map(|(id, r)| (id, to(r)))
+                .collect(),
+            incomplete: self.incomplete,
+            revision: self.revision,
+        }
+    }
+
     pub fn age(&self) -> SnapshotAge {
         SnapshotAge {
             watermark: self.watermark,
@@ -193,19 +213,27 @@ impl<T, K: Ord> Stored<T, K> {
 /// Reads the snapshot of `source` at `origin`. A corrupt one, one of another format, of another
 /// source or of another origin is `Unreadable` (a full gather replaces it), not an error: the
 /// sources are still there to read. A store that cannot be reached is an error.
-pub async fn load<T: serde::de::DeserializeOwned, K: Ord + serde::de::DeserializeOwned>(
+///
+/// The records stay text in the one buffer the stored object is inflated into (each record a
+/// view of it, [`RecordJson`]): a 263 MB picture takes 263 MB, not that and a copy of every
+/// record besides.
+pub async fn load<K: Ord + serde::de::DeserializeOwned>(
     store: &dyn ArtifactStore,
     source: Source,
     origin: &str,
-) -> Result<Stored<T, K>, StoreError> {
+) -> Result<Stored<RecordJson, K>, StoreError> {
     let key = source.key();
-    let snapshot: Snapshot<T, K> = match read_json_opt(store, &key).await {
-        Ok(Some(snapshot)) => snapshot,
+    let bytes = match read_artifact(store, &key).await {
+        Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(Stored::Missing),
         Err(e @ StoreError::InvalidArtifact { .. }) => {
             return Ok(Stored::Unreadable(e.to_string()));
         }
         Err(e) => return Err(e),
+    };
+    let snapshot: Snapshot<&RawValue, K> = match decode_json(&key, &bytes) {
+        Ok(snapshot) => snapshot,
+        Err(e) => return Ok(Stored::Unreadable(e.to_string())),
     };
     if snapshot.version != VERSION {
         return Ok(Stored::Unreadable(format!(
@@ -225,7 +253,7 @@ pub async fn load<T: serde::de::DeserializeOwned, K: Ord + serde::de::Deserializ
             snapshot.origin
         )));
     }
-    let mut snapshot = snapshot;
+    let mut snapshot = snapshot.map_records(|text| RecordJson::within(&bytes, text));
     // A mark of another revision, source or origin, or one that cannot be read, is left alone:
     // the snapshot's own watermark is true, only older.
     if let Ok(Some(mark)) = read_json_opt::<Mark>(store, &source.mark_key()).await
@@ -276,7 +304,7 @@ impl<K: Ord> Snapshot<RecordJson, K> {
     pub fn text_bytes(&self) -> usize {
         self.records
             .values()
-            .map(|record| record.0.get().len() + 24)
+            .map(|record| record.text().len() + 24)
             .sum()
     }
 }
@@ -328,7 +356,7 @@ pub async fn rewrite(
     }
     let mut different = 0;
     for (id, record) in changed {
-        let text: &RawValue = &record.0;
+        let text = record.raw();
         if snapshot.records.get(id).map(|r| r.get()) != Some(text.get()) {
             snapshot.records.insert(*id, text);
             different += 1;
@@ -344,29 +372,57 @@ pub async fn rewrite(
 
 /// One record of a snapshot as JSON text, as the gather's artifact has it: a snapshot of
 /// 200 000 organizations held as text takes a fraction of the memory of parsed records, and
-/// the artifact is written from it without encoding each record again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RecordJson(Box<RawValue>);
+/// the artifact is written from it without encoding each record again. A record read from the
+/// store is a view of the buffer the stored snapshot was inflated into ([`load`]); one read
+/// from a source owns its text.
+#[derive(Debug, Clone)]
+pub struct RecordJson(Bytes);
 
 impl RecordJson {
     pub fn of(record: &impl Serialize) -> Result<RecordJson, serde_json::Error> {
-        serde_json::value::to_raw_value(record).map(RecordJson)
+        serde_json::to_vec(record).map(|json| RecordJson(Bytes::from(json)))
+    }
+
+    /// The record whose text `text` is, within `bytes` (which it was parsed from).
+    fn within(bytes: &Bytes, text: &RawValue) -> RecordJson {
+        RecordJson(bytes.slice_ref(text.get().as_bytes()))
     }
 
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.0.get())
+        serde_json::from_slice(&self.0)
     }
 
     /// The record's JSON text.
     pub fn text(&self) -> &str {
-        self.0.get()
+        // Made only from serde_json's output or a `RawValue` of it: always UTF-8.
+        std::str::from_utf8(&self.0).expect("a record's JSON text is UTF-8")
+    }
+
+    /// The record's text as a JSON value written as it is.
+    fn raw(&self) -> &RawValue {
+        // Made only from a complete JSON value: it reads back as one.
+        serde_json::from_str(self.text()).expect("a record's JSON text is one JSON value")
+    }
+}
+
+impl Serialize for RecordJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(RecordJson(Bytes::from(
+            Box::<str>::from(raw).into_boxed_bytes(),
+        )))
     }
 }
 
 impl PartialEq for RecordJson {
     fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
+        self.0 == other.0
     }
 }
 
@@ -392,7 +448,7 @@ mod tests {
         store: &DirStore,
         source: Source,
     ) -> Snapshot<RecordJson, K> {
-        load::<RecordJson, K>(store, source, ORIGIN)
+        load::<K>(store, source, ORIGIN)
             .await
             .unwrap()
             .into_snapshot()
@@ -423,9 +479,7 @@ mod tests {
         let store = DirStore::new(dir.path());
         let global = Source::ZendeskOrgs(Instance::Global);
         assert!(matches!(
-            load::<RecordJson, u64>(&store, global, ORIGIN)
-                .await
-                .unwrap(),
+            load::<u64>(&store, global, ORIGIN).await.unwrap(),
             Stored::Missing
         ));
         let mut snapshot = Snapshot::new(
@@ -457,19 +511,14 @@ mod tests {
         let usgov = Source::ZendeskOrgs(Instance::Usgov);
         let body = serde_json::to_vec(&snapshot).unwrap();
         store.put(&usgov.key(), gz(&body)).await.unwrap();
-        let Stored::Unreadable(why) = load::<RecordJson, u64>(&store, usgov, ORIGIN)
-            .await
-            .unwrap()
-        else {
+        let Stored::Unreadable(why) = load::<u64>(&store, usgov, ORIGIN).await.unwrap() else {
             panic!("another source's snapshot was taken");
         };
         assert!(why.contains("zendesk_global_orgs"), "{why}");
         for corrupt in [gz(b"{\"version\": 1, \"sour"), Bytes::from(body.clone())] {
             store.put(&usgov.key(), corrupt).await.unwrap();
             assert!(matches!(
-                load::<RecordJson, u64>(&store, usgov, ORIGIN)
-                    .await
-                    .unwrap(),
+                load::<u64>(&store, usgov, ORIGIN).await.unwrap(),
                 Stored::Unreadable(_)
             ));
         }
@@ -486,19 +535,15 @@ mod tests {
             .put(&usgov.key(), gz(other.to_string().as_bytes()))
             .await
             .unwrap();
-        let Stored::Unreadable(why) = load::<RecordJson, u64>(&store, usgov, ORIGIN)
-            .await
-            .unwrap()
-        else {
+        let Stored::Unreadable(why) = load::<u64>(&store, usgov, ORIGIN).await.unwrap() else {
             panic!("a snapshot of another format was taken");
         };
         assert!(why.contains("format 99"), "{why}");
 
         // Global's picture read for another Zendesk.
-        let Stored::Unreadable(why) =
-            load::<RecordJson, u64>(&store, global, "https://other.zendesk.com")
-                .await
-                .unwrap()
+        let Stored::Unreadable(why) = load::<u64>(&store, global, "https://other.zendesk.com")
+            .await
+            .unwrap()
         else {
             panic!("another Zendesk's snapshot was taken");
         };
@@ -556,9 +601,7 @@ mod tests {
             rewrite(&store, global, ORIGIN, &[], true).await.unwrap(),
             Rewritten::Changed(0)
         );
-        let stored = load::<RecordJson, u64>(&store, global, ORIGIN)
-            .await
-            .unwrap();
+        let stored = load::<u64>(&store, global, ORIGIN).await.unwrap();
         assert_eq!(stored.found(), Found::Incomplete);
     }
 

@@ -18,7 +18,7 @@ use super::table::Stage;
 use crate::error::StageError;
 use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
 use crate::snapshot::Source;
-use crate::store::{StoreError, StreamedArtifact, write_encoded};
+use crate::store::{StoreError, StreamedArtifact, write_streamed};
 use crate::syncs::{PartnerOrgs, SyncSpec};
 
 pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, StageError> {
@@ -34,23 +34,12 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     let source = Source::ZendeskOrgs(instance);
     let feed = snapshots::ZendeskFeed { ctx, source };
     let (snapshot, note) = snapshots::current(ctx, &feed, input.gather_request()).await?;
-    let unencodable = |e: serde_json::Error| {
-        StageError::from(StoreError::Unencodable {
-            key: key.clone(),
-            message: e.to_string(),
-        })
-    };
-    // Encoded an org at a time, so the stage holds the snapshot and the artifact's bytes, not
-    // a second copy of every org.
-    let mut artifact =
-        StreamedArtifact::begin_sized(&ZendeskOrgsHead { instance }, "orgs", snapshot.text_bytes())
-            .map_err(unencodable)?;
     let mut others: Vec<ForeignRecord> = Vec::new();
+    // Which stored orgs the artifact keeps whole, in the snapshot's order.
+    let mut whole = Vec::with_capacity(snapshot.records.len());
     let (mut managed, mut partners) = (0, 0);
     let total = snapshot.records.len();
-    // Each stored org goes once encoded: the stage holds the snapshot's records or the
-    // artifact's bytes for each org, not both for all of them.
-    for record in snapshot.records.into_values() {
+    for record in snapshot.records.values() {
         // One org parsed at a time, for what the artifact's counts and split need of it.
         let org: ZendeskOrg = record.parse().map_err(|e| {
             StageError::from(StoreError::InvalidArtifact {
@@ -63,16 +52,25 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
         partners += usize::from(org.is_partner());
         // The partner sync keeps its own orgs whole and the others only by id, name and key;
         // the org syncs and the user sync keep every org.
-        if sync == SyncKind::Partners && !PartnerOrgs.owns(&org) {
+        let keep = sync != SyncKind::Partners || PartnerOrgs.owns(&org);
+        if !keep {
             others.push(ForeignRecord::of_org(&org));
-        } else {
-            artifact.push(&record).map_err(unencodable)?;
         }
+        whole.push(keep);
     }
-    let body = artifact
-        .finish(&ZendeskOrgsTail { others: &others })
-        .map_err(unencodable)?;
-    write_encoded(ctx.store.as_ref(), &key, body).await?;
+    let records = snapshot.records;
+    // Written from the stored text as it is encoded: the stage holds the snapshot's records
+    // and the compressed artifact, never the artifact's bytes beside its records.
+    write_streamed(ctx.store.as_ref(), &key, move |out| {
+        let mut artifact =
+            StreamedArtifact::begin_into(out, &ZendeskOrgsHead { instance }, "orgs")?;
+        for (record, _) in records.values().zip(&whole).filter(|(_, keep)| **keep) {
+            artifact.push_json(record.text())?;
+        }
+        artifact.finish(&ZendeskOrgsTail { others: &others })?;
+        Ok(())
+    })
+    .await?;
     Ok(StageOutput::new(Stage::GatherOrgs, Some(instance))
         .count("orgs", total)
         .count("managed", managed)

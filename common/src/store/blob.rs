@@ -68,7 +68,12 @@ struct Pointer<'a> {
 /// artifacts, not the snapshots under `state/` nor `latest_run.json`, which the `runs/`
 /// lifecycle rule does not expire.
 pub fn is_blob_candidate(key: &str, len: usize) -> bool {
-    len >= BLOB_MIN_BYTES && key.starts_with(RUNS_PREFIX) && key.ends_with(".json")
+    len >= BLOB_MIN_BYTES && may_be_blob(key)
+}
+
+/// Whether an artifact under `key` goes to a blob when it is big enough.
+pub fn may_be_blob(key: &str) -> bool {
+    key.starts_with(RUNS_PREFIX) && key.ends_with(".json")
 }
 
 /// Whether stored bytes are a pointer to a blob.
@@ -166,26 +171,144 @@ fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `body` as a blob (unless an equal one is there) and the pointer to it under `key`.
-/// Returns the bytes written: (key, bytes) for the blob when it was written, then the pointer.
-pub(super) async fn write(
+/// What an artifact's encoder writes, as a blob's content: the first bytes are kept until the
+/// head can be told ([`split`] over at least [`BLOB_MIN_BYTES`] reads the same as over the whole
+/// artifact, since a head ends within [`MAX_HEAD_BYTES`]), then the content goes on to `inner` —
+/// a hasher, or a compressor — and nothing else is held.
+struct ContentSink<W> {
+    kept: Vec<u8>,
+    /// The head, once told.
+    head: Option<Vec<u8>>,
+    inner: W,
+    /// The artifact's bytes written so far, and of them the blob's.
+    artifact: u64,
+    content: u64,
+}
+
+impl<W: Write> ContentSink<W> {
+    fn new(inner: W) -> Self {
+        ContentSink {
+            kept: Vec::new(),
+            head: None,
+            inner,
+            artifact: 0,
+            content: 0,
+        }
+    }
+
+    fn tell_head(&mut self) -> std::io::Result<()> {
+        let (head, rest) = split(&self.kept);
+        for part in content_parts(&self.kept, rest) {
+            self.inner.write_all(part)?;
+            self.content += part.len() as u64;
+        }
+        self.head = Some(head);
+        self.kept = Vec::new();
+        Ok(())
+    }
+
+    /// The artifact written whole: its head, what it went on to, and its own bytes when it is
+    /// smaller than a blob (then `inner` has seen nothing).
+    fn finish(mut self) -> std::io::Result<Encoded<W>> {
+        if self.artifact >= BLOB_MIN_BYTES as u64 && self.head.is_none() {
+            self.tell_head()?;
+        }
+        Ok(match self.head {
+            Some(head) => Encoded::Blob {
+                head,
+                inner: self.inner,
+                content: self.content,
+            },
+            None => Encoded::Small(self.kept),
+        })
+    }
+}
+
+impl<W: Write> Write for ContentSink<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.artifact += buf.len() as u64;
+        if self.head.is_some() {
+            self.inner.write_all(buf)?;
+            self.content += buf.len() as u64;
+        } else {
+            self.kept.extend_from_slice(buf);
+            if self.kept.len() >= BLOB_MIN_BYTES {
+                self.tell_head()?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A hasher fed as a writer.
+struct Hashing(sha2::Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Encoded<W> {
+    Blob {
+        head: Vec<u8>,
+        inner: W,
+        content: u64,
+    },
+    Small(Vec<u8>),
+}
+
+/// Writes what `encode` writes as JSON under `key` (a run's artifact): as a blob (unless an
+/// equal one is there) and the pointer to it, or as it is when it is smaller than a blob.
+/// The artifact's bytes are never held whole: `encode` runs once into a hasher and, only when
+/// the blob is not there yet, again into the compressor, so the stage holds what it encodes
+/// from and the compressed blob. `encode` must write the same bytes each time. Returns the
+/// bytes written: (key, bytes) for the blob when it was written, then the pointer.
+pub(super) async fn write<E>(
     store: &dyn ArtifactStore,
     key: &str,
-    body: Vec<u8>,
-) -> Result<Vec<(String, u64)>, StoreError> {
-    // Splitting and hashing hundreds of megabytes is CPU work: off the async workers.
-    let (body, head, rest, sha256, bytes) = offload(move || {
-        let (head, rest) = split(&body);
-        let mut hasher = sha2::Sha256::new();
-        let mut bytes = 0;
-        for part in content_parts(&body, rest) {
-            hasher.update(part);
-            bytes += part.len() as u64;
+    encode: E,
+) -> Result<Vec<(String, u64)>, StoreError>
+where
+    E: Fn(&mut dyn Write) -> std::io::Result<()> + Send + Sync + 'static,
+{
+    let encode = std::sync::Arc::new(encode);
+    let unencodable = |err: std::io::Error| StoreError::Unencodable {
+        key: key.to_owned(),
+        message: err.to_string(),
+    };
+    // Encoding and hashing hundreds of megabytes is CPU work: off the async workers.
+    let hashed = offload({
+        let encode = encode.clone();
+        move || {
+            let mut sink = ContentSink::new(Hashing(sha2::Sha256::new()));
+            encode(&mut sink)?;
+            sink.finish()
         }
-        Ok((body, head, rest, hex(&hasher.finalize()), bytes))
     })
     .await
-    .map_err(|err| StoreError::io("hash", key, err))?;
+    .map_err(unencodable)?;
+    let (head, sha256, bytes) = match hashed {
+        Encoded::Blob {
+            head,
+            inner,
+            content,
+        } => (head, hex(&inner.0.finalize()), content),
+        Encoded::Small(body) => {
+            let len = body.len() as u64;
+            store.put(key, Bytes::from(body)).await?;
+            return Ok(vec![(key.to_owned(), len)]);
+        }
+    };
     let blob_key = format!("{BLOBS_PREFIX}{sha256}.json.gz");
     let mut written = Vec::new();
     let now = chrono::Utc::now();
@@ -195,9 +318,24 @@ pub(super) async fn write(
         None => false,
     };
     if !fresh {
-        let compressed = compress(body, rest)
-            .await
-            .map_err(|err| StoreError::io("compress", &blob_key, err))?;
+        // An artifact equal to a stored blob is not compressed again: a quiet run writes no
+        // blob at all. JSON shrinks 10-16x at this level.
+        let compressed = offload(move || {
+            let encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(usize::try_from(bytes / 8).unwrap_or(0)),
+                LEVEL,
+            );
+            let mut sink = ContentSink::new(encoder);
+            encode(&mut sink)?;
+            match sink.finish()? {
+                Encoded::Blob { inner, content, .. } if content == bytes => inner.finish(),
+                _ => Err(std::io::Error::other(
+                    "the artifact encoded to other bytes the second time",
+                )),
+            }
+        })
+        .await
+        .map_err(unencodable)?;
         let len = compressed.len() as u64;
         store.put(&blob_key, Bytes::from(compressed)).await?;
         written.push((blob_key.clone(), len));
@@ -227,19 +365,6 @@ pub(super) async fn write(
 /// measured on 194 MB of Global organizations (zlib), level 6 gives 12.1 MB in 1.6 s, the
 /// fastest level 17.0 MB in 0.7 s.
 const LEVEL: flate2::Compression = flate2::Compression::new(6);
-
-async fn compress(body: Vec<u8>, rest: usize) -> std::io::Result<Vec<u8>> {
-    offload(move || {
-        // An artifact equal to a stored blob is not compressed again: a quiet run writes no
-        // blob at all. JSON shrinks 10-16x at this level.
-        let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), LEVEL);
-        for part in content_parts(&body, rest) {
-            encoder.write_all(part)?;
-        }
-        encoder.finish()
-    })
-    .await
-}
 
 /// CPU-bound work off the async worker threads.
 async fn offload<T: Send + 'static>(
@@ -546,6 +671,116 @@ mod tests {
             message.contains("a blob pointer that cannot be read"),
             "{message}"
         );
+    }
+
+    /// Writing as an encoder writes, in pieces of any size, stores what writing the whole
+    /// bytes would: the same head (told from the first bytes only, even when a head member
+    /// crosses the 4 KiB a head may take, or the bytes kept) and the same blob; an artifact
+    /// smaller than a blob stays plain.
+    #[tokio::test]
+    async fn an_artifact_written_as_it_is_encoded_is_stored_as_its_whole_bytes_would_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let orgs = |n: usize| {
+            (0..n)
+                .map(|i| format!(r#"{{"id":{i},"name":"Org {i}"}}"#))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let long = |n: usize| "x".repeat(n);
+        let bodies = [
+            format!(
+                r#"{{"run_id":"r","as_of":"2026-12-01","orgs":[{}]}}"#,
+                orgs(5_000)
+            ),
+            format!(
+                r#"{{"note":"{}","n":12345,"orgs":[{}]}}"#,
+                long(4_070),
+                orgs(5_000)
+            ),
+            format!(
+                r#"{{"note":"{}","n":12345,"orgs":[{}]}}"#,
+                long(5_000),
+                orgs(5_000)
+            ),
+            format!(r#"{{"note":"{}","orgs":[]}}"#, long(70_000)),
+            format!(r#"{{"n":{},"orgs":[]}}"#, "9".repeat(66_000)),
+            format!(r#"{{"run_id":"r","orgs":[{}]}}"#, orgs(10)),
+            format!("[{}]", orgs(5_000)),
+        ];
+        for (n, body) in bodies.iter().enumerate() {
+            let whole = format!("runs/whole/{n}.json");
+            let pieces = format!("runs/pieces/{n}.json");
+            write_encoded(&store, &whole, body.clone().into_bytes())
+                .await
+                .unwrap();
+            let text = body.clone();
+            let written = write(&store, &pieces, move |out| {
+                for piece in text.as_bytes().chunks(997) {
+                    out.write_all(piece)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+            let stored = |key: &str| std::fs::read(dir.path().join(key)).unwrap();
+            let pointer = |key: &str| pointer_target(key, &stored(key)).unwrap();
+            assert_eq!(pointer(&pieces), pointer(&whole), "body {n}");
+            assert_eq!(pointer(&pieces).is_some(), body.len() >= BLOB_MIN_BYTES);
+            if let Some(blob) = pointer(&pieces) {
+                let head = |key: &str| {
+                    let bytes = stored(key);
+                    parse_pointer(key, &bytes).unwrap().head.get().to_owned()
+                };
+                assert_eq!(head(&pieces), head(&whole), "body {n}");
+                assert_eq!(
+                    head(&pieces).into_bytes(),
+                    split(body.as_bytes()).0,
+                    "body {n}"
+                );
+                // The blob was written by the whole write: the streamed one wrote its pointer.
+                assert_eq!(written, [(pieces.clone(), stored(&pieces).len() as u64)]);
+                assert!(dir.path().join(&blob.key).exists());
+            }
+            let back = read_artifact(&store, &pieces).await.unwrap().unwrap();
+            assert_eq!(back, body.as_bytes(), "body {n}");
+        }
+    }
+
+    /// An encoder that writes other bytes when asked again (for the compressed blob) fails the
+    /// write, and leaves neither a blob nor a pointer; one that fails leaves the old artifact.
+    #[tokio::test]
+    async fn an_encoder_that_changes_its_mind_or_fails_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let key = "runs/r1/zendesk_global.json";
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let err = write(&store, key, move |out| {
+            let call = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let body = big_artifact(&format!("r{call}"), 4_000 + call).to_string();
+            out.write_all(body.as_bytes())
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("other bytes the second time"),
+            "{err}"
+        );
+        assert!(blob_files(dir.path()).is_empty());
+        assert!(!dir.path().join(key).exists());
+
+        write_json(&store, key, &big_artifact("r1", 4_000))
+            .await
+            .unwrap();
+        let err = write(&store, key, |out| {
+            out.write_all(b"{\"orgs\":[")?;
+            Err(std::io::Error::other("a record cannot be encoded"))
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Unencodable { .. }), "{err}");
+        let back: serde_json::Value = read_json(&store, key).await.unwrap();
+        assert_eq!(back, big_artifact("r1", 4_000));
     }
 
     fn round_trip(body: &str) -> (String, String) {

@@ -19,8 +19,8 @@ mod streamed;
 use std::fmt;
 
 use bytes::Bytes;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub use dir::DirStore;
 pub use error::StoreError;
@@ -191,11 +191,38 @@ pub async fn write_encoded(
     body: Vec<u8>,
 ) -> Result<(), StoreError> {
     if blob::is_blob_candidate(key, body.len()) {
-        for (written, bytes) in blob::write(store, key, body).await? {
+        return write_streamed(store, key, move |out| out.write_all(&body)).await;
+    }
+    let bytes = body.len() as u64;
+    store.put(key, Bytes::from(body)).await?;
+    crate::calls::artifact(key, bytes, true);
+    Ok(())
+}
+
+/// Writes the artifact `encode` writes as JSON, without its bytes ever being held whole when
+/// it goes to a blob (see [`write_encoded`]): `encode` runs once to hash it and once more to
+/// compress it when no equal blob is there, so it must write the same bytes each time. Any
+/// other artifact is encoded whole first; as with [`write_json`], nothing is written unless all
+/// of it encoded.
+pub async fn write_streamed<E>(
+    store: &dyn ArtifactStore,
+    key: &str,
+    encode: E,
+) -> Result<(), StoreError>
+where
+    E: Fn(&mut dyn std::io::Write) -> std::io::Result<()> + Send + Sync + 'static,
+{
+    if blob::may_be_blob(key) {
+        for (written, bytes) in blob::write(store, key, encode).await? {
             crate::calls::artifact(&written, bytes, true);
         }
         return Ok(());
     }
+    let mut body = Vec::new();
+    encode(&mut body).map_err(|err| StoreError::Unencodable {
+        key: key.to_owned(),
+        message: err.to_string(),
+    })?;
     let bytes = body.len() as u64;
     store.put(key, Bytes::from(body)).await?;
     crate::calls::artifact(key, bytes, true);
@@ -204,7 +231,7 @@ pub async fn write_encoded(
 
 /// Decodes an artifact's bytes as `T`, reporting where and why it failed. Exposed for callers
 /// that obtained the bytes some other way (e.g. an overrides file fetched from a URL).
-pub fn decode_json<T: DeserializeOwned>(key: &str, body: &[u8]) -> Result<T, StoreError> {
+pub fn decode_json<'a, T: Deserialize<'a>>(key: &str, body: &'a [u8]) -> Result<T, StoreError> {
     let invalid = |err: serde_path_to_error::Error<serde_json::Error>| {
         let path = err.path().to_string();
         let inner = err.into_inner();

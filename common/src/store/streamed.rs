@@ -1,18 +1,38 @@
 //! Encoding an artifact whose one big array is written an element at a time, so a stage never
 //! holds every element at once (the desired orgs of 200 000 accounts, every org of an instance).
 
+use std::io::Write;
 use std::ops::Range;
 
 use serde::Serialize;
 
 /// `{<head's fields>, "<array>": [<items>], <tail's fields>}` — byte for byte what serde writes
 /// for a struct with those fields in that order (`head` and `tail` are structs of the fields
-/// before and after the array, with the same serde attributes).
-pub struct StreamedArtifact {
-    body: Vec<u8>,
+/// before and after the array, with the same serde attributes). Into a buffer, or into any
+/// writer (`begin_into`: the bytes go on as they are made, e.g. to a blob's hasher).
+pub struct StreamedArtifact<W: Write = Vec<u8>> {
+    out: Counted<W>,
     items: usize,
     /// Where the array's first item starts (just after its `[`).
     array_start: usize,
+}
+
+/// A writer and how many bytes went to it: where each item's bytes are.
+struct Counted<W> {
+    inner: W,
+    written: usize,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl StreamedArtifact {
@@ -30,57 +50,88 @@ impl StreamedArtifact {
         array: &str,
         bytes: usize,
     ) -> Result<StreamedArtifact, serde_json::Error> {
-        let mut body = Vec::with_capacity(bytes);
-        serde_json::to_writer(&mut body, head)?;
-        assert_eq!(body.pop(), Some(b'}'), "the head is a struct");
-        if body.len() > 1 {
-            body.push(b',');
-        }
-        serde_json::to_writer(&mut body, array)?;
-        body.extend_from_slice(b":[");
-        let array_start = body.len();
-        Ok(StreamedArtifact {
-            body,
-            items: 0,
-            array_start,
-        })
-    }
-
-    /// Appends an item; answers where its bytes are (for [`StreamedArtifact::item`] and
-    /// [`StreamedArtifact::retain`]).
-    pub fn push(&mut self, item: &impl Serialize) -> Result<Range<usize>, serde_json::Error> {
-        if self.items > 0 {
-            self.body.push(b',');
-        }
-        let start = self.body.len();
-        serde_json::to_writer(&mut self.body, item)?;
-        self.items += 1;
-        Ok(start..self.body.len())
+        StreamedArtifact::begin_into(Vec::with_capacity(bytes), head, array)
     }
 
     /// The bytes of an item pushed, by the range [`StreamedArtifact::push`] answered.
     pub fn item(&self, at: Range<usize>) -> &[u8] {
-        &self.body[at]
+        &self.out.inner[at]
     }
 
     /// Keeps only the items (`items`: every item's range, in push order) for which `keep`
     /// holds — a rare correction after the fact, which copies the array once.
     pub fn retain(&mut self, items: &[Range<usize>], keep: impl Fn(usize) -> bool) {
         assert_eq!(items.len(), self.items, "every item's range, in push order");
-        let mut body = Vec::with_capacity(self.body.len());
-        body.extend_from_slice(&self.body[..self.array_start]);
+        let old = &self.out.inner;
+        let mut body = Vec::with_capacity(old.len());
+        body.extend_from_slice(&old[..self.array_start]);
         let mut kept = 0;
         for (index, at) in items.iter().enumerate() {
             if keep(index) {
                 if kept > 0 {
                     body.push(b',');
                 }
-                body.extend_from_slice(&self.body[at.clone()]);
+                body.extend_from_slice(&old[at.clone()]);
                 kept += 1;
             }
         }
-        self.body = body;
+        self.out.written = body.len();
+        self.out.inner = body;
         self.items = kept;
+    }
+}
+
+impl<W: Write> StreamedArtifact<W> {
+    /// Begins the artifact in `out`.
+    pub fn begin_into(
+        out: W,
+        head: &impl Serialize,
+        array: &str,
+    ) -> Result<StreamedArtifact<W>, serde_json::Error> {
+        let mut opening = serde_json::to_vec(head)?;
+        assert_eq!(opening.pop(), Some(b'}'), "the head is a struct");
+        if opening.len() > 1 {
+            opening.push(b',');
+        }
+        serde_json::to_writer(&mut opening, array)?;
+        opening.extend_from_slice(b":[");
+        let mut out = Counted {
+            inner: out,
+            written: 0,
+        };
+        out.write_all(&opening).map_err(serde_json::Error::io)?;
+        Ok(StreamedArtifact {
+            array_start: out.written,
+            out,
+            items: 0,
+        })
+    }
+
+    /// Appends an item; answers where its bytes are (for [`StreamedArtifact::item`] and
+    /// [`StreamedArtifact::retain`]).
+    pub fn push(&mut self, item: &impl Serialize) -> Result<Range<usize>, serde_json::Error> {
+        self.separate()?;
+        let start = self.out.written;
+        serde_json::to_writer(&mut self.out, item)?;
+        self.items += 1;
+        Ok(start..self.out.written)
+    }
+
+    /// Appends an item already encoded as JSON (a snapshot's record), as it is.
+    pub fn push_json(&mut self, json: &str) -> Result<(), serde_json::Error> {
+        self.separate()?;
+        self.out
+            .write_all(json.as_bytes())
+            .map_err(serde_json::Error::io)?;
+        self.items += 1;
+        Ok(())
+    }
+
+    fn separate(&mut self) -> Result<(), serde_json::Error> {
+        if self.items > 0 {
+            self.out.write_all(b",").map_err(serde_json::Error::io)?;
+        }
+        Ok(())
     }
 
     /// Items pushed so far.
@@ -88,14 +139,18 @@ impl StreamedArtifact {
         self.items
     }
 
-    pub fn finish(mut self, tail: &impl Serialize) -> Result<Vec<u8>, serde_json::Error> {
+    /// Ends the array, writes the tail's fields and gives the writer back.
+    pub fn finish(mut self, tail: &impl Serialize) -> Result<W, serde_json::Error> {
         let tail = serde_json::to_vec(tail)?;
-        self.body.push(b']');
+        let mut closing = vec![b']'];
         if tail.len() > 2 {
-            self.body.push(b',');
+            closing.push(b',');
         }
-        self.body.extend_from_slice(&tail[1..]);
-        Ok(self.body)
+        closing.extend_from_slice(&tail[1..]);
+        self.out
+            .write_all(&closing)
+            .map_err(serde_json::Error::io)?;
+        Ok(self.out.inner)
     }
 }
 
@@ -154,6 +209,20 @@ mod tests {
                 String::from_utf8(whole).unwrap()
             );
         }
+        // Into another writer, items already encoded written as they are.
+        let mut into = StreamedArtifact::begin_into(
+            std::io::Cursor::new(Vec::new()),
+            &Head { a: 2, b: "w" },
+            "items",
+        )
+        .unwrap();
+        into.push_json(r#"{"pre":"encoded"}"#).unwrap();
+        into.push(&json!(3)).unwrap();
+        let written = into.finish(&Tail { c: vec![1] }).unwrap().into_inner();
+        assert_eq!(
+            written,
+            br#"{"a":2,"b":"w","items":[{"pre":"encoded"},3],"c":[1]}"#
+        );
         let mut bare = StreamedArtifact::begin(&Nothing {}, "items").unwrap();
         bare.push(&1).unwrap();
         assert_eq!(bare.finish(&Nothing {}).unwrap(), br#"{"items":[1]}"#);
