@@ -552,6 +552,40 @@ mod tests {
         assert!(why.contains("https://acme.zendesk.com"), "{why}");
     }
 
+    /// A loaded picture's records are views of the buffer it was inflated into, each where
+    /// the stored JSON has it (between them only the next record's key), not copies of it.
+    #[tokio::test]
+    async fn a_loaded_snapshots_records_are_views_of_the_one_buffer_it_was_read_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::new(dir.path());
+        let global = Source::ZendeskOrgs(Instance::Global);
+        let mut snapshot = Snapshot::new(
+            global,
+            ORIGIN.into(),
+            at("2026-12-06T10:00:00Z"),
+            at("2026-12-06T00:05:00Z"),
+            BTreeMap::from([(1, org(1, "A")), (2, org(2, "B")), (30, org(30, "C"))]),
+        );
+        save(&store, global, &mut snapshot).await.unwrap();
+        let loaded = stored_snapshot::<u64>(&store, global).await;
+        assert_eq!(loaded.records, snapshot.records);
+        let texts: Vec<(u64, &str)> = loaded
+            .records
+            .iter()
+            .map(|(id, r)| (*id, r.text()))
+            .collect();
+        for pair in texts.windows(2) {
+            let ((_, before), (id, after)) = (pair[0], pair[1]);
+            let end = before.as_ptr() as usize + before.len();
+            let between = format!(",\"{id}\":");
+            assert_eq!(
+                after.as_ptr() as usize - end,
+                between.len(),
+                "before record {id}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn a_rewrite_changes_only_the_records_given_in_place() {
         let dir = tempfile::tempdir().unwrap();
