@@ -464,6 +464,18 @@ mod tests {
         Bytes::from(encoder.finish().unwrap())
     }
 
+    /// A picture of Global's organizations at [`ORIGIN`], read in full at 00:05, complete up to
+    /// 10:00.
+    fn global_picture(records: BTreeMap<u64, RecordJson>) -> Snapshot<RecordJson> {
+        Snapshot::new(
+            Source::ZendeskOrgs(Instance::Global),
+            ORIGIN.into(),
+            at("2026-12-06T10:00:00Z"),
+            at("2026-12-06T00:05:00Z"),
+            records,
+        )
+    }
+
     fn org(id: u64, name: &str) -> RecordJson {
         let org = ZendeskOrg::from_api(
             serde_json::json!({"id": id, "name": name})
@@ -484,13 +496,7 @@ mod tests {
             load::<u64>(&store, global, ORIGIN).await.unwrap(),
             Stored::Missing
         ));
-        let mut snapshot = Snapshot::new(
-            global,
-            ORIGIN.into(),
-            at("2026-12-06T10:00:00Z"),
-            at("2026-12-06T00:05:00Z"),
-            BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]),
-        );
+        let mut snapshot = global_picture(BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]));
         let changed =
             snapshot.apply([(1, org(1, "A")), (2, org(2, "B renamed")), (3, org(3, "C"))]);
         assert_eq!(changed, 2, "the same record again is no change");
@@ -559,13 +565,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::new(dir.path());
         let global = Source::ZendeskOrgs(Instance::Global);
-        let mut snapshot = Snapshot::new(
-            global,
-            ORIGIN.into(),
-            at("2026-12-06T10:00:00Z"),
-            at("2026-12-06T00:05:00Z"),
-            BTreeMap::from([(1, org(1, "A")), (2, org(2, "B")), (30, org(30, "C"))]),
-        );
+        let mut snapshot = global_picture(BTreeMap::from([
+            (1, org(1, "A")),
+            (2, org(2, "B")),
+            (30, org(30, "C")),
+        ]));
         save(&store, global, &mut snapshot).await.unwrap();
         let loaded = stored_snapshot::<u64>(&store, global).await;
         assert_eq!(loaded.records, snapshot.records);
@@ -597,13 +601,7 @@ mod tests {
                 .unwrap(),
             Rewritten::NoSnapshot
         );
-        let mut snapshot = Snapshot::new(
-            global,
-            ORIGIN.into(),
-            at("2026-12-06T10:00:00Z"),
-            at("2026-12-06T00:05:00Z"),
-            BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]),
-        );
+        let mut snapshot = global_picture(BTreeMap::from([(1, org(1, "A")), (2, org(2, "B"))]));
         save(&store, global, &mut snapshot).await.unwrap();
         let changed = [(1, org(1, "A")), (2, org(2, "B2")), (3, org(3, "C"))];
         assert_eq!(
@@ -683,13 +681,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = DirStore::new(dir.path());
         let global = Source::ZendeskOrgs(Instance::Global);
-        let mut snapshot = Snapshot::new(
-            global,
-            ORIGIN.into(),
-            at("2026-12-06T10:00:00Z"),
-            at("2026-12-06T00:05:00Z"),
-            BTreeMap::from([(1, org(1, "A"))]),
-        );
+        let mut snapshot = global_picture(BTreeMap::from([(1, org(1, "A"))]));
         save(&store, global, &mut snapshot).await.unwrap();
         let saved = snapshot.clone();
         snapshot.watermark = at("2026-12-06T11:00:00Z");
