@@ -64,14 +64,9 @@ struct Pointer<'a> {
     head: &'a RawValue,
 }
 
-/// Whether an artifact written under `key` with `len` bytes goes to a blob: only a run's JSON
-/// artifacts, not the snapshots under `state/` nor `latest_run.json`, which the `runs/`
-/// lifecycle rule does not expire.
-pub fn is_blob_candidate(key: &str, len: usize) -> bool {
-    len >= BLOB_MIN_BYTES && may_be_blob(key)
-}
-
-/// Whether an artifact under `key` goes to a blob when it is big enough.
+/// Whether an artifact under `key` goes to a blob when it is [`BLOB_MIN_BYTES`] or more: only a
+/// run's JSON artifacts, not the snapshots under `state/` nor `latest_run.json`, which the
+/// `runs/` lifecycle rule does not expire.
 pub fn may_be_blob(key: &str) -> bool {
     key.starts_with(RUNS_PREFIX) && key.ends_with(".json")
 }
@@ -835,19 +830,9 @@ mod tests {
     fn pointers_are_recognised_by_their_first_bytes() {
         assert!(is_pointer(br#"{"zdsync_blob":{}}"#));
         assert!(!is_pointer(br#"{"instance":"global","zdsync_blob":1}"#));
-        assert!(is_blob_candidate(
-            "runs/r1/zendesk_global.json",
-            BLOB_MIN_BYTES
-        ));
-        assert!(!is_blob_candidate(
-            "runs/r1/zendesk_global.json",
-            BLOB_MIN_BYTES - 1
-        ));
-        assert!(!is_blob_candidate(
-            "state/zendesk_global_orgs.json",
-            1 << 30
-        ));
-        assert!(!is_blob_candidate("runs/r1/report.md", 1 << 30));
-        assert!(!is_blob_candidate("latest_run.json", 1 << 30));
+        assert!(may_be_blob("runs/r1/zendesk_global.json"));
+        assert!(!may_be_blob("state/zendesk_global_orgs.json"));
+        assert!(!may_be_blob("runs/r1/report.md"));
+        assert!(!may_be_blob("latest_run.json"));
     }
 }

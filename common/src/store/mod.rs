@@ -159,10 +159,7 @@ pub async fn write_json_compressed<T: Serialize + ?Sized>(
         flate2::write::GzEncoder::new(Vec::with_capacity(json_bytes / 5 + 4096), SNAPSHOT_LEVEL);
     serde_json::to_writer(&mut encoder, value).map_err(|e| unencodable(e.to_string()))?;
     let body = encoder.finish().map_err(|e| unencodable(e.to_string()))?;
-    let bytes = body.len() as u64;
-    store.put(key, Bytes::from(body)).await?;
-    crate::calls::artifact(key, bytes, true);
-    Ok(())
+    put_counted(store, key, body).await
 }
 
 /// Encodes `value` as compact JSON and stores it under `key`. The value is encoded completely
@@ -190,13 +187,10 @@ pub async fn write_encoded(
     key: &str,
     body: Vec<u8>,
 ) -> Result<(), StoreError> {
-    if blob::is_blob_candidate(key, body.len()) {
+    if blob::may_be_blob(key) {
         return write_streamed(store, key, move |out| out.write_all(&body)).await;
     }
-    let bytes = body.len() as u64;
-    store.put(key, Bytes::from(body)).await?;
-    crate::calls::artifact(key, bytes, true);
-    Ok(())
+    put_counted(store, key, body).await
 }
 
 /// Writes the artifact `encode` writes as JSON, without its bytes ever being held whole when
@@ -223,6 +217,15 @@ where
         key: key.to_owned(),
         message: err.to_string(),
     })?;
+    put_counted(store, key, body).await
+}
+
+/// Stores `body` under `key` as it is, and counts the bytes written.
+async fn put_counted(
+    store: &dyn ArtifactStore,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<(), StoreError> {
     let bytes = body.len() as u64;
     store.put(key, Bytes::from(body)).await?;
     crate::calls::artifact(key, bytes, true);
