@@ -140,9 +140,28 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
 # cargo-lambda adds the aarch64-unknown-linux-gnu target through rustup when it is missing,
 # and cross-links with zig (from .tools/venv), so no cross toolchain is needed.
 marker=$(mktemp)
-trap 'rm -f "$resolved" "$marker"' EXIT
-cargo lambda build --profile lambda-check --arm64 --output-format zip --locked \
-    "${packages[@]/#/--package=}" || fail "cargo lambda build failed (messages above)"
+build_log=$(mktemp)
+trap 'rm -f "$resolved" "$marker" "$build_log"' EXIT
+# One cargo lambda build of some functions; on failure, the errors again without rustc's
+# linker command lines (each tens of kilobytes, they bury the linker's own message).
+lambda_build() {
+    # pipefail (set above) gives the pipeline cargo's status.
+    if cargo lambda build --profile lambda-check --arm64 --output-format zip --locked \
+        "${@/#/--package=}" 2>&1 | tee "$build_log"; then
+        return 0
+    fi
+    printf '\ncheck-infra: the build'"'"'s errors, linker command lines left out:\n' >&2
+    grep -v -e '^[[:space:]]*= note: *"' "$build_log" |
+        grep -i -A6 -e 'error' -e 'ld.lld' -e 'no space' -e 'killed' | cut -c1-400 >&2 || true
+    df -h "$target_dir" >&2 || true
+    fail "cargo lambda build failed for: $*"
+}
+# The first function alone: its link fills zig's global cache (aarch64 glibc stubs,
+# compiler_rt). Two first links at once race on a cold cache and both fail (seen in CI on a
+# fresh machine); after one link they only read it. The first build compiles every shared
+# dependency, so the second only compiles and links the other functions' thin mains.
+lambda_build "${packages[0]}"
+lambda_build "${packages[@]:1}"
 
 printf '\n%-26s %12s  %s\n' function "zip bytes" path
 missing=()
