@@ -49,7 +49,7 @@ pub use instance::{Instance, SupportLevel};
 pub use org::{ForeignRecord, ZendeskOrg, ZendeskOrgs, ZendeskOrgsHead, ZendeskOrgsTail};
 pub use partner::{PartnerAccount, PartnerAccounts, PartnerType};
 pub use raw_org::{
-    FieldsText, OrgKey, RawDesiredOrg, RawDesiredOrgs, RawZendeskOrg, RawZendeskOrgs,
+    FieldsText, OrgFacts, OrgKey, RawDesiredOrg, RawDesiredOrgs, RawZendeskOrg, RawZendeskOrgs,
     ZendeskOrgKeys,
 };
 pub use report::{ExpiredOverride, OverrideReport, ProcessReport, SkipReason, SkippedAccount};

@@ -45,11 +45,12 @@ pub struct ForeignRecord {
 }
 
 impl ForeignRecord {
-    pub fn of_org(org: &ZendeskOrg) -> ForeignRecord {
+    /// An org kept by its id, name and `salesforce_id` field (whatever view of it was read).
+    pub fn of_org(id: u64, name: &str, salesforce_id: Option<&str>) -> ForeignRecord {
         ForeignRecord {
-            id: org.id,
-            name: org.name.clone(),
-            key: org.salesforce_id.clone(),
+            id,
+            name: name.to_owned(),
+            key: salesforce_id.map(str::to_owned),
         }
     }
 }
@@ -255,7 +256,14 @@ mod tests {
                 .clone(),
         )
         .unwrap();
-        for others in [vec![], vec![ForeignRecord::of_org(&org)]] {
+        for others in [
+            vec![],
+            vec![ForeignRecord::of_org(
+                org.id,
+                &org.name,
+                org.salesforce_id.as_deref(),
+            )],
+        ] {
             let head = ZendeskOrgsHead {
                 instance: Instance::Global,
             };

@@ -189,11 +189,7 @@ impl RawZendeskOrg {
     }
 
     pub fn foreign(&self) -> ForeignRecord {
-        ForeignRecord {
-            id: self.id,
-            name: self.name.clone(),
-            key: self.salesforce_id.clone(),
-        }
+        ForeignRecord::of_org(self.id, &self.name, self.salesforce_id.as_deref())
     }
 }
 
@@ -251,6 +247,44 @@ impl OrgKey {
     }
 }
 
+/// A stored org as its gather reads it, for the artifact's counts and the partner sync's split:
+/// an [`OrgKey`] and the name a foreign record keeps. The fields but the partner type are
+/// skipped unbuilt — a [`ZendeskOrg`] builds every field's map, a sixth of a full org read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "OrgFactsRecord")]
+pub struct OrgFacts {
+    pub key: OrgKey,
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct OrgFactsRecord {
+    id: u64,
+    name: String,
+    salesforce_id: Option<String>,
+    #[serde(default)]
+    organization_fields: Option<Sketch>,
+}
+
+impl From<OrgFactsRecord> for OrgFacts {
+    fn from(r: OrgFactsRecord) -> OrgFacts {
+        OrgFacts {
+            key: OrgKey::from(OrgKeyRecord {
+                id: r.id,
+                salesforce_id: r.salesforce_id,
+                organization_fields: r.organization_fields,
+            }),
+            name: r.name,
+        }
+    }
+}
+
+impl OrgFacts {
+    pub fn foreign(&self) -> ForeignRecord {
+        ForeignRecord::of_org(self.key.id, &self.name, self.key.salesforce_id.as_deref())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -284,6 +318,34 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(RawZendeskOrg::from(&typed), org);
+    }
+
+    #[test]
+    fn an_org_read_for_its_facts_agrees_with_the_whole_org() {
+        let orgs = [
+            json!({"id": 7, "name": "Partner", "salesforce_id": "0011U00000V0tkDQAR",
+                   "organization_fields": {"account_type": " open_partner ", "aar": 5},
+                   "tags": ["x"], "notes": "skipped"}),
+            json!({"id": 8, "name": "Customer", "salesforce_id": "not an id",
+                   "organization_fields": {"account_type": "customer"}}),
+            json!({"id": 9, "name": "Bare", "salesforce_id": null}),
+        ];
+        for value in orgs {
+            let whole: ZendeskOrg = serde_json::from_value(value.clone()).unwrap();
+            let text = serde_json::to_string(&whole).unwrap();
+            let facts: OrgFacts = serde_json::from_str(&text).unwrap();
+            assert_eq!(facts.key, OrgKey::from(&whole), "{text}");
+            assert_eq!(facts.key.managed_id(), whole.managed_id(), "{text}");
+            assert_eq!(facts.key.partner, whole.is_partner(), "{text}");
+            assert_eq!(
+                facts.foreign(),
+                ForeignRecord::of_org(whole.id, &whole.name, whole.salesforce_id.as_deref())
+            );
+        }
+        // A stored org without a name is refused, as the whole org is.
+        let nameless = r#"{"id":1,"salesforce_id":null}"#;
+        assert!(serde_json::from_str::<OrgFacts>(nameless).is_err());
+        assert!(serde_json::from_str::<ZendeskOrg>(nameless).is_err());
     }
 
     #[test]

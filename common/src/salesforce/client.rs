@@ -25,10 +25,11 @@ use super::config::{MAX_BATCH_SIZE, MIN_BATCH_SIZE, SalesforceConfig};
 use super::error::{SalesforceError, transport_error};
 use super::session::{Session, Sessions};
 use crate::calls::{self, Call};
+use crate::model::org::json_type;
+use crate::progress;
 
 /// Above this share of the org's daily API allowance used, the sync warns (SPEC §10).
 pub const ALLOWANCE_WARNING: f64 = 0.8;
-use crate::progress;
 
 /// What this client's calls count under in a stage's call stats.
 const SERVICE: &str = "salesforce";
@@ -100,13 +101,20 @@ struct ApiErrorBody {
     error_code: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct QueryResponse {
     total_size: u64,
     done: bool,
     next_records_url: Option<String>,
     records: Vec<Value>,
+}
+
+/// A query page's fields beside its records.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryPageHead {
+    total_size: u64,
+    done: bool,
+    next_records_url: Option<String>,
 }
 
 impl SalesforceClient {
@@ -407,9 +415,35 @@ fn api_failure(status: StatusCode, body: &str, url_bytes: usize) -> Failure {
     })
 }
 
+/// A query page taken apart: its records are moved out of the body, not built again (as
+/// `serde_json::from_value` of the whole page would: a tenth of a full read's CPU).
 fn parse_page(body: Value) -> Result<QueryResponse, SalesforceError> {
-    serde_json::from_value(body).map_err(|e| SalesforceError::InvalidResponse {
-        message: format!("not a query result: {e}"),
+    let invalid = |message: String| SalesforceError::InvalidResponse {
+        message: format!("not a query result: {message}"),
+    };
+    let Value::Object(mut page) = body else {
+        return Err(invalid(format!(
+            "a JSON {}, not an object",
+            json_type(&body)
+        )));
+    };
+    let records = match page.remove("records") {
+        Some(Value::Array(records)) => records,
+        Some(other) => {
+            return Err(invalid(format!(
+                "`records` is a JSON {}, not an array",
+                json_type(&other)
+            )));
+        }
+        None => return Err(invalid("missing field `records`".into())),
+    };
+    let head: QueryPageHead =
+        serde_json::from_value(Value::Object(page)).map_err(|e| invalid(e.to_string()))?;
+    Ok(QueryResponse {
+        total_size: head.total_size,
+        done: head.done,
+        next_records_url: head.next_records_url,
+        records,
     })
 }
 
@@ -446,6 +480,39 @@ mod tests {
     use super::*;
     use crate::salesforce::SalesforceCredentials;
     use serde_json::json;
+
+    #[test]
+    fn a_query_page_is_taken_apart_and_a_malformed_one_named() {
+        let page = parse_page(json!({
+            "totalSize": 3, "done": false, "nextRecordsUrl": "/next",
+            "records": [{"Id": "a"}, {"Id": "b"}]
+        }))
+        .unwrap();
+        assert_eq!((page.total_size, page.done), (3, false));
+        assert_eq!(page.next_records_url.as_deref(), Some("/next"));
+        assert_eq!(page.records, vec![json!({"Id": "a"}), json!({"Id": "b"})]);
+        for (body, says) in [
+            (json!([1]), "a JSON array, not an object"),
+            (
+                json!({"totalSize": 0, "done": true}),
+                "missing field `records`",
+            ),
+            (
+                json!({"totalSize": 0, "done": true, "records": {}}),
+                "`records` is a JSON object",
+            ),
+            (
+                json!({"done": true, "records": []}),
+                "missing field `totalSize`",
+            ),
+        ] {
+            let error = parse_page(body).err().expect("refused").to_string();
+            assert!(
+                error.contains("not a query result") && error.contains(says),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn only_truncated_child_sets_are_continued() {

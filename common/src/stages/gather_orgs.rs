@@ -16,7 +16,7 @@ use super::input::{RunInput, StageOutput};
 use super::snapshots;
 use super::table::Stage;
 use crate::error::StageError;
-use crate::model::{ForeignRecord, SyncKind, ZendeskOrg, ZendeskOrgsHead, ZendeskOrgsTail};
+use crate::model::{ForeignRecord, OrgFacts, SyncKind, ZendeskOrgsHead, ZendeskOrgsTail};
 use crate::snapshot::Source;
 use crate::store::{StoreError, StreamedArtifact, write_streamed};
 use crate::syncs::{PartnerOrgs, SyncSpec};
@@ -40,21 +40,22 @@ pub async fn run(ctx: &StageContext, input: RunInput) -> Result<StageOutput, Sta
     let (mut managed, mut partners) = (0, 0);
     let total = snapshot.records.len();
     for record in snapshot.records.values() {
-        // One org parsed at a time, for what the artifact's counts and split need of it.
-        let org: ZendeskOrg = record.parse().map_err(|e| {
+        // One org parsed at a time, for what the artifact's counts and split need of it (its
+        // key, partner type and name; the rest of its fields skipped unbuilt).
+        let org: OrgFacts = record.parse().map_err(|e| {
             StageError::from(StoreError::InvalidArtifact {
                 key: source.key(),
                 path: "records".into(),
                 message: e.to_string(),
             })
         })?;
-        managed += usize::from(org.managed_id().is_some());
-        partners += usize::from(org.is_partner());
+        managed += usize::from(org.key.managed_id().is_some());
+        partners += usize::from(org.key.partner);
         // The partner sync keeps its own orgs whole and the others only by id, name and key;
         // the org syncs and the user sync keep every org.
-        let keep = sync != SyncKind::Partners || PartnerOrgs.owns(&org);
+        let keep = sync != SyncKind::Partners || PartnerOrgs.owns(&org.key);
         if !keep {
-            others.push(ForeignRecord::of_org(&org));
+            others.push(org.foreign());
         }
         whole.push(keep);
     }

@@ -248,8 +248,8 @@ impl ZendeskClient {
                 }
                 .into());
             }
-            let body = self.transport.get(url.clone()).await?.body;
-            let page = page_records(&body, "organizations")?;
+            let mut body = self.transport.get(url.clone()).await?.body;
+            let page = page_records(&mut body, "organizations")?;
             let export = ExportPage::of(&body)?;
             reached = reached.max(export.end_time);
             on_page(page)?;
@@ -325,8 +325,8 @@ impl ZendeskClient {
                 }
                 .into());
             }
-            let body = self.transport.get(url.clone()).await?.body;
-            let page = page_records(&body, "users")?;
+            let mut body = self.transport.get(url.clone()).await?.body;
+            let page = page_records(&mut body, "users")?;
             let export = CursorPage::of(&body)?;
             on_page(page)?;
             if export.end_of_stream {
@@ -667,8 +667,8 @@ impl ZendeskClient {
                 }
                 .into());
             }
-            let body = self.transport.get(url.clone()).await?.body;
-            let page = page_records(&body, key)?;
+            let mut body = self.transport.get(url.clone()).await?.body;
+            let page = page_records(&mut body, key)?;
             read += page.len() as u64;
             next = self.next_page(&body, &url)?;
             // Cursor pages carry no count; offset pages (searches) do.
@@ -713,16 +713,17 @@ impl ZendeskClient {
     }
 }
 
-/// The records of one page; each must be a JSON object.
-fn page_records(body: &Value, key: &str) -> Result<Vec<Record>, ZendeskError> {
+/// The records of one page, moved out of its body (the page's other fields stay); each must be
+/// a JSON object.
+fn page_records(body: &mut Value, key: &str) -> Result<Vec<Record>, ZendeskError> {
     let invalid = |message: String| ZendeskError::InvalidResponse { message };
-    let Some(Value::Array(records)) = body.get(key) else {
+    let Some(Value::Array(records)) = body.get_mut(key).map(Value::take) else {
         return Err(invalid(format!("a page has no {key} array")));
     };
     records
-        .iter()
+        .into_iter()
         .map(|record| match record {
-            Value::Object(record) => Ok(record.clone()),
+            Value::Object(record) => Ok(record),
             other => Err(invalid(format!("a {key} entry is not an object: {other}"))),
         })
         .collect()
